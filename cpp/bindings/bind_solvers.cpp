@@ -1,0 +1,72 @@
+#include <pybind11/eigen.h>
+
+#include "bindings.hpp"
+#include "microalloc/check.hpp"
+#include "microalloc/covariance.hpp"
+#include "microalloc/mean_variance.hpp"
+#include "microalloc/projection.hpp"
+
+namespace py = pybind11;
+
+namespace microalloc::bindings {
+
+// Every array parameter is .noconvert(): a float64 C-ordered array maps without a copy, anything
+// else is a TypeError here instead of a silent copy (the Python layer normalises inputs first).
+// The GIL is released only inside block scopes that touch no Python object.
+
+void bind_solvers(py::module_& m) {
+  m.def(
+      "inspect_covariance",
+      [](MatRef cov, double symmetry_tol) {
+        MICROALLOC_CHECK_SIZE(cov.cols(), cov.rows(), "cov columns");
+        py::gil_scoped_release release;
+        return inspect_covariance(cov, symmetry_tol);
+      },
+      py::arg("cov").noconvert(), py::arg("symmetry_tol"));
+
+  m.def(
+      "check_positive_semidefinite",
+      [](MatRef cov, double rel_tol) {
+        MICROALLOC_CHECK_SIZE(cov.cols(), cov.rows(), "cov columns");
+        py::gil_scoped_release release;
+        return check_positive_semidefinite(cov, rel_tol);
+      },
+      py::arg("cov").noconvert(), py::arg("rel_tol"));
+
+  m.def(
+      "project_box_budget",
+      [](VecRef y, VecRef lower, VecRef upper, double budget) {
+        MICROALLOC_CHECK_SIZE(lower.size(), y.size(), "lower");
+        MICROALLOC_CHECK_SIZE(upper.size(), y.size(), "upper");
+        Vec x(y.size());
+        double nu;
+        {
+          py::gil_scoped_release release;
+          BoxBudgetProjector proj;
+          nu = proj.project(y.data(), nullptr, lower.data(), upper.data(), y.size(), budget, x.data(),
+                            (y.sum() - budget) / static_cast<double>(std::max<Index>(y.size(), 1)));
+        }
+        return py::make_tuple(std::move(x), nu);
+      },
+      py::arg("y").noconvert(), py::arg("lower").noconvert(), py::arg("upper").noconvert(),
+      py::arg("budget"));
+
+  m.def(
+      "solve_projected_gradient",
+      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+         double budget, VecRef warm_start, double tol, int max_iter, bool check_curvature) {
+        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        SolverSettings settings;
+        settings.tol = tol;
+        settings.max_iter = max_iter;
+        settings.check_curvature = check_curvature;
+        py::gil_scoped_release release;
+        return solve_projected_gradient(problem, settings, warm_start);
+      },
+      py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
+      py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"),
+      py::arg("check_curvature"));
+}
+
+}  // namespace microalloc::bindings

@@ -1,0 +1,64 @@
+#include <pybind11/eigen.h>
+#include <pybind11/native_enum.h>
+
+#include "bindings.hpp"
+#include "microalloc/covariance.hpp"
+#include "microalloc/mean_variance.hpp"
+
+namespace py = pybind11;
+
+namespace microalloc::bindings {
+
+void bind_types(py::module_& m) {
+  py::native_enum<Status>(m, "Status", "enum.IntEnum", "How a solve ended.")
+      .value("OPTIMAL", Status::Optimal)
+      .value("MAX_ITER", Status::MaxIter)
+      .value("INFEASIBLE", Status::Infeasible)
+      .value("NUMERICAL_ERROR", Status::NumericalError)
+      .value("NOT_CONVEX", Status::NotConvex)
+      .value("INVALID_INPUT", Status::InvalidInput)
+      .finalize();
+
+  py::native_enum<CovarianceIssue>(m, "CovarianceIssue", "enum.IntEnum")
+      .value("NONE", CovarianceIssue::None)
+      .value("NON_FINITE", CovarianceIssue::NonFinite)
+      .value("NON_POSITIVE_VARIANCE", CovarianceIssue::NonPositiveVariance)
+      .value("NOT_SYMMETRIC", CovarianceIssue::NotSymmetric)
+      .value("CORRELATION_ABOVE_ONE", CovarianceIssue::CorrelationAboveOne)
+      .finalize();
+
+  py::class_<CovarianceReport>(m, "CovarianceReport")
+      .def_readonly("issue", &CovarianceReport::issue)
+      .def_readonly("row", &CovarianceReport::row)
+      .def_readonly("col", &CovarianceReport::col)
+      .def_readonly("value", &CovarianceReport::value)
+      .def_readonly("other", &CovarianceReport::other)
+      .def_readonly("mean_variance", &CovarianceReport::mean_variance)
+      .def_readonly("max_variance", &CovarianceReport::max_variance);
+
+  py::class_<PsdReport>(m, "PsdReport")
+      .def_readonly("psd", &PsdReport::psd)
+      .def_readonly("min_eigenvalue", &PsdReport::min_eigenvalue)
+      .def_readonly("max_eigenvalue", &PsdReport::max_eigenvalue);
+
+  // Eigen members come out as read-only numpy views that keep the result alive (no copy).
+  py::class_<SolveResult>(m, "SolveResult")
+      .def_readonly("weights", &SolveResult::weights)
+      .def_readonly("status", &SolveResult::status)
+      .def_readonly("objective", &SolveResult::objective)
+      .def_readonly("expected_return", &SolveResult::expected_return)
+      .def_readonly("risk", &SolveResult::risk)
+      .def_readonly("iterations", &SolveResult::iterations)
+      .def_readonly("primal_residual", &SolveResult::primal_residual)
+      .def_readonly("dual_residual", &SolveResult::dual_residual)
+      .def_readonly("gap", &SolveResult::gap)
+      .def_readonly("rel_gap", &SolveResult::rel_gap)
+      .def_readonly("budget_multiplier", &SolveResult::budget_multiplier)
+      .def_readonly("active_lower", &SolveResult::active_lower)
+      .def_readonly("active_upper", &SolveResult::active_upper)
+      .def_readonly("solve_time_s", &SolveResult::solve_time_s)
+      .def_readonly("lipschitz", &SolveResult::lipschitz)
+      .def_readonly("restarts", &SolveResult::restarts);
+}
+
+}  // namespace microalloc::bindings

@@ -1,0 +1,7 @@
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace microalloc::bindings {
+void bind_types(pybind11::module_& m);
+void bind_solvers(pybind11::module_& m);
+}  // namespace microalloc::bindings

@@ -1,0 +1,8 @@
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
+  m.doc() = "microalloc compiled core (private: use the microalloc package)";
+  m.attr("__version__") = MICROALLOC_VERSION;
+  microalloc::bindings::bind_types(m);
+  microalloc::bindings::bind_solvers(m);
+}

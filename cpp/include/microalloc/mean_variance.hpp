@@ -1,0 +1,64 @@
+#pragma once
+/// The mean-variance problem shared by every solver:
+///
+///   minimise  f(w) = (risk_aversion / 2) (w - b)' S (w - b) - mu' w
+///   subject to sum(w) = budget,  lower <= w <= upper,
+///
+/// i.e. maximise the utility mu'w - (risk_aversion/2) (w-b)'S(w-b). Without a benchmark b = 0;
+/// without mu it is minimum (active) variance.
+#include <chrono>
+
+#include "microalloc/status.hpp"
+#include "microalloc/types.hpp"
+
+namespace microalloc {
+
+struct MeanVarianceProblem {
+  MatRef cov;          ///< n x n, symmetric positive semidefinite
+  VecRef mu;           ///< length n, or length 0 for minimum variance
+  VecRef lower;        ///< length n; may hold -inf
+  VecRef upper;        ///< length n; may hold +inf
+  VecRef benchmark;    ///< length n, or length 0
+  double risk_aversion = 1.0;
+  double budget = 1.0;
+
+  Index size() const noexcept { return cov.rows(); }
+  bool has_mu() const noexcept { return mu.size() > 0; }
+  bool has_benchmark() const noexcept { return benchmark.size() > 0; }
+  /// Throws std::invalid_argument on inconsistent sizes or a negative risk aversion.
+  void check_sizes() const;
+};
+
+struct SolverSettings {
+  double tol = 1e-9;          ///< target relative duality gap
+  int max_iter = 20000;       ///< iteration limit
+  int check_every = 10;       ///< certificate evaluation period (iterations)
+  bool check_curvature = false; ///< watch for negative curvature (when S was not checked for PSD)
+};
+
+struct SolveResult {
+  Vec weights;
+  Status status = Status::NumericalError;
+  double objective = 0.0;        ///< f(w), the minimised value (= minus the utility)
+  double expected_return = 0.0;  ///< mu'w (0 without mu)
+  double risk = 0.0;             ///< sqrt((w-b)'S(w-b)): volatility, or tracking error with b
+  int iterations = 0;
+  double primal_residual = 0.0;
+  double dual_residual = 0.0;
+  double gap = 0.0;
+  double rel_gap = 0.0;
+  double budget_multiplier = 0.0; ///< nu: marginal utility of one more unit of budget
+  IndexVec active_lower;          ///< indices with w_i == lower_i
+  IndexVec active_upper;          ///< indices with w_i == upper_i
+  double solve_time_s = 0.0;
+  double lipschitz = 0.0;         ///< step constant used (in the Jacobi metric)
+  int restarts = 0;
+};
+
+/// Accelerated projected gradient (FISTA) in the Jacobi metric with adaptive restart and a
+/// backtracking safeguard on a power-iteration step constant, stopping on the duality-gap
+/// certificate. `warm_start` (length n or 0) is projected onto the feasible set first.
+SolveResult solve_projected_gradient(const MeanVarianceProblem& problem,
+                                     const SolverSettings& settings, const VecRef& warm_start);
+
+}  // namespace microalloc

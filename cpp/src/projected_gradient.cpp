@@ -1,0 +1,279 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "microalloc/certificate.hpp"
+#include "microalloc/check.hpp"
+#include "microalloc/mean_variance.hpp"
+#include "microalloc/projection.hpp"
+
+namespace microalloc {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Evaluates the objective pieces and the certificate at a point, given S w (and S b).
+struct Evaluator {
+  const MeanVarianceProblem& p;
+  const Vec& lb;
+  const Vec& ub;
+  const Vec& cov_b;  // S b, or empty
+  double floor_scale;
+  Certifier certifier;
+  Vec g;
+
+  Evaluator(const MeanVarianceProblem& prob, const Vec& lb_, const Vec& ub_, const Vec& cov_b_)
+      : p(prob), lb(lb_), ub(ub_), cov_b(cov_b_) {
+    const Index n = p.size();
+    const double mean_var = n > 0 ? p.cov.diagonal().sum() / static_cast<double>(n) : 0.0;
+    const double mu_max = p.has_mu() ? p.mu.cwiseAbs().maxCoeff() : 0.0;
+    const double b2 = std::max(1.0, p.budget * p.budget);
+    floor_scale = 1e-4 * p.risk_aversion * mean_var * b2 +
+                  1e-12 * mu_max * std::max(1.0, std::abs(p.budget)) + 1e-300;
+    g.resize(n);
+  }
+
+  struct Point {
+    double risk_sq, expected_return, objective, scale;
+    Certificate cert;
+  };
+
+  Point evaluate(const Vec& w, const Vec& cov_w) {
+    const Index n = p.size();
+    const double ra = p.risk_aversion;
+    Point pt{};
+    if (p.has_benchmark()) {
+      g.noalias() = cov_w - cov_b;
+      pt.risk_sq = (w - p.benchmark).dot(g);
+    } else {
+      g = cov_w;
+      pt.risk_sq = w.dot(cov_w);
+    }
+    pt.risk_sq = std::max(pt.risk_sq, 0.0);
+    g *= ra;
+    if (p.has_mu()) {
+      g -= p.mu;
+      pt.expected_return = p.mu.dot(w);
+    }
+    pt.objective = 0.5 * ra * pt.risk_sq - pt.expected_return;
+    pt.scale = std::max(0.5 * ra * pt.risk_sq + std::abs(pt.expected_return), floor_scale);
+    pt.cert = certifier.certify(w.data(), g.data(), lb.data(), ub.data(), n, p.budget, pt.scale);
+    return pt;
+  }
+
+  bool passes(const Point& pt, double tol) const {
+    const double primal_tol = 1e-10 * std::max(1.0, std::abs(p.budget));
+    const double g_scale = std::max(g.cwiseAbs().maxCoeff(), 1e-300);
+    return pt.cert.rel_gap <= tol && pt.cert.primal_residual <= primal_tol &&
+           pt.cert.unbounded_violation <= tol * g_scale;
+  }
+};
+
+void fill_result(const MeanVarianceProblem& p, const Evaluator::Point& pt, SolveResult& r) {
+  r.objective = pt.objective;
+  r.expected_return = pt.expected_return;
+  r.risk = std::sqrt(pt.risk_sq);
+  r.gap = pt.cert.gap;
+  r.rel_gap = pt.cert.rel_gap;
+  r.primal_residual = pt.cert.primal_residual;
+  r.dual_residual = pt.cert.dual_residual;
+  r.budget_multiplier = pt.cert.multiplier;
+  const Index n = p.size();
+  std::vector<std::int64_t> lo, hi;
+  for (Index i = 0; i < n; ++i) {
+    if (r.weights[i] == p.lower[i]) lo.push_back(i);
+    if (r.weights[i] == p.upper[i]) hi.push_back(i);
+  }
+  r.active_lower = Eigen::Map<IndexVec>(lo.data(), static_cast<Index>(lo.size()));
+  r.active_upper = Eigen::Map<IndexVec>(hi.data(), static_cast<Index>(hi.size()));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Largest eigenvalue of D^{-1/2} S D^{-1/2} by power iteration (from below).
+double jacobi_lambda_max(const MatRef& cov, const Vec& inv_sd) {
+  const Index n = cov.rows();
+  Vec v = Vec::Constant(n, 1.0 / std::sqrt(static_cast<double>(n)));
+  Vec tmp(n), mv(n);
+  double lam = 0.0;
+  for (int k = 0; k < 50; ++k) {
+    tmp = inv_sd.cwiseProduct(v);
+    mv.noalias() = cov * tmp;
+    mv.array() *= inv_sd.array();
+    const double lam_new = v.dot(mv);
+    const double norm = mv.norm();
+    if (!(norm > 0.0) || !std::isfinite(norm)) break;
+    v = mv / norm;
+    const bool done = std::abs(lam_new - lam) <= 1e-4 * std::abs(lam_new);
+    lam = lam_new;
+    if (done) break;
+  }
+  return lam;
+}
+
+}  // namespace
+
+void MeanVarianceProblem::check_sizes() const {
+  const Index n = cov.rows();
+  MICROALLOC_CHECK_SIZE(cov.cols(), n, "cov columns");
+  if (has_mu()) MICROALLOC_CHECK_SIZE(mu.size(), n, "mu");
+  MICROALLOC_CHECK_SIZE(lower.size(), n, "lower");
+  MICROALLOC_CHECK_SIZE(upper.size(), n, "upper");
+  if (has_benchmark()) MICROALLOC_CHECK_SIZE(benchmark.size(), n, "benchmark");
+  if (!(risk_aversion >= 0.0) || !std::isfinite(risk_aversion)) {
+    throw std::invalid_argument("risk_aversion: must be finite and >= 0");
+  }
+  if (!has_mu() && !(risk_aversion > 0.0)) {
+    throw std::invalid_argument("risk_aversion: must be > 0 for minimum variance (mu is None)");
+  }
+}
+
+SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverSettings& settings,
+                                     const VecRef& warm_start) {
+  const auto t0 = std::chrono::steady_clock::now();
+  p.check_sizes();
+  const Index n = p.size();
+  if (warm_start.size() != 0) MICROALLOC_CHECK_SIZE(warm_start.size(), n, "warm_start");
+  const double B = p.budget;
+  const double ra = p.risk_aversion;
+
+  SolveResult res;
+  res.weights = Vec::Constant(n, kNaN);
+  Vec lb, ub;
+  implied_bounds(p.lower, p.upper, B, lb, ub);
+  {
+    const double slb = lb.sum(), sub = ub.sum();
+    const double ftol = 1e-12 * std::max({1.0, std::abs(B), lb.cwiseAbs().sum(), ub.cwiseAbs().sum()});
+    if ((lb.array() > ub.array()).any() || slb > B + ftol || sub < B - ftol || n == 0) {
+      res.status = Status::Infeasible;
+      res.solve_time_s = seconds_since(t0);
+      return res;
+    }
+  }
+  Vec cov_b;
+  if (p.has_benchmark()) cov_b.noalias() = p.cov * p.benchmark;
+  Evaluator ev(p, lb, ub, cov_b);
+  BoxBudgetProjector proj;
+  Vec x(n), z(n);
+
+  if (ra == 0.0) {
+    // Linear objective -mu'w: fill the budget greedily in decreasing mu (ties by index).
+    std::vector<Index> idx(static_cast<std::size_t>(n));
+    std::iota(idx.begin(), idx.end(), Index{0});
+    std::stable_sort(idx.begin(), idx.end(), [&](Index a, Index b) { return p.mu[a] > p.mu[b]; });
+    x = lb;
+    double left = B - lb.sum();
+    for (Index i : idx) {
+      const double add = std::min(ub[i] - lb[i], std::max(left, 0.0));
+      x[i] += add;
+      left -= add;
+    }
+    z.setZero();
+    res.weights = x;
+    const auto pt = ev.evaluate(x, z);
+    fill_result(p, pt, res);
+    res.status = ev.passes(pt, settings.tol) ? Status::Optimal : Status::NumericalError;
+    res.solve_time_s = seconds_since(t0);
+    return res;
+  }
+
+  const Vec d = p.cov.diagonal();
+  const Vec inv_sd = d.cwiseSqrt().cwiseInverse();
+  double L = jacobi_lambda_max(p.cov, inv_sd) * (1.0 + 1e-3);
+  if (!(L > 0.0) || !std::isfinite(L)) L = 1.0;
+
+  // Starting point: the warm start, else the benchmark, else inverse-variance weights.
+  Vec u(n);
+  if (warm_start.size() == n) {
+    u = warm_start;
+  } else if (p.has_benchmark()) {
+    u = p.benchmark;
+  } else {
+    u = d.cwiseInverse();
+    u *= B / u.sum();
+  }
+  proj.project(u.data(), nullptr, lb.data(), ub.data(), n, B, x.data());
+  z.noalias() = p.cov * x;
+
+  // c: linear coefficient of the gradient g = ra S w - c.
+  Vec c = Vec::Zero(n);
+  if (p.has_mu()) c = p.mu;
+  if (p.has_benchmark()) c += ra * cov_b;
+
+  Vec x_prev = x, z_prev = z, y(n), sy(n), g(n), xn(n), zn(n), h(n), dlt(n);
+  auto set_metric = [&]() { h = (ra * L * d).cwiseInverse(); };
+  set_metric();
+  double t = 1.0, nu = 0.0;
+  int stalled = 0;
+  bool done = false;
+  res.status = Status::MaxIter;
+  for (int it = 1; it <= settings.max_iter && !done; ++it) {
+    const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
+    const double beta = (t - 1.0) / t_next;
+    y = x + beta * (x - x_prev);
+    sy = z + beta * (z - z_prev);
+    g = ra * sy - c;
+    for (int bt = 0;; ++bt) {
+      u = y - h.cwiseProduct(g);
+      nu = proj.project(u.data(), h.data(), lb.data(), ub.data(), n, B, xn.data(), nu);
+      zn.noalias() = p.cov * xn;
+      dlt = xn - y;
+      const double dsd = dlt.dot(zn - sy);
+      const double ddd = dlt.dot(d.cwiseProduct(dlt));
+      const double rounding = 1e-13 * dlt.lpNorm<1>() * (zn.lpNorm<Eigen::Infinity>() + sy.lpNorm<Eigen::Infinity>());
+      if (settings.check_curvature && dsd < -1e-8 * ddd - rounding) {
+        res.status = Status::NotConvex;
+        done = true;
+        break;
+      }
+      if (dsd <= L * ddd * (1.0 + 1e-9) + rounding) break;
+      if (bt >= 60) {
+        res.status = Status::NumericalError;
+        done = true;
+        break;
+      }
+      L *= 2.0;
+      set_metric();
+    }
+    if (done) break;  // keep the last accepted iterate x
+    res.iterations = it;
+    // Gradient restart (O'Donoghue & Candes): momentum points against the last step.
+    if ((y - xn).dot(xn - x) > 0.0) {
+      t = 1.0;
+      ++res.restarts;
+    } else {
+      t = t_next;
+    }
+    stalled = (xn == x) ? stalled + 1 : 0;
+    x_prev.swap(x);
+    x.swap(xn);
+    z_prev.swap(z);
+    z.swap(zn);
+    if (it % settings.check_every == 0 || it == settings.max_iter || stalled >= 3) {
+      const auto pt = ev.evaluate(x, z);
+      if (ev.passes(pt, settings.tol)) {
+        res.status = Status::Optimal;
+        done = true;
+      } else if (stalled >= 3) {
+        res.status = Status::NumericalError;  // a fixed point that does not certify: rounding
+        done = true;
+      }
+    }
+  }
+  res.weights = x;
+  res.lipschitz = L;
+  const auto pt = ev.evaluate(x, z);
+  fill_result(p, pt, res);
+  if (res.status == Status::Optimal && !ev.passes(pt, settings.tol)) res.status = Status::NumericalError;
+  if (res.status == Status::MaxIter && ev.passes(pt, settings.tol)) res.status = Status::Optimal;
+  res.solve_time_s = seconds_since(t0);
+  return res;
+}
+
+}  // namespace microalloc

@@ -1,0 +1,227 @@
+#include "microalloc/projection.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace microalloc {
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+}  // namespace
+
+BoxBudgetProjector::Eval BoxBudgetProjector::evaluate(const double* u, const double* h,
+                                                      const double* lb, const double* ub, Index n,
+                                                      double budget, double nu,
+                                                      double* x) const noexcept {
+  Eval e{0.0, 0.0, 0.0, 0.0, 0.0, 0};
+  for (Index i = 0; i < n; ++i) {
+    const double hi = h ? h[i] : 1.0;
+    const double v = u[i] - nu * hi;
+    double xi;
+    if (v <= lb[i]) {
+      xi = lb[i];
+      e.sum_fixed += xi;
+    } else if (v >= ub[i]) {
+      xi = ub[i];
+      e.sum_fixed += xi;
+    } else {
+      xi = v;
+      e.sum_free_u += u[i];
+      e.sum_free_h += hi;
+      ++e.n_free;
+    }
+    x[i] = xi;
+    e.abs_sum += std::abs(xi);
+  }
+  e.phi = e.sum_free_u - nu * e.sum_free_h + e.sum_fixed - budget;
+  return e;
+}
+
+double BoxBudgetProjector::project(const double* u, const double* h, const double* lb,
+                                   const double* ub, Index n, double budget, double* x,
+                                   double nu_start) {
+  iterations_ = 0;
+  used_simplex_ = false;
+  if (n == 0) return 0.0;
+  if (h == nullptr && budget > 0.0) {
+    bool is_simplex = true;
+    for (Index i = 0; i < n && is_simplex; ++i) is_simplex = (lb[i] == 0.0 && ub[i] >= budget);
+    if (is_simplex) {
+      used_simplex_ = true;
+      return simplex(u, n, budget, x);
+    }
+  }
+  double lo = -kInf, hi = kInf;  // phi(lo) >= 0 >= phi(hi)
+  double nu = std::isfinite(nu_start) ? nu_start : 0.0;
+  Index prev_free = -1;
+  double prev_free_u = 0.0, prev_free_h = 0.0;
+  for (int it = 0; it < 100; ++it) {
+    ++iterations_;
+    const Eval e = evaluate(u, h, lb, ub, n, budget, nu, x);
+    const double tol = 4.0 * kEps * (std::abs(budget) + e.abs_sum);
+    if (std::abs(e.phi) <= tol) return nu;
+    // The free set repeated: nu is already the closed-form root on that set.
+    if (e.n_free == prev_free && e.sum_free_u == prev_free_u && e.sum_free_h == prev_free_h) {
+      return nu;
+    }
+    prev_free = e.n_free;
+    prev_free_u = e.sum_free_u;
+    prev_free_h = e.sum_free_h;
+    if (e.phi > 0.0) {
+      lo = std::max(lo, nu);
+    } else {
+      hi = std::min(hi, nu);
+    }
+    if (e.sum_free_h > 0.0) {
+      const double cand = (e.sum_free_u + e.sum_fixed - budget) / e.sum_free_h;
+      if (cand > lo && cand < hi) {
+        nu = cand;
+        continue;
+      }
+    }
+    break;  // flat piece or a step outside the bracket: exact breakpoint search
+  }
+  return breakpoint_search(u, h, lb, ub, n, budget, lo, hi, x);
+}
+
+double BoxBudgetProjector::breakpoint_search(const double* u, const double* h, const double* lb,
+                                             const double* ub, Index n, double budget, double lo,
+                                             double hi, double* x) {
+  // Breakpoints strictly inside the bracket, sorted; phi is linear between neighbours.
+  work_.clear();
+  for (Index i = 0; i < n; ++i) {
+    const double hi_ = h ? h[i] : 1.0;
+    const double a = (u[i] - ub[i]) / hi_;
+    const double c = (u[i] - lb[i]) / hi_;
+    if (std::isfinite(a) && a > lo && a < hi) work_.push_back(a);
+    if (std::isfinite(c) && c > lo && c < hi) work_.push_back(c);
+  }
+  std::sort(work_.begin(), work_.end());
+  work_.erase(std::unique(work_.begin(), work_.end()), work_.end());
+  // Largest breakpoint with phi >= 0 (lower end) and the next one (upper end).
+  std::size_t left = 0, right = work_.size();  // invariant: phi(work_[k]) >= 0 for k < left
+  while (left < right) {
+    const std::size_t mid = left + (right - left) / 2;
+    ++iterations_;
+    const Eval e = evaluate(u, h, lb, ub, n, budget, work_[mid], x);
+    if (e.phi >= 0.0) {
+      left = mid + 1;
+    } else {
+      right = mid;
+    }
+  }
+  double a = left > 0 ? work_[left - 1] : lo;
+  double b = left < work_.size() ? work_[left] : hi;
+  // A point strictly inside (a, b), where the free set is constant.
+  double probe;
+  if (std::isfinite(a) && std::isfinite(b)) {
+    probe = 0.5 * (a + b);
+  } else if (std::isfinite(a)) {
+    probe = a + 1.0 + std::abs(a);
+  } else if (std::isfinite(b)) {
+    probe = b - 1.0 - std::abs(b);
+  } else {
+    probe = 0.0;
+  }
+  ++iterations_;
+  const Eval e = evaluate(u, h, lb, ub, n, budget, probe, x);
+  double nu = probe;
+  if (e.sum_free_h > 0.0) {
+    nu = (e.sum_free_u + e.sum_fixed - budget) / e.sum_free_h;
+    if (std::isfinite(a)) nu = std::max(nu, a);
+    if (std::isfinite(b)) nu = std::min(nu, b);
+  } else if (std::isfinite(a)) {
+    nu = a;  // phi is flat on (a, b) and phi(a) >= 0 >= phi(b): the root set contains a
+  }
+  evaluate(u, h, lb, ub, n, budget, nu, x);
+  return nu;
+}
+
+double BoxBudgetProjector::simplex(const double* y, Index n, double budget, double* x) {
+  // Condat (2016), "Fast projection onto the simplex and the l1 ball", Math. Program. 158.
+  work_.resize(static_cast<std::size_t>(n));
+  work2_.resize(static_cast<std::size_t>(n));
+  double* v = work_.data();
+  double* vt = work2_.data();
+  std::size_t nv = 0, nvt = 0;
+  v[nv++] = y[0];
+  double rho = y[0] - budget;
+  for (Index i = 1; i < n; ++i) {
+    const double yi = y[i];
+    if (yi > rho) {
+      rho += (yi - rho) / static_cast<double>(nv + 1);
+      if (rho > yi - budget) {
+        v[nv++] = yi;
+      } else {
+        for (std::size_t k = 0; k < nv; ++k) vt[nvt++] = v[k];
+        nv = 0;
+        v[nv++] = yi;
+        rho = yi - budget;
+      }
+    }
+  }
+  for (std::size_t k = 0; k < nvt; ++k) {
+    if (vt[k] > rho) {
+      v[nv++] = vt[k];
+      rho += (vt[k] - rho) / static_cast<double>(nv);
+    }
+  }
+  // Drop candidates below the threshold until none is left (Michelot-type fixing); the threshold
+  // is recomputed from the surviving candidates after each pass.
+  bool changed = true;
+  while (changed && nv > 0) {
+    changed = false;
+    std::size_t keep = 0;
+    double s = 0.0;
+    for (std::size_t k = 0; k < nv; ++k) {
+      if (v[k] > rho) {
+        s += v[k];
+        v[keep++] = v[k];
+      }
+    }
+    if (keep != nv) {
+      changed = true;
+      nv = keep;
+      rho = (s - budget) / static_cast<double>(nv);
+    }
+  }
+  // Exact threshold on the final support.
+  double s = 0.0;
+  for (std::size_t k = 0; k < nv; ++k) s += v[k];
+  const double tau = (s - budget) / static_cast<double>(nv);
+  for (Index i = 0; i < n; ++i) x[i] = std::max(y[i] - tau, 0.0);
+  iterations_ = 1;
+  return tau;
+}
+
+void implied_bounds(const VecRef& lb, const VecRef& ub, double budget, Vec& lb_out, Vec& ub_out) {
+  const Index n = lb.size();
+  lb_out = lb;
+  ub_out = ub;
+  Index lb_inf = 0, ub_inf = 0;
+  double lb_sum = 0.0, ub_sum = 0.0;
+  for (Index i = 0; i < n; ++i) {
+    if (std::isfinite(lb[i])) lb_sum += lb[i]; else ++lb_inf;
+    if (std::isfinite(ub[i])) ub_sum += ub[i]; else ++ub_inf;
+  }
+  for (Index i = 0; i < n; ++i) {
+    // sum of the other lower bounds (finite only when none of them is -inf)
+    const bool li = std::isfinite(lb[i]);
+    if (lb_inf == 0 || (lb_inf == 1 && !li)) {
+      const double others = li ? lb_sum - lb[i] : lb_sum;
+      ub_out[i] = std::min(ub_out[i], budget - others);
+    }
+    const bool ui = std::isfinite(ub[i]);
+    if (ub_inf == 0 || (ub_inf == 1 && !ui)) {
+      const double others = ui ? ub_sum - ub[i] : ub_sum;
+      lb_out[i] = std::max(lb_out[i], budget - others);
+    }
+    // Never tighter than the original box on the other side (rounding in the sums).
+    ub_out[i] = std::max(ub_out[i], lb[i]);
+    lb_out[i] = std::min(lb_out[i], ub[i]);
+    if (lb_out[i] > ub_out[i]) ub_out[i] = lb_out[i];
+  }
+}
+
+}  // namespace microalloc
