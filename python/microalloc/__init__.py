@@ -1,0 +1,38 @@
+"""microalloc: certified mean-variance portfolio construction with a C++ core."""
+
+from __future__ import annotations
+
+from . import errors
+from ._core import Status, __version__
+from .datasets import load_industry_returns
+from .errors import (
+    InfeasibleError,
+    InputError,
+    MicroallocError,
+    NonFiniteError,
+    NotPSDError,
+    NotSymmetricError,
+    ShapeError,
+    SolverError,
+)
+from .projection import project_box_budget
+from .result import MeanVarianceResult
+from .solvers import solve_mean_variance
+
+__all__ = [
+    "__version__",
+    "Status",
+    "MeanVarianceResult",
+    "solve_mean_variance",
+    "project_box_budget",
+    "load_industry_returns",
+    "errors",
+    "MicroallocError",
+    "InputError",
+    "ShapeError",
+    "NonFiniteError",
+    "NotSymmetricError",
+    "NotPSDError",
+    "InfeasibleError",
+    "SolverError",
+]

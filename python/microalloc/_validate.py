@@ -1,0 +1,148 @@
+"""Input normalisation and validation, run before any C++ code.
+
+Every array is turned into a float64, C-ordered numpy array (a copy is made only when the dtype or
+the memory order differ), so it crosses into C++ without another copy. Each failure raises an
+:class:`~microalloc.errors.InputError` subclass naming the argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _core
+from .errors import InfeasibleError, InputError, NonFiniteError, NotPSDError, NotSymmetricError, ShapeError
+
+EMPTY = np.empty(0)
+#: relative tolerance of the symmetry test: |S_ij - S_ji| <= SYMMETRY_TOL * sqrt(S_ii S_jj)
+SYMMETRY_TOL = 1e-10
+#: a covariance passes the PSD test when lambda_min(corr) >= -PSD_TOL * n
+PSD_TOL = 1e-10
+
+
+def is_pandas(x: Any) -> bool:
+    return type(x).__module__.partition(".")[0] == "pandas"
+
+
+def labels_of(x: Any, axis: int = 0) -> Sequence[Any] | None:
+    """Index labels of a pandas object (None for anything else)."""
+    if not is_pandas(x):
+        return None
+    if axis == 1 or (hasattr(x, "columns") and axis == 0 and getattr(x, "ndim", 1) == 2):
+        return list(x.columns)
+    return list(x.index)
+
+
+def _as_float_array(x: Any, name: str) -> np.ndarray:
+    if is_pandas(x):
+        x = x.to_numpy()
+    try:
+        a = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise InputError(name, f"cannot be read as a numeric array ({exc})") from None
+    if a.dtype.kind not in "fiub":
+        raise InputError(name, f"expected real numbers, got an array of dtype {a.dtype}")
+    return np.asarray(a, dtype=np.float64, order="C")
+
+
+def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
+    """Validated covariance as a float64 C-ordered square matrix, and its core report."""
+    s = _as_float_array(cov, "cov")
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ShapeError("cov", f"expected a square 2-D matrix, got shape {s.shape}")
+    if s.shape[0] == 0:
+        raise ShapeError("cov", "expected at least one asset, got a 0 x 0 matrix")
+    rep = _core.inspect_covariance(s, SYMMETRY_TOL)
+    issue = _core.CovarianceIssue(rep.issue)
+    i, j = rep.row, rep.col
+    if issue == _core.CovarianceIssue.NON_FINITE:
+        raise NonFiniteError("cov", f"entry [{i}, {j}] is {rep.value}; every entry must be finite")
+    if issue == _core.CovarianceIssue.NON_POSITIVE_VARIANCE:
+        raise InputError("cov", f"variance cov[{i}, {i}] = {rep.value!r} is not positive")
+    if issue == _core.CovarianceIssue.NOT_SYMMETRIC:
+        raise NotSymmetricError(
+            "cov", f"not symmetric: cov[{i}, {j}] = {rep.value!r} but cov[{j}, {i}] = {rep.other!r}"
+        )
+    if issue == _core.CovarianceIssue.CORRELATION_ABOVE_ONE:
+        raise NotPSDError(
+            "cov",
+            f"not positive semidefinite: |cov[{i}, {j}]| = {abs(rep.value)!r} exceeds "
+            f"sqrt(cov[{i}, {i}] * cov[{j}, {j}]) = {rep.other!r} (a correlation above 1)",
+        )
+    if check_psd:
+        psd = _core.check_positive_semidefinite(s, PSD_TOL)
+        if not psd.psd:
+            raise NotPSDError(
+                "cov",
+                f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
+                f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
+                "shrinkage) or pass check_psd=False to skip this test",
+            )
+    return s, rep
+
+
+def as_vector(x: Any, n: int, name: str, *, allow_scalar: bool = False, allow_inf: bool = False) -> np.ndarray:
+    """A length-n float64 vector; a scalar is broadcast when allowed."""
+    a = _as_float_array(x, name)
+    if a.ndim == 0:
+        if not allow_scalar:
+            raise ShapeError(name, f"expected a vector of length {n}, got a scalar")
+        a = np.full(n, float(a))
+    elif a.ndim != 1 or a.shape[0] != n:
+        raise ShapeError(name, f"expected shape ({n},), got {a.shape}")
+    if allow_inf:
+        bad = np.isnan(a)
+        what = "NaN"
+    else:
+        bad = ~np.isfinite(a)
+        what = "not finite"
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise NonFiniteError(name, f"entry [{k}] is {a[k]} ({what}); {np.count_nonzero(bad)} such entries")
+    return a
+
+
+def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(name, f"expected a real number, got {x!r}") from None
+    if not np.isfinite(v):
+        raise NonFiniteError(name, f"must be finite, got {v}")
+    if minimum is not None and (v < minimum or (strict and v == minimum)):
+        raise InputError(name, f"must be {'>' if strict else '>='} {minimum}, got {v}")
+    return v
+
+
+def as_bounds(lower: Any, upper: Any, n: int, budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """Validated bound vectors; infeasible bounds raise InfeasibleError."""
+    lo = as_vector(lower, n, "lower", allow_scalar=True, allow_inf=True)
+    up = as_vector(upper, n, "upper", allow_scalar=True, allow_inf=True)
+    if np.isposinf(lo).any():
+        k = int(np.flatnonzero(np.isposinf(lo))[0])
+        raise InputError("lower", f"entry [{k}] is +inf")
+    if np.isneginf(up).any():
+        k = int(np.flatnonzero(np.isneginf(up))[0])
+        raise InputError("upper", f"entry [{k}] is -inf")
+    crossed = lo > up
+    if crossed.any():
+        k = int(np.flatnonzero(crossed)[0])
+        raise InfeasibleError("lower", f"lower[{k}] = {lo[k]!r} exceeds upper[{k}] = {up[k]!r}")
+    slo, sup = float(lo.sum()), float(up.sum())
+    tol = 1e-12 * max(1.0, abs(budget), float(np.abs(lo[np.isfinite(lo)]).sum()), float(np.abs(up[np.isfinite(up)]).sum()))
+    if slo > budget + tol:
+        raise InfeasibleError("lower", f"sum(lower) = {slo!r} exceeds budget = {budget!r}: no portfolio is feasible")
+    if sup < budget - tol:
+        raise InfeasibleError("upper", f"sum(upper) = {sup!r} is below budget = {budget!r}: no portfolio is feasible")
+    return lo, up
+
+
+def check_labels(reference: Sequence[Any] | None, other: Any, name: str) -> Sequence[Any] | None:
+    """Labels shared by the inputs: a labelled argument must match the covariance's labels."""
+    lab = labels_of(other)
+    if lab is None:
+        return reference
+    if reference is not None and list(lab) != list(reference):
+        raise InputError(name, "labels do not match the covariance's labels (same assets, same order required)")
+    return lab

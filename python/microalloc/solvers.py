@@ -1,0 +1,129 @@
+"""Mean-variance optimisation with box and budget constraints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import EMPTY, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
+from .errors import InputError
+from .result import MeanVarianceResult, Status
+
+__all__ = ["solve_mean_variance", "METHODS"]
+
+METHODS = ("projected_gradient",)
+
+
+def _labelled(values: np.ndarray, labels: Any) -> Any:
+    if labels is None:
+        return values
+    import pandas as pd  # only reached when the caller passed pandas objects
+
+    return pd.Series(values, index=labels, name="weight")
+
+
+def solve_mean_variance(
+    cov: Any,
+    mu: Any = None,
+    *,
+    risk_aversion: float = 1.0,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float = 1.0,
+    benchmark: Any = None,
+    method: str = "projected_gradient",
+    warm_start: Any = None,
+    tol: float = 1e-9,
+    max_iter: int = 20000,
+    check_psd: bool = True,
+    raise_on_failure: bool = False,
+) -> MeanVarianceResult:
+    """Solve ``max mu'w - (risk_aversion/2) (w-b)'S(w-b)`` s.t. ``sum(w) = budget``, ``lower <= w <= upper``.
+
+    Parameters
+    ----------
+    cov : (n, n) array_like or pandas.DataFrame
+        Covariance matrix S: symmetric, positive variances, positive semidefinite.
+    mu : (n,) array_like, optional
+        Expected returns. ``None`` solves minimum variance (minimum tracking error with a benchmark).
+    risk_aversion : float
+        ``>= 0``. Zero with mu gives the linear program max mu'w (solved exactly).
+    lower, upper : float or (n,) array_like
+        Bounds on each weight; ``-inf`` / ``inf`` allowed.
+    budget : float
+        Required sum of the weights.
+    benchmark : (n,) array_like, optional
+        Benchmark weights b: the risk term becomes the active risk (w-b)'S(w-b).
+    method : {"projected_gradient"}
+        The solver.
+    warm_start : (n,) array_like or MeanVarianceResult, optional
+        Starting weights (projected onto the feasible set first).
+    tol : float
+        Target relative duality gap of the certificate.
+    max_iter : int
+        Iteration limit.
+    check_psd : bool
+        Test that cov is positive semidefinite (an O(n^3) factorisation). When False the solver
+        instead watches for negative curvature and reports ``Status.NOT_CONVEX``.
+    raise_on_failure : bool
+        Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL.
+
+    Returns
+    -------
+    MeanVarianceResult
+    """
+    if method not in METHODS:
+        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+    labels = labels_of(cov)
+    s, _ = as_covariance(cov, check_psd=check_psd)
+    n = s.shape[0]
+    budget_f = as_scalar(budget, "budget")
+    ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
+    if mu is None:
+        mu_a = EMPTY
+        if ra == 0.0:
+            raise InputError("risk_aversion", "must be > 0 for minimum variance (mu is None)")
+    else:
+        labels = check_labels(labels, mu, "mu")
+        mu_a = as_vector(mu, n, "mu")
+    lo, up = as_bounds(lower, upper, n, budget_f)
+    if benchmark is None:
+        b = EMPTY
+    else:
+        labels = check_labels(labels, benchmark, "benchmark")
+        b = as_vector(benchmark, n, "benchmark")
+    if warm_start is None:
+        w0 = EMPTY
+    else:
+        w0 = as_vector(warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start, n, "warm_start")
+    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError("max_iter", f"expected a positive integer, got {max_iter!r}")
+
+    raw = _core.solve_projected_gradient(
+        s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, int(min(max_iter, 2**31 - 1)), not check_psd
+    )
+    result = MeanVarianceResult(
+        weights=_labelled(raw.weights, labels),
+        status=Status(raw.status),
+        objective=raw.objective,
+        expected_return=raw.expected_return,
+        risk=raw.risk,
+        gap=raw.gap,
+        rel_gap=raw.rel_gap,
+        primal_residual=raw.primal_residual,
+        dual_residual=raw.dual_residual,
+        budget_multiplier=raw.budget_multiplier,
+        active_lower=raw.active_lower,
+        active_upper=raw.active_upper,
+        iterations=raw.iterations,
+        solve_time_s=raw.solve_time_s,
+        method=method,
+        tol=tol_f,
+        info={"lipschitz": raw.lipschitz, "restarts": raw.restarts},
+    )
+    if raise_on_failure:
+        result.raise_for_status()
+    return result
