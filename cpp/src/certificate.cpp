@@ -6,13 +6,9 @@
 namespace microalloc {
 
 double accurate_sum(const double* x, Index n) noexcept {
-  double s = 0.0, comp = 0.0;
-  for (Index i = 0; i < n; ++i) {
-    const double t = s + x[i];
-    comp += (std::abs(s) >= std::abs(x[i])) ? (s - t) + x[i] : (x[i] - t) + s;
-    s = t;
-  }
-  return s + comp;
+  CompensatedSum s;
+  for (Index i = 0; i < n; ++i) s.add(x[i]);
+  return s.value();
 }
 
 Certificate Certifier::certify(const double* w, const double* g, const double* lb,

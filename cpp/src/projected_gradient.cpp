@@ -213,6 +213,10 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
   int stalled = 0;
   bool done = false;
   res.status = Status::MaxIter;
+  if (ev.passes(ev.evaluate(x, z), settings.tol)) {
+    res.status = Status::Optimal;  // the starting point (typically a warm start) is already certified
+    done = true;
+  }
   for (int it = 1; it <= settings.max_iter && !done; ++it) {
     const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
     const double beta = (t - 1.0) / t_next;

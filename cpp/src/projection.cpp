@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "microalloc/certificate.hpp"
+
 namespace microalloc {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -15,25 +17,29 @@ BoxBudgetProjector::Eval BoxBudgetProjector::evaluate(const double* u, const dou
                                                       double budget, double nu,
                                                       double* x) const noexcept {
   Eval e{0.0, 0.0, 0.0, 0.0, 0.0, 0};
+  // Compensated sums: the closed-form nu divides by |F| and must not inherit O(n eps) errors.
+  CompensatedSum free_u, fixed;
   for (Index i = 0; i < n; ++i) {
     const double hi = h ? h[i] : 1.0;
     const double v = u[i] - nu * hi;
     double xi;
     if (v <= lb[i]) {
       xi = lb[i];
-      e.sum_fixed += xi;
+      fixed.add(xi);
     } else if (v >= ub[i]) {
       xi = ub[i];
-      e.sum_fixed += xi;
+      fixed.add(xi);
     } else {
       xi = v;
-      e.sum_free_u += u[i];
+      free_u.add(u[i]);
       e.sum_free_h += hi;
       ++e.n_free;
     }
     x[i] = xi;
     e.abs_sum += std::abs(xi);
   }
+  e.sum_free_u = free_u.value();
+  e.sum_fixed = fixed.value();
   e.phi = e.sum_free_u - nu * e.sum_free_h + e.sum_fixed - budget;
   return e;
 }
@@ -54,20 +60,23 @@ double BoxBudgetProjector::project(const double* u, const double* h, const doubl
   }
   double lo = -kInf, hi = kInf;  // phi(lo) >= 0 >= phi(hi)
   double nu = std::isfinite(nu_start) ? nu_start : 0.0;
+  // phi depends on the partition only through these sums: when they repeat, phi(nu) = 0 is exact.
   Index prev_free = -1;
-  double prev_free_u = 0.0, prev_free_h = 0.0;
+  double prev_free_u = 0.0, prev_free_h = 0.0, prev_fixed = 0.0;
   for (int it = 0; it < 100; ++it) {
     ++iterations_;
     const Eval e = evaluate(u, h, lb, ub, n, budget, nu, x);
     const double tol = 4.0 * kEps * (std::abs(budget) + e.abs_sum);
     if (std::abs(e.phi) <= tol) return nu;
-    // The free set repeated: nu is already the closed-form root on that set.
-    if (e.n_free == prev_free && e.sum_free_u == prev_free_u && e.sum_free_h == prev_free_h) {
+    // The partition repeated: nu is already the closed-form root computed from it.
+    if (e.n_free == prev_free && e.sum_free_u == prev_free_u && e.sum_free_h == prev_free_h &&
+        e.sum_fixed == prev_fixed) {
       return nu;
     }
     prev_free = e.n_free;
     prev_free_u = e.sum_free_u;
     prev_free_h = e.sum_free_h;
+    prev_fixed = e.sum_fixed;
     if (e.phi > 0.0) {
       lo = std::max(lo, nu);
     } else {
@@ -186,10 +195,8 @@ double BoxBudgetProjector::simplex(const double* y, Index n, double budget, doub
       rho = (s - budget) / static_cast<double>(nv);
     }
   }
-  // Exact threshold on the final support.
-  double s = 0.0;
-  for (std::size_t k = 0; k < nv; ++k) s += v[k];
-  const double tau = (s - budget) / static_cast<double>(nv);
+  // Exact threshold on the final support (compensated sum).
+  const double tau = (accurate_sum(v, static_cast<Index>(nv)) - budget) / static_cast<double>(nv);
   for (Index i = 0; i < n; ++i) x[i] = std::max(y[i] - tau, 0.0);
   iterations_ = 1;
   return tau;

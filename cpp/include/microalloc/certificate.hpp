@@ -35,4 +35,16 @@ class Certifier {
 /// Neumaier-compensated sum.
 double accurate_sum(const double* x, Index n) noexcept;
 
+/// Running Neumaier-compensated sum.
+struct CompensatedSum {
+  double sum = 0.0;
+  double comp = 0.0;
+  void add(double x) noexcept {
+    const double t = sum + x;
+    comp += ((sum >= 0 ? sum : -sum) >= (x >= 0 ? x : -x)) ? (sum - t) + x : (x - t) + sum;
+    sum = t;
+  }
+  double value() const noexcept { return sum + comp; }
+};
+
 }  // namespace microalloc
