@@ -1,0 +1,100 @@
+"""Type stubs of the compiled core (private; use the microalloc package)."""
+
+import enum
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class Status(enum.IntEnum):
+    OPTIMAL = 0
+    MAX_ITER = 1
+    INFEASIBLE = 2
+    NUMERICAL_ERROR = 3
+    NOT_CONVEX = 4
+    INVALID_INPUT = 5
+
+class CovarianceIssue(enum.IntEnum):
+    NONE = 0
+    NON_FINITE = 1
+    NON_POSITIVE_VARIANCE = 2
+    NOT_SYMMETRIC = 3
+    CORRELATION_ABOVE_ONE = 4
+
+class CovarianceReport:
+    @property
+    def issue(self) -> CovarianceIssue: ...
+    @property
+    def row(self) -> int: ...
+    @property
+    def col(self) -> int: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def other(self) -> float: ...
+    @property
+    def mean_variance(self) -> float: ...
+    @property
+    def max_variance(self) -> float: ...
+
+class PsdReport:
+    @property
+    def psd(self) -> bool: ...
+    @property
+    def min_eigenvalue(self) -> float: ...
+    @property
+    def max_eigenvalue(self) -> float: ...
+
+class SolveResult:
+    @property
+    def weights(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def objective(self) -> float: ...
+    @property
+    def expected_return(self) -> float: ...
+    @property
+    def risk(self) -> float: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def primal_residual(self) -> float: ...
+    @property
+    def dual_residual(self) -> float: ...
+    @property
+    def gap(self) -> float: ...
+    @property
+    def rel_gap(self) -> float: ...
+    @property
+    def budget_multiplier(self) -> float: ...
+    @property
+    def active_lower(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def active_upper(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def solve_time_s(self) -> float: ...
+    @property
+    def lipschitz(self) -> float: ...
+    @property
+    def restarts(self) -> int: ...
+
+def inspect_covariance(cov: npt.NDArray[np.float64], symmetry_tol: float) -> CovarianceReport: ...
+def check_positive_semidefinite(cov: npt.NDArray[np.float64], rel_tol: float) -> PsdReport: ...
+def project_box_budget(
+    y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64], budget: float
+) -> tuple[npt.NDArray[np.float64], float]: ...
+def solve_projected_gradient(
+    cov: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    risk_aversion: float,
+    budget: float,
+    warm_start: npt.NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+    check_curvature: bool,
+) -> SolveResult: ...
