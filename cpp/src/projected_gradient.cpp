@@ -73,16 +73,22 @@ struct Evaluator {
   }
 };
 
-void fill_result(const MeanVarianceProblem& p, const Evaluator::Point& pt, SolveResult& r) {
+/// `ev` must have just evaluated r.weights (its gradient is reused). The gap is certified against
+/// the budget-implied box (same feasible set, finite, tighter); the multiplier and the dual residual
+/// are KKT quantities of the constraints as the user stated them, so they use the original bounds.
+void fill_result(const MeanVarianceProblem& p, const Evaluator::Point& pt, Evaluator& ev, SolveResult& r) {
+  const Index n = p.size();
+  const Vec lower = p.lower, upper = p.upper;
+  const Certificate kkt =
+      ev.certifier.certify(r.weights.data(), ev.g.data(), lower.data(), upper.data(), n, p.budget, pt.scale);
   r.objective = pt.objective;
   r.expected_return = pt.expected_return;
   r.risk = std::sqrt(pt.risk_sq);
   r.gap = pt.cert.gap;
   r.rel_gap = pt.cert.rel_gap;
   r.primal_residual = pt.cert.primal_residual;
-  r.dual_residual = pt.cert.dual_residual;
-  r.budget_multiplier = pt.cert.multiplier;
-  const Index n = p.size();
+  r.dual_residual = kkt.dual_residual;
+  r.budget_multiplier = kkt.multiplier;
   std::vector<std::int64_t> lo, hi;
   for (Index i = 0; i < n; ++i) {
     if (r.weights[i] == p.lower[i]) lo.push_back(i);
@@ -177,7 +183,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     z.setZero();
     res.weights = x;
     const auto pt = ev.evaluate(x, z);
-    fill_result(p, pt, res);
+    fill_result(p, pt, ev, res);
     res.status = ev.passes(pt, settings.tol) ? Status::Optimal : Status::NumericalError;
     res.solve_time_s = seconds_since(t0);
     return res;
@@ -273,7 +279,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
   res.weights = x;
   res.lipschitz = L;
   const auto pt = ev.evaluate(x, z);
-  fill_result(p, pt, res);
+  fill_result(p, pt, ev, res);
   if (res.status == Status::Optimal && !ev.passes(pt, settings.tol)) res.status = Status::NumericalError;
   if (res.status == Status::MaxIter && ev.passes(pt, settings.tol)) res.status = Status::Optimal;
   res.solve_time_s = seconds_since(t0);

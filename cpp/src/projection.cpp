@@ -189,6 +189,9 @@ double BoxBudgetProjector::simplex(const double* y, Index n, double budget, doub
         v[keep++] = v[k];
       }
     }
+    // In exact arithmetic the threshold stays below the largest candidate; when the budget is
+    // below the rounding of y it can reach it, and the last candidate must stay.
+    if (keep == 0) break;
     if (keep != nv) {
       changed = true;
       nv = keep;
