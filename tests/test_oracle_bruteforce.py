@@ -1,4 +1,4 @@
-"""microalloc against a brute-force KKT enumeration (n <= 7), written from scratch in numpy.
+"""microalloc against a brute-force KKT enumeration (n <= 8), written from scratch in numpy.
 
 The oracle enumerates every assignment of the assets to {at lower, at upper, free} (3^n faces),
 solves the equality-constrained QP of each face (its KKT linear system, least squares when the
@@ -403,6 +403,12 @@ def test_oracle_known_answers():
 @settings(max_examples=60)
 @given(problems())
 def test_matches_bruteforce(p: Problem):
+    check_against_bruteforce(p)
+
+
+@settings(max_examples=6)
+@given(problems(n_max=8).filter(lambda p: p.n == 8))
+def test_matches_bruteforce_n8(p: Problem):
     check_against_bruteforce(p)
 
 
