@@ -5,16 +5,7 @@ from __future__ import annotations
 from . import errors
 from ._core import Status, __version__
 from .datasets import load_industry_returns
-from .errors import (
-    InfeasibleError,
-    InputError,
-    MicroallocError,
-    NonFiniteError,
-    NotPSDError,
-    NotSymmetricError,
-    ShapeError,
-    SolverError,
-)
+from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
 from .result import MeanVarianceResult
 from .solvers import solve_mean_variance
@@ -27,12 +18,5 @@ __all__ = [
     "project_box_budget",
     "load_industry_returns",
     "errors",
-    "MicroallocError",
-    "InputError",
-    "ShapeError",
-    "NonFiniteError",
-    "NotSymmetricError",
-    "NotPSDError",
-    "InfeasibleError",
-    "SolverError",
+    *errors.__all__,
 ]

@@ -15,6 +15,12 @@ __all__ = ["solve_mean_variance", "METHODS"]
 
 METHODS = ("projected_gradient",)
 
+# Result fields copied as they are from the core's SolveResult.
+_CORE_FIELDS = (
+    "objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual",
+    "budget_multiplier", "active_lower", "active_upper", "iterations", "solve_time_s",
+)
+
 
 def _labelled(values: np.ndarray, labels: Any) -> Any:
     if labels is None:
@@ -108,18 +114,7 @@ def solve_mean_variance(
     result = MeanVarianceResult(
         weights=_labelled(raw.weights, labels),
         status=Status(raw.status),
-        objective=raw.objective,
-        expected_return=raw.expected_return,
-        risk=raw.risk,
-        gap=raw.gap,
-        rel_gap=raw.rel_gap,
-        primal_residual=raw.primal_residual,
-        dual_residual=raw.dual_residual,
-        budget_multiplier=raw.budget_multiplier,
-        active_lower=raw.active_lower,
-        active_upper=raw.active_upper,
-        iterations=raw.iterations,
-        solve_time_s=raw.solve_time_s,
+        **{name: getattr(raw, name) for name in _CORE_FIELDS},
         method=method,
         tol=tol_f,
         info={"lipschitz": raw.lipschitz, "restarts": raw.restarts},
