@@ -19,6 +19,7 @@ class Problem:
     budget: float = 1.0
     benchmark: np.ndarray | None = None
     pd: bool = True  # S positive definite (unique optimum)
+    method: str = "active_set"
 
     @property
     def n(self) -> int:
@@ -41,6 +42,7 @@ class Problem:
         return np.zeros(self.n) if self.mu is None else self.mu
 
     def solve(self, **kw):
+        kw.setdefault("method", self.method)
         return ma.solve_mean_variance(
             self.cov,
             self.mu,

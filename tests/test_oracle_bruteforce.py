@@ -237,7 +237,8 @@ def problems(draw, cov_kinds=("pd", "pd", "badly_scaled", "psd"), n_max: int = 7
         raw = draw(hnp.arrays(float, n, elements=st.floats(0.0, 1.0)))
         raw[draw(st.integers(0, n - 1))] += 0.1
         benchmark = raw / raw.sum() * (B if B != 0.0 else 1.0)
-    return Problem(S, mu, ra, lower, upper, B, benchmark, pd=(kind != "psd"))
+    method = draw(st.sampled_from(ma.METHODS))
+    return Problem(S, mu, ra, lower, upper, B, benchmark, pd=(kind != "psd"), method=method)
 
 
 # --------------------------------------------------------------------------------------------------

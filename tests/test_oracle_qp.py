@@ -384,11 +384,14 @@ def strong_convexity_radius(p: Problem, gap: float) -> float:
 MAX_ITER = {"ill_conditioned_1e8": 1_000_000}
 
 
+@pytest.mark.parametrize("method", ma.METHODS)
 @pytest.mark.parametrize("scenario_name", SCENARIOS)
 @pytest.mark.parametrize("data_name", list(DATASETS))
-def test_against_clarabel(data_name: str, scenario_name: str):
+def test_against_clarabel(data_name: str, scenario_name: str, method: str):
     S, mu = dataset(data_name)
     p = scenario(scenario_name, S, mu)
+    if p is not None:
+        p.method = method
     if p is None:
         # Bounds that admit no portfolio for this number of assets must be refused by name.
         q = _scenario(scenario_name, S, mu)
@@ -398,6 +401,7 @@ def test_against_clarabel(data_name: str, scenario_name: str):
         return
     r = p.solve(max_iter=MAX_ITER.get(data_name, 20000))
     check_against(p, r, reference(p, clarabel_solve), "clarabel")
+    assert r.method == method
 
 
 @pytest.mark.parametrize("scenario_name", SCENARIOS)
@@ -407,6 +411,7 @@ def test_ill_conditioned_default_limit(scenario_name: str):
     feasible weights."""
     S, mu = dataset("ill_conditioned_1e8")
     p = scenario(scenario_name, S, mu)
+    p.method = "projected_gradient"
     r = p.solve()
     ref = reference(p, clarabel_solve)
     if r.status == ma.Status.OPTIMAL:
@@ -430,8 +435,9 @@ def test_ill_conditioned_default_limit(scenario_name: str):
     kind=st.sampled_from(["factor", "sample_T_above_n", "sample_T_below_n"]),
     scenario_name=st.sampled_from(SCENARIOS),
     ra=st.floats(0.1, 50.0),
+    method=st.sampled_from(ma.METHODS),
 )
-def test_random_problems_against_clarabel(seed, n, kind, scenario_name, ra):
+def test_random_problems_against_clarabel(seed, n, kind, scenario_name, ra, method):
     if kind == "factor":
         S, mu = factor_model(n, min(n, 4), seed)
     elif kind == "sample_T_above_n":
@@ -442,6 +448,7 @@ def test_random_problems_against_clarabel(seed, n, kind, scenario_name, ra):
     if p is None:
         return  # caps infeasible for this n
     p.ra = ra
+    p.method = method
     r = p.solve()
     check_against(p, r, reference(p, clarabel_solve), "clarabel")
 
@@ -546,9 +553,11 @@ def random_problem(
     ra=st.floats(0.1, 50.0),
     max_iter=st.integers(1, 5),
     warm=st.booleans(),
+    method=st.sampled_from(ma.METHODS),
 )
-def test_certificate_bounds_suboptimality(seed, n, kind, bounds, with_mu, with_benchmark, ra, max_iter, warm):
+def test_certificate_bounds_suboptimality(seed, n, kind, bounds, with_mu, with_benchmark, ra, max_iter, warm, method):
     p = random_problem(seed, n, kind, bounds, with_mu, with_benchmark, ra)
+    p.method = method
     warm_start = None
     if warm:  # a random start, far from the optimum (the solver projects it first)
         warm_start = np.random.default_rng(seed + 3).dirichlet(np.full(n, 0.3)) * 3.0 - 1.0

@@ -122,9 +122,20 @@ def test_indefinite_covariance_without_psd_check_is_reported_not_convex():
     c = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
     vals, vecs = np.linalg.eigh(c)
     assert vals[0] < 0 and abs(vecs[:, 0].sum()) < 1.0
-    res = ma.solve_mean_variance(c, lower=-1.0, upper=2.0, check_psd=False)
+    res = ma.solve_mean_variance(c, lower=-1.0, upper=2.0, check_psd=False, method="projected_gradient")
     assert res.status == ma.Status.NOT_CONVEX
     assert not res.is_optimal
+
+
+def test_active_set_reports_a_negative_pivot_as_not_convex():
+    # Long-only, the active set frees all three assets on its way; the full 3 x 3 block is
+    # indefinite (eigenvalue -0.8), so the last Cholesky pivot is negative.
+    c = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
+    res = ma.solve_mean_variance(c, lower=0.0, upper=1.0, check_psd=False)
+    assert res.method == "active_set"
+    assert res.status == ma.Status.NOT_CONVEX and not res.is_optimal
+    with pytest.raises(ma.NotPSDError):
+        ma.solve_mean_variance(c, lower=0.0, upper=1.0)  # the default check refuses it outright
 
 
 @settings(max_examples=40)
@@ -238,5 +249,5 @@ def test_concurrent_solves_match_sequential_ones():
 def test_repr_and_method_are_reported():
     s, mu = factor_cov(6)
     res = ma.solve_mean_variance(s, mu)
-    assert res.method == "projected_gradient"
+    assert res.method == "active_set"
     assert "status=OPTIMAL" in repr(res)

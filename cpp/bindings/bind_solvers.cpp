@@ -25,6 +25,19 @@ void bind_solvers(py::module_& m) {
       py::arg("cov").noconvert(), py::arg("symmetry_tol"));
 
   m.def(
+      "covariance_fingerprint",
+      [](MatRef cov) {
+        MICROALLOC_CHECK_SIZE(cov.cols(), cov.rows(), "cov columns");
+        Fingerprint fp;
+        {
+          py::gil_scoped_release release;
+          fp = fingerprint(cov);
+        }
+        return py::make_tuple(fp.h[0], fp.h[1], fp.h[2]);
+      },
+      py::arg("cov").noconvert());
+
+  m.def(
       "check_positive_semidefinite",
       [](MatRef cov, double rel_tol) {
         MICROALLOC_CHECK_SIZE(cov.cols(), cov.rows(), "cov columns");
@@ -67,6 +80,21 @@ void bind_solvers(py::module_& m) {
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
       py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"),
       py::arg("check_curvature"));
+
+  m.def(
+      "solve_active_set",
+      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+         double budget, VecRef warm_start, double tol, int max_iter) {
+        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        SolverSettings settings;
+        settings.tol = tol;
+        settings.max_iter = max_iter;
+        py::gil_scoped_release release;
+        return solve_active_set(problem, settings, warm_start);
+      },
+      py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
+      py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"));
 }
 
 }  // namespace microalloc::bindings

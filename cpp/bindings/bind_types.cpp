@@ -58,7 +58,9 @@ void bind_types(py::module_& m) {
       .def_readonly("active_upper", &SolveResult::active_upper)
       .def_readonly("solve_time_s", &SolveResult::solve_time_s)
       .def_readonly("lipschitz", &SolveResult::lipschitz)
-      .def_readonly("restarts", &SolveResult::restarts);
+      .def_readonly("restarts", &SolveResult::restarts)
+      .def_readonly("factorizations", &SolveResult::factorizations)
+      .def_readonly("zero_curvature_steps", &SolveResult::zero_curvature_steps);
 }
 
 }  // namespace microalloc::bindings

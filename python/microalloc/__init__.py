@@ -8,13 +8,14 @@ from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
 from .result import MeanVarianceResult
-from .solvers import solve_mean_variance
+from .solvers import METHODS, solve_mean_variance
 
 __all__ = [
     "__version__",
     "Status",
     "MeanVarianceResult",
     "solve_mean_variance",
+    "METHODS",
     "project_box_budget",
     "load_industry_returns",
     "errors",

@@ -7,6 +7,8 @@ the memory order differ), so it crosses into C++ without another copy. Each fail
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +21,36 @@ EMPTY = np.empty(0)
 SYMMETRY_TOL = 1e-10
 #: a covariance passes the PSD test when lambda_min(corr) >= -PSD_TOL * n
 PSD_TOL = 1e-10
+
+
+#: Verdicts of the exact checks, keyed by (n, fingerprint of the exact entries): the O(n^2)
+#: transposed scan (finite, symmetric, positive variances, correlations within [-1, 1]) and the
+#: O(n^3) PSD test run once per distinct matrix; a matrix seen before (same bits) costs one
+#: row-streaming fingerprint pass.
+_CHECKED: OrderedDict[tuple[int, int, int, int], list[Any]] = OrderedDict()
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()
+
+
+def clear_covariance_cache() -> None:
+    """Forget every remembered covariance verdict (the next call re-runs the full checks)."""
+    with _LOCK:
+        _CHECKED.clear()
+
+
+def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
+    with _LOCK:
+        hit = _CHECKED.get(key)
+        if hit is not None:
+            _CHECKED.move_to_end(key)
+        return hit
+
+
+def _remember(key: tuple[int, int, int, int], entry: list[Any]) -> None:
+    with _LOCK:
+        _CHECKED[key] = entry
+        while len(_CHECKED) > _CACHE_SIZE:
+            _CHECKED.popitem(last=False)
 
 
 def is_pandas(x: Any) -> bool:
@@ -53,7 +85,29 @@ def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
         raise ShapeError("cov", f"expected a square 2-D matrix, got shape {s.shape}")
     if s.shape[0] == 0:
         raise ShapeError("cov", "expected at least one asset, got a 0 x 0 matrix")
-    rep = _core.inspect_covariance(s, SYMMETRY_TOL)
+    key = (s.shape[0], *_core.covariance_fingerprint(s))
+    entry = _remembered(key)
+    if entry is None:
+        rep = _core.inspect_covariance(s, SYMMETRY_TOL)
+        _raise_for_issue(rep)
+        entry = [rep, None]  # [scan report, PSD report or None if not run yet]
+        _remember(key, entry)
+    rep = entry[0]
+    if check_psd:
+        psd = entry[1]
+        if psd is None:
+            psd = entry[1] = _core.check_positive_semidefinite(s, PSD_TOL)
+        if not psd.psd:
+            raise NotPSDError(
+                "cov",
+                f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
+                f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
+                "shrinkage) or pass check_psd=False to skip this test",
+            )
+    return s, rep
+
+
+def _raise_for_issue(rep: Any) -> None:
     issue = _core.CovarianceIssue(rep.issue)
     i, j = rep.row, rep.col
     if issue == _core.CovarianceIssue.NON_FINITE:
@@ -70,16 +124,6 @@ def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
             f"not positive semidefinite: |cov[{i}, {j}]| = {abs(rep.value)!r} exceeds "
             f"sqrt(cov[{i}, {i}] * cov[{j}, {j}]) = {rep.other!r} (a correlation above 1)",
         )
-    if check_psd:
-        psd = _core.check_positive_semidefinite(s, PSD_TOL)
-        if not psd.psd:
-            raise NotPSDError(
-                "cov",
-                f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
-                f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
-                "shrinkage) or pass check_psd=False to skip this test",
-            )
-    return s, rep
 
 
 def as_vector(x: Any, n: int, name: str, *, allow_scalar: bool = False, allow_inf: bool = False) -> np.ndarray:

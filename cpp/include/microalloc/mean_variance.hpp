@@ -7,6 +7,7 @@
 /// i.e. maximise the utility mu'w - (risk_aversion/2) (w-b)'S(w-b). Without a benchmark b = 0;
 /// without mu it is minimum (active) variance.
 #include <chrono>
+#include <memory>
 
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
@@ -51,8 +52,10 @@ struct SolveResult {
   IndexVec active_lower;          ///< indices with w_i == lower_i
   IndexVec active_upper;          ///< indices with w_i == upper_i
   double solve_time_s = 0.0;
-  double lipschitz = 0.0;         ///< step constant used (in the Jacobi metric)
-  int restarts = 0;
+  double lipschitz = 0.0;         ///< projected gradient: step constant used (Jacobi metric)
+  int restarts = 0;               ///< projected gradient: momentum restarts
+  int factorizations = 0;         ///< active set: Cholesky factorisations from scratch
+  int zero_curvature_steps = 0;   ///< active set: moves along a direction of zero curvature
 };
 
 /// Accelerated projected gradient (FISTA) in the Jacobi metric with adaptive restart and a
@@ -60,5 +63,31 @@ struct SolveResult {
 /// certificate. `warm_start` (length n or 0) is projected onto the feasible set first.
 SolveResult solve_projected_gradient(const MeanVarianceProblem& problem,
                                      const SolverSettings& settings, const VecRef& warm_start);
+
+/// Primal active-set method on (free, at-lower, at-upper) with an updated Cholesky factor of the
+/// free block and the budget through its scalar Schur complement (see active_set.cpp). It starts
+/// from `warm_start` (length n, projected onto the feasible set; its working set is read off the
+/// bounds it touches) or, without one, from a greedy vertex. The object keeps its workspace between
+/// solves, so one solver per thread serves a whole batch without reallocating.
+class ActiveSetSolver {
+ public:
+  ActiveSetSolver();
+  ~ActiveSetSolver();
+  ActiveSetSolver(ActiveSetSolver&&) noexcept;
+  ActiveSetSolver& operator=(ActiveSetSolver&&) noexcept;
+  ActiveSetSolver(const ActiveSetSolver&) = delete;
+  ActiveSetSolver& operator=(const ActiveSetSolver&) = delete;
+
+  SolveResult solve(const MeanVarianceProblem& problem, const SolverSettings& settings,
+                    const VecRef& warm_start);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One active-set solve with a fresh workspace.
+SolveResult solve_active_set(const MeanVarianceProblem& problem, const SolverSettings& settings,
+                             const VecRef& warm_start);
 
 }  // namespace microalloc
