@@ -1,6 +1,7 @@
 #include <pybind11/eigen.h>
 
 #include "bindings.hpp"
+#include "microalloc/batch.hpp"
 #include "microalloc/check.hpp"
 #include "microalloc/covariance.hpp"
 #include "microalloc/mean_variance.hpp"
@@ -95,6 +96,22 @@ void bind_solvers(py::module_& m) {
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
       py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"));
+
+  m.def(
+      "solve_batch",
+      [](MatRef cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
+         VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads) {
+        BatchInput in{cov, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m};
+        SolverSettings settings;
+        settings.tol = tol;
+        settings.max_iter = max_iter;
+        py::gil_scoped_release release;
+        return solve_batch(in, settings, static_cast<Method>(method), threads);
+      },
+      py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("warm_start").noconvert(),
+      py::arg("risk_aversion").noconvert(), py::arg("budget").noconvert(), py::arg("m"), py::arg("tol"),
+      py::arg("max_iter"), py::arg("method"), py::arg("threads"));
 }
 
 }  // namespace microalloc::bindings

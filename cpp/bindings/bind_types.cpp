@@ -2,6 +2,7 @@
 #include <pybind11/native_enum.h>
 
 #include "bindings.hpp"
+#include "microalloc/batch.hpp"
 #include "microalloc/covariance.hpp"
 #include "microalloc/mean_variance.hpp"
 
@@ -61,6 +62,17 @@ void bind_types(py::module_& m) {
       .def_readonly("restarts", &SolveResult::restarts)
       .def_readonly("factorizations", &SolveResult::factorizations)
       .def_readonly("zero_curvature_steps", &SolveResult::zero_curvature_steps);
+
+  py::class_<BatchResult>(m, "BatchResult")
+      .def_readonly("weights", &BatchResult::weights)
+      .def_readonly("status", &BatchResult::status)
+      .def_readonly("iterations", &BatchResult::iterations)
+      .def_readonly("objective", &BatchResult::objective)
+      .def_readonly("expected_return", &BatchResult::expected_return)
+      .def_readonly("risk", &BatchResult::risk)
+      .def_readonly("gap", &BatchResult::gap)
+      .def_readonly("rel_gap", &BatchResult::rel_gap)
+      .def_readonly("solve_time_s", &BatchResult::solve_time_s);
 }
 
 }  // namespace microalloc::bindings

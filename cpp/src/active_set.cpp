@@ -365,26 +365,38 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
   const bool finite = lb.allFinite() && ub.allFinite();
   if (warm_start.size() == n || !finite) {
     // The warm start (or 0), made feasible; the working set is read off the bounds it touches.
-    // A point that is feasible up to rounding (a previous optimum) is clipped and its budget
-    // residual put on the interior coordinate with the most room, so that its bound coordinates
-    // stay exactly at their bounds; anything else is projected onto the feasible set.
+    // It is clipped to the bounds, and the budget residual is given to the coordinates strictly
+    // inside their bounds (the projection of those alone onto the remaining budget), so that the
+    // coordinates at a bound stay there: after a small change of the data the working set of the
+    // previous optimum carries over. When the interior cannot absorb the residual, the whole
+    // point is projected onto the feasible set.
     Vec u0 = warm_start.size() == n ? Vec(warm_start) : Vec::Zero(n);
     s.w = u0.cwiseMax(lb).cwiseMin(ub);
     const double resid = B - accurate_sum(s.w.data(), n);
-    Index best = -1;
-    double room = 0.0;
-    if (std::abs(resid) <= 1e-9 * std::max(1.0, std::abs(B)) && warm_start.size() == n) {
+    bool done = resid == 0.0;
+    if (!done && warm_start.size() == n) {
+      std::vector<Index> in;
       for (Index i = 0; i < n; ++i) {
-        if (!(s.w[i] > lb[i] && s.w[i] < ub[i])) continue;
-        const double r = resid > 0.0 ? ub[i] - s.w[i] : s.w[i] - lb[i];
-        if (r > room) { room = r; best = i; }
+        if (s.w[i] > lb[i] && s.w[i] < ub[i]) in.push_back(i);
+      }
+      const Index m = static_cast<Index>(in.size());
+      if (m > 0) {
+        Vec xi(m), li(m), ui(m), yi(m);
+        for (Index t = 0; t < m; ++t) {
+          xi[t] = s.w[in[t]];
+          li[t] = lb[in[t]];
+          ui[t] = ub[in[t]];
+        }
+        const double target = accurate_sum(xi.data(), m) + resid;
+        if (li.sum() <= target && target <= ui.sum()) {
+          s.proj.project(xi.data(), nullptr, li.data(), ui.data(), m, target, yi.data(),
+                         -resid / static_cast<double>(m));
+          for (Index t = 0; t < m; ++t) s.w[in[t]] = yi[t];
+          done = std::abs(B - accurate_sum(s.w.data(), n)) <= 1e-12 * std::max(1.0, std::abs(B));
+        }
       }
     }
-    if (resid == 0.0) {
-      // already exactly on the budget hyperplane
-    } else if (best >= 0 && room > 2.0 * std::abs(resid)) {
-      s.w[best] += resid;
-    } else {
+    if (!done) {
       s.proj.project(u0.data(), nullptr, lb.data(), ub.data(), n, B, s.w.data(),
                      (u0.sum() - B) / static_cast<double>(n));
     }

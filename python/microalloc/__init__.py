@@ -7,14 +7,16 @@ from ._core import Status, __version__
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
-from .result import MeanVarianceResult
-from .solvers import METHODS, solve_mean_variance
+from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .solvers import METHODS, solve_mean_variance, solve_mean_variance_batch
 
 __all__ = [
     "__version__",
     "Status",
     "MeanVarianceResult",
     "solve_mean_variance",
+    "solve_mean_variance_batch",
+    "MeanVarianceBatchResult",
     "METHODS",
     "project_box_budget",
     "load_industry_returns",

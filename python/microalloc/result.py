@@ -10,7 +10,7 @@ import numpy as np
 from ._core import Status
 from .errors import SolverError
 
-__all__ = ["MeanVarianceResult", "Status"]
+__all__ = ["MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
 _STATUS_HELP = {
     Status.OPTIMAL: "certified optimal: relative duality gap <= tol and constraints hold",
@@ -101,3 +101,48 @@ class MeanVarianceResult:
             f"iterations={self.iterations}, n={w.size}, n_free={w.size - self.active_lower.size - self.active_upper.size}, "
             f"method={self.method!r}, solve_time_s={self.solve_time_s:.3g})"
         )
+
+
+@dataclass(frozen=True, repr=False)
+class MeanVarianceBatchResult:
+    """Results of :func:`microalloc.solve_mean_variance_batch`, one row (or entry) per problem.
+
+    ``status`` holds :class:`Status` codes; a row whose inputs were bad (NaN, infeasible bounds)
+    has ``INVALID_INPUT`` or ``INFEASIBLE`` and NaN weights, and never stops the others.
+    """
+
+    weights: np.ndarray  # (m, n)
+    status: np.ndarray  # (m,) int32 Status codes
+    iterations: np.ndarray  # (m,)
+    objective: np.ndarray
+    expected_return: np.ndarray
+    risk: np.ndarray
+    gap: np.ndarray
+    rel_gap: np.ndarray
+    solve_time_s: np.ndarray  # per problem, in its worker thread
+    method: str
+    tol: float
+    threads: int
+
+    def __len__(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def is_optimal(self) -> np.ndarray:
+        """Boolean mask of the rows solved to OPTIMAL."""
+        return self.status == int(Status.OPTIMAL)
+
+    def raise_for_status(self) -> None:
+        """Raise SolverError naming the first row that is not OPTIMAL."""
+        bad = np.flatnonzero(~self.is_optimal)
+        if bad.size:
+            i = int(bad[0])
+            raise SolverError(
+                f"{bad.size} of {len(self)} problems not solved; first: row {i} ended {Status(int(self.status[i])).name}",
+                self,
+            )
+
+    def __repr__(self) -> str:
+        counts = {Status(int(c)).name: int(k) for c, k in zip(*np.unique(self.status, return_counts=True))}
+        m, n = self.weights.shape
+        return f"MeanVarianceBatchResult(m={m}, n={n}, status={counts}, method={self.method!r}, threads={self.threads})"

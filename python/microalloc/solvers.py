@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
-from .errors import InputError
-from .result import MeanVarianceResult, Status
+from ._validate import EMPTY, _as_float_array, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
+from .errors import InputError, ShapeError
+from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
 
-__all__ = ["solve_mean_variance", "METHODS"]
+__all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
 METHODS = ("active_set", "projected_gradient")
 
@@ -135,3 +136,133 @@ def solve_mean_variance(
     if raise_on_failure:
         result.raise_for_status()
     return result
+
+
+def _rows(x: Any, m: int, n: int, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    """A (1, n) or (m, n) float64 C-ordered matrix from a scalar, a length-n vector or an m x n matrix.
+
+    NaN (and, unless allowed, infinite) entries are left for the per-row check in C++, which marks
+    those rows INVALID_INPUT instead of raising."""
+    a = _as_float_array(x, name)
+    if a.ndim == 0:
+        a = np.full((1, n), float(a))
+    elif a.ndim == 1:
+        if a.shape[0] != n:
+            raise ShapeError(name, f"expected shape ({n},) or ({m}, {n}), got {a.shape}")
+        a = a.reshape(1, n)
+    elif a.ndim != 2 or a.shape[1] != n or a.shape[0] not in (1, m):
+        raise ShapeError(name, f"expected shape ({n},) or ({m}, {n}), got {a.shape}")
+    if allow_inf:
+        # a +inf lower or -inf upper bound makes its row invalid (NaN marks it for the C++ check)
+        wrong = np.isposinf(a) if name == "lower" else np.isneginf(a)
+        if wrong.any():
+            a = np.where(wrong, np.nan, a)
+    return np.ascontiguousarray(a)
+
+
+def _per_problem(x: Any, m: int, name: str) -> np.ndarray:
+    a = _as_float_array(x, name)
+    if a.ndim == 0:
+        return a.reshape(1)
+    if a.ndim != 1 or a.shape[0] not in (1, m):
+        raise ShapeError(name, f"expected a scalar or shape ({m},), got {a.shape}")
+    return a
+
+
+def solve_mean_variance_batch(
+    cov: Any,
+    mu: Any = None,
+    *,
+    risk_aversion: Any = 1.0,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: Any = 1.0,
+    benchmark: Any = None,
+    m: int | None = None,
+    method: str = "active_set",
+    warm_start: Any = None,
+    tol: float = 1e-9,
+    max_iter: int = 20000,
+    check_psd: bool = True,
+    threads: int | None = None,
+) -> MeanVarianceBatchResult:
+    """Solve m mean-variance problems that share one covariance, on a pool of C++ threads.
+
+    Each problem is the one of :func:`solve_mean_variance`. Per-problem data vary by row: ``mu``,
+    ``lower``, ``upper``, ``benchmark`` and ``warm_start`` are m x n matrices (or one length-n row,
+    or a scalar for the bounds, shared by all); ``risk_aversion`` and ``budget`` are scalars or
+    length-m vectors. The number of problems m is read off those shapes (or given as ``m``).
+
+    The covariance is validated once, as in :func:`solve_mean_variance`; shape errors raise. A bad
+    row (NaN, infeasible bounds, a negative risk aversion) does not raise: its status says so and its
+    weights are NaN. The GIL is released for the whole batch; every thread has its own workspace
+    and each problem is solved independently, so the results are identical for any ``threads``.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Worker threads; default: the machine's cores (``os.cpu_count()``).
+
+    Returns
+    -------
+    MeanVarianceBatchResult
+        ``weights`` (m, n), ``status`` (m,), ``iterations``, ``objective``, ``expected_return``,
+        ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
+    """
+    if method not in METHODS:
+        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+    s, _ = as_covariance(cov, check_psd=check_psd)
+    n = s.shape[0]
+    shapes = []
+    for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start)):
+        if x is not None and np.ndim(x) == 2:
+            shapes.append((name, np.shape(x)[0]))
+    for name, x in (("risk_aversion", risk_aversion), ("budget", budget)):
+        if np.ndim(x) == 1:
+            shapes.append((name, np.shape(x)[0]))
+    rows = {k for _, k in shapes if k != 1}
+    if m is None:
+        if len(rows) > 1:
+            raise ShapeError(shapes[0][0], f"inconsistent numbers of problems: {dict(shapes)}")
+        m = rows.pop() if rows else 1
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+        raise InputError("m", f"expected a non-negative integer, got {m!r}")
+    m = int(m)
+    empty2 = np.empty((0, 0))
+    mu_a = empty2 if mu is None else _rows(mu, m, n, "mu")
+    lo = _rows(lower, m, n, "lower", allow_inf=True)
+    up = _rows(upper, m, n, "upper", allow_inf=True)
+    b = empty2 if benchmark is None else _rows(benchmark, m, n, "benchmark")
+    if warm_start is None:
+        w0 = empty2
+    else:
+        w0 = _rows(warm_start, m, n, "warm_start")
+        if w0.shape[0] != m:
+            raise ShapeError("warm_start", f"expected shape ({m}, {n}), got {w0.shape}")
+    ra = _per_problem(risk_aversion, m, "risk_aversion")
+    bud = _per_problem(budget, m, "budget")
+    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise InputError("max_iter", f"expected a positive integer, got {max_iter!r}")
+    if threads is None:
+        threads = os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InputError("threads", f"expected a positive integer, got {threads!r}")
+    raw = _core.solve_batch(
+        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, int(min(max_iter, 2**31 - 1)),
+        METHODS.index(method), int(threads),
+    )
+    return MeanVarianceBatchResult(
+        weights=raw.weights,
+        status=raw.status,
+        iterations=raw.iterations,
+        objective=raw.objective,
+        expected_return=raw.expected_return,
+        risk=raw.risk,
+        gap=raw.gap,
+        rel_gap=raw.rel_gap,
+        solve_time_s=raw.solve_time_s,
+        method=method,
+        tol=tol_f,
+        threads=int(threads),
+    )

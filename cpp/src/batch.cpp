@@ -1,0 +1,110 @@
+#include "microalloc/batch.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "microalloc/check.hpp"
+
+namespace microalloc {
+namespace {
+
+void check_rows(const MatRef& a, Index m, Index n, const char* name, bool optional) {
+  if (optional && a.rows() == 0 && a.cols() == 0) return;
+  if (a.cols() != n || !(a.rows() == 1 || a.rows() == m)) {
+    throw std::invalid_argument(std::string(name) + ": expected 1 x n or m x n rows");
+  }
+}
+
+Eigen::Ref<const Vec> row_of(const MatRef& a, Index i) {
+  if (a.rows() == 0) return Eigen::Ref<const Vec>(Vec());
+  const Index r = a.rows() == 1 ? 0 : i;
+  return Eigen::Map<const Vec>(a.data() + r * a.outerStride(), a.cols());
+}
+
+bool finite_or_empty(const VecRef& v) { return v.size() == 0 || v.allFinite(); }
+
+}  // namespace
+
+BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
+  const Index n = in.cov.rows();
+  const Index m = in.m;
+  MICROALLOC_CHECK_SIZE(in.cov.cols(), n, "cov columns");
+  check_rows(in.mu, m, n, "mu", true);
+  check_rows(in.lower, m, n, "lower", false);
+  check_rows(in.upper, m, n, "upper", false);
+  check_rows(in.benchmark, m, n, "benchmark", true);
+  if (!(in.warm_start.rows() == 0 && in.warm_start.cols() == 0)) {
+    if (in.warm_start.rows() != m || in.warm_start.cols() != n) {
+      throw std::invalid_argument("warm_start: expected m x n rows");
+    }
+  }
+  if (!(in.risk_aversion.size() == 1 || in.risk_aversion.size() == m)) {
+    throw std::invalid_argument("risk_aversion: expected length 1 or m");
+  }
+  if (!(in.budget.size() == 1 || in.budget.size() == m)) {
+    throw std::invalid_argument("budget: expected length 1 or m");
+  }
+
+  BatchResult out;
+  out.weights.setConstant(m, n, std::numeric_limits<double>::quiet_NaN());
+  out.status.setConstant(m, static_cast<std::int32_t>(Status::InvalidInput));
+  out.iterations.setZero(m);
+  for (Vec* v : {&out.objective, &out.expected_return, &out.risk, &out.gap, &out.rel_gap}) {
+    v->setConstant(m, std::numeric_limits<double>::quiet_NaN());
+  }
+  out.solve_time_s.setZero(m);
+
+  std::atomic<Index> next{0};
+  auto work = [&]() {
+    ActiveSetSolver active_set;  // this thread's workspace, reused for every row it takes
+    for (;;) {
+      const Index i = next.fetch_add(1);
+      if (i >= m) return;
+      try {
+        const auto mu = row_of(in.mu, i);
+        const auto lo = row_of(in.lower, i);
+        const auto up = row_of(in.upper, i);
+        const auto b = row_of(in.benchmark, i);
+        const auto w0 = row_of(in.warm_start, i);
+        const double ra = in.risk_aversion[in.risk_aversion.size() == 1 ? 0 : i];
+        const double budget = in.budget[in.budget.size() == 1 ? 0 : i];
+        if (!finite_or_empty(mu) || !finite_or_empty(b) || !finite_or_empty(w0) || lo.hasNaN() ||
+            up.hasNaN() || !std::isfinite(ra) || !std::isfinite(budget) || ra < 0.0 ||
+            (mu.size() == 0 && !(ra > 0.0))) {
+          continue;  // InvalidInput
+        }
+        MeanVarianceProblem p{in.cov, mu, lo, up, b, ra, budget};
+        SolveResult r = method == Method::ActiveSet ? active_set.solve(p, settings, w0)
+                                                    : solve_projected_gradient(p, settings, w0);
+        out.weights.row(i) = r.weights.transpose();
+        out.status[i] = static_cast<std::int32_t>(r.status);
+        out.iterations[i] = r.iterations;
+        out.objective[i] = r.objective;
+        out.expected_return[i] = r.expected_return;
+        out.risk[i] = r.risk;
+        out.gap[i] = r.gap;
+        out.rel_gap[i] = r.rel_gap;
+        out.solve_time_s[i] = r.solve_time_s;
+      } catch (const std::invalid_argument&) {
+        out.status[i] = static_cast<std::int32_t>(Status::InvalidInput);
+      } catch (...) {
+        out.status[i] = static_cast<std::int32_t>(Status::NumericalError);
+      }
+    }
+  };
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int spawn = static_cast<int>(std::min<Index>(threads, std::max<Index>(m, 1))) - 1;
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(std::max(spawn, 0)));
+  for (int t = 0; t < spawn; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return out;
+}
+
+}  // namespace microalloc
