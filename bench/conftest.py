@@ -12,7 +12,7 @@ n in SIZES, cap in CAPS (1.0 = long-only, 0.05 = long-only with a 5% cap) and tw
 mu ~ N(0.06, 0.04) and risk_aversion = RISK_AVERSION; every random draw has a fixed seed, and the
 data do not depend on the cap (both caps share S and mu).
 
-Short mode (the default, for CI): n in (50, 200). ``MICROALLOC_BENCH_FULL=1`` adds n = 1000.
+Short mode (the default, for CI): n in (50, 200). ``MICROALLOC_BENCH_FULL=1`` adds n = 500, 1000, 2000.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 FULL = os.environ.get("MICROALLOC_BENCH_FULL", "") == "1"
-SIZES = (50, 200, 1000) if FULL else (50, 200)
+SIZES = (50, 200, 500, 1000, 2000) if FULL else (50, 200)
 CAPS = (1.0, 0.05)
 COV_TYPES = ("factor", "sample")
 N_FACTORS = 10
@@ -266,3 +266,14 @@ def accuracy_of(problem, reference):
 @pytest.fixture
 def yardstick_cov(n) -> np.ndarray:
     return make_data(n, "factor")[0]
+
+
+@pytest.fixture
+def make_data_fn():
+    """make_data(n, cov_type) -> (cov, mu), for modules that build their own instances."""
+    return make_data
+
+
+@pytest.fixture
+def problem_cls():
+    return Problem
