@@ -69,7 +69,7 @@ def group(data: dict) -> tuple[dict, dict]:
         if ei.get("yardstick"):
             yard[ei["n"]] = (b["stats"]["median"], b["stats"]["iqr"])
             continue
-        if "solver" not in ei:
+        if "solver" not in ei or "kind" in ei:  # warm / batch / validation: see extras()
             continue
         rows[(ei["n"], ei["cap"], ei["cov_type"])][ei["solver"]] = b
     return rows, yard
@@ -95,6 +95,17 @@ def summary(data: dict) -> str:
             f"| {fmt_time(med.get(MA_NOPSD))} | {fmt_time(med.get(MA_PSD))} | {best} {fmt_time(med[best])} "
             f"| {fmt_ratio(med[best], med.get(MA_NOPSD))} | {fmt_ratio(med.get('cvxpy'), med.get(MA_NOPSD))} | {'✓' if ok else '✗'} |"
         )
+    return "\n".join(out) + "\n"
+
+
+def extras(data: dict) -> str:
+    """Warm re-solve, batch and validation benchmarks: median per (group, solver)."""
+    out = ["| group | what | median | iterations |", "|:---|:---|---:|---:|"]
+    for b in sorted(data["benchmarks"], key=lambda b: (b["group"] or "", b["stats"]["median"])):
+        ei = b.get("extra_info", {})
+        if "kind" not in ei:
+            continue
+        out.append(f"| {b['group']} | {ei['solver']} | {fmt_time(b['stats']['median'])} | {ei.get('iterations', '')} |")
     return "\n".join(out) + "\n"
 
 
@@ -173,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", action="store_true", help="one row per instance (the README table)")
     args = ap.parse_args(argv)
     data = load(Path(args.json))
-    md = summary(data) if args.summary else build(data)
+    md = (summary(data) if args.summary else build(data)) + "\n" + extras(data)
     sys.stdout.write(md)
     if args.output:
         Path(args.output).write_text(md)
