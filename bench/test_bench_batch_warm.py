@@ -86,7 +86,7 @@ def test_batch(benchmark, solver, make_data_fn, problem_cls):
 @pytest.mark.parametrize("what", ["fingerprint (seen before)", "full checks (first call)", "solve (C++)"])
 def test_validation_cost(benchmark, n, what, make_data_fn):
     cov, mu = make_data_fn(n, "factor")
-    lo, up, e = np.zeros(n), np.full(n, 0.05 if n >= 50 else 1.0), np.empty(0)
+    lo, up, e = np.zeros(n), np.full(n, 0.05), np.empty(0)
     benchmark.group = f"n={n} validation"
     benchmark.extra_info.update(solver=what, n=n, kind="validation")
     if what.startswith("fingerprint"):

@@ -201,20 +201,18 @@ struct ActiveSetSolver::Impl {
     }
   }
 
-  /// g = H w - c from scratch, using only the non-zero weights.
-  void exact_gradient() {
-    g = -c;
-    for (Index j = 0; j < n; ++j) {
-      if (w[j] != 0.0) g.noalias() += (ra * w[j]) * p->cov.row(j).transpose();
-    }
-  }
-
-  /// S w from scratch, using only the non-zero weights.
+  /// S w from scratch, using only the non-zero weights (O(n nnz(w))).
   void cov_times_w(Vec& out) const {
     out.setZero(n);
     for (Index j = 0; j < n; ++j) {
       if (w[j] != 0.0) out.noalias() += w[j] * p->cov.row(j).transpose();
     }
+  }
+
+  /// g = H w - c from scratch.
+  void exact_gradient() {
+    cov_times_w(g);
+    g = ra * g - c;
   }
 
   void put_at_bound(Index j, bool upper) {
@@ -462,6 +460,9 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
   int zero_steps = 0;
   int rounds = 0;
   bool at_minimizer = false;
+  bool evaluated = false;  // pt / cov_w describe the current w
+  Vec cov_w;
+  Evaluator::Point pt{};
   double nu = 0.0;
   res.status = Status::MaxIter;
   int it = 0;
@@ -522,9 +523,9 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
     const Index j = s.price(nu, tol_d, zero_steps >= kBlandAfterZeroSteps);
     if (j < 0) {
       // Converged on the working set: certify from an exact gradient.
-      Vec cov_w;
       s.cov_times_w(cov_w);
-      const auto pt = ev.evaluate(s.w, cov_w);
+      pt = ev.evaluate(s.w, cov_w);
+      evaluated = true;
       if (ev.passes(pt, settings.tol)) {
         res.status = Status::Optimal;
         break;
@@ -534,7 +535,8 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
         break;
       }
       // Refinement: exact gradient and a fresh factor, then go on from the same working set.
-      s.exact_gradient();
+      s.g = s.ra * cov_w - s.c;
+      evaluated = false;
       if (!s.refactor()) s.enable_shift();
       at_minimizer = false;
       continue;
@@ -542,6 +544,7 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
     if (it >= settings.max_iter) break;
     ++it;
     s.release(j);
+    evaluated = false;
     at_minimizer = false;
   }
 
@@ -549,9 +552,10 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
   res.iterations = it;
   res.factorizations = s.factorizations;
   res.zero_curvature_steps = s.zero_curvature;
-  Vec cov_w;
-  s.cov_times_w(cov_w);
-  const auto pt = ev.evaluate(s.w, cov_w);
+  if (!evaluated) {  // stopped without a final certificate (limit, curvature): evaluate here
+    s.cov_times_w(cov_w);
+    pt = ev.evaluate(s.w, cov_w);
+  }
   fill_result(prob, pt, ev, res);
   if (res.status == Status::Optimal && !ev.passes(pt, settings.tol)) res.status = Status::NumericalError;
   if (res.status == Status::MaxIter && ev.passes(pt, settings.tol)) res.status = Status::Optimal;

@@ -20,8 +20,9 @@ void check_rows(const MatRef& a, Index m, Index n, const char* name, bool option
   }
 }
 
-Eigen::Ref<const Vec> row_of(const MatRef& a, Index i) {
-  if (a.rows() == 0) return Eigen::Ref<const Vec>(Vec());
+/// Row i of a per-problem matrix (its only row when it has one; empty when it has none).
+Eigen::Map<const Vec> row_of(const MatRef& a, Index i) {
+  if (a.rows() == 0) return Eigen::Map<const Vec>(a.data(), 0);
   const Index r = a.rows() == 1 ? 0 : i;
   return Eigen::Map<const Vec>(a.data() + r * a.outerStride(), a.cols());
 }

@@ -79,8 +79,33 @@ class SolveResult:
     def lipschitz(self) -> float: ...
     @property
     def restarts(self) -> int: ...
+    @property
+    def factorizations(self) -> int: ...
+    @property
+    def zero_curvature_steps(self) -> int: ...
+
+class BatchResult:
+    @property
+    def weights(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def status(self) -> npt.NDArray[np.int32]: ...
+    @property
+    def iterations(self) -> npt.NDArray[np.int32]: ...
+    @property
+    def objective(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def expected_return(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def risk(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def gap(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def rel_gap(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def solve_time_s(self) -> npt.NDArray[np.float64]: ...
 
 def inspect_covariance(cov: npt.NDArray[np.float64], symmetry_tol: float) -> CovarianceReport: ...
+def covariance_fingerprint(cov: npt.NDArray[np.float64]) -> tuple[int, int, int]: ...
 def check_positive_semidefinite(cov: npt.NDArray[np.float64], rel_tol: float) -> PsdReport: ...
 def project_box_budget(
     y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64], budget: float
@@ -98,3 +123,30 @@ def solve_projected_gradient(
     max_iter: int,
     check_curvature: bool,
 ) -> SolveResult: ...
+def solve_active_set(
+    cov: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    risk_aversion: float,
+    budget: float,
+    warm_start: npt.NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+) -> SolveResult: ...
+def solve_batch(
+    cov: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    warm_start: npt.NDArray[np.float64],
+    risk_aversion: npt.NDArray[np.float64],
+    budget: npt.NDArray[np.float64],
+    m: int,
+    tol: float,
+    max_iter: int,
+    method: int,
+    threads: int,
+) -> BatchResult: ...

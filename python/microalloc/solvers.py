@@ -23,6 +23,23 @@ _CORE_FIELDS = (
 )
 
 
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def _positive_int(x: Any, name: str) -> None:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
+        raise InputError(name, f"expected a positive integer, got {x!r}")
+
+
+def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
+    """Validated (tol, max_iter), the limit clipped to the core's int range."""
+    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    _positive_int(max_iter, "max_iter")
+    return tol_f, int(min(max_iter, 2**31 - 1))
+
+
 def _labelled(values: np.ndarray, labels: Any) -> Any:
     if labels is None:
         return values
@@ -90,8 +107,7 @@ def solve_mean_variance(
     -------
     MeanVarianceResult
     """
-    if method not in METHODS:
-        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+    _check_method(method)
     labels = labels_of(cov)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
@@ -114,11 +130,8 @@ def solve_mean_variance(
         w0 = EMPTY
     else:
         w0 = as_vector(warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start, n, "warm_start")
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise InputError("max_iter", f"expected a positive integer, got {max_iter!r}")
+    tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
-    iters = int(min(max_iter, 2**31 - 1))
     if method == "active_set":
         raw = _core.solve_active_set(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters)
         info = {"factorizations": raw.factorizations, "zero_curvature_steps": raw.zero_curvature_steps}
@@ -209,8 +222,7 @@ def solve_mean_variance_batch(
         ``weights`` (m, n), ``status`` (m,), ``iterations``, ``objective``, ``expected_return``,
         ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
-    if method not in METHODS:
-        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+    _check_method(method)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     shapes = []
@@ -241,16 +253,12 @@ def solve_mean_variance_batch(
             raise ShapeError("warm_start", f"expected shape ({m}, {n}), got {w0.shape}")
     ra = _per_problem(risk_aversion, m, "risk_aversion")
     bud = _per_problem(budget, m, "budget")
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise InputError("max_iter", f"expected a positive integer, got {max_iter!r}")
+    tol_f, iters = _tolerance_and_limit(tol, max_iter)
     if threads is None:
         threads = os.cpu_count() or 1
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError("threads", f"expected a positive integer, got {threads!r}")
+    _positive_int(threads, "threads")
     raw = _core.solve_batch(
-        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, int(min(max_iter, 2**31 - 1)),
-        METHODS.index(method), int(threads),
+        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
     )
     return MeanVarianceBatchResult(
         weights=raw.weights,
