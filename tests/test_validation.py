@@ -114,3 +114,27 @@ def test_labels_must_agree():
         ma.solve_mean_variance(cov, pd.Series(MU, index=list("abd")))
     with pytest.raises(ma.InputError, match="^benchmark: labels"):
         ma.solve_mean_variance(cov, benchmark=pd.Series(np.ones(3) / 3, index=list("cba")))
+
+
+def test_result_carries_every_field_and_pickles():
+    import dataclasses
+    import pickle
+
+    res = solve(upper=0.6)
+    for f in dataclasses.fields(ma.MeanVarianceResult):
+        assert f.name in vars(res), f.name
+    assert not res.weights.flags.writeable
+    assert res.status is ma.Status.OPTIMAL and res.method == "active_set" and res.tol == 1e-9
+    back = pickle.loads(pickle.dumps(res))
+    assert np.array_equal(back.weights, res.weights) and back.objective == res.objective
+    assert np.array_equal(back.active_lower, res.active_lower)
+
+
+def test_scalar_bounds_are_not_shared_mutable_state():
+    a = solve(upper=0.6)
+    b = solve(upper=np.full(3, 0.6))
+    assert np.array_equal(a.weights, b.weights)
+    from microalloc._validate import as_bounds
+
+    lo, up = as_bounds(0.0, 0.6, 3, 1.0)
+    assert not lo.flags.writeable and not up.flags.writeable

@@ -47,6 +47,26 @@ void bind_solvers(py::module_& m) {
       },
       py::arg("cov").noconvert(), py::arg("rel_tol"));
 
+  // Input checks: None when the input is fine, else a plain tuple (cheaper than a bound object
+  // on the hot path of every solve); the Python layer turns it into a named error.
+  m.def(
+      "check_bounds",
+      [](VecRef lower, VecRef upper, double budget) -> py::object {
+        const BoundsIssue is = check_bounds(lower, upper, budget);
+        if (is.kind == BoundsIssue::Kind::None) return py::none();
+        return py::make_tuple(static_cast<int>(is.kind), is.argument, is.index, is.count, is.value, is.other);
+      },
+      py::arg("lower").noconvert(), py::arg("upper").noconvert(), py::arg("budget"));
+
+  m.def(
+      "find_non_finite",
+      [](VecRef v, bool allow_infinite) -> py::object {
+        const NonFinite nf = find_non_finite(v, allow_infinite);
+        if (nf.count == 0) return py::none();
+        return py::make_tuple(nf.index, nf.count, nf.value);
+      },
+      py::arg("v").noconvert(), py::arg("allow_infinite") = false);
+
   m.def(
       "project_box_budget",
       [](VecRef y, VecRef lower, VecRef upper, double budget) {

@@ -61,7 +61,17 @@ void bind_types(py::module_& m) {
       .def_readonly("lipschitz", &SolveResult::lipschitz)
       .def_readonly("restarts", &SolveResult::restarts)
       .def_readonly("factorizations", &SolveResult::factorizations)
-      .def_readonly("zero_curvature_steps", &SolveResult::zero_curvature_steps);
+      .def_readonly("zero_curvature_steps", &SolveResult::zero_curvature_steps)
+      // Every scalar and array of the result in one call, in the order of `solvers._CORE_FIELDS`
+      // (one attribute access each would cost more than a small solve).
+      .def_property_readonly("fields", [](py::object self) {
+        const auto& r = self.cast<const SolveResult&>();
+        // read-only numpy views that keep `self` alive, as def_readonly gives them
+        auto view = [&](const auto& v) { return py::cast(&v, py::return_value_policy::reference_internal, self); };
+        return py::make_tuple(view(r.weights), r.status, r.objective, r.expected_return, r.risk, r.gap,
+                              r.rel_gap, r.primal_residual, r.dual_residual, r.budget_multiplier,
+                              view(r.active_lower), view(r.active_upper), r.iterations, r.solve_time_s);
+      });
 
   py::class_<BatchResult>(m, "BatchResult")
       .def_readonly("weights", &BatchResult::weights)

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "microalloc/certificate.hpp"
+#include "microalloc/check.hpp"
 
 namespace microalloc {
 namespace {
@@ -232,6 +233,54 @@ void implied_bounds(const VecRef& lb, const VecRef& ub, double budget, Vec& lb_o
     lb_out[i] = std::min(lb_out[i], ub[i]);
     if (lb_out[i] > ub_out[i]) ub_out[i] = lb_out[i];
   }
+}
+
+BoundsIssue check_bounds(const VecRef& lb, const VecRef& ub, double budget) {
+  MICROALLOC_CHECK_SIZE(ub.size(), lb.size(), "upper");
+  using Kind = BoundsIssue::Kind;
+  const Index n = lb.size();
+  BoundsIssue issue;
+  // Per-entry faults in order of precedence; the first kind found is reported with its count.
+  auto scan = [&](Kind kind, int argument, auto&& bad, const VecRef& v, const VecRef& partner) {
+    for (Index i = 0; i < n; ++i) {
+      if (!bad(i)) continue;
+      if (issue.count == 0) {
+        issue = BoundsIssue{kind, argument, i, 0, v[i], partner[i]};
+      }
+      ++issue.count;
+    }
+    return issue.count > 0;
+  };
+  if (scan(Kind::NaN, 0, [&](Index i) { return std::isnan(lb[i]); }, lb, ub)) return issue;
+  if (scan(Kind::NaN, 1, [&](Index i) { return std::isnan(ub[i]); }, ub, lb)) return issue;
+  if (scan(Kind::LowerPlusInf, 0, [&](Index i) { return lb[i] == kInf; }, lb, ub)) return issue;
+  if (scan(Kind::UpperMinusInf, 1, [&](Index i) { return ub[i] == -kInf; }, ub, lb)) return issue;
+  if (scan(Kind::Crossed, 0, [&](Index i) { return lb[i] > ub[i]; }, lb, ub)) return issue;
+  double slb = 0.0, sub = 0.0, alb = 0.0, aub = 0.0;
+  for (Index i = 0; i < n; ++i) {
+    slb += lb[i];
+    sub += ub[i];
+    if (std::isfinite(lb[i])) alb += std::abs(lb[i]);
+    if (std::isfinite(ub[i])) aub += std::abs(ub[i]);
+  }
+  const double tol = 1e-12 * std::max({1.0, std::abs(budget), alb, aub});
+  if (slb > budget + tol) return BoundsIssue{Kind::LowerAboveBudget, 0, -1, 0, slb, budget};
+  if (sub < budget - tol) return BoundsIssue{Kind::UpperBelowBudget, 1, -1, 0, sub, budget};
+  return issue;
+}
+
+NonFinite find_non_finite(const VecRef& v, bool allow_infinite) {
+  NonFinite out;
+  for (Index i = 0; i < v.size(); ++i) {
+    const bool bad = allow_infinite ? std::isnan(v[i]) : !std::isfinite(v[i]);
+    if (!bad) continue;
+    if (out.count == 0) {
+      out.index = i;
+      out.value = v[i];
+    }
+    ++out.count;
+  }
+  return out;
 }
 
 }  // namespace microalloc

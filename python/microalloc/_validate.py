@@ -7,6 +7,8 @@ the memory order differ), so it crosses into C++ without another copy. Each fail
 
 from __future__ import annotations
 
+import functools
+import math
 import threading
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -17,6 +19,7 @@ from . import _core
 from .errors import InfeasibleError, InputError, NonFiniteError, NotPSDError, NotSymmetricError, ShapeError
 
 EMPTY = np.empty(0)
+_F64 = np.dtype(np.float64)
 #: relative tolerance of the symmetry test: |S_ij - S_ji| <= SYMMETRY_TOL * sqrt(S_ii S_jj)
 SYMMETRY_TOL = 1e-10
 #: a covariance passes the PSD test when lambda_min(corr) >= -PSD_TOL * n
@@ -59,6 +62,8 @@ def is_pandas(x: Any) -> bool:
 
 def labels_of(x: Any, axis: int = 0) -> Sequence[Any] | None:
     """Index labels of a pandas object (None for anything else)."""
+    if type(x) is np.ndarray:
+        return None
     if not is_pandas(x):
         return None
     if axis == 1 or (hasattr(x, "columns") and axis == 0 and getattr(x, "ndim", 1) == 2):
@@ -67,6 +72,8 @@ def labels_of(x: Any, axis: int = 0) -> Sequence[Any] | None:
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
+    if type(x) is np.ndarray and x.dtype == _F64 and x.flags.c_contiguous:
+        return x  # the common case, without further checks
     if is_pandas(x):
         x = x.to_numpy()
     try:
@@ -128,22 +135,31 @@ def _raise_for_issue(rep: Any) -> None:
 
 def as_vector(x: Any, n: int, name: str, *, allow_scalar: bool = False, allow_inf: bool = False) -> np.ndarray:
     """A length-n float64 vector; a scalar is broadcast when allowed."""
+    a = _shaped_vector(x, n, name, allow_scalar)
+    bad = _core.find_non_finite(a, allow_inf)
+    if bad is not None:
+        k, count, value = bad
+        what = "NaN" if allow_inf else "not finite"
+        raise NonFiniteError(name, f"entry [{k}] is {value} ({what}); {count} such entries")
+    return a
+
+
+def _shaped_vector(x: Any, n: int, name: str, allow_scalar: bool) -> np.ndarray:
     a = _as_float_array(x, name)
+    if a.ndim == 1 and a.shape[0] == n:
+        return a
+    if a.ndim == 0 and allow_scalar:
+        return _constant(n, float(a))
     if a.ndim == 0:
-        if not allow_scalar:
-            raise ShapeError(name, f"expected a vector of length {n}, got a scalar")
-        a = np.full(n, float(a))
-    elif a.ndim != 1 or a.shape[0] != n:
-        raise ShapeError(name, f"expected shape ({n},), got {a.shape}")
-    if allow_inf:
-        bad = np.isnan(a)
-        what = "NaN"
-    else:
-        bad = ~np.isfinite(a)
-        what = "not finite"
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise NonFiniteError(name, f"entry [{k}] is {a[k]} ({what}); {np.count_nonzero(bad)} such entries")
+        raise ShapeError(name, f"expected a vector of length {n}, got a scalar")
+    raise ShapeError(name, f"expected shape ({n},), got {a.shape}")
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(n: int, value: float) -> np.ndarray:
+    """A read-only length-n vector of one value (scalar bounds broadcast on every call)."""
+    a = np.full(n, value)
+    a.flags.writeable = False
     return a
 
 
@@ -152,7 +168,7 @@ def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool =
         v = float(x)
     except (TypeError, ValueError):
         raise InputError(name, f"expected a real number, got {x!r}") from None
-    if not np.isfinite(v):
+    if not math.isfinite(v):
         raise NonFiniteError(name, f"must be finite, got {v}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
         raise InputError(name, f"must be {'>' if strict else '>='} {minimum}, got {v}")
@@ -160,26 +176,26 @@ def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool =
 
 
 def as_bounds(lower: Any, upper: Any, n: int, budget: float) -> tuple[np.ndarray, np.ndarray]:
-    """Validated bound vectors; infeasible bounds raise InfeasibleError."""
-    lo = as_vector(lower, n, "lower", allow_scalar=True, allow_inf=True)
-    up = as_vector(upper, n, "upper", allow_scalar=True, allow_inf=True)
-    if np.isposinf(lo).any():
-        k = int(np.flatnonzero(np.isposinf(lo))[0])
-        raise InputError("lower", f"entry [{k}] is +inf")
-    if np.isneginf(up).any():
-        k = int(np.flatnonzero(np.isneginf(up))[0])
-        raise InputError("upper", f"entry [{k}] is -inf")
-    crossed = lo > up
-    if crossed.any():
-        k = int(np.flatnonzero(crossed)[0])
-        raise InfeasibleError("lower", f"lower[{k}] = {lo[k]!r} exceeds upper[{k}] = {up[k]!r}")
-    slo, sup = float(lo.sum()), float(up.sum())
-    tol = 1e-12 * max(1.0, abs(budget), float(np.abs(lo[np.isfinite(lo)]).sum()), float(np.abs(up[np.isfinite(up)]).sum()))
-    if slo > budget + tol:
-        raise InfeasibleError("lower", f"sum(lower) = {slo!r} exceeds budget = {budget!r}: no portfolio is feasible")
-    if sup < budget - tol:
-        raise InfeasibleError("upper", f"sum(upper) = {sup!r} is below budget = {budget!r}: no portfolio is feasible")
+    """Validated bound vectors (one C++ pass); infeasible bounds raise InfeasibleError."""
+    lo = _shaped_vector(lower, n, "lower", True)
+    up = _shaped_vector(upper, n, "upper", True)
+    issue = _core.check_bounds(lo, up, budget)
+    if issue is not None:
+        _raise_for_bounds(*issue)
     return lo, up
+
+
+def _raise_for_bounds(kind: int, argument: int, k: int, count: int, value: float, other: float) -> None:
+    name = ("lower", "upper")[argument]
+    if kind == 1:
+        raise NonFiniteError(name, f"entry [{k}] is nan (NaN); {count} such entries")
+    if kind in (2, 3):
+        raise InputError(name, f"entry [{k}] is {value}; {count} such entries")
+    if kind == 4:
+        raise InfeasibleError(name, f"lower[{k}] = {value!r} exceeds upper[{k}] = {other!r}")
+    if kind == 5:
+        raise InfeasibleError(name, f"sum(lower) = {value!r} exceeds budget = {other!r}: no portfolio is feasible")
+    raise InfeasibleError(name, f"sum(upper) = {value!r} is below budget = {other!r}: no portfolio is feasible")
 
 
 def check_labels(reference: Sequence[Any] | None, other: Any, name: str) -> Sequence[Any] | None:

@@ -78,6 +78,15 @@ class MeanVarianceResult:
     tol: float
     info: dict = field(default_factory=dict)
 
+    @classmethod
+    def _from_core(cls, fields: dict[str, Any], method: str, tol: float, info: dict) -> "MeanVarianceResult":
+        """Build from the core's fields without the per-field frozen-dataclass __init__ (a few
+        microseconds that matter for small solves); every field is set exactly once."""
+        self = object.__new__(cls)
+        fields.update(method=method, tol=tol, info=info)
+        self.__dict__.update(fields)
+        return self
+
     @property
     def is_optimal(self) -> bool:
         """True when the status is OPTIMAL (the certificate passed)."""

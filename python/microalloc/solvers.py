@@ -16,9 +16,9 @@ __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
 METHODS = ("active_set", "projected_gradient")
 
-# Result fields copied as they are from the core's SolveResult.
+# Result fields copied as they are from the core's SolveResult (the order of its `fields` tuple).
 _CORE_FIELDS = (
-    "objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual",
+    "weights", "status", "objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual",
     "budget_multiplier", "active_lower", "active_upper", "iterations", "solve_time_s",
 )
 
@@ -138,14 +138,9 @@ def solve_mean_variance(
     else:
         raw = _core.solve_projected_gradient(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters, not check_psd)
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}
-    result = MeanVarianceResult(
-        weights=_labelled(raw.weights, labels),
-        status=Status(raw.status),
-        **{name: getattr(raw, name) for name in _CORE_FIELDS},
-        method=method,
-        tol=tol_f,
-        info=info,
-    )
+    result = MeanVarianceResult._from_core(dict(zip(_CORE_FIELDS, raw.fields, strict=True)), method, tol_f, info)
+    if labels is not None:
+        object.__setattr__(result, "weights", _labelled(result.weights, labels))
     if raise_on_failure:
         result.raise_for_status()
     return result

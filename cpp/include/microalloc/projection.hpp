@@ -46,3 +46,33 @@ class BoxBudgetProjector {
 void implied_bounds(const VecRef& lb, const VecRef& ub, double budget, Vec& lb_out, Vec& ub_out);
 
 }  // namespace microalloc
+
+namespace microalloc {
+
+/// The first fault of a box-and-budget feasible set {lb <= x <= ub, sum(x) = budget}, for error
+/// messages: `argument` is 0 for lb, 1 for ub; `index` the first faulty entry and `count` how many
+/// there are (per-entry kinds); `value` / `other` the entry and its partner (lb_i and ub_i), or the
+/// bound sum and the budget.
+struct BoundsIssue {
+  enum class Kind : int { None = 0, NaN, LowerPlusInf, UpperMinusInf, Crossed, LowerAboveBudget, UpperBelowBudget };
+  Kind kind = Kind::None;
+  int argument = 0;
+  Index index = -1;
+  Index count = 0;
+  double value = 0.0;
+  double other = 0.0;
+};
+
+/// One pass over the bounds. The sums are compared to the budget with the tolerance
+/// 1e-12 * max(1, |budget|, sum |finite lb|, sum |finite ub|).
+BoundsIssue check_bounds(const VecRef& lb, const VecRef& ub, double budget);
+
+/// First non-finite entry of `v` (-1 if none) and how many there are.
+struct NonFinite {
+  Index index = -1;
+  Index count = 0;
+  double value = 0.0;
+};
+NonFinite find_non_finite(const VecRef& v, bool allow_infinite = false);
+
+}  // namespace microalloc
