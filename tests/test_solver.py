@@ -255,3 +255,43 @@ def test_repr_and_method_are_reported():
     res = ma.solve_mean_variance(s, mu)
     assert res.method == "active_set"
     assert "status=OPTIMAL" in repr(res)
+
+
+def _factor_cov(n, seed):
+    rng = np.random.default_rng(seed)
+    b = rng.normal(1.0, 0.3, (n, 1)) * 0.16
+    return b @ b.T + np.diag(rng.uniform(0.02, 0.09, n))
+
+
+def test_active_set_crosses_over_when_most_assets_are_free():
+    # Long-short minimum variance: every asset free at the optimum, which is the closed form
+    # S^-1 1 / 1'S^-1 1 when it lies inside the box. The greedy vertex start is far from it, so the
+    # active set hands over to projected gradient and finishes from its point.
+    n = 300
+    s = _factor_cov(n, 7)
+    x = np.linalg.solve(s, np.ones(n))
+    w_star = x / x.sum()
+    assert np.abs(w_star).max() < 0.5  # inside the box below
+    res = ma.solve_mean_variance(s, lower=-0.5, upper=0.5)
+    assert res.is_optimal
+    assert res.info["crossover_iterations"] > 0
+    assert res.active_lower.size == 0 and res.active_upper.size == 0
+    np.testing.assert_allclose(res.weights, w_star, rtol=0, atol=1e-9)
+
+
+def test_crossover_happens_when_many_assets_are_free_and_only_then():
+    # one-factor covariance: mean-variance keeps every asset, minimum variance few; three-factor
+    # covariance (with its mu): the other way round
+    one = _factor_cov(400, 8)
+    three, mu3 = factor_cov(400, seed=8)
+    mu1 = np.random.default_rng(8).normal(0.06, 0.04, 400)
+    seen = set()
+    for s, mu in ((one, mu1), (one, None), (three, mu3), (three, None)):
+        for cap in (1.0, 0.05):
+            res = ma.solve_mean_variance(s, mu, risk_aversion=5.0, upper=cap)
+            assert res.is_optimal
+            free = 400 - res.active_lower.size - res.active_upper.size
+            crossed = res.info["crossover_iterations"] > 0
+            assert (free > 200) == crossed, (free, crossed)
+            seen.add(crossed)
+    assert seen == {True, False}

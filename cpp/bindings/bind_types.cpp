@@ -62,6 +62,7 @@ void bind_types(py::module_& m) {
       .def_readonly("restarts", &SolveResult::restarts)
       .def_readonly("factorizations", &SolveResult::factorizations)
       .def_readonly("zero_curvature_steps", &SolveResult::zero_curvature_steps)
+      .def_readonly("crossover_iterations", &SolveResult::crossover_iterations)
       // Every scalar and array of the result in one call, in the order of `solvers._CORE_FIELDS`
       // (one attribute access each would cost more than a small solve).
       .def_property_readonly("fields", [](py::object self) {

@@ -112,6 +112,19 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
   set_metric();
   double t = 1.0, nu = 0.0;
   int stalled = 0;
+  // Bound pattern of x (0 inside, 1 at lb, 2 at ub), for settings.stop_when_stable.
+  std::vector<signed char> pattern;
+  int stable = 0;
+  auto pattern_changed = [&]() {
+    bool changed = pattern.empty();
+    pattern.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) {
+      const signed char c = x[i] <= lb[i] ? 1 : (x[i] >= ub[i] ? 2 : 0);
+      changed |= pattern[static_cast<std::size_t>(i)] != c;
+      pattern[static_cast<std::size_t>(i)] = c;
+    }
+    return changed;
+  };
   bool done = false;
   res.status = Status::MaxIter;
   if (ev.passes(ev.evaluate(x, z), settings.tol)) {
@@ -160,6 +173,10 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     x.swap(xn);
     z_prev.swap(z);
     z.swap(zn);
+    if (settings.stop_when_stable > 0) {
+      stable = pattern_changed() ? 0 : stable + 1;
+      if (stable >= settings.stop_when_stable) break;  // status MaxIter unless certified below
+    }
     if (it % settings.check_every == 0 || it == settings.max_iter || stalled >= 3) {
       const auto pt = ev.evaluate(x, z);
       if (ev.passes(pt, settings.tol)) {

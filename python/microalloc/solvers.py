@@ -134,7 +134,11 @@ def solve_mean_variance(
 
     if method == "active_set":
         raw = _core.solve_active_set(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters)
-        info = {"factorizations": raw.factorizations, "zero_curvature_steps": raw.zero_curvature_steps}
+        info = {
+            "factorizations": raw.factorizations,
+            "zero_curvature_steps": raw.zero_curvature_steps,
+            "crossover_iterations": raw.crossover_iterations,
+        }
     else:
         raw = _core.solve_projected_gradient(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters, not check_psd)
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}

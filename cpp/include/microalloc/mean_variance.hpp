@@ -35,6 +35,11 @@ struct SolverSettings {
   int max_iter = 20000;       ///< iteration limit
   int check_every = 10;       ///< certificate evaluation period (iterations)
   bool check_curvature = false; ///< watch for negative curvature (when S was not checked for PSD)
+  /// Projected gradient: stop (status MaxIter unless certified) once the set of weights at a bound
+  /// has not changed for this many iterations; 0 = never. The active set's crossover uses it.
+  int stop_when_stable = 0;
+  /// Active set: allow the crossover to projected gradient (see active_set.cpp).
+  bool crossover = true;
 };
 
 struct SolveResult {
@@ -56,6 +61,7 @@ struct SolveResult {
   int restarts = 0;               ///< projected gradient: momentum restarts
   int factorizations = 0;         ///< active set: Cholesky factorisations from scratch
   int zero_curvature_steps = 0;   ///< active set: moves along a direction of zero curvature
+  int crossover_iterations = 0;   ///< active set: projected-gradient iterations of its crossover
 };
 
 /// Accelerated projected gradient (FISTA) in the Jacobi metric with adaptive restart and a
@@ -82,6 +88,11 @@ class ActiveSetSolver {
                     const VecRef& warm_start);
 
  private:
+  /// A projected-gradient run from its own start until the bound pattern settles, then a solve
+  /// warm-started from its point; `iterations` active-set iterations were spent already.
+  SolveResult crossover(const MeanVarianceProblem& problem, const SolverSettings& settings,
+                        int iterations, std::chrono::steady_clock::time_point t0);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
