@@ -19,6 +19,7 @@ from pathlib import Path
 
 MA_NOPSD = "microalloc"  # the default call (active set, check_psd=True, verdict remembered)
 MA_PSD = "microalloc(check_psd=False)"
+MA_COV = "microalloc(Covariance)"  # validated once, outside the timed calls
 YARDSTICK = "numpy S @ w"
 
 
@@ -79,8 +80,8 @@ def summary(data: dict) -> str:
     """One row per instance: microalloc, the fastest peer and cvxpy, as ratios (the README table)."""
     rows, yard = group(data)
     out = [
-        "| n | cap | cov | numpy S@w | microalloc | microalloc, check_psd=False | fastest peer | peer / microalloc | cvxpy / microalloc | all within 1e-9 |",
-        "|---:|---:|:---|---:|---:|---:|:---|---:|---:|:---:|",
+        "| n | cap | cov | numpy S@w | microalloc (array) | microalloc (Covariance) | fastest peer | peer / array | peer / Covariance | cvxpy / array | all within 1e-9 |",
+        "|---:|---:|:---|---:|---:|---:|:---|---:|---:|---:|:---:|",
     ]
     order = {"factor": 0, "sample": 1}
     for key in sorted(rows, key=lambda k: (k[0], -k[1], order.get(k[2], 9), k[2])):
@@ -92,8 +93,9 @@ def summary(data: dict) -> str:
         ok = all(b["extra_info"].get("meets_target") for b in sv.values())
         out.append(
             f"| {n} | {'none' if cap >= 1 else f'{cap:g}'} | {cov} | {fmt_time(yard.get(n, (None,))[0])} "
-            f"| {fmt_time(med.get(MA_NOPSD))} | {fmt_time(med.get(MA_PSD))} | {best} {fmt_time(med[best])} "
-            f"| {fmt_ratio(med[best], med.get(MA_NOPSD))} | {fmt_ratio(med.get('cvxpy'), med.get(MA_NOPSD))} | {'✓' if ok else '✗'} |"
+            f"| {fmt_time(med.get(MA_NOPSD))} | {fmt_time(med.get(MA_COV))} | {best} {fmt_time(med[best])} "
+            f"| {fmt_ratio(med[best], med.get(MA_NOPSD))} | {fmt_ratio(med[best], med.get(MA_COV))} "
+            f"| {fmt_ratio(med.get('cvxpy'), med.get(MA_NOPSD))} | {'✓' if ok else '✗'} |"
         )
     return "\n".join(out) + "\n"
 

@@ -3,7 +3,9 @@
 * warm re-solve after a 1% perturbation of mu, against a cold solve of the same problem;
 * a batch of 1000 problems at n = 100 sharing one covariance, against a loop of the fastest peers;
 * validation alone (the O(n^2) fingerprint pass on a covariance seen before, and the full first-call
-  checks including the O(n^3) PSD test) against the solve.
+  checks including the O(n^3) PSD test) against the solve;
+* many free assets (long-short minimum variance, every asset free at the optimum): microalloc against
+  numpy's Cholesky factorisation of the free block and against proxsuite.
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ def test_batch(benchmark, solver, make_data_fn, problem_cls):
     assert gap.max() <= 1e-8
 
 
-@pytest.mark.parametrize("what", ["fingerprint (seen before)", "full checks (first call)", "solve (C++)"])
+@pytest.mark.parametrize(
+    "what", ["fingerprint (seen before)", "full checks (first call)", "Covariance construction", "solve (C++)"]
+)
 def test_validation_cost(benchmark, n, what, make_data_fn):
     cov, mu = make_data_fn(n, "factor")
     lo, up, e = np.zeros(n), np.full(n, 0.05), np.empty(0)
@@ -96,6 +100,31 @@ def test_validation_cost(benchmark, n, what, make_data_fn):
             _validate.clear_covariance_cache()
             _validate.as_covariance(cov, check_psd=True)
         benchmark.pedantic(full, rounds=3, iterations=1)
+    elif what.startswith("Covariance"):
+        benchmark.pedantic(ma.Covariance, args=(cov,), rounds=3, iterations=1)
     else:
         r = benchmark(_core.solve_active_set, cov, mu, lo, up, e, 5.0, 1.0, e, 1e-9, 20000)
         assert r.status == ma.Status.OPTIMAL
+
+
+@pytest.mark.parametrize("solver", ["microalloc", "numpy cholesky (free block)", "proxsuite"])
+def test_many_free(benchmark, n, solver, make_data_fn, problem_cls):
+    cov, _ = make_data_fn(n, "factor")
+    c = ma.Covariance(cov)
+    benchmark.group = f"n={n} long-short minimum variance (all free)"
+    benchmark.extra_info.update(solver=solver, n=n, kind="many_free")
+    ref = ma.solve_mean_variance(c, lower=-1.0, upper=1.0)
+    free = np.setdiff1d(np.arange(n), np.r_[ref.active_lower, ref.active_upper])
+    if solver == "microalloc":
+        r = benchmark(lambda: ma.solve_mean_variance(c, lower=-1.0, upper=1.0))
+        assert r.is_optimal
+        benchmark.extra_info.update(iterations=r.iterations, n_free=int(free.size), **r.info)
+    elif solver.startswith("numpy"):
+        block = np.ascontiguousarray(cov[np.ix_(free, free)])
+        benchmark(np.linalg.cholesky, block)
+    else:
+        pytest.importorskip("proxsuite")
+        p = problem_cls(n=n, cap=1.0, cov_type="factor", cov=cov, mu=np.zeros(n), risk_aversion=1.0, lower=-1.0)
+        ans = benchmark(lambda: _peer_adapters()["proxsuite"](p, __import__("proxsuite")))
+        f = lambda w: 0.5 * w @ cov @ w  # noqa: E731
+        assert abs(f(ans.x) - ref.objective) <= 1e-8 * abs(ref.objective)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import errors
 from ._core import Status, __version__
+from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
@@ -13,6 +14,8 @@ from .solvers import METHODS, solve_mean_variance, solve_mean_variance_batch
 __all__ = [
     "__version__",
     "Status",
+    "Covariance",
+    "clear_covariance_cache",
     "MeanVarianceResult",
     "solve_mean_variance",
     "solve_mean_variance_batch",

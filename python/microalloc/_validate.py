@@ -64,6 +64,8 @@ def labels_of(x: Any, axis: int = 0) -> Sequence[Any] | None:
     """Index labels of a pandas object (None for anything else)."""
     if type(x) is np.ndarray:
         return None
+    if isinstance(x, Covariance):
+        return x.labels
     if not is_pandas(x):
         return None
     if axis == 1 or (hasattr(x, "columns") and axis == 0 and getattr(x, "ndim", 1) == 2):
@@ -85,13 +87,32 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
     return np.asarray(a, dtype=np.float64, order="C")
 
 
-def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
-    """Validated covariance as a float64 C-ordered square matrix, and its core report."""
+def _square(cov: Any) -> np.ndarray:
     s = _as_float_array(cov, "cov")
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ShapeError("cov", f"expected a square 2-D matrix, got shape {s.shape}")
     if s.shape[0] == 0:
         raise ShapeError("cov", "expected at least one asset, got a 0 x 0 matrix")
+    return s
+
+
+def _check_psd(s: np.ndarray) -> Any:
+    psd = _core.check_positive_semidefinite(s, PSD_TOL)
+    if not psd.psd:
+        raise NotPSDError(
+            "cov",
+            f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
+            f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
+            "shrinkage) or pass check_psd=False to skip this test",
+        )
+    return psd
+
+
+def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
+    """Validated covariance as a float64 C-ordered square matrix, and its core report."""
+    if isinstance(cov, Covariance):
+        return cov._checked(check_psd)
+    s = _square(cov)
     key = (s.shape[0], *_core.covariance_fingerprint(s))
     entry = _remembered(key)
     if entry is None:
@@ -99,19 +120,92 @@ def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
         _raise_for_issue(rep)
         entry = [rep, None]  # [scan report, PSD report or None if not run yet]
         _remember(key, entry)
-    rep = entry[0]
-    if check_psd:
-        psd = entry[1]
-        if psd is None:
-            psd = entry[1] = _core.check_positive_semidefinite(s, PSD_TOL)
-        if not psd.psd:
-            raise NotPSDError(
-                "cov",
-                f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
-                f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
-                "shrinkage) or pass check_psd=False to skip this test",
-            )
-    return s, rep
+    if check_psd and entry[1] is None:
+        entry[1] = _check_psd(s)
+    return s, entry[0]
+
+
+class Covariance:
+    """A covariance matrix validated once, for many solves.
+
+    Construction copies the matrix into read-only storage owned by this object and runs every
+    check once: finite entries, symmetry, positive variances, correlations within [-1, 1] and,
+    unless ``check_psd=False``, positive semidefiniteness (an O(n^3) factorisation). The solvers
+    accept a ``Covariance`` wherever they accept a matrix and then skip all O(n^2) work on it: a
+    plain array is fingerprinted on every call (one pass over its n^2 entries, to notice in-place
+    changes), which at n >= 500 costs more than an active-set solve itself. Being a private copy,
+    the matrix cannot change behind the object's back.
+
+    Parameters
+    ----------
+    cov : (n, n) array_like or pandas.DataFrame
+        Labels of a DataFrame are kept and label the results.
+    check_psd : bool
+        Run the positive-semidefiniteness test now (otherwise it runs on the first solve that asks
+        for it, and its verdict is kept).
+    """
+
+    __module__ = "microalloc"
+    __slots__ = ("_matrix", "_labels", "_report", "_psd", "__weakref__")
+
+    def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
+        labels = labels_of(cov)
+        s = _square(cov)
+        owner = np.array(s, dtype=np.float64, order="C", copy=True)
+        owner.flags.writeable = False
+        rep = _core.inspect_covariance(owner, SYMMETRY_TOL)
+        _raise_for_issue(rep)
+        self._matrix = owner.view()  # a view of read-only memory cannot be made writeable again
+        self._labels = None if labels is None else tuple(labels)
+        self._report = rep
+        self._psd = _check_psd(owner) if check_psd else None
+
+    def _checked(self, check_psd: bool) -> tuple[np.ndarray, Any]:
+        if check_psd and self._psd is None:
+            self._psd = _check_psd(self._matrix)
+        return self._matrix, self._report
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The validated (n, n) matrix, read-only."""
+        return self._matrix
+
+    @property
+    def n(self) -> int:
+        return int(self._matrix.shape[0])
+
+    @property
+    def labels(self) -> tuple[Any, ...] | None:
+        """Asset labels of the DataFrame it was built from (None otherwise)."""
+        return self._labels
+
+    @property
+    def volatilities(self) -> np.ndarray:
+        """Square roots of the variances."""
+        return np.sqrt(np.diagonal(self._matrix))
+
+    @property
+    def psd_checked(self) -> bool:
+        """Whether the positive-semidefiniteness test has run (and passed)."""
+        return self._psd is not None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy:
+            return np.array(self._matrix, dtype=dtype, copy=True)
+        return self._matrix if dtype is None else self._matrix.astype(dtype, copy=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # re-validated where it is unpickled (another process may trust nothing it receives)
+        return (_rebuild_covariance, (np.array(self._matrix), self._labels, self._psd is not None))
+
+    def __repr__(self) -> str:
+        return f"Covariance(n={self.n}, labelled={self._labels is not None}, psd_checked={self.psd_checked})"
+
+
+def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, check_psd: bool) -> Covariance:
+    c = Covariance(matrix, check_psd=check_psd)
+    c._labels = labels
+    return c
 
 
 def _raise_for_issue(rep: Any) -> None:
