@@ -94,3 +94,27 @@ def test_labels_come_from_a_dataframe():
     with pytest.raises(ma.InputError, match="^mu: labels"):
         ma.solve_mean_variance(c, pd.Series(MU, index=list("abd")))
     assert list(pickle.loads(pickle.dumps(c)).labels) == list("abc")
+
+
+def test_a_failed_psd_verdict_is_remembered_too(monkeypatch):
+    calls = []
+    real = _core.check_positive_semidefinite
+    monkeypatch.setattr(_core, "check_positive_semidefinite", lambda *a: calls.append(1) or real(*a))
+    ma.clear_covariance_cache()
+    c = ma.Covariance(NOT_PSD, check_psd=False)
+    for _ in range(3):
+        with pytest.raises(ma.NotPSDError):
+            ma.solve_mean_variance(NOT_PSD.copy(), MU)
+        with pytest.raises(ma.NotPSDError):
+            ma.solve_mean_variance(c, MU)
+    assert len(calls) == 2  # once for the plain matrix (by fingerprint), once for the object
+    assert not c.psd_checked
+
+
+def test_array_protocol():
+    c = ma.Covariance(S)
+    assert np.asarray(c) is c.matrix
+    assert np.asarray(c, dtype=np.float32).dtype == np.float32
+    copied = np.array(c, copy=True)
+    copied[0, 0] = 1.0
+    assert c.matrix[0, 0] == S[0, 0]

@@ -54,7 +54,7 @@ void bind_solvers(py::module_& m) {
       [](VecRef lower, VecRef upper, double budget) -> py::object {
         const BoundsIssue is = check_bounds(lower, upper, budget);
         if (is.kind == BoundsIssue::Kind::None) return py::none();
-        return py::make_tuple(static_cast<int>(is.kind), is.argument, is.index, is.count, is.value, is.other);
+        return py::make_tuple(is.kind, is.argument, is.index, is.count, is.value, is.other);
       },
       py::arg("lower").noconvert(), py::arg("upper").noconvert(), py::arg("budget"));
 

@@ -5,6 +5,7 @@
 #include "microalloc/batch.hpp"
 #include "microalloc/covariance.hpp"
 #include "microalloc/mean_variance.hpp"
+#include "microalloc/projection.hpp"
 
 namespace py = pybind11;
 
@@ -26,6 +27,16 @@ void bind_types(py::module_& m) {
       .value("NON_POSITIVE_VARIANCE", CovarianceIssue::NonPositiveVariance)
       .value("NOT_SYMMETRIC", CovarianceIssue::NotSymmetric)
       .value("CORRELATION_ABOVE_ONE", CovarianceIssue::CorrelationAboveOne)
+      .finalize();
+
+  py::native_enum<BoundsIssue::Kind>(m, "BoundsIssue", "enum.IntEnum")
+      .value("NONE", BoundsIssue::Kind::None)
+      .value("NAN", BoundsIssue::Kind::NaN)
+      .value("LOWER_PLUS_INF", BoundsIssue::Kind::LowerPlusInf)
+      .value("UPPER_MINUS_INF", BoundsIssue::Kind::UpperMinusInf)
+      .value("CROSSED", BoundsIssue::Kind::Crossed)
+      .value("LOWER_ABOVE_BUDGET", BoundsIssue::Kind::LowerAboveBudget)
+      .value("UPPER_BELOW_BUDGET", BoundsIssue::Kind::UpperBelowBudget)
       .finalize();
 
   py::class_<CovarianceReport>(m, "CovarianceReport")

@@ -53,6 +53,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kCrossoverRows = 40.0;
 constexpr Index kCrossoverMinFree = 32;
 constexpr int kCrossoverStable = 10;
+constexpr int kCrossoverMaxIter = 300;  // the rest of max_iter is left to the active set
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3, kInside = 4 };
 
@@ -591,9 +592,11 @@ SolveResult ActiveSetSolver::crossover(const MeanVarianceProblem& prob, const So
                                        int iterations, std::chrono::steady_clock::time_point t0) {
   const int factorizations = impl_->factorizations;
   const int zero_curvature = impl_->zero_curvature;
+  impl_->p = nullptr;
   SolverSettings pg = settings;
-  pg.max_iter = std::max(1, settings.max_iter - iterations);
+  pg.max_iter = std::max(1, std::min(kCrossoverMaxIter, settings.max_iter - iterations));
   pg.stop_when_stable = kCrossoverStable;
+  pg.check_curvature = true;  // free here: a negative-curvature step ends the solve as NotConvex
   const SolveResult first = solve_projected_gradient(prob, pg, Vec());
   SolveResult res;
   if (first.status == Status::NotConvex) {

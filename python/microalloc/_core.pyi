@@ -1,6 +1,7 @@
 """Type stubs of the compiled core (private; use the microalloc package)."""
 
 import enum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +84,10 @@ class SolveResult:
     def factorizations(self) -> int: ...
     @property
     def zero_curvature_steps(self) -> int: ...
+    @property
+    def crossover_iterations(self) -> int: ...
+    @property
+    def fields(self) -> tuple[Any, ...]: ...
 
 class BatchResult:
     @property
@@ -107,6 +112,19 @@ class BatchResult:
 def inspect_covariance(cov: npt.NDArray[np.float64], symmetry_tol: float) -> CovarianceReport: ...
 def covariance_fingerprint(cov: npt.NDArray[np.float64]) -> tuple[int, int, int]: ...
 def check_positive_semidefinite(cov: npt.NDArray[np.float64], rel_tol: float) -> PsdReport: ...
+class BoundsIssue(enum.IntEnum):
+    NONE = 0
+    NAN = 1
+    LOWER_PLUS_INF = 2
+    UPPER_MINUS_INF = 3
+    CROSSED = 4
+    LOWER_ABOVE_BUDGET = 5
+    UPPER_BELOW_BUDGET = 6
+
+def check_bounds(
+    lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64], budget: float
+) -> tuple[BoundsIssue, int, int, int, float, float] | None: ...
+def find_non_finite(v: npt.NDArray[np.float64], allow_infinite: bool = False) -> tuple[int, int, float] | None: ...
 def project_box_budget(
     y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64], budget: float
 ) -> tuple[npt.NDArray[np.float64], float]: ...

@@ -36,9 +36,11 @@ _LOCK = threading.Lock()
 
 
 def clear_covariance_cache() -> None:
-    """Forget every remembered covariance verdict (the next call re-runs the full checks)."""
+    """Forget every remembered covariance verdict (the next call re-runs the full checks), and the
+    shared vectors of scalar bounds."""
     with _LOCK:
         _CHECKED.clear()
+    _cached_constant.cache_clear()
 
 
 def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
@@ -96,8 +98,7 @@ def _square(cov: Any) -> np.ndarray:
     return s
 
 
-def _check_psd(s: np.ndarray) -> Any:
-    psd = _core.check_positive_semidefinite(s, PSD_TOL)
+def _raise_if_not_psd(psd: Any) -> None:
     if not psd.psd:
         raise NotPSDError(
             "cov",
@@ -105,7 +106,6 @@ def _check_psd(s: np.ndarray) -> Any:
             f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
             "shrinkage) or pass check_psd=False to skip this test",
         )
-    return psd
 
 
 def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
@@ -120,8 +120,10 @@ def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
         _raise_for_issue(rep)
         entry = [rep, None]  # [scan report, PSD report or None if not run yet]
         _remember(key, entry)
-    if check_psd and entry[1] is None:
-        entry[1] = _check_psd(s)
+    if check_psd:
+        if entry[1] is None:  # the verdict, passed or failed, is remembered
+            entry[1] = _core.check_positive_semidefinite(s, PSD_TOL)
+        _raise_if_not_psd(entry[1])
     return s, entry[0]
 
 
@@ -158,11 +160,15 @@ class Covariance:
         self._matrix = owner.view()  # a view of read-only memory cannot be made writeable again
         self._labels = None if labels is None else tuple(labels)
         self._report = rep
-        self._psd = _check_psd(owner) if check_psd else None
+        self._psd = None  # the PSD report, once the test has run
+        if check_psd:
+            self._checked(True)
 
     def _checked(self, check_psd: bool) -> tuple[np.ndarray, Any]:
-        if check_psd and self._psd is None:
-            self._psd = _check_psd(self._matrix)
+        if check_psd:
+            if self._psd is None:  # the verdict, passed or failed, is remembered
+                self._psd = _core.check_positive_semidefinite(self._matrix, PSD_TOL)
+            _raise_if_not_psd(self._psd)
         return self._matrix, self._report
 
     @property
@@ -186,17 +192,21 @@ class Covariance:
 
     @property
     def psd_checked(self) -> bool:
-        """Whether the positive-semidefiniteness test has run (and passed)."""
-        return self._psd is not None
+        """Whether the positive-semidefiniteness test has run and passed."""
+        return self._psd is not None and bool(self._psd.psd)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if copy:
             return np.array(self._matrix, dtype=dtype, copy=True)
-        return self._matrix if dtype is None else self._matrix.astype(dtype, copy=False)
+        if dtype is None or np.dtype(dtype) == self._matrix.dtype:
+            return self._matrix
+        if copy is False:
+            raise ValueError(f"cov: a {np.dtype(dtype)} array needs a copy of the float64 matrix")
+        return self._matrix.astype(dtype)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # re-validated where it is unpickled (another process may trust nothing it receives)
-        return (_rebuild_covariance, (np.array(self._matrix), self._labels, self._psd is not None))
+        return (_rebuild_covariance, (np.array(self._matrix), self._labels, self.psd_checked))
 
     def __repr__(self) -> str:
         return f"Covariance(n={self.n}, labelled={self._labels is not None}, psd_checked={self.psd_checked})"
@@ -249,9 +259,21 @@ def _shaped_vector(x: Any, n: int, name: str, allow_scalar: bool) -> np.ndarray:
     raise ShapeError(name, f"expected shape ({n},), got {a.shape}")
 
 
-@functools.lru_cache(maxsize=64)
 def _constant(n: int, value: float) -> np.ndarray:
-    """A read-only length-n vector of one value (scalar bounds broadcast on every call)."""
+    """A read-only length-n vector of one value (scalar bounds broadcast on every call); small
+    ones are shared between calls."""
+    if n > _CONSTANT_MAX_N or value != value:  # large, or NaN (never a cache hit)
+        a = np.full(n, value)
+        a.flags.writeable = False
+        return a
+    return _cached_constant(n, value)
+
+
+_CONSTANT_MAX_N = 65536
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_constant(n: int, value: float) -> np.ndarray:
     a = np.full(n, value)
     a.flags.writeable = False
     return a
@@ -279,15 +301,16 @@ def as_bounds(lower: Any, upper: Any, n: int, budget: float) -> tuple[np.ndarray
     return lo, up
 
 
-def _raise_for_bounds(kind: int, argument: int, k: int, count: int, value: float, other: float) -> None:
+def _raise_for_bounds(kind: Any, argument: int, k: int, count: int, value: float, other: float) -> None:
     name = ("lower", "upper")[argument]
-    if kind == 1:
+    issue = _core.BoundsIssue
+    if kind == issue.NAN:
         raise NonFiniteError(name, f"entry [{k}] is nan (NaN); {count} such entries")
-    if kind in (2, 3):
-        raise InputError(name, f"entry [{k}] is {value}; {count} such entries")
-    if kind == 4:
+    if kind in (issue.LOWER_PLUS_INF, issue.UPPER_MINUS_INF):
+        raise InputError(name, f"entry [{k}] is {'+inf' if kind == issue.LOWER_PLUS_INF else '-inf'}; {count} such entries")
+    if kind == issue.CROSSED:
         raise InfeasibleError(name, f"lower[{k}] = {value!r} exceeds upper[{k}] = {other!r}")
-    if kind == 5:
+    if kind == issue.LOWER_ABOVE_BUDGET:
         raise InfeasibleError(name, f"sum(lower) = {value!r} exceeds budget = {other!r}: no portfolio is feasible")
     raise InfeasibleError(name, f"sum(upper) = {value!r} is below budget = {other!r}: no portfolio is feasible")
 

@@ -45,10 +45,6 @@ class BoxBudgetProjector {
 /// The feasible set is unchanged; the duality-gap certificate needs finite bounds.
 void implied_bounds(const VecRef& lb, const VecRef& ub, double budget, Vec& lb_out, Vec& ub_out);
 
-}  // namespace microalloc
-
-namespace microalloc {
-
 /// The first fault of a box-and-budget feasible set {lb <= x <= ub, sum(x) = budget}, for error
 /// messages: `argument` is 0 for lb, 1 for ub; `index` the first faulty entry and `count` how many
 /// there are (per-entry kinds); `value` / `other` the entry and its partner (lb_i and ub_i), or the
