@@ -1,6 +1,6 @@
 #include "bindings.hpp"
 
-PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
+PYBIND11_MODULE(MICROALLOC_MODULE, m, pybind11::mod_gil_not_used()) {
   m.doc() = "microalloc compiled core (private: use the microalloc package)";
   m.attr("__version__") = MICROALLOC_VERSION;
   microalloc::bindings::bind_types(m);

@@ -45,15 +45,15 @@ constexpr double kNegativePivotTol = 1e-8;  // relative pivot below -this: negat
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // Crossover: once the iterations have read more than kCrossoverRows * n rows of S (about as many
 // matrix-vector products; solves with few free assets end below 7 n on long-only problems of
-// every size and cap we tried, and the margin keeps mixed cases on pivots) with at least kCrossoverMinFree assets free, many assets are
+// every size and cap we tried) with at least kCrossoverMinFree assets free, many assets are
 // probably free at the optimum and single pivots from a vertex are the slow way there. A
 // projected-gradient run from an interior point (its own start) until its bound pattern settles
 // then identifies the faces, and the solve restarts warm from its point: one blocked
 // factorisation of the free block and a few pivots.
-constexpr double kCrossoverRows = 40.0;
+constexpr double kCrossoverRows = 20.0;
 constexpr Index kCrossoverMinFree = 32;
 constexpr int kCrossoverStable = 10;
-constexpr int kCrossoverMaxIter = 300;  // the rest of max_iter is left to the active set
+constexpr int kCrossoverMaxIter = 60;  // then the active set goes on from its point
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3, kInside = 4 };
 
@@ -117,7 +117,8 @@ struct ActiveSetSolver::Impl {
       refresh_e();
       return true;
     }
-    Eigen::MatrixXd a(k, k);
+    // Built and factorised in place, in the factor's storage (lower triangle).
+    auto a = fac.topLeftCorner(k, k);
     for (Index r = 0; r < k; ++r) {
       const auto row = p->cov.row(free[r]);
       for (Index t = 0; t <= r; ++t) a(r, t) = ra * row(free[t]) + sigma;
@@ -128,7 +129,6 @@ struct ActiveSetSolver::Impl {
       const double piv = a(t, t) * a(t, t);
       if (!(piv > kPivotTol * ht(free[t], free[t]))) return false;
     }
-    fac.topLeftCorner(k, k).triangularView<Eigen::Lower>() = a.triangularView<Eigen::Lower>();
     refresh_e();
     return true;
   }

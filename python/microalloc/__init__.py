@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import errors
+from ._core import ISA as CORE_ISA
 from ._core import Status, __version__
 from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
@@ -13,6 +14,7 @@ from .solvers import METHODS, solve_mean_variance, solve_mean_variance_batch
 
 __all__ = [
     "__version__",
+    "CORE_ISA",
     "Status",
     "Covariance",
     "clear_covariance_cache",

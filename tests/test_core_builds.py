@@ -1,0 +1,65 @@
+"""The two builds of the core (baseline and x86-64-v3) give the same certified answers."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import microalloc as ma
+from microalloc import _cpu
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import microalloc as ma
+rng = np.random.default_rng(5)
+out = {"isa": ma.CORE_ISA, "runs": []}
+for n, lo, up in ((30, 0.0, 1.0), (120, 0.0, 0.05), (300, -0.5, 0.5)):
+    b = rng.normal(size=(n, 4)) * 0.15
+    s = b @ b.T + np.diag(rng.uniform(0.02, 0.1, n))
+    mu = rng.normal(0.06, 0.04, n)
+    for m in (mu, None):
+        r = ma.solve_mean_variance(s, m, risk_aversion=5.0, lower=lo, upper=up)
+        out["runs"].append({"status": r.status.name, "objective": r.objective, "rel_gap": r.rel_gap,
+                            "weights": r.weights.tolist()})
+print(json.dumps(out))
+"""
+
+
+def _run(isa: str) -> dict:
+    env = dict(os.environ, MICROALLOC_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_the_loaded_build_matches_the_cpu():
+    assert ma.CORE_ISA in ("baseline", "x86-64-v3")
+    if not _cpu.has_x86_64_v3():
+        assert ma.CORE_ISA == "baseline"
+
+
+def test_baseline_and_v3_builds_agree():
+    base = _run("baseline")
+    assert base["isa"] == "baseline"
+    if not _cpu.has_x86_64_v3():
+        pytest.skip("this CPU cannot run the x86-64-v3 build")
+    try:
+        v3 = _run("x86-64-v3")
+    except subprocess.CalledProcessError as exc:  # not built here (another compiler or architecture)
+        pytest.skip(f"x86-64-v3 build unavailable: {exc.stderr.strip().splitlines()[-1]}")
+    assert v3["isa"] == "x86-64-v3"
+    for a, b in zip(base["runs"], v3["runs"], strict=True):
+        assert a["status"] == b["status"] == "OPTIMAL"
+        assert max(a["rel_gap"], b["rel_gap"]) <= 1e-9
+        scale = max(abs(a["objective"]), 1e-12)
+        assert abs(a["objective"] - b["objective"]) <= 1e-9 * scale
+        np.testing.assert_allclose(a["weights"], b["weights"], rtol=0, atol=1e-6)
+
+
+def test_an_unknown_isa_request_is_refused():
+    env = dict(os.environ, MICROALLOC_ISA="avx9000")
+    proc = subprocess.run([sys.executable, "-c", "import microalloc"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "MICROALLOC_ISA" in proc.stderr
