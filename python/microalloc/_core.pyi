@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+ISA: str  # "baseline" or "x86-64-v3": the build loaded (see _core.py)
 
 class Status(enum.IntEnum):
     OPTIMAL = 0
