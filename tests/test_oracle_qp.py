@@ -453,6 +453,23 @@ def test_random_problems_against_clarabel(seed, n, kind, scenario_name, ra, meth
     check_against(p, r, reference(p, clarabel_solve), "clarabel")
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(350, 600),
+    one_factor=st.booleans(),
+    scenario_name=st.sampled_from(["min_variance", "mean_variance_ra5", "long_short_ra5", "long_short_min_variance"]),
+)
+def test_large_problems_against_clarabel(seed, n, one_factor, scenario_name):
+    # Large n, the active set only; a one-factor covariance keeps most assets free in mean-variance
+    # and long-short problems, which sends the active set through its crossover.
+    S, mu = factor_model(n, 1 if one_factor else 4, seed)
+    p = scenario(scenario_name, S, mu)
+    p.method = "active_set"
+    r = p.solve()
+    check_against(p, r, reference(p, clarabel_solve), "clarabel")
+
+
 QUADPROG_DATA = [name for name, (_, pd) in DATASETS.items() if pd]
 
 
