@@ -5,4 +5,5 @@ PYBIND11_MODULE(MICROALLOC_MODULE, m, pybind11::mod_gil_not_used()) {
   m.attr("__version__") = MICROALLOC_VERSION;
   microalloc::bindings::bind_types(m);
   microalloc::bindings::bind_solvers(m);
+  microalloc::bindings::bind_risk(m);
 }

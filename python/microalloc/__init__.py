@@ -10,6 +10,7 @@ from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
 from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .risk import RiskContributions, active_share, risk_contributions, tracking_error
 from .solvers import METHODS, solve_mean_variance, solve_mean_variance_batch
 
 __all__ = [
@@ -24,6 +25,10 @@ __all__ = [
     "MeanVarianceBatchResult",
     "METHODS",
     "project_box_budget",
+    "risk_contributions",
+    "RiskContributions",
+    "active_share",
+    "tracking_error",
     "load_industry_returns",
     "errors",
     *errors.__all__,

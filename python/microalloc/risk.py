@@ -1,0 +1,271 @@
+"""Risk analytics: risk-contribution decomposition, active risk, active share."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
+from .errors import InputError, NonFiniteError, ShapeError
+
+__all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error"]
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class RiskContributions:
+    """Risk decomposition of one portfolio (vectors of length n) or of a batch (a leading axis m).
+
+    With sigma = sqrt(w'Sw) and m = S w:
+
+    - ``volatility``: sigma;
+    - ``marginal``: d sigma / d w_i = m_i / sigma;
+    - ``component``: w_i m_i / sigma, summing to sigma (Euler);
+    - ``percent``: w_i m_i / sigma^2, summing to 1.
+
+    With a benchmark b, the same for the active weights a = w - b: ``tracking_error``
+    sqrt(a'Sa) (ex ante), ``active_marginal``, ``active_component`` (summing to the tracking
+    error) and ``active_percent``. With expected returns alpha as well: ``active_return`` a'alpha,
+    ``active_return_contribution`` a_i alpha_i (summing to it) and ``efficiency``, each holding's
+    share of active return minus its share of active risk,
+    a_i alpha_i / a'alpha - a_i (Sa)_i / a'Sa (zero for every holding of the
+    information-ratio-optimal portfolio; positive: the holding earns more than its risk share).
+
+    Undefined values are NaN, never a division by ~0: ``marginal`` and ``percent`` when the
+    volatility is 0 (components are then 0), the active versions when the tracking error is 0,
+    and ``efficiency`` when the active return or the tracking error vanishes, i.e. when the sum is
+    at most 1e-12 times the sum of the absolute values of its terms. Fields that do not apply are
+    None.
+    """
+
+    volatility: Any
+    marginal: Any
+    component: Any
+    percent: Any
+    tracking_error: Any = None
+    active_marginal: Any = None
+    active_component: Any = None
+    active_percent: Any = None
+    active_return: Any = None
+    active_return_contribution: Any = None
+    efficiency: Any = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={np.asarray(getattr(self, f.name)).round(6).tolist()!r}"
+            for f in fields(self)
+            if getattr(self, f.name) is not None and np.ndim(getattr(self, f.name)) == 0
+        )
+        n = np.shape(self.component)[-1]
+        batch = np.ndim(self.component) == 2
+        return f"RiskContributions({'m=%d, ' % np.shape(self.component)[0] if batch else ''}n={n}, {shown})"
+
+
+def _matrix_rows(x: Any, n: int, name: str, m: int | None) -> np.ndarray:
+    """(1, n) from a vector, (m, n) from a matrix; finite entries only."""
+    a = _as_float_array(x, name)
+    if a.ndim == 1 and a.shape[0] == n:
+        a = a.reshape(1, n)
+    elif not (a.ndim == 2 and a.shape[1] == n and (m is None or a.shape[0] in (1, m))):
+        want = f"({n},)" + (f" or ({m}, {n})" if m is not None else f" or (m, {n})")
+        raise ShapeError(name, f"expected shape {want}, got {a.shape}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        raise NonFiniteError(name, f"entry [{r}, {c}] is {a[r, c]}; {int(bad.sum())} non-finite entries")
+    return np.ascontiguousarray(a)
+
+
+def _labelled_rows(values: np.ndarray, single: bool, index: Any, columns: Any) -> Any:
+    if single:
+        v = values[0]
+        if columns is None:
+            return v
+        import pandas as pd
+
+        return pd.Series(v, index=columns)
+    if columns is None and index is None:
+        return values
+    import pandas as pd
+
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
+def _labelled_scalars(values: np.ndarray, single: bool, index: Any) -> Any:
+    if single:
+        return float(values[0])
+    if index is None:
+        return values
+    import pandas as pd
+
+    return pd.Series(values, index=index)
+
+
+def risk_contributions(
+    cov: Any,
+    weights: Any,
+    *,
+    benchmark: Any = None,
+    expected_returns: Any = None,
+    check_psd: bool = True,
+    threads: int | None = None,
+) -> RiskContributions:
+    """Exact (analytic) risk decomposition of one portfolio or a batch.
+
+    Parameters
+    ----------
+    cov : (n, n) array_like, pandas.DataFrame or Covariance
+    weights : (n,) or (m, n) array_like, pandas.Series or DataFrame
+        One portfolio, or m portfolios as rows (one GEMM for the batch).
+    benchmark : (n,) or (m, n) array_like, optional
+        Benchmark weights: adds the tracking error and the active contributions.
+    expected_returns : (n,) or (m, n) array_like, optional
+        Expected (active) returns alpha; needs ``benchmark`` (pass zeros for absolute returns).
+        Adds the contributions to active return and the efficiency.
+    check_psd : bool
+        Test that cov is positive semidefinite (remembered per matrix, as for the solvers).
+    threads : int, optional
+        Threads for large batches (rows split in blocks); default: the machine's cores.
+
+    Returns
+    -------
+    RiskContributions
+        Labelled (pandas) when ``weights`` is.
+    """
+    cov_labels = labels_of(cov)
+    s, _ = as_covariance(cov, check_psd=check_psd)
+    n = s.shape[0]
+    single = np.ndim(weights) == 1
+    asset_labels = check_labels(cov_labels, weights, "weights") if single else None
+    index = None
+    if not single and is_pandas(weights):
+        index = list(weights.index)
+        asset_labels = list(weights.columns)
+        if cov_labels is not None and asset_labels != list(cov_labels):
+            raise InputError("weights", "column labels do not match the covariance's labels")
+    asset_labels = asset_labels if asset_labels is not None else cov_labels
+    w = _matrix_rows(weights, n, "weights", None)
+    m = w.shape[0]
+    empty = np.empty((0, 0))
+    b = empty if benchmark is None else _matrix_rows(benchmark, n, "benchmark", m)
+    if expected_returns is not None and benchmark is None:
+        raise InputError(
+            "expected_returns",
+            "the return contributions and the efficiency are benchmark-relative: pass benchmark "
+            "(zeros for absolute returns)",
+        )
+    al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m)
+    if threads is None:
+        threads = os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InputError("threads", f"expected a positive integer, got {threads!r}")
+    raw = _core.decompose_risk(s, w, b, al, int(threads))
+
+    def rows(x: np.ndarray) -> Any:
+        return _labelled_rows(np.array(x), single, index, asset_labels)
+
+    def scalars(x: np.ndarray) -> Any:
+        return _labelled_scalars(np.array(x), single, index)
+
+    out: dict[str, Any] = dict(
+        volatility=scalars(raw.volatility),
+        marginal=rows(raw.marginal),
+        component=rows(raw.component),
+        percent=rows(raw.percent),
+    )
+    if benchmark is not None:
+        out.update(
+            tracking_error=scalars(raw.tracking_error),
+            active_marginal=rows(raw.active_marginal),
+            active_component=rows(raw.active_component),
+            active_percent=rows(raw.active_percent),
+        )
+    if expected_returns is not None:
+        out.update(
+            active_return=scalars(raw.active_return),
+            active_return_contribution=rows(raw.active_return_contribution),
+            efficiency=rows(raw.efficiency),
+        )
+    return RiskContributions(**out)
+
+
+def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
+    """Active share 0.5 * sum_i |w_i - b_i| (Cremers & Petajisto 2009), of one portfolio or a batch.
+
+    Both weight vectors cover the same universe (benchmark names the portfolio does not hold
+    included, at 0) and must have the same total, within ``tol`` (relative to the benchmark's
+    total), else the measure is meaningless and an InputError names ``weights``. Returns a float,
+    or an (m,) array for an (m, n) batch of portfolios.
+    """
+    single = np.ndim(weights) == 1
+    wa = _as_float_array(weights, "weights")
+    n = wa.shape[-1] if wa.ndim in (1, 2) else -1
+    if n < 1:
+        raise ShapeError("weights", f"expected shape (n,) or (m, n), got {wa.shape}")
+    w = _matrix_rows(wa, n, "weights", None)
+    b = _matrix_rows(benchmark, n, "benchmark", w.shape[0])
+    total_w, total_b = w.sum(axis=1), b.sum(axis=1)
+    off = np.abs(total_w - total_b) > tol * np.maximum(np.abs(total_b), 1.0)
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        where = "" if single else f" (row {i})"
+        raise InputError(
+            "weights",
+            f"sum{where} = {total_w[i]!r} but the benchmark sums to {total_b[i % total_b.size]!r}: active share "
+            "compares portfolios of the same total (include cash or rescale)",
+        )
+    share = 0.5 * np.abs(w - b).sum(axis=1)
+    return float(share[0]) if single else share
+
+
+def tracking_error(
+    portfolio_returns: Any,
+    benchmark_returns: Any,
+    *,
+    periods_per_year: float | None = None,
+    ddof: int = 0,
+) -> Any:
+    """Ex-post tracking error: the standard deviation of the active returns r_p - r_b.
+
+    Conventions: the active returns are demeaned (a standard deviation, not a root mean square);
+    ``ddof=0`` (default) is the population convention (divide by T), ``ddof=1`` the sample one
+    (divide by T - 1); with ``periods_per_year`` the result is annualised by
+    sqrt(periods_per_year) (12 for monthly, 52 weekly, 252 daily returns), else it is per period.
+
+    Parameters
+    ----------
+    portfolio_returns : (T,) or (T, k) array_like
+        Simple returns per period (k portfolios in columns).
+    benchmark_returns : (T,) or (T, k) array_like
+        The benchmark's returns over the same periods (one column shared by all portfolios, or one
+        per portfolio).
+
+    Returns
+    -------
+    float, or a (k,) array for k portfolios.
+    """
+    rp = _as_float_array(portfolio_returns, "portfolio_returns")
+    rb = _as_float_array(benchmark_returns, "benchmark_returns")
+    if rp.ndim not in (1, 2) or rp.shape[0] < 1:
+        raise ShapeError("portfolio_returns", f"expected shape (T,) or (T, k), got {rp.shape}")
+    if rb.ndim not in (1, 2) or rb.shape[0] != rp.shape[0] or (rb.ndim == 2 and rb.shape[1] not in (1, rp.shape[-1])):
+        raise ShapeError("benchmark_returns", f"expected {rp.shape[0]} periods matching portfolio_returns {rp.shape}, got {rb.shape}")
+    for name, a in (("portfolio_returns", rp), ("benchmark_returns", rb)):
+        if not np.isfinite(a).all():
+            k = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
+            raise NonFiniteError(name, f"flat entry [{k}] is {a.ravel()[k]}; every return must be finite")
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise InputError("ddof", f"expected 0 or a positive integer, got {ddof!r}")
+    t = rp.shape[0]
+    if t - ddof < 1:
+        raise InputError("ddof", f"needs more than {ddof} periods, got {t}")
+    if periods_per_year is not None and not (np.isfinite(periods_per_year) and periods_per_year > 0):
+        raise InputError("periods_per_year", f"must be positive, got {periods_per_year!r}")
+    active = (rp if rp.ndim == 2 else rp[:, None]) - (rb if rb.ndim == 2 else rb[:, None])
+    te = np.std(active, axis=0, ddof=ddof)
+    if periods_per_year is not None:
+        te = te * np.sqrt(periods_per_year)
+    return float(te[0]) if rp.ndim == 1 else te
