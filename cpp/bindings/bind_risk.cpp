@@ -21,6 +21,29 @@ void bind_risk(py::module_& m) {
       .def_readonly("active_return_contribution", &RiskDecomposition::active_return_contribution)
       .def_readonly("efficiency", &RiskDecomposition::efficiency);
 
+  py::class_<RiskBudgetingResult>(m, "RiskBudgetingResult")
+      .def_readonly("weights", &RiskBudgetingResult::weights)
+      .def_readonly("status", &RiskBudgetingResult::status)
+      .def_readonly("iterations", &RiskBudgetingResult::iterations)
+      .def_readonly("newton_steps", &RiskBudgetingResult::newton_steps)
+      .def_readonly("risk_contributions", &RiskBudgetingResult::risk_contributions)
+      .def_readonly("max_budget_error", &RiskBudgetingResult::max_budget_error)
+      .def_readonly("volatility", &RiskBudgetingResult::volatility)
+      .def_readonly("solve_time_s", &RiskBudgetingResult::solve_time_s);
+
+  m.def(
+      "risk_budgeting",
+      [](MatRef cov, VecRef budgets, double tol, int max_sweeps, int newton_max_n) {
+        RiskBudgetingSettings settings;
+        settings.tol = tol;
+        settings.max_sweeps = max_sweeps;
+        settings.newton_max_n = newton_max_n;
+        py::gil_scoped_release release;
+        return risk_budgeting(cov, budgets, settings);
+      },
+      py::arg("cov").noconvert(), py::arg("budgets").noconvert(), py::arg("tol"), py::arg("max_sweeps"),
+      py::arg("newton_max_n"));
+
   m.def(
       "decompose_risk",
       [](MatRef cov, MatRef weights, MatRef benchmark, MatRef expected_returns, int threads) {

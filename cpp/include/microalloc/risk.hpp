@@ -36,3 +36,34 @@ struct RiskDecomposition {
 RiskDecomposition decompose_risk(const RiskInput& in, int threads);
 
 }  // namespace microalloc
+
+#include "microalloc/status.hpp"
+
+namespace microalloc {
+
+struct RiskBudgetingSettings {
+  double tol = 1e-12;      ///< target max_i |rc_i / b_i - 1| over the positive budgets
+  int max_sweeps = 10000;  ///< coordinate-descent sweeps
+  int newton_max_n = 5000; ///< damped Newton allowed when at most this many budgets are positive
+};
+
+struct RiskBudgetingResult {
+  Vec weights;                 ///< sum 1, positive where the budget is, 0 where it is 0
+  Status status = Status::NumericalError;
+  int iterations = 0;          ///< coordinate-descent sweeps
+  int newton_steps = 0;
+  Vec risk_contributions;      ///< w_i (Sw)_i / w'Sw, from an exact S w
+  double max_budget_error = 0.0;  ///< max_i |rc_i / b_i - 1| over the positive budgets
+  double volatility = 0.0;     ///< sqrt(w'Sw)
+  double solve_time_s = 0.0;
+};
+
+/// Risk budgeting (ALGORITHMS.md section 5): the long-only portfolio whose risk contributions are
+/// proportional to `budgets` (>= 0, not all 0; normalised to sum 1). Spinu's convex problem
+/// min 0.5 y'Cy - sum b_i ln y_i on the correlation matrix C, by cyclical coordinate descent
+/// (Griveau-Billion, Richard & Roncalli) with a rescaling per sweep, handing over to damped Newton
+/// (fraction-to-boundary, Armijo) when the observed rate of the sweeps makes Newton cheaper;
+/// w = (y / sd) / sum(y / sd).
+RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings);
+
+}  // namespace microalloc
