@@ -132,7 +132,7 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Rows in fixed blocks of kBlock (one GEMM each), taken by the threads in turn: the blocking,
   // hence every rounding, does not depend on the thread count.
-  constexpr Index kBlock = 64;
+  constexpr Index kBlock = 256;
   const Index blocks = (m + kBlock - 1) / kBlock;
   const Index t = std::max<Index>(1, std::min<Index>(threads, blocks));
   std::atomic<Index> next{0};

@@ -164,11 +164,12 @@ def risk_contributions(
         raise InputError("threads", f"expected a positive integer, got {threads!r}")
     raw = _core.decompose_risk(s, w, b, al, int(threads))
 
+    # read-only views of the core's arrays (no copy; they keep the core result alive)
     def rows(x: np.ndarray) -> Any:
-        return _labelled_rows(np.array(x), single, index, asset_labels)
+        return _labelled_rows(np.asarray(x), single, index, asset_labels)
 
     def scalars(x: np.ndarray) -> Any:
-        return _labelled_scalars(np.array(x), single, index)
+        return _labelled_scalars(np.asarray(x), single, index)
 
     out: dict[str, Any] = dict(
         volatility=scalars(raw.volatility),

@@ -1,0 +1,75 @@
+"""Risk analytics: decomposition of a batch of portfolios against a plain numpy implementation, and
+risk budgeting (see bench/README.md).
+
+* decomposition of m portfolios of n assets against a benchmark with alphas (volatility, marginal,
+  component and percent contributions, tracking error and its contributions, contributions to
+  active return, efficiency): 10,000 x 500 in full mode, 1,000 x 100 in short mode;
+* risk budgeting (equal risk contribution) at n = 100, 500 (and 2000 in full mode).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import microalloc as ma
+
+FULL = os.environ.get("MICROALLOC_BENCH_FULL", "") == "1"
+M, N = (10_000, 500) if FULL else (1_000, 100)
+
+
+def numpy_decomposition(s, w, b, alpha):
+    """The same quantities as microalloc.risk_contributions, written plainly with numpy."""
+    sw = w @ s
+    var = np.einsum("ij,ij->i", w, sw)
+    vol = np.sqrt(var)
+    marginal = sw / vol[:, None]
+    comp = w * marginal
+    pct = w * sw / var[:, None]
+    a = w - b
+    sa = sw - b @ s
+    te2 = np.einsum("ij,ij->i", a, sa)
+    te = np.sqrt(te2)
+    a_marg = sa / te[:, None]
+    a_comp = a * a_marg
+    a_pct = a * sa / te2[:, None]
+    arc = a * alpha
+    ar = arc.sum(axis=1)
+    eff = arc / ar[:, None] - a_pct
+    return vol, marginal, comp, pct, te, a_marg, a_comp, a_pct, arc, eff
+
+
+@pytest.fixture
+def batch(make_data_fn):
+    rng = np.random.default_rng(1)
+    s = ma.Covariance(make_data_fn(N, "factor")[0])
+    w = rng.dirichlet(np.ones(N), size=M)
+    b = rng.dirichlet(np.ones(N))
+    alpha = rng.normal(0.0, 0.02, N)
+    return s, w, b, alpha
+
+
+@pytest.mark.parametrize("impl", ["microalloc", "numpy"])
+def test_decomposition(benchmark, batch, impl):
+    s, w, b, alpha = batch
+    benchmark.group = f"decomposition {M} x {N}"
+    benchmark.extra_info.update(solver=impl, n=N, kind="risk")
+    if impl == "microalloc":
+        r = benchmark(lambda: ma.risk_contributions(s, w, benchmark=b, expected_returns=alpha))
+        ref = numpy_decomposition(s.matrix, w, b, alpha)
+        np.testing.assert_allclose(r.component, ref[2], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(r.efficiency, ref[9], rtol=1e-7, atol=1e-9)
+    else:
+        benchmark(numpy_decomposition, s.matrix, w, b, alpha)
+
+
+@pytest.mark.parametrize("size", [100, 500, 2000] if FULL else [100, 500])
+def test_risk_budgeting(benchmark, size, make_data_fn):
+    s = ma.Covariance(make_data_fn(size, "factor")[0])
+    benchmark.group = f"n={size} risk budgeting (equal risk)"
+    benchmark.extra_info.update(solver="microalloc", n=size, kind="risk")
+    r = benchmark(ma.risk_budgeting, s)
+    benchmark.extra_info.update(iterations=r.iterations, newton_steps=r.newton_steps)
+    assert r.is_optimal and r.max_budget_error <= 1e-10
