@@ -173,3 +173,21 @@ def test_pandas_labels_are_kept():
     assert list(rb.volatility.index) == ["x", "y"] and list(rb.percent.columns) == names
     with pytest.raises(ma.InputError, match="^weights: labels"):
         ma.risk_contributions(cov, pd.Series([0.5, 0.3, 0.2], index=["a", "c", "b"]))
+
+
+def test_money_risk_budget_worked_example():
+    # $1,000,000 with a $60,000 risk budget split 40/30/30 over three uncorrelated holdings
+    vols = np.array([0.10, 0.08, 0.05])
+    w = np.array([0.5, 0.3, 0.2])
+    r = ma.money_risk_budget(np.diag(vols**2), w, portfolio_value=1_000_000, risk_budget=60_000, allocation=[0.4, 0.3, 0.3])
+    np.testing.assert_allclose(r.budget, [24_000, 18_000, 18_000])
+    vol = np.sqrt(np.sum((w * vols) ** 2))
+    actual = 1_000_000 * (w * vols) ** 2 / vol  # uncorrelated: component = w_i^2 s_i^2 / sigma
+    np.testing.assert_allclose(r.actual, actual, rtol=1e-12)
+    assert r.total_actual == pytest.approx(1_000_000 * vol, rel=1e-12) == pytest.approx(actual.sum(), rel=1e-12)
+    np.testing.assert_allclose(r.excess, actual - [24_000, 18_000, 18_000], rtol=1e-12)
+    np.testing.assert_allclose(r.utilisation, actual / [24_000, 18_000, 18_000], rtol=1e-12)
+    with pytest.raises(ma.InputError, match="^allocation:"):
+        ma.money_risk_budget(np.diag(vols**2), w, portfolio_value=1e6, risk_budget=6e4, allocation=[0.5, 0.3, 0.3])
+    with pytest.raises(ma.InputError, match="^risk_budget:"):
+        ma.money_risk_budget(np.diag(vols**2), w, portfolio_value=1e6, risk_budget=0, allocation=[0.4, 0.3, 0.3])

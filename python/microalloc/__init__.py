@@ -10,7 +10,16 @@ from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
 from .result import MeanVarianceBatchResult, MeanVarianceResult
-from .risk import RiskBudgetingResult, RiskContributions, active_share, risk_budgeting, risk_contributions, tracking_error
+from .risk import (
+    MoneyRiskBudget,
+    RiskBudgetingResult,
+    RiskContributions,
+    active_share,
+    money_risk_budget,
+    risk_budgeting,
+    risk_contributions,
+    tracking_error,
+)
 from .solvers import METHODS, solve_mean_variance, solve_mean_variance_batch
 
 __all__ = [
@@ -31,6 +40,8 @@ __all__ = [
     "tracking_error",
     "risk_budgeting",
     "RiskBudgetingResult",
+    "money_risk_budget",
+    "MoneyRiskBudget",
     "load_industry_returns",
     "errors",
     *errors.__all__,

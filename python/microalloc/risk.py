@@ -12,7 +12,7 @@ from . import _core
 from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
 from .errors import InputError, NonFiniteError, ShapeError
 
-__all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting"]
+__all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -389,3 +389,101 @@ def risk_budgeting(
         volatility=raw.volatility,
         solve_time_s=raw.solve_time_s,
     )
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class MoneyRiskBudget:
+    """Per-holding risk budgets in money, and how far a portfolio is from them.
+
+    ``budget`` (money per holding) = total risk budget x allocation; ``actual`` (money) = portfolio
+    value x the holding's component contribution to volatility, so that ``actual`` sums to
+    ``total_actual`` = value x volatility; ``excess`` = actual - budget (positive: over budget);
+    ``utilisation`` = actual / budget (NaN where the budget is 0).
+    """
+
+    budget: Any
+    actual: Any
+    excess: Any
+    utilisation: Any
+    total_budget: float
+    total_actual: float
+    volatility: float
+
+    def __repr__(self) -> str:
+        return (
+            f"MoneyRiskBudget(total_budget={self.total_budget:,.2f}, total_actual={self.total_actual:,.2f}, "
+            f"volatility={self.volatility:.6g}, n={np.size(self.budget)})"
+        )
+
+
+def money_risk_budget(
+    cov: Any,
+    weights: Any,
+    *,
+    portfolio_value: float,
+    risk_budget: float,
+    allocation: Any,
+    check_psd: bool = True,
+) -> MoneyRiskBudget:
+    """Turn a total risk budget in money into per-holding budgets and compare a portfolio with them.
+
+    Example: a $1,000,000 portfolio with a $60,000 risk budget (6% volatility) split 40/30/30
+    across three holdings gets budgets of $24,000, $18,000 and $18,000 of risk; each holding's
+    actual risk is $1,000,000 x its component contribution to volatility (Euler: they add up to
+    $1,000,000 x volatility).
+
+    Parameters
+    ----------
+    cov : (n, n) array_like, pandas.DataFrame or Covariance
+        Covariance of returns over the horizon the risk budget refers to.
+    weights : (n,) array_like or pandas.Series
+    portfolio_value : float
+        > 0, in money.
+    risk_budget : float
+        > 0: the total risk (one standard deviation of value) allowed, in money.
+    allocation : (n,) array_like
+        Shares of the risk budget per holding, >= 0, summing to 1.
+    """
+    value = _positive(portfolio_value, "portfolio_value")
+    total = _positive(risk_budget, "risk_budget")
+    rc = risk_contributions(cov, weights, check_psd=check_psd)
+    n = np.size(rc.component)
+    alloc = _as_float_array(allocation, "allocation")
+    if alloc.ndim != 1 or alloc.shape[0] != n:
+        raise ShapeError("allocation", f"expected shape ({n},), got {alloc.shape}")
+    if not np.isfinite(alloc).all() or (alloc < 0).any():
+        raise InputError("allocation", "shares must be finite and >= 0")
+    if abs(float(alloc.sum()) - 1.0) > 1e-9:
+        raise InputError("allocation", f"shares must sum to 1, got {float(alloc.sum())!r}")
+    budget = total * alloc
+    actual = value * np.asarray(rc.component)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        utilisation = np.where(budget > 0, actual / np.where(budget > 0, budget, 1.0), np.nan)
+    labels = rc.component.index if hasattr(rc.component, "index") else None
+
+    def lab(v: np.ndarray) -> Any:
+        if labels is None:
+            return v
+        import pandas as pd
+
+        return pd.Series(v, index=labels)
+
+    return MoneyRiskBudget(
+        budget=lab(budget),
+        actual=lab(actual),
+        excess=lab(actual - budget),
+        utilisation=lab(utilisation),
+        total_budget=total,
+        total_actual=value * float(rc.volatility),
+        volatility=float(rc.volatility),
+    )
+
+
+def _positive(x: Any, name: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(name, f"expected a real number, got {x!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise InputError(name, f"must be finite and > 0, got {v!r}")
+    return v
