@@ -64,6 +64,10 @@ class RiskContributions:
         return f"RiskContributions({'m=%d, ' % np.shape(self.component)[0] if batch else ''}n={n}, {shown})"
 
 
+#: fields with one value per portfolio (the others have one per asset)
+_PER_PORTFOLIO = frozenset({"volatility", "tracking_error", "active_return"})
+
+
 def _matrix_rows(x: Any, n: int, name: str, m: int | None) -> np.ndarray:
     """(1, n) from a vector, (m, n) from a matrix; finite entries only."""
     a = _as_float_array(x, name)
@@ -171,25 +175,17 @@ def risk_contributions(
     def scalars(x: np.ndarray) -> Any:
         return _labelled_scalars(np.asarray(x), single, index)
 
-    out: dict[str, Any] = dict(
-        volatility=scalars(raw.volatility),
-        marginal=rows(raw.marginal),
-        component=rows(raw.component),
-        percent=rows(raw.percent),
+    groups = (
+        (True, ("volatility", "marginal", "component", "percent")),
+        (benchmark is not None, ("tracking_error", "active_marginal", "active_component", "active_percent")),
+        (expected_returns is not None, ("active_return", "active_return_contribution", "efficiency")),
     )
-    if benchmark is not None:
-        out.update(
-            tracking_error=scalars(raw.tracking_error),
-            active_marginal=rows(raw.active_marginal),
-            active_component=rows(raw.active_component),
-            active_percent=rows(raw.active_percent),
-        )
-    if expected_returns is not None:
-        out.update(
-            active_return=scalars(raw.active_return),
-            active_return_contribution=rows(raw.active_return_contribution),
-            efficiency=rows(raw.efficiency),
-        )
+    out = {
+        name: (scalars if name in _PER_PORTFOLIO else rows)(getattr(raw, name))
+        for present, names in groups
+        if present
+        for name in names
+    }
     return RiskContributions(**out)
 
 
