@@ -169,3 +169,37 @@ def solve_batch(
     method: int,
     threads: int,
 ) -> BatchResult: ...
+
+class RiskDecomposition:
+    volatility: npt.NDArray[np.float64]
+    marginal: npt.NDArray[np.float64]
+    component: npt.NDArray[np.float64]
+    percent: npt.NDArray[np.float64]
+    tracking_error: npt.NDArray[np.float64]
+    active_marginal: npt.NDArray[np.float64]
+    active_component: npt.NDArray[np.float64]
+    active_percent: npt.NDArray[np.float64]
+    active_return: npt.NDArray[np.float64]
+    active_return_contribution: npt.NDArray[np.float64]
+    efficiency: npt.NDArray[np.float64]
+
+class RiskBudgetingResult:
+    weights: npt.NDArray[np.float64]
+    status: Status
+    iterations: int
+    newton_steps: int
+    risk_contributions: npt.NDArray[np.float64]
+    max_budget_error: float
+    volatility: float
+    solve_time_s: float
+
+def decompose_risk(
+    cov: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    expected_returns: npt.NDArray[np.float64],
+    threads: int,
+) -> RiskDecomposition: ...
+def risk_budgeting(
+    cov: npt.NDArray[np.float64], budgets: npt.NDArray[np.float64], tol: float, max_sweeps: int, newton_max_n: int
+) -> RiskBudgetingResult: ...
