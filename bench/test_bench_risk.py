@@ -4,7 +4,11 @@ risk budgeting (see bench/README.md).
 * decomposition of m portfolios of n assets against a benchmark with alphas (volatility, marginal,
   component and percent contributions, tracking error and its contributions, contributions to
   active return, efficiency): 10,000 x 500 in full mode, 1,000 x 100 in short mode;
-* risk budgeting (equal risk contribution) at n = 100, 500 (and 2000 in full mode).
+* risk budgeting (equal risk contribution) at n = 100, 500 (and 2000 in full mode);
+* equal risk contribution from the same simulated returns (T = 2n) against skfolio
+  (`RiskBudgeting`, variance) and Riskfolio-Lib (`rp_optimization`, classic MV), at n = 100 and 500:
+  both estimate the sample covariance and solve a convex program through cvxpy; microalloc is timed
+  with its own `np.cov` call. riskparityportfolio is not compared: it imports jax at import time.
 """
 
 from __future__ import annotations
@@ -73,3 +77,53 @@ def test_risk_budgeting(benchmark, size, make_data_fn):
     r = benchmark(ma.risk_budgeting, s)
     benchmark.extra_info.update(iterations=r.iterations, newton_steps=r.newton_steps)
     assert r.is_optimal and r.max_budget_error <= 1e-10
+
+
+def _returns(n):
+    rng = np.random.default_rng(n + 1)
+    mix = np.eye(n) + 0.3 * rng.normal(size=(n, n)) / np.sqrt(n)
+    return rng.normal(size=(2 * n, n)) * 0.01 @ mix
+
+
+def _erc_error(s, w):
+    w = np.asarray(w, dtype=float).ravel()
+    rc = w * (s @ w) / (w @ s @ w)
+    return float(np.abs(rc * w.size - 1.0).max())
+
+
+def _erc_microalloc(x):
+    return np.asarray(ma.risk_budgeting(np.cov(x, rowvar=False)).weights)
+
+
+def _erc_skfolio(x):
+    from skfolio import RiskMeasure
+    from skfolio.optimization import RiskBudgeting
+
+    return RiskBudgeting(risk_measure=RiskMeasure.VARIANCE).fit(x).weights_
+
+
+def _erc_riskfolio(x):
+    import pandas as pd
+    import riskfolio as rp
+
+    port = rp.Portfolio(returns=pd.DataFrame(x, columns=[f"a{i}" for i in range(x.shape[1])]))
+    port.assets_stats(method_mu="hist", method_cov="hist")
+    return port.rp_optimization(model="Classic", rm="MV", rf=0, b=None, hist=True).to_numpy().ravel()
+
+
+ERC = {"microalloc": (None, _erc_microalloc), "skfolio": ("skfolio", _erc_skfolio), "riskfolio": ("riskfolio", _erc_riskfolio)}
+
+
+@pytest.mark.parametrize("solver", list(ERC))
+@pytest.mark.parametrize("size", [100, 500])
+def test_erc_against_peers(benchmark, size, solver):
+    module, fn = ERC[solver]
+    if module:
+        pytest.importorskip(module)
+    x = _returns(size)
+    benchmark.group = f"n={size} equal risk contribution from returns"
+    benchmark.extra_info.update(solver=solver, n=size, kind="risk")
+    w = benchmark.pedantic(fn, args=(x,), rounds=3 if solver != "microalloc" else 20, iterations=1)
+    err = _erc_error(np.cov(x, rowvar=False), w)
+    benchmark.extra_info["max_budget_error"] = err
+    assert err <= (1e-10 if solver == "microalloc" else 1e-2)
