@@ -191,3 +191,27 @@ def test_money_risk_budget_worked_example():
         ma.money_risk_budget(np.diag(vols**2), w, portfolio_value=1e6, risk_budget=6e4, allocation=[0.5, 0.3, 0.3])
     with pytest.raises(ma.InputError, match="^risk_budget:"):
         ma.money_risk_budget(np.diag(vols**2), w, portfolio_value=1e6, risk_budget=0, allocation=[0.4, 0.3, 0.3])
+
+
+def test_labels_of_benchmark_and_alphas_must_match():
+    pd = pytest.importorskip("pandas")
+    s, _ = factor_cov(3, 6)
+    names = ["a", "b", "c"]
+    w = pd.Series([0.5, 0.3, 0.2], index=names)
+    shuffled = pd.Series([0.2, 0.3, 0.5], index=["c", "b", "a"])
+    with pytest.raises(ma.InputError, match="^benchmark: labels"):
+        ma.risk_contributions(s, w, benchmark=shuffled)
+    with pytest.raises(ma.InputError, match="^expected_returns: labels"):
+        ma.risk_contributions(s, w, benchmark=np.ones(3) / 3, expected_returns=shuffled)
+    with pytest.raises(ma.InputError, match="^benchmark: labels"):
+        ma.active_share(w, shuffled)
+    assert ma.active_share(w, shuffled.reindex(names)) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_tracking_error_shape_rules():
+    t = 6
+    with pytest.raises(ma.ShapeError, match="^benchmark_returns:"):
+        ma.tracking_error(np.zeros(t), np.zeros((t, t)))
+    assert ma.tracking_error(np.zeros(t), np.zeros((t, 1))) == 0.0
+    with pytest.raises(ma.ShapeError, match="^weights:"):
+        ma.money_risk_budget(np.eye(2), np.ones((2, 2)) / 2, portfolio_value=1.0, risk_budget=1.0, allocation=[0.5, 0.5])

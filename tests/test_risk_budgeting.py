@@ -140,3 +140,21 @@ def test_n_500_to_1e10(kind):
     rc = realised(s, np.asarray(r.weights))
     assert r.is_optimal
     np.testing.assert_allclose(rc / (b / b.sum()), 1.0, rtol=0, atol=1e-10)
+
+
+def test_failures_are_statuses_with_nan_evidence_never_a_silent_optimum():
+    # singular on the support (perfectly anti-correlated): no risk-budgeting portfolio exists
+    s = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    r = ma.risk_budgeting(s)
+    assert not r.is_optimal and np.isnan(r.max_budget_error)
+    with pytest.raises(ma.SolverError, match="NUMERICAL_ERROR"):
+        ma.risk_budgeting(s, raise_on_failure=True)
+
+
+def test_tiny_and_huge_budgets():
+    c = np.array([[1.0, 0.3], [0.3, 1.0]])
+    r = ma.risk_budgeting(c, [1.0, 1e-12])
+    assert r.is_optimal and r.weights[1] > 0
+    np.testing.assert_allclose(realised(c, np.asarray(r.weights)), np.array([1.0, 1e-12]) / (1 + 1e-12), rtol=1e-10)
+    huge = ma.risk_budgeting(np.diag([1.0, 2.0]), [1e308, 1e308])
+    np.testing.assert_allclose(huge.weights, ma.risk_budgeting(np.diag([1.0, 2.0])).weights, rtol=1e-14)

@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -147,7 +148,11 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
     }
   };
   std::vector<std::thread> pool;
-  for (Index c = 1; c < t; ++c) pool.emplace_back(run, c);
+  try {
+    for (Index c = 1; c < t; ++c) pool.emplace_back(run, c);
+  } catch (const std::system_error&) {
+    // no more threads available: the blocks are shared through `next`, so fewer threads suffice
+  }
   run(0);
   for (auto& th : pool) th.join();
   for (auto& e : errors) {
@@ -176,7 +181,8 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   const Index n = cov.rows();
   MICROALLOC_CHECK_SIZE(cov.cols(), n, "cov columns");
   MICROALLOC_CHECK_SIZE(budgets.size(), n, "budgets");
-  if (!(budgets.minCoeff() >= 0.0) || !(budgets.sum() > 0.0) || !budgets.allFinite()) {
+  if (n == 0) throw std::invalid_argument("cov: no assets");
+  if (!budgets.allFinite() || !(budgets.minCoeff() >= 0.0) || !(budgets.maxCoeff() > 0.0)) {
     throw std::invalid_argument("budgets: must be finite, >= 0 and not all 0");
   }
   RiskBudgetingResult res;
@@ -191,6 +197,7 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
     b[t] = budgets[P[t]];
     sd[t] = std::sqrt(cov(P[t], P[t]));
   }
+  b /= b.maxCoeff();  // first by the largest: the sum of huge budgets must not overflow
   b /= b.sum();
   Eigen::MatrixXd C(k, k);  // dense correlation block of the support (rows contiguous)
   for (Index r = 0; r < k; ++r) {
@@ -204,8 +211,31 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   auto max_error = [&]() {
     const double var = y.dot(u);
     double e = 0.0;
-    for (Index t = 0; t < k; ++t) e = std::max(e, std::abs(y[t] * u[t] / (var * b[t]) - 1.0));
+    for (Index t = 0; t < k; ++t) {
+      const double x = std::abs(y[t] * u[t] / (var * b[t]) - 1.0);
+      if (!(x <= e)) e = x;  // NaN propagates
+    }
     return e;
+  };
+  // One sweep of coordinate descent: y_i is the positive root of C_ii y^2 + c y - b_i = 0 (in the
+  // form without cancellation for c > 0, where small budgets would otherwise round to 0), then
+  // the exact minimisation of F along the ray through y (Choi & Chen): y'Cy = 1 at the optimum.
+  auto sweep = [&]() {
+    for (Index i = 0; i < k; ++i) {
+      const double c = u[i] - C(i, i) * y[i];
+      const double root = std::sqrt(c * c + 4.0 * C(i, i) * b[i]);
+      const double yi = c > 0.0 ? 2.0 * b[i] / (c + root) : (root - c) / (2.0 * C(i, i));
+      const double d = yi - y[i];
+      if (d != 0.0) {
+        u.noalias() += d * C.col(i);
+        y[i] = yi;
+      }
+    }
+    ++res.iterations;
+    u.noalias() = C * y;  // exact product once per sweep: no drift from the updates
+    const double scale = 1.0 / std::sqrt(y.dot(u));
+    y *= scale;
+    u *= scale;
   };
   res.status = Status::MaxIter;
   const bool newton_allowed = k <= settings.newton_max_n;
@@ -215,21 +245,7 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   double err = max_error();
   while (err > settings.tol && res.iterations < settings.max_sweeps) {
     const double before = err;
-    for (Index i = 0; i < k; ++i) {
-      const double c = u[i] - C(i, i) * y[i];
-      const double yi = (-c + std::sqrt(c * c + 4.0 * C(i, i) * b[i])) / (2.0 * C(i, i));
-      const double d = yi - y[i];
-      if (d != 0.0) {
-        u.noalias() += d * C.col(i);
-        y[i] = yi;
-      }
-    }
-    ++res.iterations;
-    u.noalias() = C * y;  // exact product once per sweep: no drift from the updates
-    // Exact minimisation of F along the ray through y (Choi & Chen): y'Cy = 1 at the optimum.
-    const double scale = 1.0 / std::sqrt(y.dot(u));
-    y *= scale;
-    u *= scale;
+    sweep();
     err = max_error();
     const double rate = err / before;
     if (newton_allowed && res.iterations >= 3 && err > settings.tol) {
@@ -270,6 +286,11 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
       err = max_error();
     }
   }
+  // Newton stopped short (a failed factorisation or line search): back to sweeps.
+  while (err > settings.tol && res.iterations < settings.max_sweeps) {
+    sweep();
+    err = max_error();
+  }
   // Weights and an exact certificate from S w.
   res.weights = Vec::Zero(n);
   double total = 0.0;
@@ -282,13 +303,14 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   res.risk_contributions = res.weights.cwiseProduct(sw) / var;
   res.max_budget_error = 0.0;
   for (Index t = 0; t < k; ++t) {
-    res.max_budget_error = std::max(res.max_budget_error, std::abs(res.risk_contributions[P[t]] / b[t] - 1.0));
+    const double x = std::abs(res.risk_contributions[P[t]] / b[t] - 1.0);
+    if (!(x <= res.max_budget_error)) res.max_budget_error = x;  // NaN propagates
   }
   if (!(var > 0.0) || !res.weights.allFinite()) {
     res.status = Status::NumericalError;
   } else if (res.max_budget_error <= settings.tol) {
     res.status = Status::Optimal;
-  } else if (res.iterations < settings.max_sweeps) {
+  } else if (res.iterations < settings.max_sweeps || !std::isfinite(res.max_budget_error)) {
     res.status = Status::NumericalError;  // stopped short of the target without running out of sweeps
   }
   res.solve_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
-from .errors import InputError, NonFiniteError, ShapeError
+from .errors import InputError, NonFiniteError, ShapeError, SolverError
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
@@ -83,6 +83,15 @@ def _matrix_rows(x: Any, n: int, name: str, m: int | None) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _check_asset_labels(assets: Any, x: Any, name: str) -> None:
+    """A labelled vector (Series) or matrix (DataFrame columns) must name the same assets, in order."""
+    if x is None or not is_pandas(x):
+        return
+    lab = list(x.columns) if np.ndim(x) == 2 else list(x.index)
+    if assets is not None and lab != list(assets):
+        raise InputError(name, "labels do not match the assets' labels (same assets, same order required)")
+
+
 def _labelled_rows(values: np.ndarray, single: bool, index: Any, columns: Any) -> Any:
     if single:
         v = values[0]
@@ -151,6 +160,8 @@ def risk_contributions(
         if cov_labels is not None and asset_labels != list(cov_labels):
             raise InputError("weights", "column labels do not match the covariance's labels")
     asset_labels = asset_labels if asset_labels is not None else cov_labels
+    for name, x in (("benchmark", benchmark), ("expected_returns", expected_returns)):
+        _check_asset_labels(asset_labels, x, name)
     w = _matrix_rows(weights, n, "weights", None)
     m = w.shape[0]
     empty = np.empty((0, 0))
@@ -198,6 +209,8 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
     or an (m,) array for an (m, n) batch of portfolios.
     """
     single = np.ndim(weights) == 1
+    if is_pandas(weights):
+        _check_asset_labels(list(weights.index) if single else list(weights.columns), benchmark, "benchmark")
     wa = _as_float_array(weights, "weights")
     n = wa.shape[-1] if wa.ndim in (1, 2) else -1
     if n < 1:
@@ -248,7 +261,8 @@ def tracking_error(
     rb = _as_float_array(benchmark_returns, "benchmark_returns")
     if rp.ndim not in (1, 2) or rp.shape[0] < 1:
         raise ShapeError("portfolio_returns", f"expected shape (T,) or (T, k), got {rp.shape}")
-    if rb.ndim not in (1, 2) or rb.shape[0] != rp.shape[0] or (rb.ndim == 2 and rb.shape[1] not in (1, rp.shape[-1])):
+    k = rp.shape[1] if rp.ndim == 2 else 1
+    if rb.ndim not in (1, 2) or rb.shape[0] != rp.shape[0] or (rb.ndim == 2 and rb.shape[1] not in (1, k)):
         raise ShapeError("benchmark_returns", f"expected {rp.shape[0]} periods matching portfolio_returns {rp.shape}, got {rb.shape}")
     for name, a in (("portfolio_returns", rp), ("benchmark_returns", rb)):
         if not np.isfinite(a).all():
@@ -305,6 +319,16 @@ class RiskBudgetingResult:
     def is_optimal(self) -> bool:
         return self.status == _core.Status.OPTIMAL
 
+    def raise_for_status(self) -> "RiskBudgetingResult":
+        """Return self if OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
+        if not self.is_optimal:
+            raise SolverError(
+                f"risk budgeting ended with status {self.status.name}; max_budget_error="
+                f"{self.max_budget_error:.3g} after {self.iterations} sweeps and {self.newton_steps} Newton steps",
+                self,
+            )
+        return self
+
     def __repr__(self) -> str:
         return (
             f"RiskBudgetingResult(status={self.status.name}, max_budget_error={self.max_budget_error:.2e}, "
@@ -320,6 +344,7 @@ def risk_budgeting(
     tol: float = 1e-12,
     max_iter: int = 10000,
     check_psd: bool = True,
+    raise_on_failure: bool = False,
 ) -> RiskBudgetingResult:
     """The long-only, fully invested portfolio whose risk contributions match the budgets.
 
@@ -341,6 +366,10 @@ def risk_budgeting(
     max_iter : int
         Coordinate-descent sweeps at most.
 
+    raise_on_failure : bool
+        Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
+        may be NaN otherwise, e.g. for a covariance singular on the support).
+
     Box constraints on the weights are not supported yet.
     """
     labels = labels_of(cov)
@@ -359,7 +388,7 @@ def risk_budgeting(
         if (b < 0).any():
             k = int(np.flatnonzero(b < 0)[0])
             raise InputError("budgets", f"entry [{k}] = {b[k]!r} is negative; budgets must be >= 0")
-        if not (b.sum() > 0):
+        if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
     tol_f = float(tol)
     if not (np.isfinite(tol_f) and tol_f > 0):
@@ -375,7 +404,7 @@ def risk_budgeting(
 
         return pd.Series(np.array(v), index=labels)
 
-    return RiskBudgetingResult(
+    result = RiskBudgetingResult(
         weights=lab(raw.weights),
         status=raw.status,
         iterations=raw.iterations,
@@ -385,6 +414,7 @@ def risk_budgeting(
         volatility=raw.volatility,
         solve_time_s=raw.solve_time_s,
     )
+    return result.raise_for_status() if raise_on_failure else result
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -442,6 +472,8 @@ def money_risk_budget(
     """
     value = _positive(portfolio_value, "portfolio_value")
     total = _positive(risk_budget, "risk_budget")
+    if np.ndim(weights) != 1:
+        raise ShapeError("weights", f"expected one portfolio (a vector), got shape {np.shape(weights)}")
     rc = risk_contributions(cov, weights, check_psd=check_psd)
     n = np.size(rc.component)
     alloc = _as_float_array(allocation, "allocation")
