@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -102,7 +103,11 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
   const int spawn = static_cast<int>(std::min<Index>(threads, std::max<Index>(m, 1))) - 1;
   std::vector<std::thread> pool;
   pool.reserve(static_cast<std::size_t>(std::max(spawn, 0)));
-  for (int t = 0; t < spawn; ++t) pool.emplace_back(work);
+  try {
+    for (int t = 0; t < spawn; ++t) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // no more threads available: rows are shared through `next`, so fewer threads suffice
+  }
   work();
   for (auto& t : pool) t.join();
   return out;
