@@ -126,12 +126,15 @@ def test_textbook_active_share_and_ex_post_tracking_error():
     assert ma.active_share([0.5, 0.3, 0.2], [0.4, 0.4, 0.2]) == pytest.approx(0.10, abs=1e-15)
     te = ma.tracking_error([0.01, 0.02, -0.01, 0.03], [0.0, 0.0, 0.0, 0.0])
     assert round(te, 4) == 0.0148  # population convention: 1.48%
+    # by hand: mean 1.25%, squared deviations sum to 8.75 (%^2)
+    assert te == pytest.approx(np.sqrt(8.75e-4 / 4), rel=1e-13)
     assert ma.tracking_error([0.01, 0.02, -0.01, 0.03], np.zeros(4), ddof=1) == pytest.approx(
-        np.std([0.01, 0.02, -0.01, 0.03], ddof=1), rel=1e-14
+        np.sqrt(8.75e-4 / 3), rel=1e-13
     )
     assert ma.tracking_error([0.01, 0.02, -0.01, 0.03], np.zeros(4), periods_per_year=4) == pytest.approx(2 * te)
     rp = np.array([[0.01, 0.02], [0.02, 0.0], [-0.01, 0.01], [0.03, 0.02]])
-    np.testing.assert_allclose(ma.tracking_error(rp, np.zeros(4)), rp.std(axis=0), rtol=1e-14)
+    # second column: mean 1.25%, squared deviations 0.5625 + 1.5625 + 0.0625 + 0.5625 = 2.75 (%^2)
+    np.testing.assert_allclose(ma.tracking_error(rp, np.zeros(4)), np.sqrt(np.array([8.75e-4, 2.75e-4]) / 4), rtol=1e-13)
     batch = ma.active_share(np.array([[0.5, 0.3, 0.2], [0.4, 0.4, 0.2]]), [0.4, 0.4, 0.2])
     np.testing.assert_allclose(batch, [0.1, 0.0], atol=1e-15)
 

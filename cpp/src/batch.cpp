@@ -1,32 +1,17 @@
 #include "microalloc/batch.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <system_error>
-#include <thread>
-#include <vector>
 
 #include "microalloc/check.hpp"
+#include "parallel.hpp"
 
 namespace microalloc {
 namespace {
 
-void check_rows(const MatRef& a, Index m, Index n, const char* name, bool optional) {
-  if (optional && a.rows() == 0 && a.cols() == 0) return;
-  if (a.cols() != n || !(a.rows() == 1 || a.rows() == m)) {
-    throw std::invalid_argument(std::string(name) + ": expected 1 x n or m x n rows");
-  }
-}
-
-/// Row i of a per-problem matrix (its only row when it has one; empty when it has none).
-Eigen::Map<const Vec> row_of(const MatRef& a, Index i) {
-  if (a.rows() == 0) return Eigen::Map<const Vec>(a.data(), 0);
-  const Index r = a.rows() == 1 ? 0 : i;
-  return Eigen::Map<const Vec>(a.data() + r * a.outerStride(), a.cols());
-}
+using detail::check_rows;
+using detail::row_of;
 
 bool finite_or_empty(const VecRef& v) { return v.size() == 0 || v.allFinite(); }
 
@@ -61,12 +46,9 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
   }
   out.solve_time_s.setZero(m);
 
-  std::atomic<Index> next{0};
-  auto work = [&]() {
+  detail::run_workers(m, threads, [&](auto take) {
     ActiveSetSolver active_set;  // this thread's workspace, reused for every row it takes
-    for (;;) {
-      const Index i = next.fetch_add(1);
-      if (i >= m) return;
+    for (Index i = take(); i >= 0; i = take()) {
       try {
         const auto mu = row_of(in.mu, i);
         const auto lo = row_of(in.lower, i);
@@ -98,18 +80,7 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
         out.status[i] = static_cast<std::int32_t>(Status::NumericalError);
       }
     }
-  };
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int spawn = static_cast<int>(std::min<Index>(threads, std::max<Index>(m, 1))) - 1;
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(std::max(spawn, 0)));
-  try {
-    for (int t = 0; t < spawn; ++t) pool.emplace_back(work);
-  } catch (const std::system_error&) {
-    // no more threads available: rows are shared through `next`, so fewer threads suffice
-  }
-  work();
-  for (auto& t : pool) t.join();
+  });
   return out;
 }
 

@@ -1,36 +1,24 @@
 #include "microalloc/risk.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <stdexcept>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include <Eigen/Cholesky>
 
 #include "microalloc/check.hpp"
+#include "parallel.hpp"
 
 namespace microalloc {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-void check_rows(const MatRef& a, Index m, Index n, const char* name) {
-  if (a.rows() == 0 && a.cols() == 0) return;
-  if (a.cols() != n || !(a.rows() == 1 || a.rows() == m)) {
-    throw std::invalid_argument(std::string(name) + ": expected 1 x n or m x n");
-  }
-}
-
-Eigen::Map<const Vec> row_of(const MatRef& a, Index i) {
-  const Index r = a.rows() == 1 ? 0 : i;
-  return Eigen::Map<const Vec>(a.data() + r * a.outerStride(), a.cols());
-}
+using detail::check_rows;
+using detail::row_of;
 
 /// |sum| small against the sum of |terms|: the ratio of a term to the sum is undefined.
 bool vanishing(double sum, double abs_sum) { return !(std::abs(sum) > kVanishing * abs_sum); }
@@ -64,8 +52,8 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
   const Index m = in.weights.rows();
   MICROALLOC_CHECK_SIZE(in.cov.cols(), n, "cov columns");
   MICROALLOC_CHECK_SIZE(in.weights.cols(), n, "weights columns");
-  check_rows(in.benchmark, m, n, "benchmark");
-  check_rows(in.expected_returns, m, n, "expected_returns");
+  check_rows(in.benchmark, m, n, "benchmark", true);
+  check_rows(in.expected_returns, m, n, "expected_returns", true);
   const bool active = in.benchmark.size() > 0;
   const bool alpha = active && in.expected_returns.size() > 0;
 
@@ -130,40 +118,15 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
       }
     }
   };
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Rows in fixed blocks of kBlock (one GEMM each), taken by the threads in turn: the blocking,
   // hence every rounding, does not depend on the thread count.
   constexpr Index kBlock = 256;
-  const Index blocks = (m + kBlock - 1) / kBlock;
-  const Index t = std::max<Index>(1, std::min<Index>(threads, blocks));
-  std::atomic<Index> next{0};
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(t));
-  auto run = [&](Index id) {
-    try {
-      for (Index c = next.fetch_add(1); c < blocks; c = next.fetch_add(1)) {
-        work(c * kBlock, std::min(m, (c + 1) * kBlock));
-      }
-    } catch (...) {
-      errors[static_cast<std::size_t>(id)] = std::current_exception();  // rethrown after the join
-    }
-  };
-  std::vector<std::thread> pool;
-  try {
-    for (Index c = 1; c < t; ++c) pool.emplace_back(run, c);
-  } catch (const std::system_error&) {
-    // no more threads available: the blocks are shared through `next`, so fewer threads suffice
-  }
-  run(0);
-  for (auto& th : pool) th.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
+    for (Index c = take(); c >= 0; c = take()) work(c * kBlock, std::min(m, (c + 1) * kBlock));
+  });
   return out;
 }
 
-}  // namespace microalloc
-
-namespace microalloc {
 namespace {
 
 constexpr double kInfSweeps = 1e300;

@@ -291,6 +291,18 @@ def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool =
     return v
 
 
+def _positive_int(x: Any, name: str) -> None:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
+        raise InputError(name, f"expected a positive integer, got {x!r}")
+
+
+def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
+    """Validated (tol, max_iter), the limit clipped to the core's int range."""
+    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    _positive_int(max_iter, "max_iter")
+    return tol_f, int(min(max_iter, 2**31 - 1))
+
+
 def as_bounds(lower: Any, upper: Any, n: int, budget: float) -> tuple[np.ndarray, np.ndarray]:
     """Validated bound vectors (one C++ pass); infeasible bounds raise InfeasibleError."""
     lo = _shaped_vector(lower, n, "lower", True)

@@ -9,7 +9,17 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
+from ._validate import (
+    _as_float_array,
+    _positive_int,
+    _tolerance_and_limit,
+    as_covariance,
+    as_scalar,
+    as_vector,
+    check_labels,
+    is_pandas,
+    labels_of,
+)
 from .errors import InputError, NonFiniteError, ShapeError, SolverError
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
@@ -175,8 +185,7 @@ def risk_contributions(
     al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m)
     if threads is None:
         threads = os.cpu_count() or 1
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError("threads", f"expected a positive integer, got {threads!r}")
+    _positive_int(threads, "threads")
     raw = _core.decompose_risk(s, w, b, al, int(threads))
 
     # read-only views of the core's arrays (no copy; they keep the core result alive)
@@ -379,23 +388,14 @@ def risk_budgeting(
         b = np.full(n, 1.0 / n)
     else:
         labels = check_labels(labels, budgets, "budgets")
-        b = _as_float_array(budgets, "budgets")
-        if b.ndim != 1 or b.shape[0] != n:
-            raise ShapeError("budgets", f"expected shape ({n},), got {b.shape}")
-        if not np.isfinite(b).all():
-            k = int(np.flatnonzero(~np.isfinite(b))[0])
-            raise NonFiniteError("budgets", f"entry [{k}] is {b[k]}")
+        b = as_vector(budgets, n, "budgets")
         if (b < 0).any():
             k = int(np.flatnonzero(b < 0)[0])
             raise InputError("budgets", f"entry [{k}] = {b[k]!r} is negative; budgets must be >= 0")
         if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
-    tol_f = float(tol)
-    if not (np.isfinite(tol_f) and tol_f > 0):
-        raise InputError("tol", f"must be > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise InputError("max_iter", f"expected a positive integer, got {max_iter!r}")
-    raw = _core.risk_budgeting(s, b, tol_f, int(min(max_iter, 2**31 - 1)), 5000)
+    tol_f, sweeps = _tolerance_and_limit(tol, max_iter)
+    raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:
@@ -470,8 +470,8 @@ def money_risk_budget(
     allocation : (n,) array_like
         Shares of the risk budget per holding, >= 0, summing to 1.
     """
-    value = _positive(portfolio_value, "portfolio_value")
-    total = _positive(risk_budget, "risk_budget")
+    value = as_scalar(portfolio_value, "portfolio_value", minimum=0.0, strict=True)
+    total = as_scalar(risk_budget, "risk_budget", minimum=0.0, strict=True)
     if np.ndim(weights) != 1:
         raise ShapeError("weights", f"expected one portfolio (a vector), got shape {np.shape(weights)}")
     rc = risk_contributions(cov, weights, check_psd=check_psd)
@@ -506,12 +506,3 @@ def money_risk_budget(
         volatility=float(rc.volatility),
     )
 
-
-def _positive(x: Any, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise InputError(name, f"expected a real number, got {x!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise InputError(name, f"must be finite and > 0, got {v!r}")
-    return v

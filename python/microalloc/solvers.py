@@ -8,9 +8,20 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _as_float_array, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
+from ._validate import (
+    EMPTY,
+    _as_float_array,
+    _positive_int,
+    _tolerance_and_limit,
+    as_bounds,
+    as_covariance,
+    as_scalar,
+    as_vector,
+    check_labels,
+    labels_of,
+)
 from .errors import InputError, ShapeError
-from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
+from .result import MeanVarianceBatchResult, MeanVarianceResult
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
@@ -26,18 +37,6 @@ _CORE_FIELDS = (
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
-
-
-def _positive_int(x: Any, name: str) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
-        raise InputError(name, f"expected a positive integer, got {x!r}")
-
-
-def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
-    """Validated (tol, max_iter), the limit clipped to the core's int range."""
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    _positive_int(max_iter, "max_iter")
-    return tol_f, int(min(max_iter, 2**31 - 1))
 
 
 def _labelled(values: np.ndarray, labels: Any) -> Any:
