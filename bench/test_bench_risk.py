@@ -4,16 +4,24 @@ risk budgeting (see bench/README.md).
 * decomposition of m portfolios of n assets against a benchmark with alphas (volatility, marginal,
   component and percent contributions, tracking error and its contributions, contributions to
   active return, efficiency): 10,000 x 500 in full mode, 1,000 x 100 in short mode;
-* risk budgeting (equal risk contribution) at n = 100, 500 (and 2000 in full mode);
-* equal risk contribution from the same simulated returns (T = 2n) against skfolio
-  (`RiskBudgeting`, variance) and Riskfolio-Lib (`rp_optimization`, classic MV), at n = 100 and 500:
-  both estimate the sample covariance and solve a convex program through cvxpy; microalloc is timed
-  with its own `np.cov` call. riskparityportfolio is not compared: it imports jax at import time.
+* risk budgeting (equal risk contribution) on the same covariance at n = 100, 500 (and 2000 in full
+  mode), against riskparityportfolio: its C++ coordinate descent `vanilla.design` (the route its
+  `RiskParityPortfolio` takes without constraints) asked for the same accuracy. Its package imports
+  jax at import time, for its other designs; the compiled `vanilla` module is loaded on its own;
+* equal risk contribution from the same simulated returns (T = 2n), at n = 100, 500 (and 2000 in
+  full mode), against skfolio (`RiskBudgeting`, variance) and Riskfolio-Lib (`rp_optimization`,
+  classic MV): both estimate the sample covariance and solve a convex program through cvxpy;
+  microalloc is timed with its own `np.cov` call;
+* risk budgeting with bounds (0.7/n <= w <= 1.3/n, random budgets) at n = 100, 500 (and 1000 in full
+  mode).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -69,14 +77,29 @@ def test_decomposition(benchmark, batch, impl):
         benchmark(numpy_decomposition, s.matrix, w, b, alpha)
 
 
+@pytest.mark.parametrize("solver", ["microalloc", "riskparityportfolio"])
 @pytest.mark.parametrize("size", [100, 500, 2000] if FULL else [100, 500])
-def test_risk_budgeting(benchmark, size, make_data_fn):
-    s = ma.Covariance(make_data_fn(size, "factor")[0])
+def test_risk_budgeting(benchmark, size, solver, make_data_fn):
+    """The same covariance for both: microalloc to its default 1e-12 relative budget error,
+    riskparityportfolio's C++ coordinate descent asked for the same accuracy."""
+    cov = make_data_fn(size, "factor")[0]
     benchmark.group = f"n={size} risk budgeting (equal risk)"
-    benchmark.extra_info.update(solver="microalloc", n=size, kind="risk")
-    r = benchmark(ma.risk_budgeting, s)
-    benchmark.extra_info.update(iterations=r.iterations, newton_steps=r.newton_steps)
-    assert r.is_optimal and r.max_budget_error <= 1e-10
+    benchmark.extra_info.update(solver=solver, n=size, kind="risk")
+    if solver == "microalloc":
+        s = ma.Covariance(cov)
+        r = benchmark(ma.risk_budgeting, s)
+        benchmark.extra_info.update(iterations=r.iterations, newton_steps=r.newton_steps)
+        assert r.is_optimal
+        w = r.weights
+    else:
+        vanilla = _rpp_vanilla()
+        if vanilla is None:
+            pytest.skip("riskparityportfolio is not installed")
+        b = np.full(size, 1.0 / size)
+        w = benchmark(vanilla.design, cov, b, 1e-14 / size, 100_000, "choi")
+    err = _erc_error(cov, w)
+    benchmark.extra_info["max_budget_error"] = err
+    assert err <= 1e-10
 
 
 def _returns(n):
@@ -111,11 +134,30 @@ def _erc_riskfolio(x):
     return port.rp_optimization(model="Classic", rm="MV", rf=0, b=None, hist=True).to_numpy().ravel()
 
 
-ERC = {"microalloc": (None, _erc_microalloc), "skfolio": ("skfolio", _erc_skfolio), "riskfolio": ("riskfolio", _erc_riskfolio)}
+@functools.lru_cache(maxsize=1)
+def _rpp_vanilla():
+    """riskparityportfolio's compiled module, loaded without the package (whose import needs jax)."""
+    spec = importlib.util.find_spec("riskparityportfolio")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(pathlib.Path(next(iter(spec.submodule_search_locations))).glob("vanilla*.so"))
+    if not found:
+        return None
+    mod_spec = importlib.util.spec_from_file_location("vanilla", found[0])
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+ERC = {
+    "microalloc": (None, _erc_microalloc),
+    "skfolio": ("skfolio", _erc_skfolio),
+    "riskfolio": ("riskfolio", _erc_riskfolio),
+}
 
 
 @pytest.mark.parametrize("solver", list(ERC))
-@pytest.mark.parametrize("size", [100, 500])
+@pytest.mark.parametrize("size", [100, 500, 2000] if FULL else [100, 500])
 def test_erc_against_peers(benchmark, size, solver):
     module, fn = ERC[solver]
     if module:
@@ -127,3 +169,14 @@ def test_erc_against_peers(benchmark, size, solver):
     err = _erc_error(np.cov(x, rowvar=False), w)
     benchmark.extra_info["max_budget_error"] = err
     assert err <= (1e-10 if solver == "microalloc" else 1e-2)
+
+
+@pytest.mark.parametrize("size", [100, 500, 1000] if FULL else [100, 500])
+def test_bounded_risk_budgeting(benchmark, size, make_data_fn):
+    s = ma.Covariance(make_data_fn(size, "factor")[0])
+    b = np.random.default_rng(size).uniform(0.2, 1.0, size)
+    benchmark.group = f"n={size} risk budgeting with bounds"
+    benchmark.extra_info.update(solver="microalloc", n=size, kind="risk")
+    r = benchmark(ma.risk_budgeting, s, b, lower=0.7 / size, upper=1.3 / size)
+    benchmark.extra_info.update(newton_steps=r.newton_steps, active=int((r.active_bounds != 0).sum()))
+    assert r.is_optimal and (r.active_bounds != 0).any()

@@ -29,7 +29,11 @@ void bind_risk(py::module_& m) {
       .def_readonly("risk_contributions", &RiskBudgetingResult::risk_contributions)
       .def_readonly("max_budget_error", &RiskBudgetingResult::max_budget_error)
       .def_readonly("volatility", &RiskBudgetingResult::volatility)
-      .def_readonly("solve_time_s", &RiskBudgetingResult::solve_time_s);
+      .def_readonly("solve_time_s", &RiskBudgetingResult::solve_time_s)
+      .def_readonly("kkt_residual", &RiskBudgetingResult::kkt_residual)
+      .def_readonly("budget_shift", &RiskBudgetingResult::budget_shift)
+      .def_readonly("bound_state", &RiskBudgetingResult::bound_state)
+      .def_readonly("bound_rounds", &RiskBudgetingResult::bound_rounds);
 
   m.def(
       "risk_budgeting",
@@ -43,6 +47,19 @@ void bind_risk(py::module_& m) {
       },
       py::arg("cov").noconvert(), py::arg("budgets").noconvert(), py::arg("tol"), py::arg("max_sweeps"),
       py::arg("newton_max_n"));
+
+  m.def(
+      "risk_budgeting_bounded",
+      [](MatRef cov, VecRef budgets, VecRef lower, VecRef upper, double tol, int max_iter, int guess_rounds) {
+        RiskBudgetingSettings settings;
+        settings.guess_rounds = guess_rounds;
+        settings.tol = tol;
+        settings.max_sweeps = max_iter;
+        py::gil_scoped_release release;
+        return risk_budgeting(cov, budgets, lower, upper, settings);
+      },
+      py::arg("cov").noconvert(), py::arg("budgets").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("tol"), py::arg("max_iter"), py::arg("guess_rounds"));
 
   m.def(
       "decompose_risk",

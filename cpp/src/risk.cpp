@@ -276,6 +276,8 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   } else if (res.iterations < settings.max_sweeps || !std::isfinite(res.max_budget_error)) {
     res.status = Status::NumericalError;  // stopped short of the target without running out of sweeps
   }
+  res.kkt_residual = res.max_budget_error;
+  res.bound_state = IndexVec::Zero(n);
   res.solve_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

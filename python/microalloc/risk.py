@@ -13,6 +13,7 @@ from ._validate import (
     _as_float_array,
     _positive_int,
     _tolerance_and_limit,
+    as_bounds,
     as_covariance,
     as_scalar,
     as_vector,
@@ -20,7 +21,7 @@ from ._validate import (
     is_pandas,
     labels_of,
 )
-from .errors import InputError, NonFiniteError, ShapeError, SolverError
+from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
@@ -298,9 +299,10 @@ class RiskBudgetingResult:
     Attributes
     ----------
     weights : numpy.ndarray or pandas.Series
-        Long-only weights summing to 1; 0 exactly where the budget is 0.
+        Long-only weights summing to 1; 0 exactly where the budget is 0 (with bounds: the lower
+        bound).
     status : Status
-        OPTIMAL when ``max_budget_error <= tol``.
+        OPTIMAL when ``kkt_residual <= tol``.
     iterations : int
         Coordinate-descent sweeps (each O(k^2) for k positive budgets).
     newton_steps : int
@@ -313,6 +315,15 @@ class RiskBudgetingResult:
     volatility : float
         sqrt(w'Sw).
     solve_time_s : float
+    kkt_residual : float
+        The certificate. Without binding bounds it is ``max_budget_error``. With bounds it is the
+        largest violation of the optimality conditions of the bounded problem (see
+        :func:`risk_budgeting`), relative to the budgets, together with any bound violation.
+    budget_shift : float
+        With binding bounds, the common shift c of the budgets: ``risk_contributions = budgets +
+        c * weights`` for every asset strictly inside its bounds; 0 otherwise.
+    active_bounds : numpy.ndarray or pandas.Series
+        int8: -1 where the weight is held at its lower bound, +1 at its upper bound, 0 elsewhere.
     """
 
     weights: Any
@@ -323,6 +334,9 @@ class RiskBudgetingResult:
     max_budget_error: float
     volatility: float
     solve_time_s: float
+    kkt_residual: float = 0.0
+    budget_shift: float = 0.0
+    active_bounds: Any = None
 
     @property
     def is_optimal(self) -> bool:
@@ -332,8 +346,8 @@ class RiskBudgetingResult:
         """Return self if OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
         if not self.is_optimal:
             raise SolverError(
-                f"risk budgeting ended with status {self.status.name}; max_budget_error="
-                f"{self.max_budget_error:.3g} after {self.iterations} sweeps and {self.newton_steps} Newton steps",
+                f"risk budgeting ended with status {self.status.name}; kkt_residual="
+                f"{self.kkt_residual:.3g} after {self.iterations} sweeps and {self.newton_steps} Newton steps",
                 self,
             )
         return self
@@ -350,6 +364,8 @@ def risk_budgeting(
     cov: Any,
     budgets: Any = None,
     *,
+    lower: Any = None,
+    upper: Any = None,
     tol: float = 1e-12,
     max_iter: int = 10000,
     check_psd: bool = True,
@@ -369,17 +385,28 @@ def risk_budgeting(
         Positive definite on the assets with a positive budget.
     budgets : (n,) array_like, optional
         Non-negative risk budgets, normalised to sum 1; default equal (equal risk contribution).
-        A zero budget gives that asset zero weight.
+        A zero budget gives that asset zero weight (with bounds: its lower bound).
+    lower, upper : float or (n,) array_like, optional
+        Bounds on the weights. Bounds below 0 or above 1 never bind (the weights are positive and
+        sum to 1). With binding bounds, the budgets cannot all be met; the problem solved is
+        Spinu's over the cone l_i 1'x <= x_i <= u_i 1'x (convex, unique solution; ALGORITHMS.md
+        section 5.3), whose solution satisfies, for one scalar c (``budget_shift``),
+
+        - ``rc_i = b_i + c w_i`` for every asset strictly inside its bounds,
+        - ``rc_i <= b_i + c w_i`` at an upper bound and ``rc_i >= b_i + c w_i`` at a lower bound,
+
+        where rc are the realised ``risk_contributions``. Assets with a zero budget, or with
+        lower == upper, are held at their lower bound. Cost: a few dense Newton solves on the
+        assets inside their bounds, O(n^3) each.
     tol : float
-        Target of ``max_budget_error`` (relative error of each contribution against its budget).
+        Target of ``kkt_residual`` (without binding bounds: of ``max_budget_error``, the relative
+        error of each contribution against its budget).
     max_iter : int
-        Coordinate-descent sweeps at most.
+        Coordinate-descent sweeps at most (with bounds, also Newton steps at most).
 
     raise_on_failure : bool
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
         may be NaN otherwise, e.g. for a covariance singular on the support).
-
-    Box constraints on the weights are not supported yet.
     """
     labels = labels_of(cov)
     s, _ = as_covariance(cov, check_psd=check_psd)
@@ -395,7 +422,11 @@ def risk_budgeting(
         if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
     tol_f, sweeps = _tolerance_and_limit(tol, max_iter)
-    raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
+    if lower is None and upper is None:
+        raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
+    else:
+        lo, up = _risk_budgeting_bounds(lower, upper, b, labels)
+        raw = _core.risk_budgeting_bounded(s, b, lo, up, tol_f, sweeps, 8)
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:
@@ -413,8 +444,35 @@ def risk_budgeting(
         max_budget_error=raw.max_budget_error,
         volatility=raw.volatility,
         solve_time_s=raw.solve_time_s,
+        kkt_residual=raw.kkt_residual,
+        budget_shift=raw.budget_shift,
+        active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8)),
     )
     return result.raise_for_status() if raise_on_failure else result
+
+
+def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated bounds of a risk-budgeting problem, as the core takes them (0 <= l <= u <= 1)."""
+    n = b.shape[0]
+    for value, name in ((lower, "lower"), (upper, "upper")):
+        if value is not None:
+            check_labels(labels, value, name)
+    lo, up = as_bounds(-np.inf if lower is None else lower, np.inf if upper is None else upper, n, 1.0)
+    lo, up = np.maximum(lo, 0.0), np.minimum(up, 1.0)
+    blocked = (b > 0) & (up == 0)
+    if blocked.any():
+        k = int(np.flatnonzero(blocked)[0])
+        raise InfeasibleError("upper", f"upper[{k}] = 0 for an asset with a positive budget (its weight must be > 0)")
+    held = (b == 0) | (lo == up)
+    room = 1.0 - lo[held].sum()
+    free_lower, free_upper = lo[~held].sum(), up[~held].sum()
+    if not (free_lower <= room + 1e-12 and free_upper >= room - 1e-12) or (~held).sum() == 0:
+        raise InfeasibleError(
+            "lower",
+            f"assets with a zero budget (or lower == upper) are held at their lower bound, which leaves "
+            f"{float(room)!r} of weight for the others, whose bounds allow [{float(free_lower)!r}, {float(free_upper)!r}]",
+        )
+    return lo, up
 
 
 @dataclass(frozen=True, repr=False, eq=False)

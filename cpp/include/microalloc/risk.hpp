@@ -45,6 +45,7 @@ struct RiskBudgetingSettings {
   double tol = 1e-12;      ///< target max_i |rc_i / b_i - 1| over the positive budgets
   int max_sweeps = 10000;  ///< coordinate-descent sweeps
   int newton_max_n = 5000; ///< damped Newton allowed when at most this many budgets are positive
+  int guess_rounds = 8;    ///< with bounds: active sets guessed from the KKT signs before the barrier path
 };
 
 struct RiskBudgetingResult {
@@ -56,6 +57,12 @@ struct RiskBudgetingResult {
   double max_budget_error = 0.0;  ///< max_i |rc_i / b_i - 1| over the positive budgets
   double volatility = 0.0;     ///< sqrt(w'Sw)
   double solve_time_s = 0.0;
+  /// The certificate: max_budget_error without bounds; with bounds, the largest violation of the
+  /// KKT conditions of the bounded problem (see the bounded overload), relative to the budgets.
+  double kkt_residual = 0.0;
+  double budget_shift = 0.0;   ///< with bounds: rc_i = b_i + budget_shift * w_i inside the bounds
+  IndexVec bound_state;        ///< -1 at the lower bound, 1 at the upper, 0 otherwise
+  int bound_rounds = 0;        ///< reduced Newton solves with a guessed set of active bounds
 };
 
 /// Risk budgeting (ALGORITHMS.md section 5): the long-only portfolio whose risk contributions are
@@ -65,5 +72,15 @@ struct RiskBudgetingResult {
 /// (fraction-to-boundary, Armijo) when the observed rate of the sweeps makes Newton cheaper;
 /// w = (y / sd) / sum(y / sd).
 RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings);
+
+/// Risk budgeting with bounds lower <= w <= upper on the weights (ALGORITHMS.md section 5.3): Spinu's
+/// problem over the cone l_i 1'x <= x_i <= u_i 1'x, convex with a unique solution, at which
+///   rc_i = b_i + shift * w_i for the assets strictly inside their bounds (one shift for all),
+///   rc_i <= b_i + shift * w_i at an upper bound and >= at a lower bound.
+/// Assets with a zero budget, or with lower == upper, are held at their lower bound. Without
+/// binding bounds the result is that of the overload above. Throws std::invalid_argument when no
+/// weights within the bounds sum to 1. Cost: a few dense Newton solves, O(n^3) each.
+RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const VecRef& lower,
+                                   const VecRef& upper, const RiskBudgetingSettings& settings);
 
 }  // namespace microalloc
