@@ -6,7 +6,8 @@ risk budgeting (see bench/README.md).
   active return, efficiency): 10,000 x 500 in full mode, 1,000 x 100 in short mode;
 * risk budgeting (equal risk contribution) on the same covariance at n = 100, 500 (and 2000 in full
   mode), against riskparityportfolio: its C++ coordinate descent `vanilla.design` (the route its
-  `RiskParityPortfolio` takes without constraints) asked for the same accuracy. Its package imports
+  `RiskParityPortfolio` takes without constraints, with its default method) asked for the same
+  accuracy, on the factor and the sample covariance. Its package imports
   jax at import time, for its other designs; the compiled `vanilla` module is loaded on its own;
 * equal risk contribution from the same simulated returns (T = 2n), at n = 100, 500 (and 2000 in
   full mode), against skfolio (`RiskBudgeting`, variance) and Riskfolio-Lib (`rp_optimization`,
@@ -78,12 +79,13 @@ def test_decomposition(benchmark, batch, impl):
 
 
 @pytest.mark.parametrize("solver", ["microalloc", "riskparityportfolio"])
+@pytest.mark.parametrize("cov_kind", ["factor", "sample"])
 @pytest.mark.parametrize("size", [100, 500, 2000] if FULL else [100, 500])
-def test_risk_budgeting(benchmark, size, solver, make_data_fn):
+def test_risk_budgeting(benchmark, size, cov_kind, solver, make_data_fn):
     """The same covariance for both: microalloc to its default 1e-12 relative budget error,
     riskparityportfolio's C++ coordinate descent asked for the same accuracy."""
-    cov = make_data_fn(size, "factor")[0]
-    benchmark.group = f"n={size} risk budgeting (equal risk)"
+    cov = make_data_fn(size, cov_kind)[0]
+    benchmark.group = f"n={size} risk budgeting (equal risk, {cov_kind})"
     benchmark.extra_info.update(solver=solver, n=size, kind="risk")
     if solver == "microalloc":
         s = ma.Covariance(cov)
@@ -96,7 +98,7 @@ def test_risk_budgeting(benchmark, size, solver, make_data_fn):
         if vanilla is None:
             pytest.skip("riskparityportfolio is not installed")
         b = np.full(size, 1.0 / size)
-        w = benchmark(vanilla.design, cov, b, 1e-14 / size, 100_000, "choi")
+        w = benchmark(vanilla.design, cov, b, 1e-14 / size, 100_000, "spinu")
     err = _erc_error(cov, w)
     benchmark.extra_info["max_budget_error"] = err
     assert err <= 1e-10

@@ -5,4 +5,5 @@ namespace microalloc::bindings {
 void bind_types(pybind11::module_& m);
 void bind_solvers(pybind11::module_& m);
 void bind_risk(pybind11::module_& m);
+void bind_rebalance(pybind11::module_& m);
 }  // namespace microalloc::bindings

@@ -9,6 +9,7 @@ from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
+from .rebalance import BandCheck, Rebalance, check_bands, drift, rebalance_trades, weights_from_holdings
 from .result import MeanVarianceBatchResult, MeanVarianceResult
 from .risk import (
     MoneyRiskBudget,
@@ -42,6 +43,12 @@ __all__ = [
     "RiskBudgetingResult",
     "money_risk_budget",
     "MoneyRiskBudget",
+    "check_bands",
+    "BandCheck",
+    "rebalance_trades",
+    "Rebalance",
+    "drift",
+    "weights_from_holdings",
     "load_industry_returns",
     "errors",
     *errors.__all__,

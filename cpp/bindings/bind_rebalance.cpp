@@ -1,0 +1,100 @@
+#include <cstdint>
+
+#include <pybind11/eigen.h>
+#include <optional>
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "microalloc/rebalance.hpp"
+
+namespace py = pybind11;
+
+namespace microalloc::bindings {
+
+namespace {
+
+template <class T>
+T* ptr(py::array_t<T>& a) {
+  return a.mutable_data();
+}
+
+}  // namespace
+
+void bind_rebalance(py::module_& m) {
+  py::enum_<Trigger>(m, "Trigger")
+      .value("ANY_BREACH", Trigger::AnyBreach)
+      .value("L1_DRIFT", Trigger::L1Drift)
+      .value("TRACKING_ERROR", Trigger::TrackingError);
+  py::enum_<Action>(m, "Action")
+      .value("TARGET", Action::Target)
+      .value("BAND_EDGE", Action::BandEdge)
+      .value("HALFWAY", Action::Halfway);
+
+  // Returns (breach or None, n_breaches, max_drift, l1_drift, tracking_error or None, triggered).
+  m.def(
+      "check_bands",
+      [](MatRef weights, MatRef targets, VecRef absolute, VecRef relative, bool combine_max, MatRef cov,
+         Trigger trigger, double threshold, bool with_breach, int threads) {
+        const auto rows = static_cast<py::ssize_t>(weights.rows()), cols = static_cast<py::ssize_t>(weights.cols());
+        py::array_t<bool> breach = with_breach ? py::array_t<bool>({rows, cols}) : py::array_t<bool>();
+        py::array_t<std::int64_t> count(rows);
+        py::array_t<double> max_drift(rows), l1(rows);
+        py::array_t<double> te = cov.rows() ? py::array_t<double>(rows) : py::array_t<double>();
+        py::array_t<bool> triggered(rows);
+        BandCheckOutput out;
+        out.breach = with_breach ? ptr(breach) : nullptr;
+        out.n_breaches = ptr(count);
+        out.max_drift = ptr(max_drift);
+        out.l1_drift = ptr(l1);
+        out.tracking_error = cov.rows() ? ptr(te) : nullptr;
+        out.triggered = ptr(triggered);
+        {
+          py::gil_scoped_release release;
+          check_bands(weights, Bands{targets, absolute, relative, combine_max}, cov, trigger, threshold, threads, out);
+        }
+        return py::make_tuple(with_breach ? py::object(breach) : py::none(), count, max_drift, l1,
+                              cov.rows() ? py::object(te) : py::none(), triggered);
+      },
+      py::arg("weights").noconvert(), py::arg("targets").noconvert(), py::arg("absolute").noconvert(),
+      py::arg("relative").noconvert(), py::arg("combine_max"), py::arg("cov").noconvert(), py::arg("trigger"),
+      py::arg("threshold"), py::arg("with_breach"), py::arg("threads"));
+
+  // Returns (new weights, trades).
+  m.def(
+      "rebalance",
+      [](MatRef weights, MatRef targets, VecRef absolute, VecRef relative, bool combine_max,
+         std::optional<py::array_t<bool, py::array::c_style>> trade_rows, Action action, double min_trade,
+         int threads) {
+        const auto rows = static_cast<py::ssize_t>(weights.rows()), cols = static_cast<py::ssize_t>(weights.cols());
+        if (trade_rows && trade_rows->size() != rows) throw std::invalid_argument("rows: expected one flag per row");
+        py::array_t<double> x({rows, cols}), trades({rows, cols});
+        const bool* flags = trade_rows ? trade_rows->data() : nullptr;
+        double* px = ptr(x);
+        double* pt = ptr(trades);
+        {
+          py::gil_scoped_release release;
+          rebalance(weights, Bands{targets, absolute, relative, combine_max}, flags, action, min_trade, threads, px, pt);
+        }
+        return py::make_tuple(x, trades);
+      },
+      py::arg("weights").noconvert(), py::arg("targets").noconvert(), py::arg("absolute").noconvert(),
+      py::arg("relative").noconvert(), py::arg("combine_max"), py::arg("rows"), py::arg("action"),
+      py::arg("min_trade"), py::arg("threads"));
+
+  m.def(
+      "drift",
+      [](MatRef weights, MatRef returns, int threads) {
+        py::array_t<double> x({static_cast<py::ssize_t>(weights.rows()), static_cast<py::ssize_t>(weights.cols())});
+        double* px = ptr(x);
+        {
+          py::gil_scoped_release release;
+          drift(weights, returns, threads, px);
+        }
+        return x;
+      },
+      py::arg("weights").noconvert(), py::arg("returns").noconvert(), py::arg("threads"));
+}
+
+}  // namespace microalloc::bindings

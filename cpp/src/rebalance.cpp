@@ -1,0 +1,237 @@
+#include "microalloc/rebalance.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "microalloc/check.hpp"
+#include "microalloc/projection.hpp"
+#include "parallel.hpp"
+
+namespace microalloc {
+
+using detail::check_rows;
+using detail::row_of;
+
+double Bands::width(double target, Index i) const noexcept {
+  const bool has_abs = absolute.size() > 0, has_rel = relative.size() > 0;
+  if (target == 0.0) return has_abs ? absolute[i] : 0.0;
+  const double r = has_rel ? relative[i] * std::abs(target) : 0.0;
+  if (has_abs && has_rel) return combine_max ? std::max(absolute[i], r) : std::min(absolute[i], r);
+  return has_abs ? absolute[i] : r;
+}
+
+namespace {
+
+void check_bands_input(const MatRef& weights, const Bands& bands) {
+  const Index m = weights.rows(), n = weights.cols();
+  check_rows(bands.targets, m, n, "targets", false);
+  if (bands.absolute.size() != 0) MICROALLOC_CHECK_SIZE(bands.absolute.size(), n, "absolute");
+  if (bands.relative.size() != 0) MICROALLOC_CHECK_SIZE(bands.relative.size(), n, "relative");
+}
+
+[[noreturn]] void not_finite(const char* name, Index r, Index i, double value) {
+  throw std::invalid_argument(std::string(name) + ": entry [" + std::to_string(r) + ", " + std::to_string(i) +
+                              "] is " + std::to_string(value) + " (not finite)");
+}
+
+constexpr Index kBlock = 256;  // rows per task (and per GEMM for the tracking error)
+
+}  // namespace
+
+void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, Trigger trigger,
+                 double threshold, int threads, const BandCheckOutput& out) {
+  const Index m = weights.rows(), n = weights.cols();
+  check_bands_input(weights, bands);
+  const bool with_te = cov.rows() != 0;
+  if (with_te) {
+    MICROALLOC_CHECK_SIZE(cov.rows(), n, "cov rows");
+    MICROALLOC_CHECK_SIZE(cov.cols(), n, "cov columns");
+  }
+  if (trigger == Trigger::TrackingError && !with_te) {
+    throw std::invalid_argument("cov: the tracking-error trigger needs a covariance");
+  }
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
+    RowMat drift_block, sd_block;
+    for (Index c = take(); c >= 0; c = take()) {
+      const Index r0 = c * kBlock, r1 = std::min(m, r0 + kBlock);
+      if (with_te) drift_block.resize(r1 - r0, n);
+      for (Index r = r0; r < r1; ++r) {
+        const double* w = weights.data() + r * weights.outerStride();
+        const auto t = row_of(bands.targets, r);
+        bool* breach = out.breach ? out.breach + r * n : nullptr;
+        std::int64_t count = 0;
+        double worst = 0.0, l1 = 0.0;
+        for (Index i = 0; i < n; ++i) {
+          const double wi = w[i], ti = t[i];
+          if (!std::isfinite(wi)) not_finite("weights", r, i, wi);
+          const double h = bands.width(ti, i);
+          const bool out_of_band = wi > ti + h || wi < ti - h;
+          count += out_of_band;
+          if (breach) breach[i] = out_of_band;
+          const double d = std::abs(wi - ti);
+          l1 += d;
+          const double ratio = h > 0.0 ? d / h : (d > 0.0 ? kInf : 0.0);
+          worst = std::max(worst, ratio);
+          if (with_te) drift_block(r - r0, i) = wi - ti;
+        }
+        out.n_breaches[r] = count;
+        out.max_drift[r] = worst;
+        out.l1_drift[r] = 0.5 * l1;
+      }
+      if (with_te) {
+        sd_block.noalias() = drift_block * cov;
+        for (Index r = r0; r < r1; ++r) {
+          const double v = drift_block.row(r - r0).dot(sd_block.row(r - r0));
+          out.tracking_error[r] = std::sqrt(std::max(v, 0.0));
+        }
+      }
+      for (Index r = r0; r < r1; ++r) {
+        out.triggered[r] = trigger == Trigger::AnyBreach ? out.n_breaches[r] > 0
+                           : trigger == Trigger::L1Drift ? out.l1_drift[r] > threshold
+                                                         : out.tracking_error[r] > threshold;
+      }
+    }
+  });
+}
+
+namespace {
+
+/// One row of rebalance(): w -> x.
+class RowRebalancer {
+ public:
+  void run(const double* w, const Eigen::Map<const Vec>& t, const Bands& bands, Index r, Action action,
+           double min_trade, double* x) {
+    const Index n = t.size();
+    lo_.resize(n);
+    hi_.resize(n);
+    double budget = 0.0, target_sum = 0.0;
+    for (Index i = 0; i < n; ++i) {
+      const double h = bands.width(t[i], i);
+      lo_[i] = t[i] - h;
+      if (t[i] >= 0.0) lo_[i] = std::max(lo_[i], 0.0);
+      hi_[i] = t[i] + h;
+      budget += w[i];
+      target_sum += t[i];
+    }
+    if (!(std::abs(budget - target_sum) <= 1e-9 * std::max(1.0, std::abs(target_sum)))) {
+      throw std::invalid_argument("weights: row " + std::to_string(r) + " sums to " + std::to_string(budget) +
+                                  " but its targets sum to " + std::to_string(target_sum) +
+                                  " (trades must be self-financing)");
+    }
+    edge_.resize(n);
+    if (action != Action::Target) projector_.project(w, nullptr, lo_.data(), hi_.data(), n, budget, edge_.data());
+    for (Index i = 0; i < n; ++i) {
+      x[i] = action == Action::Target ? t[i] : action == Action::BandEdge ? edge_[i] : 0.5 * (edge_[i] + t[i]);
+    }
+    if (min_trade > 0.0) skip_small_trades(w, n, budget, min_trade, x);
+  }
+
+ private:
+  /// Holdings inside their bands whose trade is below min_trade are held (lb = ub = w_i); the
+  /// others are re-projected, least squares from the action's answer, until nothing changes.
+  void skip_small_trades(const double* w, Index n, double budget, double min_trade, double* x) {
+    lb_ = lo_;
+    ub_ = hi_;
+    held_.assign(static_cast<std::size_t>(n), 0);
+    for (Index round = 0; round < n; ++round) {
+      bool added = false;
+      double lb_sum = 0.0, ub_sum = 0.0;
+      std::vector<Index> fresh;
+      for (Index i = 0; i < n; ++i) {
+        const double d = std::abs(x[i] - w[i]);
+        if (!held_[static_cast<std::size_t>(i)] && d > 0.0 && d < min_trade && w[i] >= lo_[i] && w[i] <= hi_[i]) {
+          fresh.push_back(i);
+          added = true;
+        }
+      }
+      if (!added) return;
+      for (Index i : fresh) {
+        held_[static_cast<std::size_t>(i)] = 1;
+        lb_[i] = ub_[i] = w[i];
+      }
+      for (Index i = 0; i < n; ++i) {
+        lb_sum += lb_[i];
+        ub_sum += ub_[i];
+      }
+      const double slack = 1e-12 * std::max(1.0, std::abs(budget));
+      if (lb_sum > budget + slack || ub_sum < budget - slack) {
+        // The others cannot absorb the skipped trades within their bands: keep these trades.
+        for (Index i : fresh) {
+          held_[static_cast<std::size_t>(i)] = 0;
+          lb_[i] = lo_[i];
+          ub_[i] = hi_[i];
+        }
+        return;
+      }
+      from_.assign(x, x + n);
+      projector_.project(from_.data(), nullptr, lb_.data(), ub_.data(), n, budget, x);
+      for (Index i = 0; i < n; ++i) {
+        if (held_[static_cast<std::size_t>(i)]) x[i] = w[i];  // exactly no trade
+      }
+    }
+  }
+
+  BoxBudgetProjector projector_;
+  Vec lo_, hi_, lb_, ub_, edge_;
+  std::vector<double> from_;
+  std::vector<char> held_;
+};
+
+}  // namespace
+
+void rebalance(const MatRef& weights, const Bands& bands, const bool* trade_rows, Action action,
+               double min_trade, int threads, double* new_weights, double* trades) {
+  const Index m = weights.rows(), n = weights.cols();
+  check_bands_input(weights, bands);
+  detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
+    RowRebalancer row;
+    for (Index c = take(); c >= 0; c = take()) {
+      for (Index r = c * kBlock; r < std::min(m, (c + 1) * kBlock); ++r) {
+        const double* w = weights.data() + r * weights.outerStride();
+        double* x = new_weights + r * n;
+        if (trade_rows && !trade_rows[r]) {
+          std::copy(w, w + n, x);
+        } else {
+          row.run(w, row_of(bands.targets, r), bands, r, action, min_trade, x);
+        }
+        if (trades) {
+          for (Index i = 0; i < n; ++i) trades[r * n + i] = x[i] - w[i];
+        }
+      }
+    }
+  });
+}
+
+void drift(const MatRef& weights, const MatRef& returns, int threads, double* out) {
+  const Index m = weights.rows(), n = weights.cols();
+  check_rows(returns, m, n, "returns", false);
+  detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
+    for (Index c = take(); c >= 0; c = take()) {
+      for (Index r = c * kBlock; r < std::min(m, (c + 1) * kBlock); ++r) {
+        const double* w = weights.data() + r * weights.outerStride();
+        const auto ret = row_of(returns, r);
+        double* x = out + r * n;
+        double growth = 0.0, budget = 0.0;
+        for (Index i = 0; i < n; ++i) {
+          x[i] = w[i] * (1.0 + ret[i]);
+          growth += x[i];
+          budget += w[i];
+        }
+        if (!(growth > 0.0)) {
+          throw std::invalid_argument("returns: portfolio " + std::to_string(r) +
+                                      " has no positive value left after the returns (1 + w'r = " +
+                                      std::to_string(growth) + ")");
+        }
+        const double scale = budget / growth;  // the weights keep their sum
+        for (Index i = 0; i < n; ++i) x[i] *= scale;
+      }
+    }
+  });
+}
+
+}  // namespace microalloc

@@ -1,0 +1,370 @@
+"""Micro-rebalancing: drift of weights, tolerance-band checks over a batch of portfolios, and the
+trades that restore the bands (ALGORITHMS.md section 7). The loops run in C++ on threads, with the
+GIL released; outputs are written straight into new numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
+from .errors import InputError, NonFiniteError, ShapeError
+
+_TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
+_ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
+_NO_COV = np.empty((0, 0))
+_NO_BAND = np.empty(0)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class BandCheck:
+    """Outcome of :func:`check_bands`, one entry per portfolio (a leading axis of length m for a
+    batch; scalars and (n,) arrays for one portfolio).
+
+    Attributes
+    ----------
+    breach : (m, n) bool
+        The weight is outside its band (a weight exactly on an edge is inside).
+    n_breaches : (m,) int
+    max_drift : (m,) float
+        Largest |w_i - t_i| / width_i, in band widths (> 1 for a breach; inf for a drift where the
+        width is 0, and 0/0 counts as 0).
+    l1_drift : (m,) float
+        Half the L1 distance to target, 0.5 sum |w - t| (the one-way turnover back to target).
+    triggered : (m,) bool
+        The portfolio-level trigger: any breach (default), ``l1_drift > threshold``, or
+        ``tracking_error > threshold``.
+    tracking_error : (m,) float or None
+        sqrt(d'Sd) of the drift d = w - t when a covariance was given.
+    """
+
+    breach: Any
+    n_breaches: Any
+    max_drift: Any
+    l1_drift: Any
+    triggered: Any
+    tracking_error: Any = None
+
+    def __repr__(self) -> str:
+        m = np.size(self.triggered)
+        return f"BandCheck(portfolios={m}, triggered={int(np.sum(self.triggered))}, breaches={int(np.sum(self.n_breaches))})"
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Rebalance:
+    """Outcome of :func:`rebalance_trades`.
+
+    Attributes
+    ----------
+    weights : (m, n) float
+        Weights after trading (unchanged for portfolios that were not triggered).
+    trades : (m, n) float
+        ``weights`` after minus before (each row sums to 0).
+    units : (m, n) float or None
+        Trades in units, ``trades * portfolio_value / price``, when prices were given.
+    traded : (m,) bool
+        The portfolios that traded (the trigger of ``check``).
+    check : BandCheck
+        The band check before trading.
+    """
+
+    weights: Any
+    trades: Any
+    units: Any
+    traded: Any
+    check: BandCheck
+
+    def __repr__(self) -> str:
+        return f"Rebalance(portfolios={np.size(self.traded)}, traded={int(np.sum(self.traded))})"
+
+
+class _Batch:
+    """Weights as a C-ordered (m, n) float64 matrix, with what is needed to give results back in
+    the caller's shape and labels."""
+
+    def __init__(self, weights: Any, name: str = "weights") -> None:
+        self.single = np.ndim(weights) == 1
+        self.columns = labels_of(weights, axis=1) if is_pandas(weights) and np.ndim(weights) == 2 else labels_of(weights)
+        self.index = list(weights.index) if is_pandas(weights) and np.ndim(weights) == 2 else None
+        a = _as_float_array(weights, name)
+        if a.ndim not in (1, 2):
+            raise ShapeError(name, f"expected (n,) or (m, n), got {a.shape}")
+        self.matrix = np.ascontiguousarray(a.reshape(1, -1) if a.ndim == 1 else a)
+        self.m, self.n = self.matrix.shape
+        if self.n == 0:
+            raise ShapeError(name, "no assets")
+
+    def rows(self, x: Any, name: str, *, finite: bool = True) -> np.ndarray:
+        """A per-portfolio input: (n,) shared or (m, n)."""
+        self._check_labels(x, name)
+        a = _as_float_array(x, name)
+        if a.ndim == 1 and a.shape[0] == self.n:
+            a = a.reshape(1, -1)
+        elif not (a.ndim == 2 and a.shape[1] == self.n and a.shape[0] in (1, self.m)):
+            raise ShapeError(name, f"expected ({self.n},) or ({self.m}, {self.n}), got {a.shape}")
+        if finite:
+            _require_finite(a, name)
+        return np.ascontiguousarray(a)
+
+    def per_asset(self, x: Any, name: str) -> np.ndarray:
+        """A band: None, a scalar or (n,), finite and >= 0."""
+        if x is None:
+            return _NO_BAND
+        self._check_labels(x, name)
+        a = _as_float_array(x, name)
+        if a.ndim == 0:
+            a = np.full(self.n, float(a))
+        if a.shape != (self.n,):
+            raise ShapeError(name, f"expected a scalar or ({self.n},), got {a.shape}")
+        _require_finite(a, name)
+        if (a < 0).any():
+            k = int(np.flatnonzero(a < 0)[0])
+            raise InputError(name, f"entry [{k}] = {a[k]!r} is negative; band widths must be >= 0")
+        return a
+
+    def _check_labels(self, x: Any, name: str) -> None:
+        if self.columns is not None and is_pandas(x):
+            check_labels(self.columns, x, name)
+
+    def per_row(self, v: np.ndarray) -> Any:
+        if self.single:
+            return v[0].item()
+        if self.index is not None:
+            import pandas as pd
+
+            return pd.Series(v, index=self.index)
+        return v
+
+    def matrix_out(self, a: np.ndarray) -> Any:
+        if self.single:
+            a = a[0]
+            if self.columns is not None:
+                import pandas as pd
+
+                return pd.Series(a, index=self.columns)
+            return a
+        if self.columns is not None or self.index is not None:
+            import pandas as pd
+
+            return pd.DataFrame(a, index=self.index, columns=self.columns)
+        return a
+
+
+def _require_finite(a: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        k = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteError(name, f"entry {list(k)} is {a[k]} (not finite); {int(bad.sum())} such entries")
+
+
+def _threads(threads: Any) -> int:
+    if threads is None:
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InputError("threads", f"expected a positive integer or None, got {threads!r}")
+    return int(threads)
+
+
+def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
+    if absolute is None and relative is None:
+        raise InputError("absolute", "give an absolute band, a relative band, or both")
+    if combine not in ("min", "max"):
+        raise InputError("combine", f"expected 'min' (the tighter band) or 'max' (the looser), got {combine!r}")
+    return (
+        batch.rows(targets, "targets"),
+        batch.per_asset(absolute, "absolute"),
+        batch.per_asset(relative, "relative"),
+        combine == "max",
+    )
+
+
+def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
+    if trigger not in _TRIGGERS:
+        raise InputError("trigger", f"expected one of {sorted(_TRIGGERS)}, got {trigger!r}")
+    if trigger == "any":
+        return _TRIGGERS[trigger], 0.0
+    if threshold is None:
+        raise InputError("threshold", f"the {trigger!r} trigger needs a threshold")
+    t = float(threshold)
+    if not np.isfinite(t) or t < 0:
+        raise InputError("threshold", f"must be finite and >= 0, got {threshold!r}")
+    if trigger == "tracking_error" and cov is None:
+        raise InputError("cov", "the 'tracking_error' trigger needs a covariance")
+    return _TRIGGERS[trigger], t
+
+
+def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True) -> BandCheck:
+    kind, thr = _trigger(trigger, threshold, cov)
+    s = _NO_COV
+    if cov is not None:
+        if batch.columns is not None:
+            check_labels(batch.columns, cov, "cov")
+        s, _ = as_covariance(cov, check_psd=True)
+        if s.shape[0] != batch.n:
+            raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
+    breach, count, worst, l1, te, triggered = _core.check_bands(
+        batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
+    )
+    return BandCheck(
+        breach=batch.matrix_out(breach) if breach is not None else None,
+        n_breaches=batch.per_row(count),
+        max_drift=batch.per_row(worst),
+        l1_drift=batch.per_row(l1),
+        triggered=batch.per_row(triggered),
+        tracking_error=None if te is None else batch.per_row(te),
+    )
+
+
+def check_bands(
+    weights: Any,
+    targets: Any,
+    *,
+    absolute: Any = None,
+    relative: Any = None,
+    combine: str = "min",
+    cov: Any = None,
+    trigger: str = "any",
+    threshold: float | None = None,
+    threads: int | None = None,
+) -> BandCheck:
+    """Check m portfolios against tolerance bands around their targets.
+
+    Parameters
+    ----------
+    weights : (n,) or (m, n) array_like or pandas object
+        Current weights (after drift, see :func:`drift`).
+    targets : (n,) or (m, n) array_like
+        Target weights, shared by every portfolio or one row each.
+    absolute : float or (n,) array_like, optional
+        Half-width in weight points: 0.03 is +-3 points.
+    relative : float or (n,) array_like, optional
+        Half-width as a fraction of the target: 0.25 is +-25% of t_i.
+    combine : {"min", "max"}
+        With both bands, the tighter ("min", the usual reading of the 5/25 rule: whichever is
+        breached first) or the looser applies. A zero target gets only the absolute band (width 0
+        without one: any holding of it is a breach).
+    cov : (n, n) array_like or Covariance, optional
+        Adds the ex-ante tracking error of the drift, sqrt((w - t)'S(w - t)) (one GEMM per block of
+        256 portfolios).
+    trigger : {"any", "l1", "tracking_error"}
+        Portfolio-level trigger: any breach; ``l1_drift > threshold``; ``tracking_error >
+        threshold``.
+    threshold : float, optional
+        For the "l1" and "tracking_error" triggers.
+    threads : int, optional
+        Threads for the batch (default: all cores).
+
+    A weight breaches its band when w_i > t_i + width_i or w_i < t_i - width_i, with the edges
+    computed as written: a weight exactly on an edge is inside.
+    """
+    batch = _Batch(weights)
+    return _band_check(batch, _bands(batch, targets, absolute, relative, combine), cov, trigger, threshold, threads)
+
+
+def rebalance_trades(
+    weights: Any,
+    targets: Any,
+    *,
+    absolute: Any = None,
+    relative: Any = None,
+    combine: str = "min",
+    action: str = "band_edge",
+    min_trade: float = 0.0,
+    cov: Any = None,
+    trigger: str = "any",
+    threshold: float | None = None,
+    portfolio_values: Any = None,
+    prices: Any = None,
+    threads: int | None = None,
+) -> Rebalance:
+    """The trades that bring the triggered portfolios back within their bands.
+
+    Bands, trigger and covariance are as in :func:`check_bands`; only the triggered portfolios
+    trade. ``action``:
+
+    - ``"band_edge"`` (default): the least-squares smallest trade that puts every weight back in
+      its band and keeps the budget, the projection onto {t - h <= w <= t + h, sum w = sum t}
+      (the policy that is optimal under proportional costs, Leland; Dybvig);
+    - ``"target"``: back to the targets;
+    - ``"halfway"``: midway between the band-edge portfolio and the targets (Daryanani's trade
+      back to a half-band).
+
+    Band edges never go below 0 for a non-negative target: rebalancing does not short a long
+    target. Each row's weights must sum to its targets' sum (trades are self-financing).
+
+    min_trade : float
+        Trades smaller than this (in weight) are skipped for holdings inside their bands; the
+        other trades absorb the difference (least squares, bands kept), repeated until no such
+        trade is left or none can be skipped without losing a band.
+    portfolio_values : float or (m,) array_like, optional
+        With ``prices``: the trades in units, trades * value / price.
+    prices : (n,) or (m, n) array_like, optional
+        Positive prices.
+    """
+    batch = _Batch(weights)
+    _require_finite(batch.matrix, "weights")
+    if action not in _ACTIONS:
+        raise InputError("action", f"expected one of {sorted(_ACTIONS)}, got {action!r}")
+    mt = float(min_trade)
+    if not np.isfinite(mt) or mt < 0:
+        raise InputError("min_trade", f"must be finite and >= 0, got {min_trade!r}")
+    bands = _bands(batch, targets, absolute, relative, combine)
+    check = _band_check(batch, bands, cov, trigger, threshold, threads)
+    rows = np.ascontiguousarray(np.atleast_1d(np.asarray(check.triggered, dtype=bool)))
+    new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, _threads(threads))
+    units = None
+    if (portfolio_values is None) != (prices is None):
+        raise InputError("prices", "trades in units need both portfolio_values and prices")
+    if prices is not None:
+        p = batch.rows(prices, "prices")
+        if not (p > 0).all():
+            raise InputError("prices", "prices must be > 0")
+        v = _as_float_array(portfolio_values, "portfolio_values")
+        if v.ndim == 0:
+            v = np.full(batch.m, float(v))
+        if v.shape != (batch.m,):
+            raise ShapeError("portfolio_values", f"expected a scalar or ({batch.m},), got {v.shape}")
+        _require_finite(v, "portfolio_values")
+        if not (v > 0).all():
+            raise InputError("portfolio_values", "portfolio values must be > 0")
+        units = batch.matrix_out(trades * v[:, None] / p)
+    return Rebalance(
+        weights=batch.matrix_out(new),
+        trades=batch.matrix_out(trades),
+        units=units,
+        traded=check.triggered,
+        check=check,
+    )
+
+
+def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
+    """Weights after one period of returns, w_i (1 + r_i) / (1 + w'r) (weights that sum to b keep
+    summing to b). ``returns`` is (n,) shared or (m, n); a return below -1 (a negative price) is an
+    error, as is a portfolio left with no positive value."""
+    batch = _Batch(weights)
+    _require_finite(batch.matrix, "weights")
+    r = batch.rows(returns, "returns")
+    if (r < -1).any():
+        k = tuple(int(i) for i in np.argwhere(r < -1)[0])
+        raise InputError("returns", f"entry {list(k)} = {r[k]!r} is below -1 (a negative price)")
+    return batch.matrix_out(_core.drift(batch.matrix, r, _threads(threads)))
+
+
+def weights_from_holdings(units: Any, prices: Any) -> Any:
+    """Weights from holdings: units_i price_i / sum_j units_j price_j, for one portfolio (n,) or a
+    batch (m, n); prices (n,) shared or (m, n), positive and finite."""
+    batch = _Batch(units, "units")
+    _require_finite(batch.matrix, "units")
+    p = batch.rows(prices, "prices")
+    if not (p > 0).all():
+        k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
+        raise InputError("prices", f"entry {list(k)} = {p[k]!r}; prices must be > 0")
+    value = batch.matrix * p
+    total = value.sum(axis=1, keepdims=True)
+    if not (total > 0).all():
+        k = int(np.flatnonzero(~(total[:, 0] > 0))[0])
+        raise InputError("units", f"portfolio {k} has a total value of {total[k, 0]!r}; it must be > 0")
+    return batch.matrix_out(value / total)
