@@ -83,6 +83,48 @@ void bind_rebalance(py::module_& m) {
       py::arg("relative").noconvert(), py::arg("combine_max"), py::arg("rows"), py::arg("action"),
       py::arg("min_trade"), py::arg("threads"));
 
+  // Policies as parallel arrays (one entry or row per policy); returns (values P x T, rebalances,
+  // turnover, costs).
+  m.def(
+      "backtest",
+      [](MatRef prices, VecRef targets, const std::vector<int>& kinds,
+         py::array_t<std::uint8_t, py::array::c_style> check_days, MatRef absolute, MatRef relative,
+         const std::vector<bool>& has_absolute, const std::vector<bool>& has_relative,
+         const std::vector<bool>& combine_max, const std::vector<Action>& actions, VecRef min_trade,
+         VecRef proportional, VecRef impact, int threads) {
+        const auto count = static_cast<py::ssize_t>(kinds.size());
+        const auto days = static_cast<py::ssize_t>(prices.rows());
+        if (check_days.ndim() != 2 || check_days.shape(0) != count || check_days.shape(1) != days ||
+            absolute.rows() != count || relative.rows() != count || has_absolute.size() != kinds.size() ||
+            has_relative.size() != kinds.size() || combine_max.size() != kinds.size() ||
+            actions.size() != kinds.size() || min_trade.size() != count) {
+          throw std::invalid_argument("policies: inconsistent sizes");
+        }
+        std::vector<Policy> policies(kinds.size());
+        for (std::size_t p = 0; p < kinds.size(); ++p) {
+          Policy& pol = policies[p];
+          pol.kind = static_cast<Policy::Kind>(kinds[p]);
+          pol.check_days = check_days.data(static_cast<py::ssize_t>(p), 0);
+          if (has_absolute[p]) pol.absolute = absolute.row(static_cast<Index>(p)).transpose();
+          if (has_relative[p]) pol.relative = relative.row(static_cast<Index>(p)).transpose();
+          pol.combine_max = combine_max[p];
+          pol.action = actions[p];
+          pol.min_trade = min_trade[static_cast<Index>(p)];
+        }
+        py::array_t<double> values({count, days}), turnover(count), paid(count);
+        py::array_t<std::int64_t> rebalances(count);
+        BacktestOutput out{ptr(values), ptr(rebalances), ptr(turnover), ptr(paid)};
+        {
+          py::gil_scoped_release release;
+          backtest(prices, targets, policies, Costs{proportional, impact}, threads, out);
+        }
+        return py::make_tuple(values, rebalances, turnover, paid);
+      },
+      py::arg("prices").noconvert(), py::arg("targets").noconvert(), py::arg("kinds"), py::arg("check_days"),
+      py::arg("absolute").noconvert(), py::arg("relative").noconvert(), py::arg("has_absolute"),
+      py::arg("has_relative"), py::arg("combine_max"), py::arg("actions"), py::arg("min_trade").noconvert(),
+      py::arg("proportional").noconvert(), py::arg("impact").noconvert(), py::arg("threads"));
+
   m.def(
       "drift",
       [](MatRef weights, MatRef returns, int threads) {

@@ -55,29 +55,50 @@ void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, T
     throw std::invalid_argument("cov: the tracking-error trigger needs a covariance");
   }
   constexpr double kInf = std::numeric_limits<double>::infinity();
+  const bool shared = bands.targets.rows() == 1;
   detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
     RowMat drift_block, sd_block;
+    // Band edges and inverse widths of the current targets (computed once for shared targets):
+    // the loop over the weights is then branch-free and vectorises.
+    Vec lo(n), hi(n), inv_width(n);
+    auto edges = [&](Index r) {
+      const auto t = row_of(bands.targets, r);
+      for (Index i = 0; i < n; ++i) {
+        const double h = bands.width(t[i], i);
+        lo[i] = t[i] - h;
+        hi[i] = t[i] + h;
+        inv_width[i] = h > 0.0 ? 1.0 / h : kInf;
+      }
+    };
+    if (shared) edges(0);
     for (Index c = take(); c >= 0; c = take()) {
       const Index r0 = c * kBlock, r1 = std::min(m, r0 + kBlock);
       if (with_te) drift_block.resize(r1 - r0, n);
       for (Index r = r0; r < r1; ++r) {
         const double* w = weights.data() + r * weights.outerStride();
-        const auto t = row_of(bands.targets, r);
+        if (!shared) edges(r);
+        const double* t = bands.targets.data() + (shared ? 0 : r * bands.targets.outerStride());
         bool* breach = out.breach ? out.breach + r * n : nullptr;
         std::int64_t count = 0;
-        double worst = 0.0, l1 = 0.0;
+        double worst = 0.0, l1 = 0.0, poison = 0.0;
         for (Index i = 0; i < n; ++i) {
-          const double wi = w[i], ti = t[i];
-          if (!std::isfinite(wi)) not_finite("weights", r, i, wi);
-          const double h = bands.width(ti, i);
-          const bool out_of_band = wi > ti + h || wi < ti - h;
+          const double wi = w[i];
+          poison += wi * 0.0;  // NaN once any weight is NaN or infinite
+          const bool out_of_band = (wi > hi[i]) | (wi < lo[i]);
           count += out_of_band;
           if (breach) breach[i] = out_of_band;
-          const double d = std::abs(wi - ti);
+          const double d = std::abs(wi - t[i]);
           l1 += d;
-          const double ratio = h > 0.0 ? d / h : (d > 0.0 ? kInf : 0.0);
+          const double ratio = d > 0.0 ? d * inv_width[i] : 0.0;  // 0/0 = 0, x/0 = inf
           worst = std::max(worst, ratio);
-          if (with_te) drift_block(r - r0, i) = wi - ti;
+        }
+        if (poison != 0.0 || std::isnan(poison)) {
+          for (Index i = 0; i < n; ++i) {
+            if (!std::isfinite(w[i])) not_finite("weights", r, i, w[i]);
+          }
+        }
+        if (with_te) {
+          for (Index i = 0; i < n; ++i) drift_block(r - r0, i) = w[i] - t[i];
         }
         out.n_breaches[r] = count;
         out.max_drift[r] = worst;
@@ -230,6 +251,79 @@ void drift(const MatRef& weights, const MatRef& returns, int threads, double* ou
         const double scale = budget / growth;  // the weights keep their sum
         for (Index i = 0; i < n; ++i) x[i] *= scale;
       }
+    }
+  });
+}
+
+}  // namespace microalloc
+
+namespace microalloc {
+
+void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Policy>& policies, const Costs& costs,
+              int threads, const BacktestOutput& out) {
+  const Index T = prices.rows(), n = prices.cols();
+  MICROALLOC_CHECK_SIZE(targets.size(), n, "targets");
+  MICROALLOC_CHECK_SIZE(costs.proportional.size(), n, "costs");
+  MICROALLOC_CHECK_SIZE(costs.impact.size(), n, "impact");
+  const Index np = static_cast<Index>(policies.size());
+  const RowMat target_row = targets.transpose();
+  detail::run_workers(np, threads, [&](auto take) {
+    RowRebalancer rebalancer;
+    Vec w(n), x(n);
+    for (Index p = take(); p >= 0; p = take()) {
+      const Policy& pol = policies[static_cast<std::size_t>(p)];
+      if (pol.absolute.size() != 0) MICROALLOC_CHECK_SIZE(pol.absolute.size(), n, "absolute");
+      if (pol.relative.size() != 0) MICROALLOC_CHECK_SIZE(pol.relative.size(), n, "relative");
+      const Bands bands{target_row, pol.absolute, pol.relative, pol.combine_max};
+      double* values = out.values + p * T;
+      std::int64_t rebalances = 0;
+      double turnover = 0.0, paid = 0.0, value = 1.0;
+      w = targets;
+      if (T > 0) values[0] = value;
+      for (Index d = 1; d < T; ++d) {
+        // Drift: the holdings are fixed between trades, the weights move with the prices.
+        double growth = 0.0;
+        for (Index i = 0; i < n; ++i) {
+          w[i] *= prices(d, i) / prices(d - 1, i);
+          growth += w[i];
+        }
+        value *= growth;
+        w /= growth;
+        const bool check = pol.kind != Policy::Kind::BuyAndHold && (!pol.check_days || pol.check_days[d]);
+        bool trade = false;
+        if (check && pol.kind == Policy::Kind::Calendar) {
+          x = targets;
+          trade = true;
+        } else if (check) {
+          for (Index i = 0; i < n; ++i) {
+            const double h = bands.width(targets[i], i);
+            if (w[i] > targets[i] + h || w[i] < targets[i] - h) {
+              trade = true;
+              break;
+            }
+          }
+          if (trade) rebalancer.run(w.data(), Eigen::Map<const Vec>(targets.data(), n), bands, p, pol.action, pol.min_trade, x.data());
+        }
+        if (trade) {
+          double one_way = 0.0, cost = 0.0;
+          for (Index i = 0; i < n; ++i) {
+            const double a = std::abs(x[i] - w[i]);
+            one_way += a;
+            cost += costs.proportional[i] * a + costs.impact[i] * a * std::sqrt(a);
+          }
+          if (one_way > 0.0) {
+            ++rebalances;
+            turnover += 0.5 * one_way;
+            paid += value * cost;
+            value *= 1.0 - cost;
+            w.swap(x);
+          }
+        }
+        values[d] = value;
+      }
+      out.rebalances[p] = rebalances;
+      out.turnover[p] = turnover;
+      out.costs[p] = paid;
     }
   });
 }

@@ -9,7 +9,17 @@ from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .projection import project_box_budget
-from .rebalance import BandCheck, Rebalance, check_bands, drift, rebalance_trades, weights_from_holdings
+from .rebalance import (
+    BacktestResult,
+    BandCheck,
+    Policy,
+    Rebalance,
+    backtest_rebalancing,
+    check_bands,
+    drift,
+    rebalance_trades,
+    weights_from_holdings,
+)
 from .result import MeanVarianceBatchResult, MeanVarianceResult
 from .risk import (
     MoneyRiskBudget,
@@ -49,6 +59,9 @@ __all__ = [
     "Rebalance",
     "drift",
     "weights_from_holdings",
+    "backtest_rebalancing",
+    "Policy",
+    "BacktestResult",
     "load_industry_returns",
     "errors",
     *errors.__all__,

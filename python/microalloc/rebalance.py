@@ -368,3 +368,225 @@ def weights_from_holdings(units: Any, prices: Any) -> Any:
         k = int(np.flatnonzero(~(total[:, 0] > 0))[0])
         raise InputError("units", f"portfolio {k} has a total value of {total[k, 0]!r}; it must be > 0")
     return batch.matrix_out(value / total)
+
+
+_PERIODS = {"weekly": 5, "monthly": 21, "quarterly": 63, "annual": 252}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A rebalancing policy for :func:`backtest_rebalancing`; build one with :meth:`buy_and_hold`,
+    :meth:`calendar` or :meth:`band`.
+
+    ``check`` is how often the policy looks: "daily", "weekly", "monthly", "quarterly", "annual"
+    (the first trading day of each new period when dates are known; otherwise every 5, 21, 63 or
+    252 rows) or an integer number of rows.
+    """
+
+    kind: str
+    check: Any = "daily"
+    absolute: Any = None
+    relative: Any = None
+    combine: str = "min"
+    action: str = "band_edge"
+    min_trade: float = 0.0
+
+    @classmethod
+    def buy_and_hold(cls) -> "Policy":
+        return cls("buy_and_hold", check=None)
+
+    @classmethod
+    def calendar(cls, frequency: Any = "monthly") -> "Policy":
+        """Back to the targets on every check day."""
+        return cls("calendar", check=frequency)
+
+    @classmethod
+    def band(
+        cls,
+        absolute: Any = None,
+        relative: Any = None,
+        *,
+        combine: str = "min",
+        action: str = "band_edge",
+        check: Any = "daily",
+        min_trade: float = 0.0,
+    ) -> "Policy":
+        """Trade (with ``action``) when a weight leaves its band on a check day: "look often,
+        trade rarely" with ``check="daily"``, or bands checked only on a calendar."""
+        return cls("band", check=check, absolute=absolute, relative=relative, combine=combine, action=action, min_trade=min_trade)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class BacktestResult:
+    """Outcome of :func:`backtest_rebalancing`.
+
+    Attributes
+    ----------
+    values : (T, P) array or pandas.DataFrame
+        Portfolio value of each policy, 1 on the first day.
+    summary : dict of (P,) arrays, or pandas.DataFrame (one row per policy)
+        ``annual_return`` (geometric), ``volatility`` (of daily returns, annualised, ddof=1),
+        ``sharpe`` (mean over standard deviation of daily returns, annualised, risk-free rate 0),
+        ``max_drawdown`` (largest fall from a peak, as a positive fraction), ``rebalances``,
+        ``turnover`` (one-way, 0.5 sum |trade| summed over trades, per year), ``costs`` (paid, as a
+        fraction of the initial value), ``tracking_error`` (annualised, ddof=0, of daily returns
+        against the constant-mix portfolio rebalanced to target every day at no cost).
+    names : list of str
+    """
+
+    values: Any
+    summary: Any
+    names: list
+
+    def __repr__(self) -> str:
+        return f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]})"
+
+
+def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
+    mask = np.zeros(days, dtype=np.uint8)
+    if check is None:
+        return mask
+    if isinstance(check, (int, np.integer)) and not isinstance(check, bool):
+        if check < 1:
+            raise InputError("policies", f"check every {check} rows: must be >= 1")
+        mask[int(check) :: int(check)] = 1
+        return mask
+    if check == "daily":
+        mask[1:] = 1
+        return mask
+    if check not in _PERIODS:
+        raise InputError("policies", f"unknown check frequency {check!r}; expected 'daily', {sorted(_PERIODS)} or an integer")
+    if dates is None:
+        k = _PERIODS[check]
+        mask[k::k] = 1
+        return mask
+    d = np.asarray(dates, dtype="datetime64[D]")
+    if check == "weekly":
+        key = (d.astype("int64") + 3) // 7  # weeks starting on Monday (1970-01-01 was a Thursday)
+    else:
+        months = d.astype("datetime64[M]").astype("int64")
+        key = months if check == "monthly" else months // 3 if check == "quarterly" else months // 12
+    mask[1:] = key[1:] != key[:-1]
+    return mask
+
+
+def backtest_rebalancing(
+    prices: Any,
+    targets: Any,
+    policies: Any,
+    *,
+    costs: Any = 0.0,
+    impact: Any = 0.0,
+    dates: Any = None,
+    periods_per_year: float = 252.0,
+    threads: int | None = None,
+) -> BacktestResult:
+    """Simulate rebalancing policies side by side on the same prices.
+
+    Every policy starts on the first day with value 1 invested at the targets (no entry cost).
+    Each day the weights drift with the prices; on a check day a calendar policy trades back to
+    the targets, and a band policy trades with its action if a weight is outside its band.
+    Trades pay ``costs`` (proportional, as a fraction of the traded value: 10 bp = 0.001, scalar
+    or per asset) plus a square-root market impact ``impact * |d_i|^1.5`` of the portfolio value
+    for a trade of d_i in weight. Costs are taken out of the portfolio, so the weights after a
+    trade are as traded. The policies run in parallel in C++ (GIL released).
+
+    Parameters
+    ----------
+    prices : (T, n) array_like or pandas.DataFrame
+        Positive prices (total-return indices for returns with dividends), one row per day; a
+        DataFrame's DatetimeIndex gives the dates.
+    targets : (n,) array_like
+        Target weights (sum 1).
+    policies : dict of name -> Policy, or a list of Policy
+    dates : (T,) array_like of dates, optional
+        For calendar checks when ``prices`` has no DatetimeIndex.
+    """
+    names, pols = (list(policies), list(policies.values())) if isinstance(policies, dict) else (None, list(policies))
+    if not pols or not all(isinstance(p, Policy) for p in pols):
+        raise InputError("policies", "expected a non-empty dict or list of microalloc.Policy")
+    names = names or [f"{p.kind}_{i}" for i, p in enumerate(pols)]
+    if dates is None and is_pandas(prices) and np.ndim(prices) == 2 and np.issubdtype(prices.index.dtype, np.datetime64):
+        dates = prices.index.to_numpy()
+    batch = _Batch(prices, "prices")
+    p = batch.matrix
+    _require_finite(p, "prices")
+    if not (p > 0).all():
+        k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
+        raise InputError("prices", f"entry {list(k)} = {p[k]!r}; prices must be > 0")
+    days, n = p.shape
+    if days < 2:
+        raise ShapeError("prices", f"need at least 2 days, got {days}")
+    if dates is not None and len(dates) != days:
+        raise ShapeError("dates", f"expected {days} dates, got {len(dates)}")
+    t = batch.rows(targets, "targets")
+    if t.shape[0] != 1:
+        raise ShapeError("targets", f"expected ({n},)")
+    t = t[0]
+    if (t < 0).any() or abs(t.sum() - 1.0) > 1e-9:
+        raise InputError("targets", f"must be >= 0 and sum to 1 (sum is {t.sum()!r})")
+    prop, imp = batch.per_asset(costs, "costs"), batch.per_asset(impact, "impact")
+    count = len(pols)
+    kinds = {"buy_and_hold": 0, "calendar": 1, "band": 2}
+    absolute = np.zeros((count, n))
+    relative = np.zeros((count, n))
+    has_abs, has_rel, combine_max, actions, min_trade = [], [], [], [], np.zeros(count)
+    check = np.zeros((count, days), dtype=np.uint8)
+    for k, pol in enumerate(pols):
+        if pol.kind not in kinds:
+            raise InputError("policies", f"unknown policy kind {pol.kind!r}")
+        if pol.kind == "band":
+            _, a, r, cm = _bands(batch, t, pol.absolute, pol.relative, pol.combine)
+            if pol.action not in _ACTIONS:
+                raise InputError("policies", f"action {pol.action!r}: expected one of {sorted(_ACTIONS)}")
+            mt = float(pol.min_trade)
+            if not np.isfinite(mt) or mt < 0:
+                raise InputError("policies", f"min_trade must be finite and >= 0, got {pol.min_trade!r}")
+        else:
+            a, r, cm, mt = _NO_BAND, _NO_BAND, False, 0.0
+        has_abs.append(a.size > 0)
+        has_rel.append(r.size > 0)
+        if a.size:
+            absolute[k] = a
+        if r.size:
+            relative[k] = r
+        combine_max.append(cm)
+        actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
+        min_trade[k] = mt
+        check[k] = _check_days(pol.check, days, dates)
+    values, rebalances, turnover, paid = _core.backtest(
+        p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
+        min_trade, prop, imp, _threads(threads),
+    )
+    return _backtest_result(values.T, rebalances, turnover, paid, p, t, names, dates, float(periods_per_year))
+
+
+def _backtest_result(values, rebalances, turnover, paid, prices, targets, names, dates, ppy) -> BacktestResult:
+    days = values.shape[0]
+    years = (days - 1) / ppy
+    rets = values[1:] / values[:-1] - 1.0
+    constant_mix = (prices[1:] / prices[:-1] - 1.0) @ targets
+    peak = np.maximum.accumulate(values, axis=0)
+    vol = rets.std(axis=0, ddof=1) if days > 2 else np.zeros(values.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = rets.mean(axis=0) / vol * np.sqrt(ppy)
+    summary = {
+        "annual_return": values[-1] ** (1.0 / years) - 1.0,
+        "volatility": vol * np.sqrt(ppy),
+        "sharpe": sharpe,
+        "max_drawdown": -(values / peak - 1.0).min(axis=0),
+        "rebalances": rebalances,
+        "turnover": turnover / years,
+        "costs": paid,
+        "tracking_error": (rets - constant_mix[:, None]).std(axis=0) * np.sqrt(ppy),
+    }
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        return BacktestResult(values=values, summary=summary, names=names)
+    index = pd.DatetimeIndex(dates) if dates is not None else None
+    return BacktestResult(
+        values=pd.DataFrame(values, index=index, columns=names),
+        summary=pd.DataFrame(summary, index=names),
+        names=names,
+    )

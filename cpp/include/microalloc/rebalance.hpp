@@ -4,6 +4,7 @@
 /// (m x n, row-major); a per-portfolio input is 1 x n (shared by every row) or m x n. Outputs are
 /// written into caller-owned arrays, so that a batch of a million portfolios is never copied.
 #include <cstdint>
+#include <vector>
 
 #include "microalloc/types.hpp"
 
@@ -67,5 +68,45 @@ void rebalance(const MatRef& weights, const Bands& bands, const bool* trade_rows
 /// Writes m x n. Throws std::invalid_argument when a portfolio's value
 /// is not positive afterwards (1 + w'r <= 0).
 void drift(const MatRef& weights, const MatRef& returns, int threads, double* out);
+
+}  // namespace microalloc
+
+namespace microalloc {
+
+/// One rebalancing policy of a backtest. On a check day (check_days[d] != 0, or every day when
+/// check_days is null), a calendar policy trades back to the targets; a band policy checks the
+/// bands (any breach triggers) and trades with its action. Buy-and-hold never trades.
+struct Policy {
+  enum class Kind : int { BuyAndHold = 0, Calendar = 1, Band = 2 };
+  Kind kind = Kind::BuyAndHold;
+  const std::uint8_t* check_days = nullptr;  ///< T flags, or null: every day
+  Vec absolute, relative;                    ///< the bands (size 0 or n)
+  bool combine_max = false;
+  Action action = Action::BandEdge;
+  double min_trade = 0.0;  ///< band policies (see rebalance)
+};
+
+/// Costs of a trade of d (weights) at portfolio value V: V * sum_i (proportional_i |d_i| +
+/// impact_i |d_i|^1.5); the second term is a square-root market impact (cost per unit traded
+/// proportional to the square root of the trade's size). Costs are paid out of the portfolio.
+struct Costs {
+  VecRef proportional;  ///< n (fractions: 10 bp = 0.001)
+  VecRef impact;        ///< n
+};
+
+/// Outputs per policy p (caller-owned, row-major): values[p * T + d] (value 1 on day 0, invested at
+/// the targets), and per policy: rebalances, turnover (sum of 0.5 sum|d| over trades), costs paid
+/// (in units of the initial value).
+struct BacktestOutput {
+  double* values = nullptr;
+  std::int64_t* rebalances = nullptr;
+  double* turnover = nullptr;
+  double* costs = nullptr;
+};
+
+/// Simulates every policy on the same prices (T x n, positive) from the targets (n, summing to
+/// 1), in parallel over the policies.
+void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Policy>& policies, const Costs& costs,
+              int threads, const BacktestOutput& out);
 
 }  // namespace microalloc

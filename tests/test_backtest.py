@@ -1,0 +1,106 @@
+"""Backtest of rebalancing policies against direct computations from prices: buy-and-hold, a
+holdings-based constant-mix loop written here, band-to-target rebalancing, and the cost model."""
+
+import numpy as np
+import pytest
+
+import microalloc as ma
+
+
+def prices_path(days=600, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return 50.0 * np.exp(np.cumsum(rng.normal(0.0002, 0.015, (days, n)), axis=0))
+
+
+def holdings_loop(p, t, check, band=None, prop=0.0, imp=0.0):
+    """Units held between trades; on a check day (and, with a band, when some |w - t| exceeds it)
+    back to target, paying prop |d| + imp |d|^1.5 of the value. Returns the value path and the
+    cost fraction of each trade."""
+    units = t / p[0]  # value 1
+    values, fractions = [1.0], []
+    for d in range(1, len(p)):
+        v = units @ p[d]
+        w = units * p[d] / v
+        if check[d] and (band is None or np.any(np.abs(w - t) > band)):
+            delta = np.abs(t - w)
+            c = float(np.sum(prop * delta + imp * delta**1.5))
+            if delta.sum() > 0:
+                fractions.append(c)
+                v *= 1.0 - c
+                units = t * v / p[d]
+        values.append(v)
+    return np.array(values), fractions
+
+
+def test_buy_and_hold_is_the_direct_computation():
+    p = prices_path()
+    t = np.array([0.1, 0.2, 0.3, 0.4])
+    res = ma.backtest_rebalancing(p, t, {"bh": ma.Policy.buy_and_hold()}, costs=0.01)
+    np.testing.assert_allclose(res.values["bh"].to_numpy(), (p / p[0]) @ t, rtol=1e-12)
+    assert res.summary.loc["bh", "rebalances"] == 0 and res.summary.loc["bh", "costs"] == 0.0
+
+
+def test_calendar_without_costs_is_the_constant_mix_loop():
+    p = prices_path()
+    t = np.array([0.25, 0.25, 0.25, 0.25])
+    res = ma.backtest_rebalancing(p, t, [ma.Policy.calendar(21), ma.Policy.calendar("daily")])
+    check = np.zeros(len(p), bool)
+    check[21::21] = True
+    np.testing.assert_allclose(res.values.iloc[:, 0].to_numpy(), holdings_loop(p, t, check)[0], rtol=1e-12)
+    daily = np.cumprod(np.concatenate([[1.0], (p[1:] / p[:-1] - 1) @ t + 1]))
+    np.testing.assert_allclose(res.values.iloc[:, 1].to_numpy(), daily, rtol=1e-12)
+    assert res.summary["tracking_error"].iloc[1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_band_to_target_and_costs_are_exactly_the_cost_model():
+    p = prices_path(800, 4, 3)
+    t = np.array([0.4, 0.3, 0.2, 0.1])
+    prop, imp = np.array([0.001, 0.002, 0.001, 0.003]), 0.02
+    pol = {"band": ma.Policy.band(absolute=0.03, action="target")}
+    free = ma.backtest_rebalancing(p, t, pol)
+    paid = ma.backtest_rebalancing(p, t, pol, costs=prop, impact=imp)
+    every_day = np.ones(len(p), bool)
+    ref, fractions = holdings_loop(p, t, every_day, band=0.03, prop=prop, imp=imp)
+    np.testing.assert_allclose(paid.values["band"].to_numpy(), ref, rtol=1e-12)
+    assert paid.summary.loc["band", "rebalances"] == len(fractions) > 3
+    ratio = paid.values["band"].iloc[-1] / free.values["band"].iloc[-1]
+    assert ratio == pytest.approx(np.prod(1 - np.array(fractions)), rel=1e-12)
+
+
+def test_calendar_checks_follow_the_dates():
+    pd = pytest.importorskip("pandas")
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    p = pd.DataFrame(prices_path(300, 3, 1), index=dates)
+    res = ma.backtest_rebalancing(p, [0.5, 0.3, 0.2], {"m": ma.Policy.calendar("monthly"), "q": ma.Policy.calendar("quarterly")})
+    months = len(set(zip(dates.year, dates.month))) - 1
+    quarters = len(set(zip(dates.year, dates.quarter))) - 1
+    assert res.summary.loc["m", "rebalances"] == months and res.summary.loc["q", "rebalances"] == quarters
+    assert list(res.values.index) == list(dates)
+
+
+def test_band_edge_trades_less_than_target():
+    p = prices_path(1500, 5, 4)
+    t = np.full(5, 0.2)
+    res = ma.backtest_rebalancing(p, t, {"edge": ma.Policy.band(0.02), "target": ma.Policy.band(0.02, action="target")})
+    s = res.summary
+    assert s.loc["edge", "turnover"] < s.loc["target", "turnover"]
+    assert s.loc["edge", "rebalances"] > s.loc["target", "rebalances"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(prices=np.array([[1.0, np.nan], [1.0, 1.0]])), "prices"),
+        (dict(prices=np.array([[1.0, -1.0], [1.0, 1.0]])), "prices"),
+        (dict(targets=[0.6, 0.6]), "targets"),
+        (dict(policies={"x": ma.Policy.calendar("fortnightly")}), "policies"),
+        (dict(policies={"x": ma.Policy.band()}), "absolute"),
+        (dict(policies=[]), "policies"),
+        (dict(costs=-0.001), "costs"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, argument):
+    args = dict(prices=np.ones((3, 2)), targets=[0.5, 0.5], policies={"bh": ma.Policy.buy_and_hold()})
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=argument):
+        ma.backtest_rebalancing(args.pop("prices"), args.pop("targets"), args.pop("policies"), **args)
