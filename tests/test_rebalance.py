@@ -214,6 +214,8 @@ def test_empty_batch_and_one_asset():
         (lambda: ma.rebalance_trades([0.7, 0.3], [0.5, 0.5], absolute=0.1, portfolio_values=1.0, prices=[1.0, -1.0]), "prices"),
         (lambda: ma.rebalance_trades([0.7, 0.3], [0.5, 0.5], absolute=0.1, portfolio_values=1.0, prices=[1.0, np.nan]), "prices"),
         (lambda: ma.drift([0.5, 0.5], [-1.5, 0.0]), "returns"),
+        (lambda: ma.drift([0.5, -0.5], [0.1, 0.0]), "weights"),  # no positive total to keep
+        (lambda: ma.rebalance_trades([0.7, 0.3], [0.5, 0.5], absolute=0.1, min_trade="x"), "min_trade"),
         (lambda: ma.drift([0.5, 0.5], [np.nan, 0.0]), "returns"),
         (lambda: ma.weights_from_holdings([1.0, 2.0], [0.0, 1.0]), "prices"),
         (lambda: ma.weights_from_holdings([1.0, 2.0], [np.nan, 1.0]), "prices"),
@@ -241,3 +243,10 @@ def test_threads_do_not_change_the_answer():
     one = ma.rebalance_trades(w, t, absolute=0.01, relative=0.3, threads=1)
     many = ma.rebalance_trades(w, t, absolute=0.01, relative=0.3, threads=3)
     np.testing.assert_array_equal(one.weights, many.weights)
+
+
+def test_trades_are_self_financing_under_a_rounding_level_mismatch():
+    w = np.array([0.62, 0.38 - 1e-10])  # sums to 1 - 1e-10, the targets to 1
+    for action in ("target", "band_edge", "halfway"):
+        res = ma.rebalance_trades(w, [0.5, 0.5], absolute=0.0, action=action)
+        assert abs(res.trades.sum()) <= 1e-16

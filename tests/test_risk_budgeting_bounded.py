@@ -5,7 +5,7 @@ import clarabel
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_risk_budgeting import cov_model, realised
 
@@ -120,15 +120,14 @@ def test_agrees_with_an_exponential_cone_solve(n, kind, seed, zeros):
         b[rng.random(n) < 0.2] = 0.0
         b[0] = max(b[0], 0.5)
     lower, upper = random_bounds(rng, n, b)
-    if not feasible(b, lower, upper):
-        return
+    assume(feasible(b, lower, upper))
     res = ma.risk_budgeting(s, b, lower=lower, upper=upper)
     assert res.is_optimal, res
     viol, c = kkt_violation(s, b, lower, upper, res.weights)
     assert viol <= 1e-9
     w_ref, status = clarabel_bounded_rb(s, b, lower, upper)
-    if status == "Solved":
-        assert np.abs(res.weights - w_ref).max() <= 1e-6
+    assert status in ("Solved", "AlmostSolved")
+    assert np.abs(res.weights - w_ref).max() <= (1e-6 if status == "Solved" else 1e-4)
     assert res.budget_shift == pytest.approx(c, rel=1e-6, abs=1e-9)
 
 
@@ -143,6 +142,7 @@ def test_the_barrier_path_gives_the_same_answer(seed):
     guessed = _core.risk_budgeting_bounded(s, b, lower, upper, 1e-12, 10000, 8)
     barrier = _core.risk_budgeting_bounded(s, b, lower, upper, 1e-12, 10000, 0)
     assert barrier.status == _core.Status.OPTIMAL
+    assert (np.asarray(barrier.bound_state) != 0).any()  # the bounds bite: not the unconstrained answer
     assert kkt_violation(s, b, lower, upper, barrier.weights)[0] <= 1e-9
     np.testing.assert_allclose(barrier.weights, guessed.weights, atol=1e-10)
 
@@ -210,6 +210,9 @@ def test_zero_budgets_are_held_at_their_lower_bound():
         (dict(upper=[0.0] + [1.0] * 7), "upper"),  # a positive budget needs a positive weight
         (dict(lower=[np.nan] + [0.0] * 7), "lower"),
         (dict(upper=np.ones(7)), "upper"),
+        (dict(upper=[-0.1] + [1.0] * 7), "upper"),
+        (dict(budgets=[1.0] * 7 + [0.0], lower=[0.0] * 7 + [1.0]), "lower"),  # no room left
+        (dict(lower=[0.5, 0.5] + [0.0] * 6), "lower"),  # the only point gives positive budgets 0
     ],
 )
 def test_infeasible_or_malformed_bounds_name_the_argument(kwargs, argument):
@@ -227,3 +230,21 @@ def test_labels_on_the_bounded_result():
     assert list(res.weights.index) == names and list(res.active_bounds.index) == names
     with pytest.raises(ValueError, match="upper"):
         ma.risk_budgeting(cov, upper=pd.Series(0.2, index=names[::-1]))
+
+
+def test_narrow_bands_and_fixed_assets_with_a_budget():
+    """lower == upper with a positive budget holds the asset; bands narrower than the barrier's
+    cut do not confuse the active-set guess."""
+    s, rng = cov_model("five_factors", 12, 5)
+    b = rng.uniform(0.2, 1.0, 12)
+    free = ma.risk_budgeting(s, b).weights
+    lower = np.maximum(free - 0.004, 0.0)
+    upper = free + 0.004
+    lower[0] = upper[0] = 0.05
+    lower[1:] *= 0.95 / lower[1:].sum() if lower[1:].sum() > 0.95 else 1.0
+    res = ma.risk_budgeting(s, b, lower=lower, upper=upper)
+    assert res.is_optimal and res.weights[0] == pytest.approx(0.05, abs=1e-15)
+    assert kkt_violation(s, b, lower, upper, res.weights)[0] <= 1e-9
+    barrier = _core.risk_budgeting_bounded(s, b, np.clip(lower, 0, 1), np.clip(upper, 0, 1), 1e-12, 10000, 0)
+    assert barrier.status == _core.Status.OPTIMAL
+    np.testing.assert_allclose(barrier.weights, res.weights, atol=1e-10)

@@ -144,10 +144,23 @@ class RowRebalancer {
                                   " but its targets sum to " + std::to_string(target_sum) +
                                   " (trades must be self-financing)");
     }
+    scaled_ = t;
+    if (budget != target_sum && target_sum != 0.0) {
+      // A rounding-level mismatch: the targets scaled to the weights' sum, so that every action
+      // trades to exactly the budget; the band edges too if they no longer contain it.
+      const double scale = budget / target_sum;
+      scaled_ *= scale;
+      if (lo_.sum() > budget || hi_.sum() < budget) {
+        lo_ *= scale;
+        hi_ *= scale;
+      }
+    }
     edge_.resize(n);
     if (action != Action::Target) projector_.project(w, nullptr, lo_.data(), hi_.data(), n, budget, edge_.data());
     for (Index i = 0; i < n; ++i) {
-      x[i] = action == Action::Target ? t[i] : action == Action::BandEdge ? edge_[i] : 0.5 * (edge_[i] + t[i]);
+      x[i] = action == Action::Target     ? scaled_[i]
+             : action == Action::BandEdge ? edge_[i]
+                                          : 0.5 * (edge_[i] + scaled_[i]);
     }
     if (min_trade > 0.0) skip_small_trades(w, n, budget, min_trade, x);
   }
@@ -198,7 +211,7 @@ class RowRebalancer {
   }
 
   BoxBudgetProjector projector_;
-  Vec lo_, hi_, lb_, ub_, edge_;
+  Vec lo_, hi_, lb_, ub_, edge_, scaled_;
   std::vector<double> from_;
   std::vector<char> held_;
 };
@@ -242,6 +255,10 @@ void drift(const MatRef& weights, const MatRef& returns, int threads, double* ou
           x[i] = w[i] * (1.0 + ret[i]);
           growth += x[i];
           budget += w[i];
+        }
+        if (!(budget > 0.0)) {
+          throw std::invalid_argument("weights: portfolio " + std::to_string(r) + " sums to " + std::to_string(budget) +
+                                      "; drift needs a positive total");
         }
         if (!(growth > 0.0)) {
           throw std::invalid_argument("returns: portfolio " + std::to_string(r) +

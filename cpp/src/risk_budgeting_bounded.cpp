@@ -325,6 +325,11 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   // Only one feasible point: every free asset at its lower (or every one at its upper) bound.
   if (free_lower >= room - kSumTol || free_upper <= room + kSumTol) {
     const bool at_lower = free_lower >= room - kSumTol;
+    for (Index i = 0; i < n; ++i) {
+      if (at_lower && state[static_cast<std::size_t>(i)] != kFixed && lower[i] == 0.0) {
+        throw std::invalid_argument("lower: the only feasible weights give 0 to an asset with a positive budget");
+      }
+    }
     Vec w(n);
     std::vector<int> was = state;
     for (Index i = 0; i < n; ++i) {
@@ -495,7 +500,13 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
         const double t = z.sum();
         const double cut = std::sqrt(mu) * t;
         for (std::size_t j = 0; j < bounds.size(); ++j) {
-          if (bounds[j].slack(z, t) < cut) guess.push_back(j);
+          if (!(bounds[j].slack(z, t) < cut)) continue;
+          // At most one bound per asset (a narrow band can have both slacks under the cut).
+          if (!guess.empty() && bounds[guess.back()].i == bounds[j].i) {
+            if (bounds[j].slack(z, t) < bounds[guess.back()].slack(z, t)) guess.back() = j;
+          } else {
+            guess.push_back(j);
+          }
         }
         if (std::find(tried.begin(), tried.end(), guess) == tried.end()) {
           if (attempt(guess, z, y) == 1) return finish(best_w, rounds);

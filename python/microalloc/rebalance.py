@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, as_covariance, check_labels, is_pandas, labels_of
+from ._validate import _as_float_array, _positive_int, as_covariance, as_scalar, check_labels, is_pandas, labels_of
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
@@ -163,8 +163,7 @@ def _require_finite(a: np.ndarray, name: str) -> None:
 def _threads(threads: Any) -> int:
     if threads is None:
         return 0
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError("threads", f"expected a positive integer or None, got {threads!r}")
+    _positive_int(threads, "threads")
     return int(threads)
 
 
@@ -188,9 +187,7 @@ def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
         return _TRIGGERS[trigger], 0.0
     if threshold is None:
         raise InputError("threshold", f"the {trigger!r} trigger needs a threshold")
-    t = float(threshold)
-    if not np.isfinite(t) or t < 0:
-        raise InputError("threshold", f"must be finite and >= 0, got {threshold!r}")
+    t = as_scalar(threshold, "threshold", minimum=0.0)
     if trigger == "tracking_error" and cov is None:
         raise InputError("cov", "the 'tracking_error' trigger needs a covariance")
     return _TRIGGERS[trigger], t
@@ -205,9 +202,12 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
         s, _ = as_covariance(cov, check_psd=True)
         if s.shape[0] != batch.n:
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
-    breach, count, worst, l1, te, triggered = _core.check_bands(
-        batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
-    )
+    try:
+        breach, count, worst, l1, te, triggered = _core.check_bands(
+            batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
+        )
+    except ValueError as e:  # the kernel's one-pass finiteness check names the entry
+        raise NonFiniteError("weights", str(e).removeprefix("weights: ")) from None
     return BandCheck(
         breach=batch.matrix_out(breach) if breach is not None else None,
         n_breaches=batch.per_row(count),
@@ -298,7 +298,8 @@ def rebalance_trades(
     min_trade : float
         Trades smaller than this (in weight) are skipped for holdings inside their bands; the
         other trades absorb the difference (least squares, bands kept), repeated until no such
-        trade is left or none can be skipped without losing a band.
+        trade is left, or until the others cannot absorb a round of skips within their bands (that
+        round's small trades are then kept).
     portfolio_values : float or (m,) array_like, optional
         With ``prices``: the trades in units, trades * value / price.
     prices : (n,) or (m, n) array_like, optional
@@ -308,14 +309,8 @@ def rebalance_trades(
     _require_finite(batch.matrix, "weights")
     if action not in _ACTIONS:
         raise InputError("action", f"expected one of {sorted(_ACTIONS)}, got {action!r}")
-    mt = float(min_trade)
-    if not np.isfinite(mt) or mt < 0:
-        raise InputError("min_trade", f"must be finite and >= 0, got {min_trade!r}")
+    mt = as_scalar(min_trade, "min_trade", minimum=0.0)
     bands = _bands(batch, targets, absolute, relative, combine)
-    check = _band_check(batch, bands, cov, trigger, threshold, threads)
-    rows = np.ascontiguousarray(np.atleast_1d(np.asarray(check.triggered, dtype=bool)))
-    new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, _threads(threads))
-    units = None
     if (portfolio_values is None) != (prices is None):
         raise InputError("prices", "trades in units need both portfolio_values and prices")
     if prices is not None:
@@ -330,7 +325,10 @@ def rebalance_trades(
         _require_finite(v, "portfolio_values")
         if not (v > 0).all():
             raise InputError("portfolio_values", "portfolio values must be > 0")
-        units = batch.matrix_out(trades * v[:, None] / p)
+    check = _band_check(batch, bands, cov, trigger, threshold, threads)
+    rows = np.ascontiguousarray(np.atleast_1d(np.asarray(check.triggered, dtype=bool)))
+    new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, _threads(threads))
+    units = None if prices is None else batch.matrix_out(trades * v[:, None] / p)
     return Rebalance(
         weights=batch.matrix_out(new),
         trades=batch.matrix_out(trades),

@@ -323,7 +323,8 @@ class RiskBudgetingResult:
         With binding bounds, the common shift c of the budgets: ``risk_contributions = budgets +
         c * weights`` for every asset strictly inside its bounds; 0 otherwise.
     active_bounds : numpy.ndarray or pandas.Series
-        int8: -1 where the weight is held at its lower bound, +1 at its upper bound, 0 elsewhere.
+        int8: -1 where the weight is held at its lower bound, +1 at its upper bound, 0 elsewhere
+        (an asset of zero budget held at weight 0 counts as 0).
     """
 
     weights: Any
@@ -402,7 +403,8 @@ def risk_budgeting(
         Target of ``kkt_residual`` (without binding bounds: of ``max_budget_error``, the relative
         error of each contribution against its budget).
     max_iter : int
-        Coordinate-descent sweeps at most (with bounds, also Newton steps at most).
+        Coordinate-descent sweeps at most (with bounds, also the Newton steps of the barrier path,
+        the fallback when the guessed active bounds do not settle).
 
     raise_on_failure : bool
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
@@ -458,6 +460,9 @@ def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -
         if value is not None:
             check_labels(labels, value, name)
     lo, up = as_bounds(-np.inf if lower is None else lower, np.inf if upper is None else upper, n, 1.0)
+    if (up < 0).any():
+        k = int(np.flatnonzero(up < 0)[0])
+        raise InfeasibleError("upper", f"upper[{k}] = {up[k]!r} is negative; risk-budgeting weights are >= 0")
     lo, up = np.maximum(lo, 0.0), np.minimum(up, 1.0)
     blocked = (b > 0) & (up == 0)
     if blocked.any():
@@ -466,12 +471,15 @@ def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -
     held = (b == 0) | (lo == up)
     room = 1.0 - lo[held].sum()
     free_lower, free_upper = lo[~held].sum(), up[~held].sum()
-    if not (free_lower <= room + 1e-12 and free_upper >= room - 1e-12) or (~held).sum() == 0:
+    if not (room > 0 and free_lower <= room + 1e-12 and free_upper >= room - 1e-12) or (~held).sum() == 0:
         raise InfeasibleError(
-            "lower",
+            "upper" if room > 0 and free_upper < room else "lower",
             f"assets with a zero budget (or lower == upper) are held at their lower bound, which leaves "
             f"{float(room)!r} of weight for the others, whose bounds allow [{float(free_lower)!r}, {float(free_upper)!r}]",
         )
+    if free_lower >= room - 1e-12 and ((b > 0) & ~held & (lo == 0)).any():
+        k = int(np.flatnonzero((b > 0) & ~held & (lo == 0))[0])
+        raise InfeasibleError("lower", f"the lower bounds leave no room: asset [{k}] has a positive budget but would get 0")
     return lo, up
 
 
