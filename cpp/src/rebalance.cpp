@@ -40,6 +40,31 @@ void check_bands_input(const MatRef& weights, const Bands& bands) {
 
 constexpr Index kBlock = 256;  // rows per task (and per GEMM for the tracking error)
 
+/// The band edges t -/+ width of one row of targets, and the inverse widths (inf for a zero
+/// width): once they are known, a breach is two comparisons and the loops are branch-free.
+struct BandEdges {
+  Vec lo, hi, inv_width;
+
+  void set(const Bands& bands, const double* t, Index n) {
+    lo.resize(n);
+    hi.resize(n);
+    inv_width.resize(n);
+    for (Index i = 0; i < n; ++i) {
+      const double h = bands.width(t[i], i);
+      lo[i] = t[i] - h;
+      hi[i] = t[i] + h;
+      inv_width[i] = h > 0.0 ? 1.0 / h : std::numeric_limits<double>::infinity();
+    }
+  }
+
+  bool breached(const double* w) const {
+    for (Index i = 0; i < lo.size(); ++i) {
+      if (w[i] > hi[i] || w[i] < lo[i]) return true;
+    }
+    return false;
+  }
+};
+
 }  // namespace
 
 void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, Trigger trigger,
@@ -54,22 +79,13 @@ void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, T
   if (trigger == Trigger::TrackingError && !with_te) {
     throw std::invalid_argument("cov: the tracking-error trigger needs a covariance");
   }
-  constexpr double kInf = std::numeric_limits<double>::infinity();
   const bool shared = bands.targets.rows() == 1;
   detail::run_workers((m + kBlock - 1) / kBlock, threads, [&](auto take) {
     RowMat drift_block, sd_block;
-    // Band edges and inverse widths of the current targets (computed once for shared targets):
-    // the loop over the weights is then branch-free and vectorises.
-    Vec lo(n), hi(n), inv_width(n);
-    auto edges = [&](Index r) {
-      const auto t = row_of(bands.targets, r);
-      for (Index i = 0; i < n; ++i) {
-        const double h = bands.width(t[i], i);
-        lo[i] = t[i] - h;
-        hi[i] = t[i] + h;
-        inv_width[i] = h > 0.0 ? 1.0 / h : kInf;
-      }
-    };
+    // Edges of the current targets, computed once for shared targets.
+    BandEdges e;
+    auto edges = [&](Index r) { e.set(bands, row_of(bands.targets, r).data(), n); };
+    const Vec &lo = e.lo, &hi = e.hi, &inv_width = e.inv_width;
     if (shared) edges(0);
     for (Index c = take(); c >= 0; c = take()) {
       const Index r0 = c * kBlock, r1 = std::min(m, r0 + kBlock);
@@ -286,12 +302,14 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
   const RowMat target_row = targets.transpose();
   detail::run_workers(np, threads, [&](auto take) {
     RowRebalancer rebalancer;
+    BandEdges edges;
     Vec w(n), x(n);
     for (Index p = take(); p >= 0; p = take()) {
       const Policy& pol = policies[static_cast<std::size_t>(p)];
       if (pol.absolute.size() != 0) MICROALLOC_CHECK_SIZE(pol.absolute.size(), n, "absolute");
       if (pol.relative.size() != 0) MICROALLOC_CHECK_SIZE(pol.relative.size(), n, "relative");
       const Bands bands{target_row, pol.absolute, pol.relative, pol.combine_max};
+      edges.set(bands, targets.data(), n);
       double* values = out.values + p * T;
       std::int64_t rebalances = 0;
       double turnover = 0.0, paid = 0.0, value = 1.0;
@@ -312,13 +330,7 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
           x = targets;
           trade = true;
         } else if (check) {
-          for (Index i = 0; i < n; ++i) {
-            const double h = bands.width(targets[i], i);
-            if (w[i] > targets[i] + h || w[i] < targets[i] - h) {
-              trade = true;
-              break;
-            }
-          }
+          trade = edges.breached(w.data());
           if (trade) rebalancer.run(w.data(), Eigen::Map<const Vec>(targets.data(), n), bands, p, pol.action, pol.min_trade, x.data());
         }
         if (trade) {

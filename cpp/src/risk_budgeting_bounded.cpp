@@ -398,6 +398,8 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   std::vector<std::size_t> best_active;
   int rounds = 0;
   std::vector<std::vector<std::size_t>> tried;
+  Vec w;          // the weights of the last attempt
+  Certificate c;  // and their certificate
   // Try an active set; keeps the best point. Certified: 1; solved, not certified: 0; no
   // solution with that set (too many bounds held): -1.
   auto attempt = [&](const std::vector<std::size_t>& active, const Vec& y_start, Vec& y_out) {
@@ -405,8 +407,8 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
     tried.push_back(active);
     if (!solve_with(active, y_start, y_out)) return -1;
     active_state(active);
-    const Vec w = weights_of(y_out);
-    const Certificate c = certify(cov, w, b, lower, upper, state);
+    w = weights_of(y_out);
+    c = certify(cov, w, b, lower, upper, state);
     if (c.residual < best_residual) {
       best_residual = c.residual;
       best_w = w;
@@ -438,9 +440,7 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
     if (outcome == 1) return finish(best_w, rounds);
     if (outcome < 0) break;
     // Next set: bounds violated by the new point are added; active bounds whose multiplier has
-    // the wrong sign are dropped.
-    const Vec w = weights_of(y);
-    const Certificate c = certify(cov, w, b, lower, upper, state);
+    // the wrong sign (from the attempt's certificate) are dropped.
     std::vector<std::size_t> next;
     const double t = y.sum();
     for (std::size_t j = 0; j < bounds.size(); ++j) {

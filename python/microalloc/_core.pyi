@@ -192,6 +192,10 @@ class RiskBudgetingResult:
     max_budget_error: float
     volatility: float
     solve_time_s: float
+    kkt_residual: float
+    budget_shift: float
+    bound_state: npt.NDArray[np.int64]
+    bound_rounds: int
 
 def decompose_risk(
     cov: npt.NDArray[np.float64],
@@ -203,3 +207,72 @@ def decompose_risk(
 def risk_budgeting(
     cov: npt.NDArray[np.float64], budgets: npt.NDArray[np.float64], tol: float, max_sweeps: int, newton_max_n: int
 ) -> RiskBudgetingResult: ...
+def risk_budgeting_bounded(
+    cov: npt.NDArray[np.float64],
+    budgets: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+    guess_rounds: int,
+) -> RiskBudgetingResult: ...
+
+class Trigger(enum.IntEnum):
+    ANY_BREACH = 0
+    L1_DRIFT = 1
+    TRACKING_ERROR = 2
+
+class Action(enum.IntEnum):
+    TARGET = 0
+    BAND_EDGE = 1
+    HALFWAY = 2
+
+def check_bands(
+    weights: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.float64],
+    absolute: npt.NDArray[np.float64],
+    relative: npt.NDArray[np.float64],
+    combine_max: bool,
+    cov: npt.NDArray[np.float64],
+    trigger: Trigger,
+    threshold: float,
+    with_breach: bool,
+    threads: int,
+) -> tuple[
+    npt.NDArray[np.bool_] | None,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.bool_],
+]: ...
+def rebalance(
+    weights: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.float64],
+    absolute: npt.NDArray[np.float64],
+    relative: npt.NDArray[np.float64],
+    combine_max: bool,
+    rows: npt.NDArray[np.bool_] | None,
+    action: Action,
+    min_trade: float,
+    threads: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def backtest(
+    prices: npt.NDArray[np.float64],
+    targets: npt.NDArray[np.float64],
+    kinds: list[int],
+    check_days: npt.NDArray[np.uint8],
+    absolute: npt.NDArray[np.float64],
+    relative: npt.NDArray[np.float64],
+    has_absolute: list[bool],
+    has_relative: list[bool],
+    combine_max: list[bool],
+    actions: list[Action],
+    min_trade: npt.NDArray[np.float64],
+    proportional: npt.NDArray[np.float64],
+    impact: npt.NDArray[np.float64],
+    threads: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def drift(
+    weights: npt.NDArray[np.float64], returns: npt.NDArray[np.float64], threads: int
+) -> npt.NDArray[np.float64]: ...

@@ -154,10 +154,12 @@ class _Batch:
 
 
 def _require_finite(a: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(a)
-    if bad.any():
-        k = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise NonFiniteError(name, f"entry {list(k)} is {a[k]} (not finite); {int(bad.sum())} such entries")
+    """The core's one-pass check (as for vectors in _validate.as_vector), on any shape."""
+    bad = _core.find_non_finite(np.ascontiguousarray(a).reshape(-1), False)
+    if bad is not None:
+        k, count, value = bad
+        index = [int(i) for i in np.unravel_index(k, a.shape)]
+        raise NonFiniteError(name, f"entry {index} is {value} (not finite); {count} such entries")
 
 
 def _threads(threads: Any) -> int:
