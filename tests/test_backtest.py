@@ -65,6 +65,13 @@ def test_band_to_target_and_costs_are_exactly_the_cost_model():
     assert paid.summary.loc["band", "rebalances"] == len(fractions) > 3
     ratio = paid.values["band"].iloc[-1] / free.values["band"].iloc[-1]
     assert ratio == pytest.approx(np.prod(1 - np.array(fractions)), rel=1e-12)
+    # The yearly cost drag: growth with costs = growth without costs x (1 - drag).
+    years = (len(p) - 1) / 252.0
+    drag = paid.summary.loc["band", "cost_drag"]
+    assert drag == pytest.approx(1 - np.prod(1 - np.array(fractions)) ** (1 / years), rel=1e-12)
+    growth = 1 + paid.summary.loc["band", "annual_return"], 1 + free.summary.loc["band", "annual_return"]
+    assert growth[0] == pytest.approx(growth[1] * (1 - drag), rel=1e-12)
+    assert free.summary.loc["band", "cost_drag"] == 0.0
 
 
 def test_calendar_checks_follow_the_dates():
@@ -97,6 +104,9 @@ def test_band_edge_trades_less_than_target():
         (dict(policies={"x": ma.Policy.band()}), "absolute"),
         (dict(policies=[]), "policies"),
         (dict(costs=-0.001), "costs"),
+        (dict(costs=0.5), "costs"),
+        (dict(costs=[0.0, 0.3], impact=[0.2, 0.0]), "costs"),
+        (dict(impact=np.inf), "impact"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, argument):
@@ -104,3 +114,14 @@ def test_bad_input_names_the_argument(kwargs, argument):
     args.update(kwargs)
     with pytest.raises(ValueError, match=argument):
         ma.backtest_rebalancing(args.pop("prices"), args.pop("targets"), args.pop("policies"), **args)
+
+
+def test_the_highest_accepted_costs_keep_every_value_positive():
+    # Prices that swing 10x each day force near-total trades: at costs + impact just below 0.5
+    # each rebalance costs most of the gain, but never the whole portfolio.
+    p = np.ones((30, 2))
+    p[1::2, 0] = 10.0
+    pols = {"daily": ma.Policy.calendar(1), "band": ma.Policy.band(0.01, action="target")}
+    v = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, costs=0.25, impact=0.2499).values)
+    free = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols).values)
+    assert (v > 0).all() and (v[-1] < 1e-3 * free[-1]).all()

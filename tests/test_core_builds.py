@@ -25,6 +25,18 @@ for n, lo, up in ((30, 0.0, 1.0), (120, 0.0, 0.05), (300, -0.5, 0.5)):
         r = ma.solve_mean_variance(s, m, risk_aversion=5.0, lower=lo, upper=up)
         out["runs"].append({"status": r.status.name, "objective": r.objective, "rel_gap": r.rel_gap,
                             "weights": r.weights.tolist()})
+# Band checks: the v3 build has its own vectorised row loop (four assets per step, scalar tail).
+out["bands"] = []
+for n in (1, 3, 4, 7, 50):
+    t = rng.dirichlet(np.ones(n))
+    t[rng.random(n) < 0.2] = 0.0
+    w = t * np.exp(rng.normal(0.0, 0.3, (400, n))) + (t == 0) * rng.choice([0.0, 0.01], (400, n))
+    h = np.minimum(0.03, 0.25 * t)
+    h[t == 0] = 0.0
+    w[::7] = t + h  # exactly on the upper edges: inside
+    c = ma.check_bands(w, t, absolute=0.03, relative=0.25)
+    out["bands"].append({"breach": c.breach.tolist(), "n_breaches": c.n_breaches.tolist(),
+                         "max_drift": c.max_drift.tolist(), "l1_drift": c.l1_drift.tolist()})
 print(json.dumps(out))
 """
 
@@ -57,6 +69,11 @@ def test_baseline_and_v3_builds_agree():
         scale = max(abs(a["objective"]), 1e-12)
         assert abs(a["objective"] - b["objective"]) <= 1e-9 * scale
         np.testing.assert_allclose(a["weights"], b["weights"], rtol=0, atol=1e-6)
+    for a, b in zip(base["bands"], v3["bands"], strict=True):
+        assert a["breach"] == b["breach"] and a["n_breaches"] == b["n_breaches"]
+        assert sum(map(sum, a["breach"])) > 0 and sum(a["n_breaches"]) < len(a["breach"]) * len(a["breach"][0])
+        assert a["max_drift"] == b["max_drift"]  # the same products, only the order of the max differs
+        np.testing.assert_allclose(a["l1_drift"], b["l1_drift"], rtol=1e-14, atol=1e-16)
 
 
 def test_an_unknown_isa_request_is_refused():

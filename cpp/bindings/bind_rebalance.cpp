@@ -84,7 +84,7 @@ void bind_rebalance(py::module_& m) {
       py::arg("min_trade"), py::arg("threads"));
 
   // Policies as parallel arrays (one entry or row per policy); returns (values P x T, rebalances,
-  // turnover, costs).
+  // turnover, costs, log of the value kept after costs).
   m.def(
       "backtest",
       [](MatRef prices, VecRef targets, const std::vector<int>& kinds,
@@ -111,14 +111,14 @@ void bind_rebalance(py::module_& m) {
           pol.action = actions[p];
           pol.min_trade = min_trade[static_cast<Index>(p)];
         }
-        py::array_t<double> values({count, days}), turnover(count), paid(count);
+        py::array_t<double> values({count, days}), turnover(count), paid(count), kept(count);
         py::array_t<std::int64_t> rebalances(count);
-        BacktestOutput out{ptr(values), ptr(rebalances), ptr(turnover), ptr(paid)};
+        BacktestOutput out{ptr(values), ptr(rebalances), ptr(turnover), ptr(paid), ptr(kept)};
         {
           py::gil_scoped_release release;
           backtest(prices, targets, policies, Costs{proportional, impact}, threads, out);
         }
-        return py::make_tuple(values, rebalances, turnover, paid);
+        return py::make_tuple(values, rebalances, turnover, paid, kept);
       },
       py::arg("prices").noconvert(), py::arg("targets").noconvert(), py::arg("kinds"), py::arg("check_days"),
       py::arg("absolute").noconvert(), py::arg("relative").noconvert(), py::arg("has_absolute"),

@@ -5,7 +5,12 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <cstring>
 #include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "microalloc/check.hpp"
 #include "microalloc/projection.hpp"
@@ -65,6 +70,63 @@ struct BandEdges {
   }
 };
 
+/// Per-row statistics of a band check.
+struct RowScan {
+  std::int64_t count = 0;  ///< weights outside their bands
+  double worst = 0.0;      ///< max |w_i - t_i| / width_i (0/0 = 0, x/0 = inf)
+  double l1 = 0.0;         ///< sum |w_i - t_i|: not finite iff a weight is not finite
+};
+
+/// One row of the band check. The ratio is |w - t| * (1 / width) with 1/0 = inf; the 0 * inf = NaN
+/// of an on-target weight with a zero width is dropped by the max (x > NaN is false), which is the
+/// 0/0 = 0 convention without a branch. With AVX2 the loop runs four assets per step, the breach
+/// mask leaving as four bytes from a table indexed by the comparison's sign bits.
+template <bool kWriteBreach>
+RowScan scan_row(const double* w, const double* t, const double* lo, const double* hi, const double* inv,
+                 Index n, bool* breach) {
+  RowScan s;
+  Index i = 0;
+#if defined(__AVX2__)
+  static constexpr std::uint32_t kBytes[16] = {
+      0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100, 0x00010101,
+      0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001, 0x01010100, 0x01010101};
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d l1 = _mm256_setzero_pd(), worst = _mm256_setzero_pd();
+  __m256i count = _mm256_setzero_si256();  // minus the sum of the all-ones comparison masks
+  for (; i + 4 <= n; i += 4) {
+    const __m256d x = _mm256_loadu_pd(w + i);
+    const __m256d out_of_band = _mm256_or_pd(_mm256_cmp_pd(x, _mm256_loadu_pd(hi + i), _CMP_GT_OQ),
+                                             _mm256_cmp_pd(x, _mm256_loadu_pd(lo + i), _CMP_LT_OQ));
+    count = _mm256_sub_epi64(count, _mm256_castpd_si256(out_of_band));
+    static_assert(sizeof(bool) == 1, "the breach mask is written as bytes");
+    if constexpr (kWriteBreach) {
+      std::memcpy(breach + i, &kBytes[_mm256_movemask_pd(out_of_band)], 4);
+    }
+    const __m256d d = _mm256_andnot_pd(sign, _mm256_sub_pd(x, _mm256_loadu_pd(t + i)));
+    l1 = _mm256_add_pd(l1, d);
+    worst = _mm256_max_pd(_mm256_mul_pd(d, _mm256_loadu_pd(inv + i)), worst);  // NaN keeps worst
+  }
+  const __m128d l1_2 = _mm_add_pd(_mm256_castpd256_pd128(l1), _mm256_extractf128_pd(l1, 1));
+  s.l1 = _mm_cvtsd_f64(_mm_add_sd(l1_2, _mm_unpackhi_pd(l1_2, l1_2)));
+  const __m128d worst_2 = _mm_max_pd(_mm256_castpd256_pd128(worst), _mm256_extractf128_pd(worst, 1));
+  s.worst = _mm_cvtsd_f64(_mm_max_sd(worst_2, _mm_unpackhi_pd(worst_2, worst_2)));
+  alignas(32) std::int64_t counts[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(counts), count);
+  s.count = counts[0] + counts[1] + counts[2] + counts[3];
+#endif
+  for (; i < n; ++i) {
+    const double wi = w[i];
+    const bool out_of_band = (wi > hi[i]) | (wi < lo[i]);
+    s.count += out_of_band;
+    if constexpr (kWriteBreach) breach[i] = out_of_band;
+    const double d = std::abs(wi - t[i]);
+    s.l1 += d;
+    const double ratio = d * inv[i];
+    s.worst = ratio > s.worst ? ratio : s.worst;  // NaN keeps worst
+  }
+  return s;
+}
+
 }  // namespace
 
 void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, Trigger trigger,
@@ -95,20 +157,9 @@ void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, T
         if (!shared) edges(r);
         const double* t = bands.targets.data() + (shared ? 0 : r * bands.targets.outerStride());
         bool* breach = out.breach ? out.breach + r * n : nullptr;
-        std::int64_t count = 0;
-        double worst = 0.0, l1 = 0.0, poison = 0.0;
-        for (Index i = 0; i < n; ++i) {
-          const double wi = w[i];
-          poison += wi * 0.0;  // NaN once any weight is NaN or infinite
-          const bool out_of_band = (wi > hi[i]) | (wi < lo[i]);
-          count += out_of_band;
-          if (breach) breach[i] = out_of_band;
-          const double d = std::abs(wi - t[i]);
-          l1 += d;
-          const double ratio = d > 0.0 ? d * inv_width[i] : 0.0;  // 0/0 = 0, x/0 = inf
-          worst = std::max(worst, ratio);
-        }
-        if (poison != 0.0 || std::isnan(poison)) {
+        const RowScan s = breach ? scan_row<true>(w, t, lo.data(), hi.data(), inv_width.data(), n, breach)
+                                 : scan_row<false>(w, t, lo.data(), hi.data(), inv_width.data(), n, nullptr);
+        if (!std::isfinite(s.l1)) {  // NaN or inf somewhere in the row (finite drifts never sum to inf here)
           for (Index i = 0; i < n; ++i) {
             if (!std::isfinite(w[i])) not_finite("weights", r, i, w[i]);
           }
@@ -116,9 +167,9 @@ void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, T
         if (with_te) {
           for (Index i = 0; i < n; ++i) drift_block(r - r0, i) = w[i] - t[i];
         }
-        out.n_breaches[r] = count;
-        out.max_drift[r] = worst;
-        out.l1_drift[r] = 0.5 * l1;
+        out.n_breaches[r] = s.count;
+        out.max_drift[r] = s.worst;
+        out.l1_drift[r] = 0.5 * s.l1;
       }
       if (with_te) {
         sd_block.noalias() = drift_block * cov;
@@ -312,7 +363,7 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
       edges.set(bands, targets.data(), n);
       double* values = out.values + p * T;
       std::int64_t rebalances = 0;
-      double turnover = 0.0, paid = 0.0, value = 1.0;
+      double turnover = 0.0, paid = 0.0, kept = 0.0, value = 1.0;
       w = targets;
       if (T > 0) values[0] = value;
       for (Index d = 1; d < T; ++d) {
@@ -344,6 +395,7 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
             ++rebalances;
             turnover += 0.5 * one_way;
             paid += value * cost;
+            kept += std::log1p(-cost);
             value *= 1.0 - cost;
             w.swap(x);
           }
@@ -353,6 +405,7 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
       out.rebalances[p] = rebalances;
       out.turnover[p] = turnover;
       out.costs[p] = paid;
+      if (out.log_kept) out.log_kept[p] = kept;
     }
   });
 }

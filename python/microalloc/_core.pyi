@@ -272,7 +272,13 @@ def backtest(
     proportional: npt.NDArray[np.float64],
     impact: npt.NDArray[np.float64],
     threads: int,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
 def drift(
     weights: npt.NDArray[np.float64], returns: npt.NDArray[np.float64], threads: int
 ) -> npt.NDArray[np.float64]: ...

@@ -429,7 +429,10 @@ class BacktestResult:
         ``sharpe`` (mean over standard deviation of daily returns, annualised, risk-free rate 0),
         ``max_drawdown`` (largest fall from a peak, as a positive fraction), ``rebalances``,
         ``turnover`` (one-way, 0.5 sum |trade| summed over trades, per year), ``costs`` (paid, as a
-        fraction of the initial value), ``tracking_error`` (annualised, ddof=0, of daily returns
+        fraction of the initial value), ``cost_drag`` (the yearly fraction of value lost to costs,
+        1 - prod(1 - c_k)^(1/years) over the trades' cost fractions c_k: the annual return
+        without costs times 1 - cost_drag is the annual return with them, in growth terms),
+        ``tracking_error`` (annualised, ddof=0, of daily returns
         against the constant-mix portfolio rebalanced to target every day at no cost).
     names : list of str
     """
@@ -489,7 +492,8 @@ def backtest_rebalancing(
     Trades pay ``costs`` (proportional, as a fraction of the traded value: 10 bp = 0.001, scalar
     or per asset) plus a square-root market impact ``impact * |d_i|^1.5`` of the portfolio value
     for a trade of d_i in weight. Costs are taken out of the portfolio, so the weights after a
-    trade are as traded. The policies run in parallel in C++ (GIL released).
+    trade are as traded. ``max(costs) + max(impact)`` must be below 0.5, which keeps the cost of
+    any trade (at most 2 in weight) below the portfolio's value. The policies run in parallel in C++ (GIL released).
 
     Parameters
     ----------
@@ -526,6 +530,14 @@ def backtest_rebalancing(
     if (t < 0).any() or abs(t.sum() - 1.0) > 1e-9:
         raise InputError("targets", f"must be >= 0 and sum to 1 (sum is {t.sum()!r})")
     prop, imp = batch.per_asset(costs, "costs"), batch.per_asset(impact, "impact")
+    # A trade moves at most 2 in weight (sum |d_i| <= 2 between long-only weights), and |d|^1.5 <= |d|,
+    # so a trade costs less than 2 (max costs + max impact) of the value: below 1 keeps every value > 0.
+    if prop.max(initial=0.0) + imp.max(initial=0.0) >= 0.5:
+        raise InputError(
+            "costs",
+            f"max(costs) + max(impact) = {prop.max(initial=0.0) + imp.max(initial=0.0)!r} must be < 0.5 "
+            "(fractions of the traded value: 10 bp = 0.001), so that no trade can cost the whole portfolio",
+        )
     count = len(pols)
     kinds = {"buy_and_hold": 0, "calendar": 1, "band": 2}
     absolute = np.zeros((count, n))
@@ -554,14 +566,14 @@ def backtest_rebalancing(
         actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
         min_trade[k] = mt
         check[k] = _check_days(pol.check, days, dates)
-    values, rebalances, turnover, paid = _core.backtest(
+    values, rebalances, turnover, paid, kept = _core.backtest(
         p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
         min_trade, prop, imp, _threads(threads),
     )
-    return _backtest_result(values.T, rebalances, turnover, paid, p, t, names, dates, float(periods_per_year))
+    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, float(periods_per_year))
 
 
-def _backtest_result(values, rebalances, turnover, paid, prices, targets, names, dates, ppy) -> BacktestResult:
+def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy) -> BacktestResult:
     days = values.shape[0]
     years = (days - 1) / ppy
     rets = values[1:] / values[:-1] - 1.0
@@ -570,14 +582,17 @@ def _backtest_result(values, rebalances, turnover, paid, prices, targets, names,
     vol = rets.std(axis=0, ddof=1) if days > 2 else np.zeros(values.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = rets.mean(axis=0) / vol * np.sqrt(ppy)
+    with np.errstate(over="ignore"):  # inf for an explosive path over a short span
+        annual = values[-1] ** (1.0 / years) - 1.0
     summary = {
-        "annual_return": values[-1] ** (1.0 / years) - 1.0,
+        "annual_return": annual,
         "volatility": vol * np.sqrt(ppy),
         "sharpe": sharpe,
         "max_drawdown": -(values / peak - 1.0).min(axis=0),
         "rebalances": rebalances,
         "turnover": turnover / years,
         "costs": paid,
+        "cost_drag": -np.expm1(kept / years) + 0.0,  # + 0.0: no -0.0 without trades
         "tracking_error": (rets - constant_mix[:, None]).std(axis=0) * np.sqrt(ppy),
     }
     try:

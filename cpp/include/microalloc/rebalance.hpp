@@ -96,12 +96,14 @@ struct Costs {
 
 /// Outputs per policy p (caller-owned, row-major): values[p * T + d] (value 1 on day 0, invested at
 /// the targets), and per policy: rebalances, turnover (sum of 0.5 sum|d| over trades), costs paid
-/// (in units of the initial value).
+/// (in units of the initial value), and sum_k log(1 - c_k) over the trades' cost fractions c_k (the
+/// log of the value kept: the path with costs is the cost-free path times its exponential).
 struct BacktestOutput {
   double* values = nullptr;
   std::int64_t* rebalances = nullptr;
   double* turnover = nullptr;
   double* costs = nullptr;
+  double* log_kept = nullptr;  ///< may be null
 };
 
 /// Simulates every policy on the same prices (T x n, positive) from the targets (n, summing to
