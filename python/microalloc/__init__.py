@@ -8,6 +8,7 @@ from ._core import Status, __version__
 from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
+from .frontier import Frontier, MaxSharpeResult, efficient_frontier, max_sharpe
 from .projection import project_box_budget
 from .rebalance import (
     BacktestResult,
@@ -45,6 +46,10 @@ __all__ = [
     "MeanVarianceBatchResult",
     "METHODS",
     "project_box_budget",
+    "efficient_frontier",
+    "Frontier",
+    "max_sharpe",
+    "MaxSharpeResult",
     "risk_contributions",
     "RiskContributions",
     "active_share",

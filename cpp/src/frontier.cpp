@@ -1,0 +1,336 @@
+// The efficient frontier by the parametric active-set method (critical line algorithm),
+// ALGORITHMS.md section 4.1.
+//
+// Every asset is free (F) or held at a bound (B: lower, upper, or fixed when its bounds meet). For a
+// fixed working set the KKT system of
+//     min (1/2)(w-b)'S(w-b) - tau mu'w   s.t. 1'w = B, w_B at its bounds,
+// is linear in tau:  S_FF w_F + nu 1 = c0_F - (S w_B)_F + tau mu_F,  1'w_F = B - 1'w_B,  c0 = S b.
+// With a Cholesky factor of S_FF, x = S_FF^{-1} rhs and e = S_FF^{-1} 1 give nu = (1'x - budget) / 1'e
+// and w_F = x - nu e, for the two right-hand sides (tau^0 and tau^1). So w_F = alpha + tau beta,
+// nu = nu0 + tau nu1, and the reduced gradients r_i = (S w)_i - c0_i - tau mu_i + nu of the held
+// assets are gamma_i + tau delta_i. The segment stays optimal while the free weights stay inside
+// their bounds and r keeps its sign (>= 0 at a lower bound, <= 0 at an upper one). The next turning
+// point is the nearest tau at which one of these fails: that asset changes sides. Ties go to the
+// lowest index (Bland), an asset that just left cannot come back at the same tau, and tiny slopes
+// (relative 1e-11) are not events.
+//
+// The path starts at tau = 0 from the active-set solver's certified minimum (active) variance and
+// walks up to the maximum-return end (or to infinity when a bound is infinite). Both ends of every
+// segment are certified by the duality gap of the mean-variance problem at that tau, from
+// S w = S alpha + tau S beta, already at hand (O(n) per check).
+#include "microalloc/frontier.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include <Eigen/Cholesky>
+
+#include "mean_variance_common.hpp"
+#include "microalloc/certificate.hpp"
+#include "microalloc/check.hpp"
+#include "microalloc/mean_variance.hpp"
+
+namespace microalloc {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kSlopeTol = 1e-11;  // relative: slopes below this are not events
+constexpr double kTieTol = 1e-12;    // relative: events this close are ties
+constexpr int kRefreshPeriod = 32;   // S w_B recomputed from scratch every this many events
+
+enum Side : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3 };
+
+}  // namespace
+
+Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& settings) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Index n = p.cov.rows();
+  MICROALLOC_CHECK_SIZE(p.cov.cols(), n, "cov columns");
+  MICROALLOC_CHECK_SIZE(p.mu.size(), n, "mu");
+  MICROALLOC_CHECK_SIZE(p.lower.size(), n, "lower");
+  MICROALLOC_CHECK_SIZE(p.upper.size(), n, "upper");
+  if (p.benchmark.size() != 0) MICROALLOC_CHECK_SIZE(p.benchmark.size(), n, "benchmark");
+  Frontier out;
+  const Vec no_mu;
+  MeanVarianceProblem mv{p.cov, no_mu, p.lower, p.upper, p.benchmark, 1.0, p.budget};
+  Vec lb, ub;
+  if (!detail::feasible_bounds(mv, lb, ub)) {
+    out.status = Status::Infeasible;
+    out.message = "no portfolio satisfies the bounds and the budget";
+    return out;
+  }
+  // The start: minimum (active) variance, certified.
+  SolverSettings ss;
+  ss.tol = settings.tol;  // only its working set is used: the path recomputes the weights exactly
+  const SolveResult start = solve_active_set(mv, ss, Vec());
+  if (start.status != Status::Optimal) {
+    out.status = start.status;
+    out.message = "the minimum-variance start could not be certified";
+    return out;
+  }
+  const bool has_b = p.benchmark.size() != 0;
+  Vec c0 = Vec::Zero(n);
+  if (has_b) c0.noalias() = p.cov * p.benchmark;
+  const double budget = p.budget;
+  const double mu_scale = std::max(p.mu.cwiseAbs().maxCoeff(), 1e-300);
+  const double mean_var = n > 0 ? std::max(p.cov.diagonal().sum() / static_cast<double>(n), 1e-300) : 1.0;
+
+  // Working set from the start point: assets on a bound are held there.
+  std::vector<signed char> side(static_cast<std::size_t>(n));
+  Vec w = start.weights;
+  for (Index i = 0; i < n; ++i) {
+    const double wtol = 1e-11 * std::max(1.0, std::abs(ub[i] - lb[i]) < kInf ? std::abs(ub[i] - lb[i]) : 1.0);
+    if (lb[i] == ub[i]) {
+      side[i] = kFixed;
+      w[i] = lb[i];
+    } else if (std::abs(w[i] - lb[i]) <= wtol) {
+      side[i] = kLower;
+      w[i] = lb[i];
+    } else if (std::abs(w[i] - ub[i]) <= wtol) {
+      side[i] = kUpper;
+      w[i] = ub[i];
+    } else {
+      side[i] = kFree;
+    }
+  }
+
+  Vec held_sw(n);  // S w_B
+  auto refresh_held = [&] {
+    held_sw.setZero();
+    for (Index j = 0; j < n; ++j) {
+      if (side[j] != kFree && w[j] != 0.0) held_sw.noalias() += w[j] * p.cov.row(j).transpose();
+    }
+  };
+  refresh_held();
+
+  // With no free asset (a vertex), one held asset is freed at its bound: with the budget it cannot
+  // move, and its stationarity fixes nu. The one with the smallest r among the lower ones (largest
+  // among the upper ones) keeps every other sign.
+  auto ensure_free = [&](double tau) {
+    for (Index i = 0; i < n; ++i) {
+      if (side[i] == kFree) return;
+    }
+    Index pick = -1;
+    double best = kInf;
+    for (Index i = 0; i < n; ++i) {
+      const double r = held_sw[i] - c0[i] - tau * p.mu[i];
+      if (side[i] == kLower && r < best) best = r, pick = i;
+    }
+    if (pick < 0) {
+      best = -kInf;
+      for (Index i = 0; i < n; ++i) {
+        const double r = held_sw[i] - c0[i] - tau * p.mu[i];
+        if (side[i] == kUpper && r > best) best = r, pick = i;
+      }
+    }
+    if (pick >= 0) {
+      side[pick] = kFree;
+      held_sw.noalias() -= w[pick] * p.cov.row(pick).transpose();
+    }
+  };
+
+  const int max_points = settings.max_points > 0 ? settings.max_points : static_cast<int>(20 * n + 100);
+  std::vector<Index> free;
+  Eigen::MatrixXd h;
+  Vec x0, x1, e, alpha(n), beta(n), s_alpha(n), s_beta(n), g(n), wt(n);
+  std::vector<Vec> points;
+  std::vector<double> taus, m0, m1, v0, v1, v2;
+  Certifier certifier;
+  double tau = 0.0;
+  Index last_left = -1;
+  int events = 0;
+  out.status = Status::Optimal;
+
+  auto certify_at = [&](double t) {
+    wt = alpha + t * beta;
+    g = s_alpha + t * s_beta - c0 - t * p.mu;
+    const double risk_sq = std::max((wt - (has_b ? Vec(p.benchmark) : Vec::Zero(n))).dot(g + t * p.mu), 0.0);
+    const double ret = p.mu.dot(wt);
+    const double scale = std::max(0.5 * risk_sq + t * std::abs(ret), 1e-4 * mean_var * std::max(1.0, budget * budget));
+    const Certificate c = certifier.certify(wt.data(), g.data(), lb.data(), ub.data(), n, budget, scale);
+    out.max_rel_gap = std::max(out.max_rel_gap, c.rel_gap);
+    out.max_primal_residual = std::max(out.max_primal_residual, c.primal_residual);
+    return c.rel_gap <= settings.tol && c.primal_residual <= 1e-9 * std::max(1.0, std::abs(budget));
+  };
+
+  for (;;) {
+    ensure_free(tau);
+    free.clear();
+    for (Index i = 0; i < n; ++i) {
+      if (side[i] == kFree) free.push_back(i);
+    }
+    const Index k = static_cast<Index>(free.size());
+    // Factor S_FF (shifted by sigma 11' if it is singular: on 1'w_F = const that only moves nu).
+    h.resize(k, k);
+    for (Index r = 0; r < k; ++r) {
+      for (Index c = 0; c <= r; ++c) h(r, c) = p.cov(free[r], free[c]);
+    }
+    double sigma = 0.0;
+    Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt(h);
+    ++out.factorizations;
+    bool ok = llt.info() == Eigen::Success;
+    if (ok) {
+      for (Index t = 0; t < k; ++t) ok = ok && llt.matrixLLT()(t, t) * llt.matrixLLT()(t, t) > 1e-13 * h(t, t);
+    }
+    if (!ok) {
+      sigma = mean_var;
+      h.array() += sigma;
+      llt.compute(h);
+      ++out.factorizations;
+      if (llt.info() != Eigen::Success) {
+        out.status = Status::NumericalError;
+        out.message = "the free block of the covariance is singular on the budget plane";
+        break;
+      }
+    }
+    double held_sum = 0.0;
+    for (Index i = 0; i < n; ++i) {
+      if (side[i] != kFree) held_sum += w[i];
+    }
+    const double free_budget = budget - held_sum;
+    x0.resize(k);
+    x1.resize(k);
+    for (Index r = 0; r < k; ++r) {
+      x0[r] = c0[free[r]] - held_sw[free[r]];
+      x1[r] = p.mu[free[r]];
+    }
+    e = Vec::Ones(k);
+    llt.solveInPlace(x0);
+    llt.solveInPlace(x1);
+    llt.solveInPlace(e);
+    const double se = e.sum();
+    const double nu0s = (x0.sum() - free_budget) / se, nu1 = x1.sum() / se;
+    const double nu0 = nu0s + sigma * free_budget;  // the multiplier of the unshifted system
+    alpha = w;
+    beta.setZero();
+    for (Index r = 0; r < k; ++r) {
+      alpha[free[r]] = x0[r] - nu0s * e[r];
+      beta[free[r]] = k > 1 ? x1[r] - nu1 * e[r] : 0.0;  // one free asset cannot move: the budget holds it
+    }
+    if (k == 1) alpha[free[0]] = free_budget;
+    // S alpha and S beta (alpha holds w_B on the held assets).
+    s_alpha = held_sw;
+    s_beta.setZero();
+    for (Index r = 0; r < k; ++r) {
+      const auto row = p.cov.row(free[r]).transpose();
+      s_alpha.noalias() += alpha[free[r]] * row;
+      s_beta.noalias() += beta[free[r]] * row;
+    }
+    if (!certify_at(tau)) {
+      refresh_held();
+      out.status = Status::NumericalError;
+      out.message = "a turning point failed its certificate";
+      break;
+    }
+    // The turning point and the segment it starts (replacing a zero-length segment: several
+    // assets changing sides at the same tau make one turning point).
+    if (!taus.empty() && taus.back() == tau) {
+      points.pop_back();
+      taus.pop_back();
+      m0.pop_back();
+      m1.pop_back();
+      v0.pop_back();
+      v1.pop_back();
+      v2.pop_back();
+    }
+    points.push_back(alpha + tau * beta);
+    taus.push_back(tau);
+    m0.push_back(p.mu.dot(alpha));
+    m1.push_back(p.mu.dot(beta));
+    {
+      const Vec a = has_b ? Vec(alpha - p.benchmark) : alpha;
+      const Vec sa = s_alpha - c0;
+      v0.push_back(a.dot(sa));
+      v1.push_back(beta.dot(sa));
+      v2.push_back(beta.dot(s_beta));
+    }
+    if (static_cast<int>(points.size()) >= max_points) {
+      out.status = Status::MaxIter;
+      out.message = "turning-point limit reached";
+      break;
+    }
+    // Next event.
+    const double beta_scale = beta.cwiseAbs().maxCoeff();
+    const double beta_tol = kSlopeTol * beta_scale;
+    double best = kInf;
+    Index who = -1;
+    auto offer = [&](double t, Index i) {  // the nearest event; ties to the lowest index
+      t = std::max(t, tau);
+      if (who < 0 || t < best - kTieTol * std::abs(best)) {
+        best = t;
+        who = i;
+      } else if (t <= best + kTieTol * std::abs(best) && i < who) {
+        best = std::min(best, t);
+        who = i;
+      }
+    };
+    for (Index r = 0; r < k && k > 1; ++r) {
+      const Index i = free[r];
+      if (beta[i] > beta_tol && ub[i] < kInf) offer((ub[i] - alpha[i]) / beta[i], i);
+      if (beta[i] < -beta_tol && lb[i] > -kInf) offer((lb[i] - alpha[i]) / beta[i], i);
+    }
+    const double delta_tol = kSlopeTol * (mu_scale + std::abs(nu1));
+    for (Index i = 0; i < n; ++i) {
+      if (side[i] != kLower && side[i] != kUpper) continue;
+      const double gamma = s_alpha[i] - c0[i] + nu0;
+      const double delta = s_beta[i] - p.mu[i] + nu1;
+      const bool enters = side[i] == kLower ? delta < -delta_tol : delta > delta_tol;
+      if (!enters) continue;
+      const double t = -gamma / delta;
+      if (i == last_left && t <= tau * (1.0 + 1e-9) + 1e-300) continue;
+      offer(t, i);
+    }
+    if (who < 0) {  // no more turning points
+      // Moving forever is only possible towards an infinite bound (expected return without limit);
+      // otherwise the remaining slopes are rounding and the path has reached its end.
+      for (Index r = 0; r < k && k > 1; ++r) {
+        const Index i = free[r];
+        if ((beta[i] > beta_tol && ub[i] == kInf) || (beta[i] < -beta_tol && lb[i] == -kInf)) out.unbounded = true;
+      }
+      if (out.unbounded) out.ray = beta;
+      break;
+    }
+    // Move `who` across.
+    tau = best;
+    w = alpha + tau * beta;
+    if (side[who] == kFree) {
+      const bool up = beta[who] > 0;
+      w[who] = up ? ub[who] : lb[who];
+      side[who] = up ? kUpper : kLower;
+      held_sw.noalias() += w[who] * p.cov.row(who).transpose();
+      last_left = who;
+    } else {
+      held_sw.noalias() -= w[who] * p.cov.row(who).transpose();
+      side[who] = kFree;
+      last_left = -1;
+    }
+    if (++events % kRefreshPeriod == 0) refresh_held();
+  }
+
+  const Index count = static_cast<Index>(points.size());
+  out.tau = taus;
+  out.weights.resize(count, n);
+  for (Index r = 0; r < count; ++r) out.weights.row(r) = points[static_cast<std::size_t>(r)].transpose();
+  auto to_vec = [](const std::vector<double>& v) { return Vec(Eigen::Map<const Vec>(v.data(), static_cast<Index>(v.size()))); };
+  out.mean0 = to_vec(m0);
+  out.mean1 = to_vec(m1);
+  out.var0 = to_vec(v0);
+  out.var1 = to_vec(v1);
+  out.var2 = to_vec(v2);
+  out.expected_return.resize(count);
+  out.risk.resize(count);
+  for (Index r = 0; r < count; ++r) {
+    const double t = taus[static_cast<std::size_t>(r)];
+    out.expected_return[r] = m0[r] + t * m1[r];
+    out.risk[r] = std::sqrt(std::max(v0[r] + 2.0 * t * v1[r] + t * t * v2[r], 0.0));
+  }
+  if (!out.unbounded) out.ray = Vec::Zero(n);
+  out.solve_time_s = detail::seconds_since(t0);
+  return out;
+}
+
+}  // namespace microalloc

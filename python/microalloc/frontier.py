@@ -1,0 +1,320 @@
+"""The exact efficient frontier (critical line algorithm in C++), maximum Sharpe, and targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import EMPTY, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
+from .errors import InfeasibleError, InputError, SolverError
+from .result import Status
+
+__all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
+
+
+@dataclass(frozen=True, repr=False)
+class Frontier:
+    """The whole efficient frontier: the turning points and the exact path between them.
+
+    The frontier is the set of solutions of ``max mu'w - (risk_aversion/2) (w-b)'S(w-b)`` over
+    ``sum(w) = budget, lower <= w <= upper`` for every risk aversion from infinity (minimum
+    variance, or minimum tracking error with a benchmark) down to 0 (maximum expected return).
+    The weights are piecewise linear in ``1 / risk_aversion``: between two turning points every
+    portfolio is a known combination of them, so any point is exact, not interpolated from a grid.
+
+    Attributes
+    ----------
+    risk_aversions : (K,) array
+        The turning points, decreasing from ``inf`` (the minimum-variance end).
+    weights : (K, n) array
+        One row per turning point.
+    expected_returns, volatilities : (K,) arrays
+        ``mu'w`` and ``sqrt(w'Sw)`` at the turning points.
+    tracking_errors : (K,) array or None
+        ``sqrt((w-b)'S(w-b))`` with a benchmark.
+    status : Status
+        OPTIMAL when every turning point passed its certificate (both ends of every segment).
+    max_rel_gap : float
+        The worst relative duality gap met along the path.
+    unbounded : bool
+        True when the expected return grows without limit (an infinite bound): the last segment
+        never ends.
+    """
+
+    risk_aversions: np.ndarray
+    weights: np.ndarray
+    expected_returns: np.ndarray
+    volatilities: np.ndarray
+    tracking_errors: np.ndarray | None
+    status: Status
+    max_rel_gap: float
+    unbounded: bool
+    solve_time_s: float
+    budget: float
+    labels: Any = None
+    message: str = ""
+    _tau: np.ndarray = field(default=None)  # type: ignore[assignment]
+    _seg: np.ndarray = field(default=None)  # type: ignore[assignment]  # (K, 5): mean0, mean1, var0, var1, var2
+    _ray: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self._tau)
+
+    def __repr__(self) -> str:
+        return (
+            f"Frontier(status={self.status.name}, turning_points={len(self)}, "
+            f"returns=[{self.expected_returns[0]:.6g}, {self.expected_returns[-1]:.6g}], "
+            f"max_rel_gap={self.max_rel_gap:.2e}, unbounded={self.unbounded})"
+        )
+
+    @property
+    def risks(self) -> np.ndarray:
+        """The risk the frontier trades off: tracking errors with a benchmark, else volatilities."""
+        return self.tracking_errors if self.tracking_errors is not None else self.volatilities
+
+    # -- points on the path -------------------------------------------------------------------
+    def _at_tau(self, tau: float) -> np.ndarray:
+        t = self._tau
+        k = int(np.searchsorted(t, tau, side="right")) - 1
+        k = max(k, 0)
+        if k + 1 < len(t):
+            span = t[k + 1] - t[k]
+            s = 0.0 if span <= 0 else min(max((tau - t[k]) / span, 0.0), 1.0)
+            w = self.weights[k] + s * (self.weights[k + 1] - self.weights[k])
+        elif self.unbounded:
+            w = self.weights[k] + (tau - t[k]) * self._ray
+        else:
+            w = self.weights[k].copy()
+        return self._label(w)
+
+    def _label(self, w: np.ndarray) -> Any:
+        if self.labels is None:
+            return w
+        import pandas as pd
+
+        return pd.Series(w, index=self.labels)
+
+    def at_risk_aversion(self, risk_aversion: float) -> Any:
+        """The frontier portfolio at a risk aversion (``inf``: minimum variance; ``0``: maximum return)."""
+        ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0) if np.isfinite(risk_aversion) else np.inf
+        if ra == 0.0:
+            if self.unbounded:
+                raise InputError("risk_aversion", "0 has no solution: the expected return is unbounded")
+            return self._label(self.weights[-1].copy())
+        return self._at_tau(1.0 / ra)
+
+    def at_return(self, target: float) -> Any:
+        """The least risky portfolio with ``mu'w >= target``.
+
+        A target at or below the minimum-variance portfolio's return gives that portfolio; one
+        above the highest feasible return raises InfeasibleError naming the achievable range.
+        """
+        r = as_scalar(target, "target_return")
+        er = self.expected_returns
+        tol = 1e-12 * max(1.0, abs(r))
+        if r <= er[0]:
+            return self._label(self.weights[0].copy())
+        if not self.unbounded and r > er[-1] + tol:
+            raise InfeasibleError(
+                "target_return",
+                f"{r!r} is above the highest expected return of a feasible portfolio; achievable range "
+                f"[{er[0]!r}, {er[-1]!r}] (from minimum variance to maximum return)",
+            )
+        return self._at_tau(self._tau_for(lambda m0, m1, v0, v1, v2: (m0, m1), r, er))
+
+    def at_volatility(self, target: float) -> Any:
+        """The highest-return portfolio with risk <= target (volatility; tracking error with a benchmark).
+
+        A target below the minimum risk raises InfeasibleError naming the achievable range; one
+        above the risk of the maximum-return portfolio gives that portfolio.
+        """
+        v = as_scalar(target, "target_volatility", minimum=0.0)
+        risk = self.risks
+        name = "target_tracking_error" if self.tracking_errors is not None else "target_volatility"
+        if v < risk[0] * (1 - 1e-12):
+            raise InfeasibleError(
+                name,
+                f"{v!r} is below the lowest risk of a feasible portfolio; achievable range "
+                f"[{risk[0]!r}, {'inf' if self.unbounded else repr(risk[-1])}]",
+            )
+        if not self.unbounded and v >= risk[-1]:
+            return self._label(self.weights[-1].copy())
+        return self._at_tau(self._tau_for(None, v, risk))
+
+    def _tau_for(self, _linear: Any, target: float, along: np.ndarray) -> float:
+        """tau where the (nondecreasing) mean or risk along the path equals target."""
+        k = int(np.searchsorted(along, target, side="left")) - 1
+        k = min(max(k, 0), len(along) - 1)
+        t0 = self._tau[k]
+        t1 = self._tau[k + 1] if k + 1 < len(self._tau) else np.inf
+        m0, m1, v0, v1, v2 = self._seg[k]
+        if _linear is not None:  # mean: m0 + m1 tau = target
+            tau = t0 if m1 <= 0 else (target - m0) / m1
+        else:  # risk^2: v0 + 2 v1 tau + v2 tau^2 = target^2, the root in [t0, t1]
+            c = v0 - target * target
+            if v2 > 0:
+                disc = max(v1 * v1 - v2 * c, 0.0)
+                tau = (-v1 + np.sqrt(disc)) / v2
+            elif v1 > 0:
+                tau = -c / (2 * v1)
+            else:
+                tau = t0
+        return float(min(max(tau, t0), t1))
+
+    def path(self, points_per_segment: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """Plot-ready (risk, expected return) arrays along the exact path (risk as in :attr:`risks`)."""
+        _positive_int(points_per_segment, "points_per_segment")
+        risks, rets = [], []
+        for k in range(len(self._tau) - 1):
+            t = np.linspace(self._tau[k], self._tau[k + 1], points_per_segment, endpoint=False)
+            m0, m1, v0, v1, v2 = self._seg[k]
+            rets.append(m0 + m1 * t)
+            risks.append(np.sqrt(np.maximum(v0 + 2 * v1 * t + v2 * t * t, 0.0)))
+        risks.append(self.risks[-1:])
+        rets.append(self.expected_returns[-1:])
+        return np.concatenate(risks), np.concatenate(rets)
+
+    def raise_for_status(self) -> Frontier:
+        if self.status != Status.OPTIMAL:
+            raise SolverError(f"frontier ended with status {self.status.name}: {self.message}", self)
+        return self
+
+
+def efficient_frontier(
+    cov: Any,
+    mu: Any,
+    *,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float = 1.0,
+    benchmark: Any = None,
+    tol: float = 1e-9,
+    max_points: int | None = None,
+    check_psd: bool = True,
+) -> Frontier:
+    """The whole efficient frontier by the critical line algorithm (parametric active set, C++).
+
+    Starts from the certified minimum-variance portfolio (minimum tracking error with a benchmark)
+    and follows the piecewise-linear path of solutions as the risk aversion falls to 0, recording
+    every turning point (an asset reaching or leaving a bound). Both ends of every segment are
+    certified by the duality gap of the mean-variance problem there.
+
+    Ties (equal expected returns, duplicated assets) are broken by the lowest index; where the
+    maximum-return portfolio is not unique, the path ends at the least risky of them. Equal
+    expected returns everywhere give a frontier of one point.
+    """
+    labels = labels_of(cov)
+    s, _ = as_covariance(cov, check_psd=check_psd)
+    n = s.shape[0]
+    labels = check_labels(labels, mu, "mu")
+    mu_a = as_vector(mu, n, "mu")
+    budget_f = as_scalar(budget, "budget")
+    lo, up = as_bounds(lower, upper, n, budget_f)
+    if benchmark is None:
+        b = EMPTY
+    else:
+        labels = check_labels(labels, benchmark, "benchmark")
+        b = as_vector(benchmark, n, "benchmark")
+    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    if max_points is not None:
+        _positive_int(max_points, "max_points")
+    raw = _core.efficient_frontier(s, mu_a, lo, up, b, budget_f, tol_f, int(max_points or 0))
+    status = Status(int(raw["status"]))
+    if status == Status.INFEASIBLE:
+        raise InfeasibleError("lower", raw["message"])
+    tau = np.asarray(raw["tau"])
+    if tau.size == 0:
+        raise SolverError(f"frontier ended with status {status.name}: {raw['message']}", raw)
+    weights = np.asarray(raw["weights"])
+    risk = np.asarray(raw["risk"])
+    if b.size:
+        sb = s @ b
+        # w'Sw = (w-b)'S(w-b) + 2 (Sb)'(w - b) + b'Sb
+        vol = np.sqrt(np.maximum(risk**2 + 2 * (weights - b) @ sb + b @ sb, 0.0))
+        te = risk
+    else:
+        vol, te = risk, None
+    with np.errstate(divide="ignore"):
+        ra = 1.0 / tau
+    seg = np.column_stack([raw["mean0"], raw["mean1"], raw["var0"], raw["var1"], raw["var2"]])
+    return Frontier(
+        risk_aversions=ra, weights=weights, expected_returns=np.asarray(raw["expected_return"]), volatilities=vol,
+        tracking_errors=te, status=status, max_rel_gap=float(raw["max_rel_gap"]), unbounded=bool(raw["unbounded"]),
+        solve_time_s=float(raw["solve_time_s"]), budget=budget_f,
+        labels=tuple(labels) if labels is not None else None, message=str(raw["message"]),
+        _tau=tau, _seg=seg, _ray=np.asarray(raw["ray"]),
+    )
+
+
+@dataclass(frozen=True)
+class MaxSharpeResult:
+    """The portfolio of highest Sharpe ratio ``(mu'w - risk_free * budget) / sqrt(w'Sw)``."""
+
+    weights: Any
+    sharpe: float
+    expected_return: float
+    volatility: float
+    risk_aversion: float  #: where it sits on the frontier (the tangency point)
+    frontier: Frontier
+
+
+def max_sharpe(
+    cov: Any,
+    mu: Any,
+    *,
+    risk_free: float = 0.0,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float = 1.0,
+    tol: float = 1e-9,
+    check_psd: bool = True,
+) -> MaxSharpeResult:
+    """Maximum Sharpe ratio over ``sum(w) = budget, lower <= w <= upper``, exactly.
+
+    On each frontier segment the Sharpe ratio of ``w(tau) = alpha + tau beta`` is maximised in
+    closed form (a linear equation in tau); the best segment wins. Raises InfeasibleError naming
+    ``risk_free`` when no feasible portfolio has an expected return above the risk-free rate.
+    """
+    rf = as_scalar(risk_free, "risk_free")
+    fr = efficient_frontier(cov, mu, lower=lower, upper=upper, budget=budget, tol=tol, check_psd=check_psd)
+    fr.raise_for_status()
+    excess_top = fr.expected_returns[-1] - rf * fr.budget
+    if not fr.unbounded and not excess_top > 0:
+        raise InfeasibleError(
+            "risk_free",
+            f"no feasible portfolio has an expected return above the risk-free rate: the highest is "
+            f"{fr.expected_returns[-1]!r} against risk_free * budget = {rf * fr.budget!r}",
+        )
+    best = (-np.inf, 0.0)
+    tau = fr._tau
+    for k in range(len(tau)):
+        m0, m1, v0, v1, v2 = fr._seg[k]
+        t0, t1 = tau[k], (tau[k + 1] if k + 1 < len(tau) else (np.inf if fr.unbounded else tau[k]))
+        a0, a1 = m0 - rf * fr.budget, m1
+        cands = [t0] + ([t1] if np.isfinite(t1) else [])
+        den = a1 * v1 - a0 * v2
+        if den != 0:
+            t_star = (a0 * v1 - a1 * v0) / den
+            if t0 < t_star < t1:
+                cands.append(t_star)
+        for t in cands:
+            var = v0 + 2 * v1 * t + v2 * t * t
+            ex = a0 + a1 * t
+            if var > 0 and ex > 0:
+                sr = ex / np.sqrt(var)
+                if sr > best[0]:
+                    best = (sr, t)
+    if not np.isfinite(best[0]):
+        raise InfeasibleError("risk_free", "no frontier portfolio has an expected return above the risk-free rate")
+    t = best[1]
+    w = fr._at_tau(t)
+    wa = np.asarray(w, dtype=float)
+    ret = float(np.asarray(mu, dtype=float) @ wa) if not hasattr(mu, "to_numpy") else float(mu.to_numpy() @ wa)
+    return MaxSharpeResult(
+        weights=w, sharpe=float(best[0]), expected_return=ret,
+        volatility=float((ret - rf * fr.budget) / best[0]), risk_aversion=float(np.inf if t == 0 else 1.0 / t),
+        frontier=fr,
+    )

@@ -1,0 +1,242 @@
+"""The efficient frontier, maximum Sharpe and targets, against independent solvers:
+
+- every turning point and 50 points along the path against quadprog's solve of the same
+  mean-variance problem (relative objective 1e-9), and the KKT conditions recomputed here;
+- maximum Sharpe against the homogenised convex QP (Cornuejols-Tutuncu) solved by clarabel, and
+  against a fine 1-D search along the frontier;
+- PyPortfolioOpt's CLA on its own kind of example (long-only, weights to 1e-8);
+- targets outside the achievable range name it.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import microalloc as ma
+
+quadprog = pytest.importorskip("quadprog")
+DATA = Path(__file__).parent / "data"
+
+
+def qp_solve(s, mu, tau, lo, up, budget=1.0, b=None):
+    """min 1/2 (w-b)'S(w-b) - tau mu'w  s.t. 1'w = budget, lo <= w <= up (quadprog)."""
+    n = len(mu)
+    c = tau * mu + (s @ b if b is not None else 0.0)
+    rows, rhs = [np.ones(n)], [budget]
+    for i in range(n):
+        if np.isfinite(lo[i]):
+            e = np.zeros(n)
+            e[i] = 1.0
+            rows.append(e)
+            rhs.append(lo[i])
+        if np.isfinite(up[i]):
+            e = np.zeros(n)
+            e[i] = -1.0
+            rows.append(e)
+            rhs.append(-up[i])
+    w = quadprog.solve_qp(s, c, np.array(rows).T, np.array(rhs), meq=1)[0]
+    return w
+
+
+def objective(s, mu, tau, w, b=None):
+    d = w - (b if b is not None else 0.0)
+    return 0.5 * d @ s @ d - tau * mu @ w
+
+
+def kkt_residual(s, mu, tau, w, lo, up, b=None, budget=1.0):
+    """Max violation of the KKT conditions, computed from S, mu and w alone."""
+    g = s @ (w - (b if b is not None else 0.0)) - tau * mu
+    free = (w > lo + 1e-9) & (w < up - 1e-9)
+    at_lo, at_up = (w <= lo + 1e-9) & ~free, (w >= up - 1e-9) & ~free
+    if free.any():
+        nu = -np.median(g[free])
+    else:  # a vertex: nu >= -g_i at the lower bounds, <= -g_i at the upper ones; the middle of that range
+        low = (-g[at_lo]).max() if at_lo.any() else (-g[at_up]).min()
+        high = (-g[at_up]).min() if at_up.any() else low
+        nu = 0.5 * (low + high)
+    r = g + nu
+    viol = np.abs(r[free]).max(initial=0.0)
+    viol = max(viol, (-r[at_lo]).max(initial=0.0), r[at_up].max(initial=0.0))
+    feas = max(abs(w.sum() - budget), (lo - w).max(), (w - up).max())
+    return viol / (np.abs(s).max() + tau * np.abs(mu).max()), feas  # relative to the gradient's natural scale
+
+
+def problem(seed, n, kind):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, min(3, n))) * 0.2
+    s = f @ f.T + np.diag(rng.uniform(0.005, 0.05, n))
+    mu = rng.normal(0.06, 0.04, n)
+    if kind == "long_only":
+        lo, up = np.zeros(n), np.ones(n)
+    elif kind == "capped":
+        lo, up = np.zeros(n), np.full(n, max(1.5 / n, 0.1))
+    else:  # long-short with finite bounds, and floors
+        lo, up = rng.uniform(-0.3, 0.0, n), np.maximum(rng.uniform(0.2, 0.6, n), 1.5 / n)
+    return s, mu, lo, up
+
+
+def check_path(s, mu, lo, up, fr, b=None, points=50):
+    """Every turning point and `points` points along the path against quadprog."""
+    taus = list(fr._tau[1:])
+    top = fr._tau[-1] if len(fr._tau) > 1 else 1.0
+    taus += list(np.linspace(0.0, 1.5 * top, points))
+    worst = 0.0
+    for t in taus:
+        w = np.asarray(fr.at_risk_aversion(np.inf if t == 0 else 1.0 / t))
+        ref = qp_solve(s, mu, t, lo, up, b=b)
+        f_ours, f_ref = objective(s, mu, t, w, b), objective(s, mu, t, ref, b)
+        scale = max(abs(f_ref), 0.5 * np.trace(s) / len(mu) * 1e-2)
+        worst = max(worst, (f_ours - f_ref) / scale)
+        viol, feas = kkt_residual(s, mu, t, w, lo, up, b)
+        assert viol < 1e-8 and feas < 1e-10, (t, viol, feas)
+    assert worst < 1e-9, worst
+    return worst
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 15), kind=st.sampled_from(["long_only", "capped", "long_short"]),
+       with_benchmark=st.booleans())
+def test_frontier_agrees_with_quadprog_everywhere(seed, n, kind, with_benchmark):
+    s, mu, lo, up = problem(seed, n, kind)
+    b = np.full(n, 1.0 / n) if with_benchmark else None
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
+    assert fr.status == ma.Status.OPTIMAL and fr.max_rel_gap <= 1e-9
+    assert np.all(np.diff(fr.expected_returns) >= -1e-12) and np.all(np.diff(fr.risks) >= -1e-12)
+    assert np.all(np.diff(fr.risk_aversions) < 0)
+    check_path(s, mu, lo, up, fr, b)
+    # The last turning point is the maximum expected return (an LP: greedy fill by mu).
+    order = np.argsort(-mu, kind="stable")
+    w, left = lo.copy(), 1.0 - lo.sum()
+    for i in order:
+        add = min(up[i] - lo[i], left)
+        w[i] += add
+        left -= add
+    assert fr.expected_returns[-1] == pytest.approx(mu @ w, rel=1e-10, abs=1e-12)
+
+
+def test_real_data_frontier_against_quadprog():
+    data = ma.load_industry_returns()
+    r = data.returns[-240:]
+    s, mu = np.cov(r, rowvar=False) * 12, r.mean(axis=0) * 12
+    n = len(mu)
+    for up in (1.0, 0.25):
+        fr = ma.efficient_frontier(s, mu, upper=up)
+        assert fr.status == ma.Status.OPTIMAL
+        check_path(s, mu, np.zeros(n), np.full(n, up), fr)
+    prices = np.loadtxt(DATA / "sp500_prices.csv", delimiter=",", skiprows=1, usecols=range(1, 21))
+    ret = np.diff(np.log(prices[-2000:]), axis=0)
+    s, mu = np.cov(ret, rowvar=False) * 252, ret.mean(axis=0) * 252
+    fr = ma.efficient_frontier(s, mu, lower=-0.1, upper=0.3)
+    check_path(s, mu, np.full(20, -0.1), np.full(20, 0.3), fr)
+
+
+def test_targets_hit_exactly_and_outside_the_range_name_it():
+    s, mu, lo, up = problem(3, 12, "capped")
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
+    er, vol = fr.expected_returns, fr.volatilities
+    for r in np.linspace(er[0], er[-1], 9):
+        w = np.asarray(fr.at_return(r))
+        assert mu @ w == pytest.approx(r, rel=1e-12, abs=1e-14)
+        if r == er[-1]:
+            continue  # quadprog cannot take mu'w = max as an equality
+        # the least risky portfolio with that return: quadprog with mu'w = r as an equality
+        a = np.column_stack([np.ones(12), mu, np.eye(12), -np.eye(12)])
+        ref = quadprog.solve_qp(s, np.zeros(12), a, np.concatenate([[1.0, r], lo, -up]), meq=2)[0]
+        assert w @ s @ w == pytest.approx(ref @ s @ ref, rel=1e-9)
+    for v in np.linspace(vol[0], vol[-1], 9):
+        w = np.asarray(fr.at_volatility(v))
+        assert np.sqrt(w @ s @ w) == pytest.approx(v, rel=1e-10)
+    np.testing.assert_allclose(fr.at_return(er[0] - 1.0), fr.weights[0])  # below: minimum variance
+    np.testing.assert_allclose(fr.at_volatility(vol[-1] * 2), fr.weights[-1])  # above: maximum return
+    with pytest.raises(ma.InfeasibleError, match=r"target_return.*achievable range"):
+        fr.at_return(er[-1] + 0.01)
+    with pytest.raises(ma.InfeasibleError, match=r"target_volatility.*achievable range"):
+        fr.at_volatility(vol[0] * 0.9)
+
+
+def test_max_sharpe_against_the_homogenised_qp_and_a_1d_search():
+    clarabel = pytest.importorskip("clarabel")
+    from scipy import sparse
+
+    for seed, kind, rf in ((1, "long_only", 0.0), (2, "capped", 0.02), (5, "long_only", 0.03), (8, "capped", 0.0)):
+        s, mu, lo, up = problem(seed, 10, kind)
+        res = ma.max_sharpe(s, mu, risk_free=rf, lower=lo, upper=up)
+        n = len(mu)
+        # Cornuejols-Tutuncu: min y'Sy s.t. (mu - rf)'y = 1, 1'y = kappa, kappa lo <= y <= kappa up, kappa >= 0
+        p = sparse.csc_matrix(np.block([[2 * s, np.zeros((n, 1))], [np.zeros((1, n + 1))]]))
+        a_eq = np.vstack([np.append(mu - rf, 0.0), np.append(np.ones(n), -1.0)])
+        a_in = np.vstack([np.hstack([np.eye(n), -up[:, None]]), np.hstack([-np.eye(n), lo[:, None]]),
+                          np.append(np.zeros(n), -1.0)])
+        a = sparse.csc_matrix(np.vstack([a_eq, a_in]))
+        bvec = np.concatenate([[1.0, 0.0], np.zeros(2 * n + 1)])
+        cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(2 * n + 1)]
+        st_ = clarabel.DefaultSettings()
+        st_.verbose = False
+        st_.tol_gap_abs = st_.tol_gap_rel = st_.tol_feas = 1e-12
+        sol = clarabel.DefaultSolver(p, np.zeros(n + 1), a, bvec, cones, st_).solve()
+        y = np.array(sol.x)
+        w_ref = y[:n] / y[n]
+        sr_ref = (mu @ w_ref - rf) / np.sqrt(w_ref @ s @ w_ref)
+        assert res.sharpe == pytest.approx(sr_ref, rel=1e-8)
+        np.testing.assert_allclose(np.asarray(res.weights), w_ref, atol=1e-5)
+        # a fine search along the frontier never beats it
+        fr = res.frontier
+        grid = np.linspace(0, 2 * fr._tau[-1] + 1e-9, 4001)
+        ws = np.array([fr._at_tau(t) for t in grid])
+        srs = (ws @ mu - rf) / np.sqrt(np.einsum("ij,jk,ik->i", ws, s, ws))
+        assert srs.max() <= res.sharpe * (1 + 1e-12)
+        assert srs.max() >= res.sharpe * (1 - 1e-4)
+
+
+def test_max_sharpe_says_when_nothing_beats_the_risk_free_rate():
+    s, mu, lo, up = problem(4, 6, "long_only")
+    with pytest.raises(ma.InfeasibleError, match=r"risk_free.*no feasible portfolio has an expected return above"):
+        ma.max_sharpe(s, mu, risk_free=mu.max() + 0.01)
+
+
+def test_equal_expected_returns_and_duplicated_assets():
+    s, mu, lo, up = problem(6, 8, "capped")
+    fr = ma.efficient_frontier(s, np.full(8, 0.05), lower=lo, upper=up)
+    assert len(fr) == 1  # every portfolio has the same return: the frontier is minimum variance
+    # Duplicated asset (singular S): still certified, same objective as the deduplicated problem.
+    s2 = np.zeros((9, 9))
+    s2[:8, :8] = s
+    s2[8, :8], s2[:8, 8], s2[8, 8] = s[0], s[0], s[0, 0]
+    mu2 = np.append(np.linspace(0.02, 0.1, 8), 0.02)
+    fr2 = ma.efficient_frontier(s2, mu2, upper=0.3)
+    assert fr2.status == ma.Status.OPTIMAL
+    fr1 = ma.efficient_frontier(s, mu2[:8], upper=np.append(0.6, np.full(7, 0.3)))  # the pair: 0.3 + 0.3
+    np.testing.assert_allclose(fr2.expected_returns[[0, -1]], fr1.expected_returns[[0, -1]], atol=1e-10)
+
+
+def test_pyportfolioopt_cla_turning_points():
+    pypfopt = pytest.importorskip("pypfopt")
+    data = ma.load_industry_returns()
+    r = data.returns[-120:]
+    s, mu = np.cov(r, rowvar=False) * 12, r.mean(axis=0) * 12
+    cla = pypfopt.CLA(mu, s, weight_bounds=(0, 1))
+    cla._solve()
+    theirs = np.array([np.ravel(w) for w in cla.w])
+    fr = ma.efficient_frontier(s, mu)
+    # Their list runs from the maximum-return vertex (lambda None, then again at the lambda where
+    # it starts) down to minimum variance (lambda 0); ours holds each turning point once.
+    dist = np.abs(theirs[:, None, :] - fr.weights[None, :, :]).max(axis=2)
+    assert dist.min(axis=1).max() < 1e-8 and dist.min(axis=0).max() < 1e-8
+    lambdas = sorted(x for x in cla.ls if x is not None)
+    np.testing.assert_allclose(lambdas, 1.0 / fr.risk_aversions, rtol=1e-9)
+    ms = ma.max_sharpe(s, mu)
+    w_ref = np.array(list(pypfopt.CLA(mu, s, weight_bounds=(0, 1)).max_sharpe().values()))
+    np.testing.assert_allclose(np.asarray(ms.weights), w_ref, atol=1e-6)  # theirs: a golden-section search
+
+
+def test_bad_inputs_name_the_argument():
+    s, mu, lo, up = problem(1, 4, "long_only")
+    with pytest.raises(ValueError, match="mu"):
+        ma.efficient_frontier(s, mu[:3])
+    with pytest.raises(ma.InfeasibleError, match="upper"):
+        ma.efficient_frontier(s, mu, upper=0.2)
+    with pytest.raises(ValueError, match="mu"):
+        ma.efficient_frontier(s, np.array([0.1, np.nan, 0.1, 0.1]))
