@@ -43,6 +43,103 @@ constexpr double kTieTol = 1e-12;    // relative: events this close are ties
 constexpr int kRefreshPeriod = 32;   // S w_B recomputed from scratch every this many events
 
 enum Side : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3 };
+constexpr int kRefactorPeriod = 64;  // factor updates between factorisations from scratch
+constexpr double kPivotTol = 1e-13;  // relative pivot below which the free block counts as singular
+
+/// Cholesky factor of S_FF + sigma 11' for the free assets, in factor order, updated in O(k^2)
+/// when an asset enters (a forward substitution) or leaves (a shift and a rank-1 update of the
+/// trailing block), as in the active-set solver.
+struct FreeFactor {
+  const MatRef* cov = nullptr;
+  double sigma = 0.0;
+  std::vector<Index> free;
+  Eigen::MatrixXd fac;
+  Index k = 0;
+  int updates = 0;
+  int factorizations = 0;
+  Vec q, v;
+
+  double h(Index i, Index j) const { return (*cov)(i, j) + sigma; }
+
+  void reserve(Index cap) {
+    if (fac.rows() >= cap) return;
+    const Index nc = std::max<Index>(cap, std::max<Index>(16, 2 * fac.rows()));
+    Eigen::MatrixXd nf(nc, nc);
+    nf.topLeftCorner(k, k) = fac.topLeftCorner(k, k);
+    fac.swap(nf);
+  }
+
+  auto lower() { return fac.topLeftCorner(k, k).triangularView<Eigen::Lower>(); }
+
+  void solve(Eigen::Ref<Vec> x) {
+    if (k == 0) return;
+    lower().solveInPlace(x);
+    lower().transpose().solveInPlace(x);
+  }
+
+  bool refactor() {
+    ++factorizations;
+    updates = 0;
+    k = 0;  // nothing to keep: reserve() copies only the leading k x k block
+    reserve(static_cast<Index>(free.size()));
+    k = static_cast<Index>(free.size());
+    if (k == 0) return true;
+    auto a = fac.topLeftCorner(k, k);
+    for (Index r = 0; r < k; ++r) {
+      for (Index t = 0; t <= r; ++t) a(r, t) = h(free[r], free[t]);
+    }
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Lower> llt(a);
+    if (llt.info() != Eigen::Success) return false;
+    for (Index t = 0; t < k; ++t) {
+      if (!(a(t, t) * a(t, t) > kPivotTol * h(free[t], free[t]))) return false;
+    }
+    return true;
+  }
+
+  /// Appends j; false (factor unchanged) when its pivot vanishes.
+  bool insert(Index j) {
+    q.resize(k);
+    for (Index t = 0; t < k; ++t) q[t] = h(j, free[t]);
+    if (k > 0) lower().solveInPlace(q);
+    const double diag = h(j, j);
+    const double rho2 = diag - q.squaredNorm();
+    if (!(rho2 > kPivotTol * diag)) return false;
+    reserve(k + 1);
+    for (Index t = 0; t < k; ++t) fac(k, t) = q[t];
+    fac(k, k) = std::sqrt(rho2);
+    free.push_back(j);
+    ++k;
+    ++updates;
+    return true;
+  }
+
+  /// Removes the asset at factor position pos.
+  void remove(Index pos) {
+    const Index m = k - 1 - pos;
+    v = fac.col(pos).segment(pos + 1, m);
+    for (Index c = 0; c < pos; ++c) {
+      for (Index r = pos; r < k - 1; ++r) fac(r, c) = fac(r + 1, c);
+    }
+    for (Index c = pos + 1; c < k; ++c) {
+      for (Index r = c; r < k; ++r) fac(r - 1, c - 1) = fac(r, c);
+    }
+    for (Index i = 0; i < m; ++i) {  // T T' <- T T' + v v' on the trailing block
+      const Index a = pos + i;
+      const double lii = fac(a, a);
+      const double r = std::hypot(lii, v[i]);
+      const double cs = r / lii, sn = v[i] / lii;
+      fac(a, a) = r;
+      for (Index j = i + 1; j < m; ++j) {
+        const double l = (fac(pos + j, a) + sn * v[j]) / cs;
+        fac(pos + j, a) = l;
+        v[j] = cs * v[j] - sn * l;
+      }
+    }
+    free.erase(free.begin() + pos);
+    --k;
+    ++updates;
+  }
+};
 
 }  // namespace
 
@@ -110,9 +207,9 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   // With no free asset (a vertex), one held asset is freed at its bound: with the budget it cannot
   // move, and its stationarity fixes nu. The one with the smallest r among the lower ones (largest
   // among the upper ones) keeps every other sign.
-  auto ensure_free = [&](double tau) {
+  auto ensure_free = [&](double tau) -> Index {
     for (Index i = 0; i < n; ++i) {
-      if (side[i] == kFree) return;
+      if (side[i] == kFree) return -1;
     }
     Index pick = -1;
     double best = kInf;
@@ -131,11 +228,24 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       side[pick] = kFree;
       held_sw.noalias() -= w[pick] * p.cov.row(pick).transpose();
     }
+    return pick;
   };
 
   const int max_points = settings.max_points > 0 ? settings.max_points : static_cast<int>(20 * n + 100);
-  std::vector<Index> free;
-  Eigen::MatrixXd h;
+  FreeFactor ff;
+  ff.cov = &p.cov;
+  for (Index i = 0; i < n; ++i) {
+    if (side[i] == kFree) ff.free.push_back(i);
+  }
+  bool need_factor = true;
+  // Factorise from scratch; with the 11' shift when S_FF is singular (on 1'w_F = const it only moves nu).
+  auto factor = [&]() {
+    if (ff.refactor()) return true;
+    if (ff.sigma != 0.0) return false;
+    ff.sigma = mean_var;
+    return ff.refactor();
+  };
+  const std::vector<Index>& free = ff.free;
   Vec x0, x1, e, alpha(n), beta(n), s_alpha(n), s_beta(n), g(n), wt(n);
   std::vector<Vec> points;
   std::vector<double> taus, m0, m1, v0, v1, v2;
@@ -158,35 +268,22 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   };
 
   for (;;) {
-    ensure_free(tau);
-    free.clear();
-    for (Index i = 0; i < n; ++i) {
-      if (side[i] == kFree) free.push_back(i);
+    if (const Index j = ensure_free(tau); j >= 0) {
+      if (need_factor || !ff.insert(j)) {
+        ff.free.push_back(j);
+        need_factor = true;
+      }
     }
-    const Index k = static_cast<Index>(free.size());
-    // Factor S_FF (shifted by sigma 11' if it is singular: on 1'w_F = const that only moves nu).
-    h.resize(k, k);
-    for (Index r = 0; r < k; ++r) {
-      for (Index c = 0; c <= r; ++c) h(r, c) = p.cov(free[r], free[c]);
-    }
-    double sigma = 0.0;
-    Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt(h);
-    ++out.factorizations;
-    bool ok = llt.info() == Eigen::Success;
-    if (ok) {
-      for (Index t = 0; t < k; ++t) ok = ok && llt.matrixLLT()(t, t) * llt.matrixLLT()(t, t) > 1e-13 * h(t, t);
-    }
-    if (!ok) {
-      sigma = mean_var;
-      h.array() += sigma;
-      llt.compute(h);
-      ++out.factorizations;
-      if (llt.info() != Eigen::Success) {
+    if (need_factor || ff.updates >= kRefactorPeriod) {
+      if (!factor()) {
         out.status = Status::NumericalError;
         out.message = "the free block of the covariance is singular on the budget plane";
         break;
       }
+      need_factor = false;
     }
+    const Index k = static_cast<Index>(free.size());
+    const double sigma = ff.sigma;
     double held_sum = 0.0;
     for (Index i = 0; i < n; ++i) {
       if (side[i] != kFree) held_sum += w[i];
@@ -199,9 +296,9 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       x1[r] = p.mu[free[r]];
     }
     e = Vec::Ones(k);
-    llt.solveInPlace(x0);
-    llt.solveInPlace(x1);
-    llt.solveInPlace(e);
+    ff.solve(x0);
+    ff.solve(x1);
+    ff.solve(e);
     const double se = e.sum();
     const double nu0s = (x0.sum() - free_budget) / se, nu1 = x1.sum() / se;
     const double nu0 = nu0s + sigma * free_budget;  // the multiplier of the unshifted system
@@ -228,7 +325,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     }
     // The turning point and the segment it starts (replacing a zero-length segment: several
     // assets changing sides at the same tau make one turning point).
-    if (!taus.empty() && taus.back() == tau) {
+    if (!taus.empty() && tau - taus.back() <= kTieTol * tau) {
       points.pop_back();
       taus.pop_back();
       m0.pop_back();
@@ -303,10 +400,15 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       side[who] = up ? kUpper : kLower;
       held_sw.noalias() += w[who] * p.cov.row(who).transpose();
       last_left = who;
+      ff.remove(static_cast<Index>(std::find(free.begin(), free.end(), who) - free.begin()));
     } else {
       held_sw.noalias() -= w[who] * p.cov.row(who).transpose();
       side[who] = kFree;
       last_left = -1;
+      if (!ff.insert(who)) {
+        ff.free.push_back(who);
+        need_factor = true;
+      }
     }
     if (++events % kRefreshPeriod == 0) refresh_held();
   }
@@ -329,6 +431,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     out.risk[r] = std::sqrt(std::max(v0[r] + 2.0 * t * v1[r] + t * t * v2[r], 0.0));
   }
   if (!out.unbounded) out.ray = Vec::Zero(n);
+  out.factorizations = ff.factorizations;
   out.solve_time_s = detail::seconds_since(t0);
   return out;
 }
