@@ -240,3 +240,7 @@ def test_bad_inputs_name_the_argument():
         ma.efficient_frontier(s, mu, upper=0.2)
     with pytest.raises(ValueError, match="mu"):
         ma.efficient_frontier(s, np.array([0.1, np.nan, 0.1, 0.1]))
+    fr = ma.efficient_frontier(s, mu)
+    for bad in (np.nan, -np.inf, -1.0):
+        with pytest.raises(ValueError, match="risk_aversion"):
+            fr.at_risk_aversion(bad)

@@ -264,7 +264,9 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     const Certificate c = certifier.certify(wt.data(), g.data(), lb.data(), ub.data(), n, budget, scale);
     out.max_rel_gap = std::max(out.max_rel_gap, c.rel_gap);
     out.max_primal_residual = std::max(out.max_primal_residual, c.primal_residual);
-    return c.rel_gap <= settings.tol && c.primal_residual <= 1e-9 * std::max(1.0, std::abs(budget));
+    const double g_scale = std::max(g.cwiseAbs().maxCoeff(), 1e-300);
+    return c.rel_gap <= settings.tol && c.primal_residual <= 1e-9 * std::max(1.0, std::abs(budget)) &&
+           c.unbounded_violation <= settings.tol * g_scale;  // stationarity where a bound is infinite
   };
 
   for (;;) {
@@ -345,7 +347,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       v1.push_back(beta.dot(sa));
       v2.push_back(beta.dot(s_beta));
     }
-    if (static_cast<int>(points.size()) >= max_points) {
+    if (static_cast<int>(points.size()) >= max_points || events > 4 * max_points) {  // merged ties keep size flat
       out.status = Status::MaxIter;
       out.message = "turning-point limit reached";
       break;

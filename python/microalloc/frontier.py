@@ -99,7 +99,7 @@ class Frontier:
 
     def at_risk_aversion(self, risk_aversion: float) -> Any:
         """The frontier portfolio at a risk aversion (``inf``: minimum variance; ``0``: maximum return)."""
-        ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0) if np.isfinite(risk_aversion) else np.inf
+        ra = float(risk_aversion) if risk_aversion == np.inf else as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
         if ra == 0.0:
             if self.unbounded:
                 raise InputError("risk_aversion", "0 has no solution: the expected return is unbounded")
