@@ -27,6 +27,7 @@
 
 #include <Eigen/Cholesky>
 
+#include "cholesky_update.hpp"
 #include "mean_variance_common.hpp"
 #include "microalloc/check.hpp"
 #include "microalloc/mean_variance.hpp"
@@ -158,27 +159,7 @@ struct ActiveSetSolver::Impl {
 
   /// Remove the free variable at factor position pos.
   void remove(Index pos) {
-    const Index m = k - 1 - pos;  // size of the trailing block
-    v = fac.col(pos).segment(pos + 1, m);
-    for (Index cidx = 0; cidx < pos; ++cidx) {
-      for (Index r = pos; r < k - 1; ++r) fac(r, cidx) = fac(r + 1, cidx);
-    }
-    for (Index cidx = pos + 1; cidx < k; ++cidx) {
-      for (Index r = cidx; r < k; ++r) fac(r - 1, cidx - 1) = fac(r, cidx);
-    }
-    // rank-1 update of the trailing block T: T T' <- T T' + v v'
-    for (Index i = 0; i < m; ++i) {
-      const Index a = pos + i;
-      const double lii = fac(a, a);
-      const double r = std::hypot(lii, v[i]);
-      const double cs = r / lii, sn = v[i] / lii;
-      fac(a, a) = r;
-      for (Index j = i + 1; j < m; ++j) {
-        const double l = (fac(pos + j, a) + sn * v[j]) / cs;
-        fac(pos + j, a) = l;
-        v[j] = cs * v[j] - sn * l;
-      }
-    }
+    detail::cholesky_remove(fac, k, pos, v);
     free.erase(free.begin() + pos);
     --k;
     ++updates;

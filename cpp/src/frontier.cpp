@@ -29,6 +29,7 @@
 
 #include <Eigen/Cholesky>
 
+#include "cholesky_update.hpp"
 #include "mean_variance_common.hpp"
 #include "microalloc/certificate.hpp"
 #include "microalloc/check.hpp"
@@ -115,26 +116,7 @@ struct FreeFactor {
 
   /// Removes the asset at factor position pos.
   void remove(Index pos) {
-    const Index m = k - 1 - pos;
-    v = fac.col(pos).segment(pos + 1, m);
-    for (Index c = 0; c < pos; ++c) {
-      for (Index r = pos; r < k - 1; ++r) fac(r, c) = fac(r + 1, c);
-    }
-    for (Index c = pos + 1; c < k; ++c) {
-      for (Index r = c; r < k; ++r) fac(r - 1, c - 1) = fac(r, c);
-    }
-    for (Index i = 0; i < m; ++i) {  // T T' <- T T' + v v' on the trailing block
-      const Index a = pos + i;
-      const double lii = fac(a, a);
-      const double r = std::hypot(lii, v[i]);
-      const double cs = r / lii, sn = v[i] / lii;
-      fac(a, a) = r;
-      for (Index j = i + 1; j < m; ++j) {
-        const double l = (fac(pos + j, a) + sn * v[j]) / cs;
-        fac(pos + j, a) = l;
-        v[j] = cs * v[j] - sn * l;
-      }
-    }
+    detail::cholesky_remove(fac, k, pos, v);
     free.erase(free.begin() + pos);
     --k;
     ++updates;
@@ -170,8 +152,11 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     return out;
   }
   const bool has_b = p.benchmark.size() != 0;
-  Vec c0 = Vec::Zero(n);
-  if (has_b) c0.noalias() = p.cov * p.benchmark;
+  Vec c0 = Vec::Zero(n), bench = Vec::Zero(n);
+  if (has_b) {
+    bench = p.benchmark;
+    c0.noalias() = p.cov * bench;
+  }
   const double budget = p.budget;
   const double mu_scale = std::max(p.mu.cwiseAbs().maxCoeff(), 1e-300);
   const double mean_var = n > 0 ? std::max(p.cov.diagonal().sum() / static_cast<double>(n), 1e-300) : 1.0;
@@ -258,7 +243,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   auto certify_at = [&](double t) {
     wt = alpha + t * beta;
     g = s_alpha + t * s_beta - c0 - t * p.mu;
-    const double risk_sq = std::max((wt - (has_b ? Vec(p.benchmark) : Vec::Zero(n))).dot(g + t * p.mu), 0.0);
+    const double risk_sq = std::max((wt - bench).dot(g + t * p.mu), 0.0);  // (w-b)'S(w-b)
     const double ret = p.mu.dot(wt);
     const double scale = std::max(0.5 * risk_sq + t * std::abs(ret), 1e-4 * mean_var * std::max(1.0, budget * budget));
     const Certificate c = certifier.certify(wt.data(), g.data(), lb.data(), ub.data(), n, budget, scale);
@@ -341,10 +326,9 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     m0.push_back(p.mu.dot(alpha));
     m1.push_back(p.mu.dot(beta));
     {
-      const Vec a = has_b ? Vec(alpha - p.benchmark) : alpha;
-      const Vec sa = s_alpha - c0;
-      v0.push_back(a.dot(sa));
-      v1.push_back(beta.dot(sa));
+      wt = s_alpha - c0;  // S (alpha - b)
+      v0.push_back((alpha - bench).dot(wt));
+      v1.push_back(beta.dot(wt));
       v2.push_back(beta.dot(s_beta));
     }
     if (static_cast<int>(points.size()) >= max_points || events > 4 * max_points) {  // merged ties keep size flat

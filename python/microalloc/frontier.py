@@ -123,7 +123,7 @@ class Frontier:
                 f"{r!r} is above the highest expected return of a feasible portfolio; achievable range "
                 f"[{er[0]!r}, {er[-1]!r}] (from minimum variance to maximum return)",
             )
-        return self._at_tau(self._tau_for(lambda m0, m1, v0, v1, v2: (m0, m1), r, er))
+        return self._at_tau(self._tau_for(r, er, mean=True))
 
     def at_volatility(self, target: float) -> Any:
         """The highest-return portfolio with risk <= target (volatility; tracking error with a benchmark).
@@ -142,16 +142,16 @@ class Frontier:
             )
         if not self.unbounded and v >= risk[-1]:
             return self._label(self.weights[-1].copy())
-        return self._at_tau(self._tau_for(None, v, risk))
+        return self._at_tau(self._tau_for(v, risk, mean=False))
 
-    def _tau_for(self, _linear: Any, target: float, along: np.ndarray) -> float:
+    def _tau_for(self, target: float, along: np.ndarray, *, mean: bool) -> float:
         """tau where the (nondecreasing) mean or risk along the path equals target."""
         k = int(np.searchsorted(along, target, side="left")) - 1
         k = min(max(k, 0), len(along) - 1)
         t0 = self._tau[k]
         t1 = self._tau[k + 1] if k + 1 < len(self._tau) else np.inf
         m0, m1, v0, v1, v2 = self._seg[k]
-        if _linear is not None:  # mean: m0 + m1 tau = target
+        if mean:  # m0 + m1 tau = target
             tau = t0 if m1 <= 0 else (target - m0) / m1
         else:  # risk^2: v0 + 2 v1 tau + v2 tau^2 = target^2, the root in [t0, t1]
             c = v0 - target * target
