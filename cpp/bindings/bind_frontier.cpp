@@ -1,6 +1,8 @@
 #include <pybind11/eigen.h>
 #include <pybind11/stl.h>
 
+#include <limits>
+
 #include "bindings.hpp"
 #include "microalloc/frontier.hpp"
 
@@ -13,12 +15,12 @@ void bind_frontier(py::module_& m) {
   m.def(
       "efficient_frontier",
       [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double budget, double tol,
-         int max_points) {
+         int max_points, double stop_return, double stop_risk) {
         Frontier f;
         {
           py::gil_scoped_release release;
           f = efficient_frontier(FrontierProblem{cov, mu, lower, upper, benchmark, budget},
-                                 FrontierSettings{tol, max_points});
+                                 FrontierSettings{tol, max_points, stop_return, stop_risk});
         }
         py::dict d;
         d["status"] = f.status;
@@ -33,6 +35,7 @@ void bind_frontier(py::module_& m) {
         d["var1"] = std::move(f.var1);
         d["var2"] = std::move(f.var2);
         d["unbounded"] = f.unbounded;
+        d["truncated"] = f.truncated;
         d["ray"] = std::move(f.ray);
         d["max_rel_gap"] = f.max_rel_gap;
         d["max_primal_residual"] = f.max_primal_residual;
@@ -42,7 +45,8 @@ void bind_frontier(py::module_& m) {
       },
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("budget"), py::arg("tol"),
-      py::arg("max_points"));
+      py::arg("max_points"), py::arg("stop_return") = std::numeric_limits<double>::infinity(),
+      py::arg("stop_risk") = std::numeric_limits<double>::infinity());
 }
 
 }  // namespace microalloc::bindings

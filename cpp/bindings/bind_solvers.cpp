@@ -118,6 +118,18 @@ void bind_solvers(py::module_& m) {
       py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"));
 
   m.def(
+      "certify_weights",
+      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+         double budget, VecRef weights, double tol) {
+        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        py::gil_scoped_release release;
+        return certify_weights(problem, weights, tol);
+      },
+      py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
+      py::arg("budget"), py::arg("weights").noconvert(), py::arg("tol"));
+
+  m.def(
       "solve_batch",
       [](MatRef cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
          VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads) {

@@ -331,6 +331,11 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       v1.push_back(beta.dot(wt));
       v2.push_back(beta.dot(s_beta));
     }
+    if (m0.back() + tau * m1.back() >= settings.stop_return ||
+        v0.back() + tau * (2.0 * v1.back() + tau * v2.back()) >= settings.stop_risk * settings.stop_risk) {
+      out.truncated = true;
+      break;
+    }
     if (static_cast<int>(points.size()) >= max_points || events > 4 * max_points) {  // merged ties keep size flat
       out.status = Status::MaxIter;
       out.message = "turning-point limit reached";

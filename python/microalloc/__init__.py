@@ -8,7 +8,9 @@ from ._core import Status, __version__
 from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
+from .active import ActivePortfolio, FundCombination, active_portfolio, combine_funds
 from .frontier import Frontier, MaxSharpeResult, efficient_frontier, max_sharpe
+from .targets import TargetResult, max_return, min_risk
 from .projection import project_box_budget
 from .rebalance import (
     BacktestResult,
@@ -50,6 +52,13 @@ __all__ = [
     "Frontier",
     "max_sharpe",
     "MaxSharpeResult",
+    "min_risk",
+    "max_return",
+    "TargetResult",
+    "active_portfolio",
+    "ActivePortfolio",
+    "combine_funds",
+    "FundCombination",
     "risk_contributions",
     "RiskContributions",
     "active_share",

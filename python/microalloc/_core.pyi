@@ -154,6 +154,17 @@ def solve_active_set(
     tol: float,
     max_iter: int,
 ) -> SolveResult: ...
+def certify_weights(
+    cov: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    risk_aversion: float,
+    budget: float,
+    weights: npt.NDArray[np.float64],
+    tol: float,
+) -> SolveResult: ...
 def solve_batch(
     cov: npt.NDArray[np.float64],
     mu: npt.NDArray[np.float64],

@@ -35,6 +35,8 @@ class Frontier:
         ``mu'w`` and ``sqrt(w'Sw)`` at the turning points.
     tracking_errors : (K,) array or None
         ``sqrt((w-b)'S(w-b))`` with a benchmark.
+    benchmark_return : float or None
+        ``mu'b`` with a benchmark (see :attr:`active_returns` and :attr:`information_ratios`).
     status : Status
         OPTIMAL when every turning point passed its certificate (both ends of every segment).
     max_rel_gap : float
@@ -54,11 +56,13 @@ class Frontier:
     unbounded: bool
     solve_time_s: float
     budget: float
+    benchmark_return: float | None = None
     labels: Any = None
     message: str = ""
     _tau: np.ndarray = field(default=None)  # type: ignore[assignment]
     _seg: np.ndarray = field(default=None)  # type: ignore[assignment]  # (K, 5): mean0, mean1, var0, var1, var2
     _ray: np.ndarray = field(default=None)  # type: ignore[assignment]
+    _truncated: bool = False  # stopped at a target: the path ends before the maximum return
 
     def __len__(self) -> int:
         return len(self._tau)
@@ -74,6 +78,21 @@ class Frontier:
     def risks(self) -> np.ndarray:
         """The risk the frontier trades off: tracking errors with a benchmark, else volatilities."""
         return self.tracking_errors if self.tracking_errors is not None else self.volatilities
+
+    @property
+    def active_returns(self) -> np.ndarray | None:
+        """With a benchmark: ``mu'(w - b)`` at the turning points (the alpha of each portfolio)."""
+        if self.benchmark_return is None:
+            return None
+        return self.expected_returns - self.benchmark_return
+
+    @property
+    def information_ratios(self) -> np.ndarray | None:
+        """With a benchmark: active return / tracking error at the turning points (NaN at zero risk)."""
+        if self.benchmark_return is None:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.tracking_errors > 0, self.active_returns / self.tracking_errors, np.nan)
 
     # -- points on the path -------------------------------------------------------------------
     def _at_tau(self, tau: float) -> np.ndarray:
@@ -121,7 +140,7 @@ class Frontier:
             raise InfeasibleError(
                 "target_return",
                 f"{r!r} is above the highest expected return of a feasible portfolio; achievable range "
-                f"[{er[0]!r}, {er[-1]!r}] (from minimum variance to maximum return)",
+                f"[{float(er[0])!r}, {float(er[-1])!r}] (from minimum variance to maximum return)",
             )
         return self._at_tau(self._tau_for(r, er, mean=True))
 
@@ -138,7 +157,7 @@ class Frontier:
             raise InfeasibleError(
                 name,
                 f"{v!r} is below the lowest risk of a feasible portfolio; achievable range "
-                f"[{risk[0]!r}, {'inf' if self.unbounded else repr(risk[-1])}]",
+                f"[{float(risk[0])!r}, {'inf' if self.unbounded else repr(float(risk[-1]))}]",
             )
         if not self.unbounded and v >= risk[-1]:
             return self._label(self.weights[-1].copy())
@@ -206,11 +225,35 @@ def efficient_frontier(
     maximum-return portfolio is not unique, the path ends at the least risky of them. Equal
     expected returns everywhere give a frontier of one point.
     """
+    prob = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    if max_points is not None:
+        _positive_int(max_points, "max_points")
+    return _run(prob, max_points=int(max_points or 0))
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A validated frontier problem (internal)."""
+
+    cov: np.ndarray
+    mu: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    benchmark: np.ndarray  # EMPTY without one
+    budget: float
+    tol: float
+    labels: Any
+
+
+def _prepare(
+    cov: Any, mu: Any, lower: Any, upper: Any, budget: Any, benchmark: Any, tol: Any, check_psd: bool,
+    *, mu_name: str = "mu",
+) -> _Problem:
     labels = labels_of(cov)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    labels = check_labels(labels, mu, "mu")
-    mu_a = as_vector(mu, n, "mu")
+    labels = check_labels(labels, mu, mu_name)
+    mu_a = as_vector(mu, n, mu_name)
     budget_f = as_scalar(budget, "budget")
     lo, up = as_bounds(lower, upper, n, budget_f)
     if benchmark is None:
@@ -219,9 +262,14 @@ def efficient_frontier(
         labels = check_labels(labels, benchmark, "benchmark")
         b = as_vector(benchmark, n, "benchmark")
     tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    if max_points is not None:
-        _positive_int(max_points, "max_points")
-    raw = _core.efficient_frontier(s, mu_a, lo, up, b, budget_f, tol_f, int(max_points or 0))
+    return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
+
+
+def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_risk: float = np.inf) -> Frontier:
+    """The core's path, optionally stopped at the first turning point past a target."""
+    raw = _core.efficient_frontier(
+        p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk
+    )
     status = Status(int(raw["status"]))
     if status == Status.INFEASIBLE:
         raise InfeasibleError("lower", raw["message"])
@@ -230,8 +278,9 @@ def efficient_frontier(
         raise SolverError(f"frontier ended with status {status.name}: {raw['message']}", raw)
     weights = np.asarray(raw["weights"])
     risk = np.asarray(raw["risk"])
+    b = p.benchmark
     if b.size:
-        sb = s @ b
+        sb = p.cov @ b
         # w'Sw = (w-b)'S(w-b) + 2 (Sb)'(w - b) + b'Sb
         vol = np.sqrt(np.maximum(risk**2 + 2 * (weights - b) @ sb + b @ sb, 0.0))
         te = risk
@@ -243,9 +292,10 @@ def efficient_frontier(
     return Frontier(
         risk_aversions=ra, weights=weights, expected_returns=np.asarray(raw["expected_return"]), volatilities=vol,
         tracking_errors=te, status=status, max_rel_gap=float(raw["max_rel_gap"]), unbounded=bool(raw["unbounded"]),
-        solve_time_s=float(raw["solve_time_s"]), budget=budget_f,
-        labels=tuple(labels) if labels is not None else None, message=str(raw["message"]),
-        _tau=tau, _seg=seg, _ray=np.asarray(raw["ray"]),
+        solve_time_s=float(raw["solve_time_s"]), budget=p.budget,
+        benchmark_return=float(p.mu @ b) if b.size else None,
+        labels=p.labels, message=str(raw["message"]),
+        _tau=tau, _seg=seg, _ray=np.asarray(raw["ray"]), _truncated=bool(raw["truncated"]),
     )
 
 

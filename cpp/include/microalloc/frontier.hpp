@@ -8,6 +8,7 @@
 /// continuous and piecewise linear in tau; it changes direction at the turning points, where an
 /// asset reaches a bound or leaves one. Mean and variance are linear and quadratic in tau on each
 /// segment, so every point of the frontier is exact.
+#include <limits>
 #include <vector>
 
 #include "microalloc/status.hpp"
@@ -27,6 +28,10 @@ struct FrontierProblem {
 struct FrontierSettings {
   double tol = 1e-9;     ///< relative duality gap required at every turning point
   int max_points = 0;    ///< turning points before giving up (0: 20 n + 100)
+  /// Stop at the first turning point whose expected return reaches `stop_return` or whose risk
+  /// reaches `stop_risk` (a single target needs only the path up to it); `truncated` says so.
+  double stop_return = std::numeric_limits<double>::infinity();
+  double stop_risk = std::numeric_limits<double>::infinity();
 };
 
 /// Turning points k = 0..K-1 in increasing tau (tau_0 = 0: minimum variance). Segment k runs from
@@ -39,6 +44,7 @@ struct Frontier {
   RowMat weights;                   ///< K x n
   Vec expected_return, risk;        ///< K
   Vec mean0, mean1, var0, var1, var2;  ///< K: segment k starts at turning point k
+  bool truncated = false;           ///< stopped at a target (FrontierSettings::stop_return / stop_risk)
   bool unbounded = false;           ///< the last segment never ends (an infinite bound): w = weights_K-1 + (tau - tau_K-1) ray
   Vec ray;                          ///< n, the direction of the last segment when unbounded
   double max_rel_gap = 0.0;         ///< worst certificate along the path (at both ends of every segment)

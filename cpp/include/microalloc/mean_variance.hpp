@@ -97,6 +97,12 @@ class ActiveSetSolver {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The certificate of given weights, without solving: objective pieces, duality gap (against the
+/// budget-implied box), residuals, budget multiplier and the bounds the weights touch. The status is
+/// Optimal when the certificate passes `tol` (as a solver's would), NumericalError when it does not,
+/// Infeasible when no point satisfies the bounds and the budget. `iterations` is 0.
+SolveResult certify_weights(const MeanVarianceProblem& problem, const VecRef& weights, double tol);
+
 /// One active-set solve with a fresh workspace.
 SolveResult solve_active_set(const MeanVarianceProblem& problem, const SolverSettings& settings,
                              const VecRef& warm_start);

@@ -1,0 +1,312 @@
+"""Benchmark-relative construction (active management) and teams of funds.
+
+- :func:`active_portfolio`: with a benchmark ``b`` and expected returns (alphas), the least
+  tracking error for a target alpha (the highest information ratio at that alpha), the highest
+  alpha within a tracking-error limit, or both at once; bounds around the benchmark weights
+  (``b_i - d <= w_i <= b_i + d``); a risk report from :func:`~microalloc.risk_contributions`.
+- :func:`combine_funds`: funds (or managers) whose active returns have a given covariance, combined
+  long-only and fully invested so that the combined tracking error is least for a target alpha, or
+  so that the information ratio is highest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validate import _as_float_array, as_scalar, as_vector, labels_of
+from .errors import InfeasibleError, InputError
+from .frontier import MaxSharpeResult, _prepare, max_sharpe
+from .result import Status
+from .risk import RiskContributions, active_share, risk_contributions
+from .targets import TargetResult, _max_return, _min_risk
+
+__all__ = ["ActivePortfolio", "active_portfolio", "FundCombination", "combine_funds"]
+
+
+@dataclass(frozen=True, repr=False)
+class ActivePortfolio:
+    """A benchmark-relative portfolio with its certificate and risk report.
+
+    Attributes
+    ----------
+    weights, active_weights : (n,) arrays (pandas.Series with labelled inputs)
+        ``w`` and ``w - b``.
+    alpha : float
+        Expected active return ``mu'(w - b)``.
+    tracking_error : float
+        ``sqrt((w-b)'S(w-b))``.
+    information_ratio : float
+        ``alpha / tracking_error`` (NaN at zero tracking error).
+    active_share : float
+        ``0.5 sum |w - b|``.
+    risk_report : RiskContributions
+        Marginal, component and percent contributions to volatility and to tracking error, the
+        contributions to active return and the efficiency of each holding.
+    lower, upper : (n,) arrays
+        The bounds used (the given ones intersected with ``b -+ active_bound``).
+    target : TargetResult
+        The target solve: status, certificate (``gap``, ``rel_gap``), binding, risk aversion.
+    """
+
+    weights: Any
+    active_weights: Any
+    alpha: float
+    tracking_error: float
+    information_ratio: float
+    active_share: float
+    volatility: float
+    risk_report: RiskContributions
+    lower: np.ndarray
+    upper: np.ndarray
+    target: TargetResult
+
+    @property
+    def status(self) -> Status:
+        return self.target.status
+
+    def is_optimal(self) -> bool:
+        return self.target.is_optimal()
+
+    def raise_for_status(self) -> ActivePortfolio:
+        self.target.raise_for_status()
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"ActivePortfolio(status={self.status.name}, alpha={self.alpha:.6g}, "
+            f"tracking_error={self.tracking_error:.6g}, information_ratio={self.information_ratio:.4g}, "
+            f"active_share={self.active_share:.4g})"
+        )
+
+
+def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any) -> tuple[Any, Any]:
+    """The given bounds intersected with ``b -+ d`` (unchanged without ``d``)."""
+    if d is None:
+        return lower, upper
+    n = b.size
+    dd = as_vector(d, n, "active_bound", allow_scalar=True, allow_inf=True)
+    if (dd < 0).any():
+        i = int(np.flatnonzero(dd < 0)[0])
+        raise InputError("active_bound", f"must be >= 0; entry [{i}] is {dd[i]!r}")
+    lo = as_vector(lower, n, "lower", allow_scalar=True, allow_inf=True)
+    up = as_vector(upper, n, "upper", allow_scalar=True, allow_inf=True)
+    return np.maximum(lo, b - dd), np.minimum(up, b + dd)
+
+
+def active_portfolio(
+    cov: Any,
+    alpha: Any,
+    benchmark: Any,
+    *,
+    target_alpha: float | None = None,
+    max_tracking_error: float | None = None,
+    active_bound: Any = None,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float | None = None,
+    tol: float = 1e-9,
+    check_psd: bool = True,
+) -> ActivePortfolio:
+    """Benchmark-relative construction: alpha against tracking error.
+
+    Parameters
+    ----------
+    cov : (n, n) array_like or pandas.DataFrame
+        Covariance of the asset returns.
+    alpha : (n,) array_like
+        Expected (active) returns; the portfolio's alpha is ``alpha'(w - b)``.
+    benchmark : (n,) array_like
+        Benchmark weights b.
+    target_alpha : float, optional
+        Least tracking error with ``alpha'(w - b) >= target_alpha``: the highest information
+        ratio at that alpha.
+    max_tracking_error : float, optional
+        A tracking-error limit. Alone: the highest alpha within it. With ``target_alpha``: the
+        least tracking error for the target, and InfeasibleError (naming ``max_tracking_error``,
+        with the tracking error the target needs and the alpha reachable within the limit) when it
+        does not fit.
+    active_bound : float or (n,) array_like, optional
+        ``d >= 0``: bounds ``b_i - d_i <= w_i <= b_i + d_i`` ("benchmark-determined weights"),
+        intersected with ``lower`` and ``upper``.
+    lower, upper : float or (n,) array_like
+        Absolute bounds on the weights (default long-only).
+    budget : float, optional
+        ``sum(w)``; default ``sum(b)`` (fully invested relative to the benchmark).
+    """
+    if target_alpha is None and max_tracking_error is None:
+        raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
+    if benchmark is None:
+        raise InputError("benchmark", "is required for benchmark-relative construction")
+    b = _as_float_array(benchmark, "benchmark")
+    budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
+    if active_bound is not None:
+        b = as_vector(benchmark, np.shape(cov)[0] if np.ndim(cov) == 2 else b.size, "benchmark")
+    lo, up = _active_bounds(lower, upper, b, active_bound)
+    p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha")
+    base = float(p.mu @ p.benchmark)
+    if target_alpha is not None:
+        ta = as_scalar(target_alpha, "target_alpha")
+        res = _min_risk(p, ta + base, False, name="target_alpha", offset=base)
+        if max_tracking_error is not None:
+            limit = as_scalar(max_tracking_error, "max_tracking_error", minimum=0.0)
+            if res.tracking_error > limit * (1 + 1e-9) + 1e-15:
+                reach = _max_return(p, limit, "max_tracking_error", False)
+                raise InfeasibleError(
+                    "max_tracking_error",
+                    f"target_alpha {ta!r} needs a tracking error of {res.tracking_error!r}, above the limit "
+                    f"{limit!r}; the highest alpha within the limit is {reach.expected_return - base!r}",
+                )
+    else:
+        limit = as_scalar(max_tracking_error, "max_tracking_error", minimum=0.0)
+        res = _max_return(p, limit, "max_tracking_error", False)
+    w = np.array(res.weights, dtype=float)
+    a = float(p.mu @ (w - p.benchmark))
+    te = float(res.tracking_error)
+    lab = _labeller(p.labels)
+    if p.labels is None:
+        report = risk_contributions(p.cov, w, benchmark=p.benchmark, expected_returns=p.mu, check_psd=False)
+    else:
+        import pandas as pd
+
+        report = risk_contributions(
+            pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
+            expected_returns=lab(p.mu), check_psd=False,
+        )
+    return ActivePortfolio(
+        weights=lab(w), active_weights=lab(w - p.benchmark), alpha=a, tracking_error=te,
+        information_ratio=a / te if te > 0 else float("nan"), active_share=float(active_share(w, p.benchmark)),
+        volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
+    )
+
+
+def _labeller(labels: Any):
+    if labels is None:
+        return lambda v: v
+    import pandas as pd
+
+    return lambda v: pd.Series(v, index=list(labels))
+
+
+@dataclass(frozen=True, repr=False)
+class FundCombination:
+    """Funds combined long-only and fully invested, by tracking error and alpha.
+
+    Attributes
+    ----------
+    weights : (m,) array (pandas.Series with labelled inputs)
+        The allocation to each fund (sums to 1).
+    alpha, tracking_error, information_ratio : float
+        Of the combination: ``a'x``, ``sqrt(x' Omega x)``, their ratio.
+    fund_tracking_errors, fund_information_ratios : (m,) arrays
+        Of each fund alone.
+    average_tracking_error : float
+        ``sum_i x_i TE_i``: the combination's tracking error if the funds' active returns were
+        perfectly correlated.
+    diversification : float
+        ``average_tracking_error / tracking_error`` (>= 1).
+    percent_risk : (m,) array
+        Each fund's share of the combination's tracking variance (sums to 1).
+    status, rel_gap : Status, float
+        The certificate of the solve (``target`` holds the details for a target alpha).
+    """
+
+    weights: Any
+    alpha: float
+    tracking_error: float
+    information_ratio: float
+    fund_tracking_errors: np.ndarray
+    fund_information_ratios: np.ndarray
+    average_tracking_error: float
+    diversification: float
+    percent_risk: Any
+    status: Status
+    rel_gap: float
+    target: TargetResult | MaxSharpeResult
+
+    def __repr__(self) -> str:
+        return (
+            f"FundCombination(status={self.status.name}, alpha={self.alpha:.6g}, "
+            f"tracking_error={self.tracking_error:.6g}, information_ratio={self.information_ratio:.4g}, "
+            f"average_tracking_error={self.average_tracking_error:.6g}, diversification={self.diversification:.3g})"
+        )
+
+
+def combine_funds(
+    alphas: Any,
+    active_cov: Any = None,
+    *,
+    tracking_errors: Any = None,
+    correlations: Any = None,
+    target_alpha: float | None = None,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    tol: float = 1e-9,
+) -> FundCombination:
+    """Combine funds whose active returns (against a common benchmark) have covariance ``Omega``.
+
+    The allocation ``x`` is long-only and fully invested (``sum x = 1``, ``lower <= x <= upper``);
+    the combination's alpha is ``a'x`` and its tracking error ``sqrt(x' Omega x)``.
+
+    - With ``target_alpha``: the least tracking error with ``a'x >= target_alpha`` (InfeasibleError
+      naming the achievable range when no allocation reaches it).
+    - Without: the highest information ratio ``a'x / sqrt(x' Omega x)`` (the maximum Sharpe ratio
+      of the active returns, exact on the frontier's segments).
+
+    Give ``active_cov`` (Omega), or ``tracking_errors`` and ``correlations`` (Omega = D R D).
+    """
+    if active_cov is None:
+        if tracking_errors is None or correlations is None:
+            raise InputError("active_cov", "give active_cov, or tracking_errors and correlations")
+        te = _as_float_array(tracking_errors, "tracking_errors")
+        if te.ndim != 1:
+            raise InputError("tracking_errors", f"must be 1-D; got shape {te.shape}")
+        m = te.size
+        if not np.isfinite(te).all() or (te <= 0).any():
+            raise InputError("tracking_errors", "must be finite and > 0")
+        r = _as_float_array(correlations, "correlations")
+        if r.shape != (m, m):
+            raise InputError("correlations", f"must be {m} x {m} to match tracking_errors; got shape {r.shape}")
+        if not np.isfinite(r).all():
+            raise InputError("correlations", "must be finite")
+        if not np.allclose(np.diag(r), 1.0, atol=1e-12, rtol=0) or (np.abs(r) > 1 + 1e-12).any():
+            raise InputError("correlations", "must have a unit diagonal and entries in [-1, 1]")
+        omega = te[:, None] * r * te[None, :]
+        if labels_of(correlations) is not None:
+            import pandas as pd
+
+            omega = pd.DataFrame(omega, index=correlations.index, columns=correlations.columns)
+    else:
+        if tracking_errors is not None or correlations is not None:
+            raise InputError("active_cov", "give active_cov, or tracking_errors and correlations, not both")
+        omega = active_cov
+    if target_alpha is None:
+        ms = max_sharpe(omega, alphas, risk_free=0.0, lower=lower, upper=upper, budget=1.0, tol=tol)
+        w = np.array(ms.weights, dtype=float)
+        p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, False, mu_name="alphas")
+        status, rel_gap, target = ms.frontier.status, ms.frontier.max_rel_gap, ms
+        labels = ms.frontier.labels
+    else:
+        p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas")
+        ta = as_scalar(target_alpha, "target_alpha")
+        res = _min_risk(p, ta, False, name="target_alpha")
+        w = np.array(res.weights, dtype=float)
+        status, rel_gap, target = res.status, res.rel_gap, res
+        labels = p.labels
+    s = p.cov
+    a = float(p.mu @ w)
+    sw = s @ w
+    te_c = float(np.sqrt(max(w @ sw, 0.0)))
+    fund_te = np.sqrt(np.diag(s))
+    avg = float(w @ fund_te)
+    lab = _labeller(labels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(te_c > 0, w * sw / (te_c * te_c), np.nan)
+    return FundCombination(
+        weights=lab(w), alpha=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
+        fund_tracking_errors=fund_te, fund_information_ratios=p.mu / fund_te, average_tracking_error=avg,
+        diversification=avg / te_c if te_c > 0 else float("inf"), percent_risk=lab(pct), status=status,
+        rel_gap=float(rel_gap), target=target,
+    )

@@ -1,0 +1,293 @@
+"""Targets on the efficient frontier: minimum risk for a target return, maximum return for a target
+volatility or tracking error, each with the certificate of the target problem itself.
+
+Both problems are solved exactly by walking the frontier (critical line algorithm) only up to the
+target and reading the point off its segment. The certificate is the Lagrangian one: the point is
+optimal for the mean-variance problem at the frontier's risk aversion there (a duality gap computed
+by the core from the weights alone), and the target's own multiplier turns that gap into a bound on
+the target problem:
+
+- ``min (w-b)'S(w-b)  s.t.  mu'w >= r``:  ``gap = 2 tau (gap_mv + mu'w - r)``
+  (variance units; ``tau = 1 / risk aversion``, ``gap_mv`` in utility units divided by the risk
+  aversion);
+- ``max mu'w  s.t.  (w-b)'S(w-b) <= sigma^2``:  ``gap = gap_mv + (risk_aversion / 2) (sigma^2 - risk^2)``
+  (return units),
+
+both over ``sum(w) = budget, lower <= w <= upper``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import EMPTY, as_scalar
+from .errors import InfeasibleError, InputError, SolverError
+from .frontier import Frontier, _prepare, _Problem, _run
+from .result import Status
+
+__all__ = ["TargetResult", "min_risk", "max_return"]
+
+
+@dataclass(frozen=True, repr=False)
+class TargetResult:
+    """A frontier portfolio chosen by a target, with the certificate of the target problem.
+
+    Attributes
+    ----------
+    weights : (n,) array or pandas.Series
+    expected_return, volatility : float
+    tracking_error : float or None
+        With a benchmark.
+    risk_aversion : float
+        Where the portfolio sits on the frontier (``inf``: the minimum-risk portfolio; ``0``: the
+        maximum-return one). For :func:`min_risk` ``2 / risk_aversion`` is the price of the target:
+        the variance added per unit of required return.
+    target, target_value : str, float
+        The target's name (``"target_return"``, ``"target_volatility"``, ``"target_tracking_error"``)
+        and value.
+    binding : bool
+        False when the target does not constrain the answer: the minimum-risk portfolio already
+        earns the target return, or the maximum-return portfolio is within the target risk.
+    status : Status
+        OPTIMAL when the certificate passed ``tol`` and the target holds (to 1e-10 relative).
+    gap, rel_gap : float
+        Duality gap of the target problem: in variance units (tracking variance with a
+        benchmark) for :func:`min_risk`, in return units for :func:`max_return`; relative to the
+        objective.
+    primal_residual : float
+        The largest violation of the budget, a bound, or the target.
+    dual_residual : float
+        KKT sign and stationarity violation of the mean-variance problem at this risk aversion.
+    """
+
+    weights: Any
+    expected_return: float
+    volatility: float
+    tracking_error: float | None
+    risk_aversion: float
+    target: str
+    target_value: float
+    binding: bool
+    status: Status
+    gap: float
+    rel_gap: float
+    primal_residual: float
+    dual_residual: float
+    solve_time_s: float
+    message: str = ""
+
+    @property
+    def risk(self) -> float:
+        """The risk the target is about: the tracking error with a benchmark, else the volatility."""
+        return self.tracking_error if self.tracking_error is not None else self.volatility
+
+    def is_optimal(self) -> bool:
+        return self.status == Status.OPTIMAL
+
+    def raise_for_status(self) -> TargetResult:
+        if self.status != Status.OPTIMAL:
+            raise SolverError(f"target solve ended with status {self.status.name}: {self.message}", self)
+        return self
+
+    def __repr__(self) -> str:
+        te = "" if self.tracking_error is None else f", tracking_error={self.tracking_error:.6g}"
+        return (
+            f"TargetResult(status={self.status.name}, {self.target}={self.target_value:.6g}, "
+            f"expected_return={self.expected_return:.6g}, volatility={self.volatility:.6g}{te}, "
+            f"binding={self.binding}, rel_gap={self.rel_gap:.2e})"
+        )
+
+
+def _certify(p: _Problem, w: np.ndarray, risk_aversion: float) -> Any:
+    """The core's mean-variance certificate of w at a risk aversion (inf: minimum risk, mu unused)."""
+    if np.isinf(risk_aversion):
+        return _core.certify_weights(p.cov, EMPTY, p.lower, p.upper, p.benchmark, 1.0, p.budget, w, p.tol)
+    return _core.certify_weights(p.cov, p.mu, p.lower, p.upper, p.benchmark, risk_aversion, p.budget, w, p.tol)
+
+
+def _finish(
+    p: _Problem, fr: Frontier, w: np.ndarray, tau: float, cert: Any, *, target: str, value: float, binding: bool,
+    gap: float, scale: float, target_violation: float, solve_time_s: float,
+) -> TargetResult:
+    mu_w = float(p.mu @ w)
+    sw = p.cov @ w
+    vol = float(np.sqrt(max(w @ sw, 0.0)))
+    te = None
+    if p.benchmark.size:
+        d = w - p.benchmark
+        te = float(np.sqrt(max(d @ (p.cov @ d), 0.0)))
+    rel_gap = gap / scale
+    primal = max(float(cert.primal_residual), target_violation)
+    target_tol = 1e-10 * max(1.0, abs(value))
+    ok = Status(int(cert.status)) == Status.OPTIMAL and rel_gap <= p.tol and target_violation <= target_tol
+    status = Status.OPTIMAL if ok else Status.NUMERICAL_ERROR
+    message = "" if ok else (
+        f"certificate: mean-variance status {Status(int(cert.status)).name}, target rel_gap {rel_gap:.2e}, "
+        f"target violation {target_violation:.2e}"
+    )
+    weights = fr._label(w)
+    return TargetResult(
+        weights=weights, expected_return=mu_w, volatility=vol, tracking_error=te,
+        risk_aversion=float(np.inf if tau == 0 else 1.0 / tau), target=target, target_value=value, binding=binding,
+        status=status, gap=float(gap), rel_gap=float(rel_gap), primal_residual=primal,
+        dual_residual=float(cert.dual_residual), solve_time_s=solve_time_s, message=message,
+    )
+
+
+def _variance_floor(p: _Problem) -> float:
+    """The variance below which relative gaps become absolute: the solvers' floor (1e-4 of the
+    average variance times the squared budget, in half-variance units)."""
+    return 2e-4 * float(np.trace(p.cov)) / len(p.mu) * max(1.0, p.budget * p.budget)
+
+
+def _min_risk(
+    p: _Problem, r: float, raise_on_failure: bool, *, name: str = "target_return", offset: float = 0.0
+) -> TargetResult:
+    """``offset`` is subtracted from returns in messages (alphas: mu'b)."""
+    fr = _run(p, stop_return=r)
+    if fr.status != Status.OPTIMAL:
+        fr.raise_for_status()
+    er = fr.expected_returns
+    if not fr._truncated and not fr.unbounded and r > er[-1] + 1e-12 * max(1.0, abs(r)):
+        raise InfeasibleError(
+            name,
+            f"{r - offset!r} is above the highest achievable; achievable range "
+            f"[{float(er[0] - offset)!r}, {float(er[-1] - offset)!r}] (from minimum risk to maximum return)",
+        )
+    binding = r > er[0]
+    tau = fr._tau_for(r, er, mean=True) if binding else 0.0
+    w = np.array(fr._at_tau(tau), dtype=float)
+    ra = np.inf if tau == 0 else 1.0 / tau
+    cert = _certify(p, w, ra)
+    mu_w = float(p.mu @ w)
+    d = w - p.benchmark if p.benchmark.size else w
+    var = float(d @ (p.cov @ d))
+    if tau == 0:
+        gap = 2.0 * float(cert.gap)  # the minimum-risk certificate, in (1/2) variance units
+    else:
+        gap = 2.0 * tau * (float(cert.gap) + max(mu_w - r, 0.0))
+    res = _finish(
+        p, fr, w, tau, cert, target=name, value=r - offset, binding=bool(binding), gap=gap,
+        scale=max(var, _variance_floor(p)), target_violation=max(r - mu_w, 0.0) if binding else 0.0,
+        solve_time_s=fr.solve_time_s,
+    )
+    return res.raise_for_status() if raise_on_failure else res
+
+
+def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) -> TargetResult:
+    fr = _run(p, stop_risk=sigma)
+    if fr.status != Status.OPTIMAL:
+        fr.raise_for_status()
+    risk = fr.risks
+    if sigma < risk[0] * (1 - 1e-12):
+        top = "inf" if fr.unbounded else ("above" if fr._truncated else repr(float(risk[-1])))
+        raise InfeasibleError(
+            name,
+            f"{sigma!r} is below the lowest risk of a feasible portfolio; achievable range "
+            f"[{float(risk[0])!r}, {top}] (from minimum risk to maximum return)",
+        )
+    at_end = not fr._truncated and not fr.unbounded and sigma >= risk[-1]
+    if at_end:
+        tau = float(fr._tau[-1])
+        w = fr.weights[-1].copy()
+        ra = 0.0
+    else:
+        # A target within rounding of the minimum risk is the minimum-risk portfolio: the flat
+        # start of the frontier would otherwise turn rounding into a huge risk aversion.
+        at_min = sigma * sigma - risk[0] ** 2 <= 1e-9 * max(risk[0] ** 2, _variance_floor(p))
+        tau = 0.0 if at_min else fr._tau_for(sigma, risk, mean=False)
+        w = fr.weights[0].copy() if tau == 0 else np.array(fr._at_tau(tau), dtype=float)
+        ra = np.inf if tau == 0 else 1.0 / tau
+    cert = _certify(p, w, ra)
+    mu_w = float(p.mu @ w)
+    d = w - p.benchmark if p.benchmark.size else w
+    var = float(d @ (p.cov @ d))
+    if tau == 0:  # the target is the minimum risk: the only feasible portfolios are the minimum-risk ones
+        gap, scale = 2.0 * float(cert.gap), max(var, _variance_floor(p))
+    else:
+        gap = float(cert.gap) + (0.5 * ra * max(sigma * sigma - var, 0.0) if ra > 0 else 0.0)
+        scale = max(abs(mu_w), 1e-12 * float(np.abs(p.mu).max()) * max(1.0, abs(p.budget)), 1e-300)
+    res = _finish(
+        p, fr, w, 0.0 if at_end else tau, cert, target=name, value=sigma, binding=not at_end, gap=gap, scale=scale,
+        target_violation=max(np.sqrt(max(var, 0.0)) - sigma, 0.0), solve_time_s=fr.solve_time_s,
+    )
+    if at_end:  # the maximum-return end: risk aversion 0
+        res = _replace_risk_aversion(res, 0.0)
+    return res.raise_for_status() if raise_on_failure else res
+
+
+def _replace_risk_aversion(res: TargetResult, ra: float) -> TargetResult:
+    from dataclasses import replace
+
+    return replace(res, risk_aversion=ra)
+
+
+def min_risk(
+    cov: Any,
+    mu: Any,
+    target_return: float,
+    *,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float = 1.0,
+    benchmark: Any = None,
+    tol: float = 1e-9,
+    check_psd: bool = True,
+    raise_on_failure: bool = False,
+) -> TargetResult:
+    """The least risky portfolio with ``mu'w >= target_return``.
+
+    Minimises the volatility (the tracking error against ``benchmark`` when given) over
+    ``sum(w) = budget, lower <= w <= upper`` subject to the expected return ``mu'w`` reaching
+    ``target_return`` (a total return; with a benchmark, the target alpha is
+    ``target_return - mu'b``). Exact: the frontier is walked only up to the target.
+
+    A target at or below the minimum-risk portfolio's return gives that portfolio (``binding`` is
+    False); one above the highest feasible return raises :class:`~microalloc.errors.InfeasibleError`
+    naming the achievable range. The result carries the certificate of this problem (see
+    :class:`TargetResult`).
+    """
+    p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    r = as_scalar(target_return, "target_return")
+    return _min_risk(p, r, raise_on_failure)
+
+
+def max_return(
+    cov: Any,
+    mu: Any,
+    *,
+    target_volatility: float | None = None,
+    target_tracking_error: float | None = None,
+    lower: Any = 0.0,
+    upper: Any = 1.0,
+    budget: float = 1.0,
+    benchmark: Any = None,
+    tol: float = 1e-9,
+    check_psd: bool = True,
+    raise_on_failure: bool = False,
+) -> TargetResult:
+    """The highest expected return with volatility <= ``target_volatility``, or with tracking error
+    against ``benchmark`` <= ``target_tracking_error``.
+
+    Exactly one target is given; ``target_tracking_error`` needs ``benchmark`` and
+    ``target_volatility`` is for absolute risk (no benchmark). A target below the lowest feasible
+    risk raises :class:`~microalloc.errors.InfeasibleError` naming the achievable range; one above
+    the risk of the maximum-return portfolio gives that portfolio (``binding`` is False).
+    """
+    if (target_volatility is None) == (target_tracking_error is None):
+        raise InputError("target_volatility", "give exactly one of target_volatility and target_tracking_error")
+    if target_tracking_error is not None and benchmark is None:
+        raise InputError("target_tracking_error", "needs a benchmark (the tracking error is measured against it)")
+    if target_volatility is not None and benchmark is not None:
+        raise InputError(
+            "target_volatility",
+            "with a benchmark the frontier's risk is the tracking error: pass target_tracking_error",
+        )
+    name = "target_volatility" if target_volatility is not None else "target_tracking_error"
+    sigma = as_scalar(target_volatility if target_volatility is not None else target_tracking_error, name, minimum=0.0)
+    p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    return _max_return(p, sigma, name, raise_on_failure)
