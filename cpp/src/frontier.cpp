@@ -41,6 +41,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kSlopeTol = 1e-11;  // relative: slopes below this are not events
 constexpr double kTieTol = 1e-12;    // relative: events this close are ties
+constexpr double kCancelTol = 1e-12; // a free slope below this fraction of its terms is rounding
 constexpr int kRefreshPeriod = 32;   // S w_B recomputed from scratch every this many events
 
 enum Side : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3 };
@@ -296,6 +297,18 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       beta[free[r]] = k > 1 ? x1[r] - nu1 * e[r] : 0.0;  // one free asset cannot move: the budget holds it
     }
     if (k == 1) alpha[free[0]] = free_budget;
+    // beta = x1 - nu1 e cancels when the free assets' mu are (nearly) tied: what is left below the
+    // rounding of its two terms is not a slope, and the segment does not move at all.
+    {
+      double terms = 0.0, slope = 0.0;
+      for (Index r = 0; r < k; ++r) {
+        terms = std::max(terms, std::abs(x1[r]) + std::abs(nu1 * e[r]));
+        slope = std::max(slope, std::abs(beta[free[r]]));
+      }
+      if (slope <= kCancelTol * terms) {
+        for (Index r = 0; r < k; ++r) beta[free[r]] = 0.0;
+      }
+    }
     // S alpha and S beta (alpha holds w_B on the held assets).
     s_alpha = held_sw;
     s_beta.setZero();

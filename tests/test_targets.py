@@ -1,0 +1,334 @@
+"""Targets, benchmark-relative construction and teams of funds, against independent solvers:
+
+- minimum risk for a target return: quadprog with ``mu'w >= r`` as an inequality;
+- maximum return for a target volatility or tracking error: clarabel with the risk limit as a
+  second-order cone, and the KKT conditions (the point solves the mean-variance problem at the
+  reported risk aversion, by quadprog, and the risk limit is met with equality);
+- the certificate of given weights bounds the true suboptimality (quadprog's optimum);
+- targets round-trip (hypothesis): the least risk for a return r, then the highest return at that
+  risk, gives back r;
+- teams of funds against quadprog, and their information ratio against random allocations.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_frontier import kkt_residual, objective, problem, qp_solve
+
+import microalloc as ma
+from microalloc import _core
+
+quadprog = pytest.importorskip("quadprog")
+
+
+def qp_min_risk(s, mu, r, lo, up, budget=1.0, b=None):
+    """min 1/2 (w-b)'S(w-b) s.t. 1'w = budget, mu'w >= r, lo <= w <= up (quadprog)."""
+    n = len(mu)
+    c = s @ b if b is not None else np.zeros(n)
+    a = np.column_stack([np.ones(n), mu, np.eye(n), -np.eye(n)])
+    return quadprog.solve_qp(s, c, a, np.concatenate([[budget, r], lo, -up]), meq=1)[0]
+
+
+def clarabel_max_return(s, mu, sigma, lo, up, budget=1.0, b=None):
+    """max mu'w s.t. ||L'(w-b)|| <= sigma, 1'w = budget, lo <= w <= up (clarabel, second-order cone)."""
+    clarabel = pytest.importorskip("clarabel")
+    from scipy import sparse
+
+    n = len(mu)
+    ell = np.linalg.cholesky(s)
+    b = np.zeros(n) if b is None else b
+    # rows: budget (zero cone); bounds (nonnegative); (sigma, L'(w-b)) in the SOC
+    a = np.vstack([np.ones((1, n)), np.eye(n), -np.eye(n), np.zeros((1, n)), -ell.T])
+    rhs = np.concatenate([[budget], up, -lo, [sigma], -ell.T @ b])
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(2 * n), clarabel.SecondOrderConeT(n + 1)]
+    st_ = clarabel.DefaultSettings()
+    st_.verbose = False
+    st_.tol_gap_abs = st_.tol_gap_rel = st_.tol_feas = 1e-11
+    sol = clarabel.DefaultSolver(sparse.csc_matrix((n, n)), -mu, sparse.csc_matrix(a), rhs, cones, st_).solve()
+    return np.array(sol.x)
+
+
+def risk_of(s, w, b=None):
+    d = w - (b if b is not None else 0.0)
+    return float(np.sqrt(d @ s @ d))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 12), kind=st.sampled_from(["long_only", "capped", "long_short"]),
+       with_benchmark=st.booleans(), where=st.floats(0.0, 1.0))
+def test_min_risk_against_quadprog_and_round_trip(seed, n, kind, with_benchmark, where):
+    s, mu, lo, up = problem(seed, n, kind)
+    b = np.full(n, 1.0 / n) if with_benchmark else None
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
+    er = fr.expected_returns
+    r = er[0] + where * (er[-1] - er[0])
+    res = ma.min_risk(s, mu, r, lower=lo, upper=up, benchmark=b)
+    assert res.status == ma.Status.OPTIMAL and res.rel_gap <= 1e-9, res
+    w = np.asarray(res.weights)
+    assert mu @ w >= r - 1e-12 * max(1.0, abs(r))
+    assert res.primal_residual <= 1e-10
+    if r < er[-1] - 1e-9 * (er[-1] - er[0]):  # quadprog needs a strictly feasible return row
+        ref = qp_min_risk(s, mu, r, lo, up, b=b)
+        v_ref = risk_of(s, ref, b) ** 2
+        floor = 1e-12 * np.trace(s) / n
+        assert risk_of(s, w, b) ** 2 <= v_ref + 1e-9 * max(v_ref, floor)
+    # KKT of the target problem at the reported risk aversion: the mean-variance optimum there
+    tau = 0.0 if np.isinf(res.risk_aversion) else 1.0 / res.risk_aversion
+    viol, feas = kkt_residual(s, mu, tau, w, lo, up, b)
+    assert viol < 1e-8 and feas < 1e-10
+    # round trip: the highest return at that risk is r again (when the target binds)
+    if res.binding and res.risk > fr.risks[0] * (1 + 1e-6):
+        kw = {"target_tracking_error": res.risk} if b is not None else {"target_volatility": res.risk}
+        back = ma.max_return(s, mu, lower=lo, upper=up, benchmark=b, **kw)
+        assert back.status == ma.Status.OPTIMAL
+        # (near the minimum-risk end the risk is flat in the return: the inverse loses digits)
+        assert back.expected_return == pytest.approx(r, rel=1e-8, abs=1e-9)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 10), kind=st.sampled_from(["long_only", "capped", "long_short"]),
+       with_benchmark=st.booleans(), where=st.floats(0.02, 1.2))
+def test_max_return_against_clarabel_and_kkt(seed, n, kind, with_benchmark, where):
+    s, mu, lo, up = problem(seed, n, kind)
+    b = np.full(n, 1.0 / n) if with_benchmark else None
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
+    rk = fr.risks
+    sigma = rk[0] + where * (rk[-1] - rk[0])
+    if sigma <= rk[0] * (1 + 1e-6) + 1e-9:
+        return
+    kw = {"target_tracking_error": sigma} if b is not None else {"target_volatility": sigma}
+    res = ma.max_return(s, mu, lower=lo, upper=up, benchmark=b, **kw)
+    assert res.status == ma.Status.OPTIMAL and res.rel_gap <= 1e-9, res
+    w = np.asarray(res.weights)
+    assert risk_of(s, w, b) <= sigma * (1 + 1e-10)
+    if sigma != rk[-1]:  # at exactly the maximum-return end's risk both readings hold
+        assert res.binding == (sigma < rk[-1])
+    if res.binding:  # the limit holds with equality and w solves the mean-variance problem there
+        assert risk_of(s, w, b) == pytest.approx(sigma, rel=1e-10)
+        tau = 1.0 / res.risk_aversion
+        ref = qp_solve(s, mu, tau, lo, up, b=b)
+        f_ref = objective(s, mu, tau, ref, b)
+        assert objective(s, mu, tau, w, b) - f_ref <= 1e-9 * max(abs(f_ref), 1e-2 * np.trace(s) / n)
+    ref = clarabel_max_return(s, mu, sigma, lo, up, b=b)
+    assert mu @ ref <= mu @ w + 1e-7 * max(1.0, abs(mu @ w))  # never beaten beyond clarabel's accuracy
+    assert mu @ w == pytest.approx(mu @ ref, rel=1e-6, abs=1e-8)
+
+
+def test_certificate_of_given_weights_bounds_the_suboptimality():
+    """The core's certificate of arbitrary feasible weights is an upper bound on f(w) - f*, and
+    it passes at the optimum only."""
+    rng = np.random.default_rng(5)
+    s, mu, lo, up = problem(11, 9, "capped")
+    tau = 0.7
+    ref = qp_solve(s, mu, tau, lo, up)
+    f_star = objective(s, mu, tau, ref)
+    for _ in range(30):
+        w = ma.project_box_budget(ref + rng.normal(0, 0.05, 9), lower=lo, upper=up)
+        w = np.asarray(w[0] if isinstance(w, tuple) else w, dtype=float)
+        cert = _core.certify_weights(s, mu, lo, up, np.empty(0), 1.0 / tau, 1.0, w, 1e-9)
+        # core objective (ra/2) q - mu'w = (f(w)) / tau with f = 1/2 q - tau mu'w
+        assert cert.gap * tau >= objective(s, mu, tau, w) - f_star - 1e-14
+        assert ma.Status(int(cert.status)) != ma.Status.OPTIMAL
+    cert = _core.certify_weights(s, mu, lo, up, np.empty(0), 1.0 / tau, 1.0, ref, 1e-8)
+    assert ma.Status(int(cert.status)) == ma.Status.OPTIMAL
+
+
+def test_targets_out_of_range_name_the_argument_and_the_range():
+    s, mu, lo, up = problem(3, 12, "capped")
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
+    with pytest.raises(ma.InfeasibleError, match=r"target_return.*achievable range \[") as e:
+        ma.min_risk(s, mu, fr.expected_returns[-1] + 0.01, lower=lo, upper=up)
+    assert repr(float(fr.expected_returns[-1])) in str(e.value)
+    with pytest.raises(ma.InfeasibleError, match=r"target_volatility.*achievable range \[") as e:
+        ma.max_return(s, mu, target_volatility=fr.volatilities[0] * 0.9, lower=lo, upper=up)
+    assert repr(float(fr.volatilities[0])) in str(e.value)
+    low = ma.min_risk(s, mu, fr.expected_returns[0] - 1.0, lower=lo, upper=up)  # below: minimum risk, not binding
+    assert not low.binding and np.isinf(low.risk_aversion)
+    np.testing.assert_allclose(np.asarray(low.weights), fr.weights[0], atol=1e-12)
+    high = ma.max_return(s, mu, target_volatility=10.0, lower=lo, upper=up)  # above: maximum return
+    assert not high.binding and high.risk_aversion == 0.0 and high.status == ma.Status.OPTIMAL
+    assert high.expected_return == pytest.approx(fr.expected_returns[-1], rel=1e-12)
+    b = np.full(12, 1 / 12)
+    with pytest.raises(ma.InputError, match="target_tracking_error.*benchmark"):
+        ma.max_return(s, mu, target_tracking_error=0.02)
+    with pytest.raises(ma.InputError, match="target_volatility.*tracking error"):
+        ma.max_return(s, mu, target_volatility=0.2, benchmark=b)
+    with pytest.raises(ma.InputError, match="exactly one"):
+        ma.max_return(s, mu)
+    with pytest.raises(ma.InputError, match="target_volatility"):
+        ma.max_return(s, mu, target_volatility=-0.1)
+    with pytest.raises(ma.NonFiniteError, match="target_return"):
+        ma.min_risk(s, mu, float("nan"))
+
+
+def test_target_on_real_data_with_labels():
+    pd = pytest.importorskip("pandas")
+    data = ma.load_industry_returns()
+    rets = data.to_pandas()
+    s = rets.cov() * 12
+    mu = rets.mean() * 12
+    target = float(np.quantile(mu, 0.8))
+    res = ma.min_risk(s, mu, target, upper=0.3)
+    assert isinstance(res.weights, pd.Series) and list(res.weights.index) == list(s.index)
+    assert res.status == ma.Status.OPTIMAL and res.binding
+    w = res.weights.to_numpy()
+    ref = qp_min_risk(s.to_numpy().copy(), mu.to_numpy().copy(), target, np.zeros(12), np.full(12, 0.3))
+    assert w @ s.to_numpy() @ w == pytest.approx(ref @ s.to_numpy() @ ref, rel=1e-9)
+    # equal-weight benchmark, 3-point bands around it, a 0.5% tracking-error limit
+    b = pd.Series(np.full(12, 1 / 12), index=s.index)
+    act = ma.active_portfolio(s, mu, b, max_tracking_error=0.005, active_bound=0.03)
+    assert act.status == ma.Status.OPTIMAL and act.target.binding
+    assert act.tracking_error == pytest.approx(0.005, rel=1e-10)
+    assert list(act.weights.index) == list(s.index)
+    assert list(act.risk_report.active_component.index) == list(s.index)
+
+
+# -- benchmark-relative construction ----------------------------------------------------------
+
+def active_problem(seed, n=25):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, 3)) * 0.2
+    s = f @ f.T + np.diag(rng.uniform(0.01, 0.06, n))
+    b = rng.dirichlet(np.ones(n) * 2)
+    alpha = rng.normal(0.0, 0.02, n)
+    return s, alpha, b
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
+    s, alpha, b = active_problem(seed)
+    d = 0.02
+    fr = ma.efficient_frontier(s, alpha, benchmark=b, lower=np.maximum(0, b - d), upper=np.minimum(1, b + d))
+    ta = 0.4 * fr.active_returns[-1]
+    res = ma.active_portfolio(s, alpha, b, target_alpha=ta, active_bound=d)
+    assert res.status == ma.Status.OPTIMAL and res.target.rel_gap <= 1e-9
+    w = np.asarray(res.weights)
+    lo, up = np.maximum(0, b - d), np.minimum(1, b + d)
+    assert (w >= lo - 1e-15).all() and (w <= up + 1e-15).all() and abs(w.sum() - b.sum()) < 1e-12
+    ref = qp_min_risk(s, alpha, ta + alpha @ b, lo, up, budget=b.sum(), b=b)
+    assert res.tracking_error**2 <= risk_of(s, ref, b) ** 2 * (1 + 1e-9)
+    assert res.alpha == pytest.approx(ta, rel=1e-10)
+    assert res.information_ratio == pytest.approx(ta / res.tracking_error, rel=1e-12)
+    assert res.active_share == pytest.approx(0.5 * np.abs(w - b).sum(), rel=1e-12)
+    # the risk report: tracking-error contributions add up, the return contributions make the alpha
+    rep = res.risk_report
+    assert float(np.sum(rep.active_component)) == pytest.approx(res.tracking_error, rel=1e-10)
+    assert float(rep.tracking_error) == pytest.approx(res.tracking_error, rel=1e-10)
+    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.alpha, rel=1e-10)
+    # the highest information ratio at that alpha: any other portfolio with the same alpha has more TE
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        v = ma.project_box_budget(w + rng.normal(0, 0.01, len(b)), lower=lo, upper=up, budget=b.sum())
+        v = np.asarray(v[0] if isinstance(v, tuple) else v, dtype=float)
+        if alpha @ (v - b) >= ta:
+            assert risk_of(s, v, b) >= res.tracking_error * (1 - 1e-12)
+
+
+def test_active_portfolio_tracking_error_limit_and_both_targets():
+    s, alpha, b = active_problem(7)
+    res = ma.active_portfolio(s, alpha, b, max_tracking_error=0.015)
+    assert res.status == ma.Status.OPTIMAL
+    assert res.tracking_error == pytest.approx(0.015, rel=1e-10)
+    ref = clarabel_max_return(s, alpha, 0.015, np.zeros(25), np.ones(25), b=b)
+    assert res.alpha == pytest.approx(alpha @ (ref - b), rel=1e-6)
+    both = ma.active_portfolio(s, alpha, b, target_alpha=0.5 * res.alpha, max_tracking_error=0.015)
+    assert both.tracking_error < 0.015 and both.alpha == pytest.approx(0.5 * res.alpha, rel=1e-10)
+    with pytest.raises(ma.InfeasibleError, match=r"max_tracking_error.*needs a tracking error of") as e:
+        ma.active_portfolio(s, alpha, b, target_alpha=2 * res.alpha, max_tracking_error=0.015)
+    assert "highest alpha within the limit" in str(e.value)
+    top = ma.efficient_frontier(s, alpha, benchmark=b).active_returns[-1]
+    with pytest.raises(ma.InfeasibleError, match=r"target_alpha.*achievable range") as e:
+        ma.active_portfolio(s, alpha, b, target_alpha=top + 0.01)
+    hi = float(re.search(r"achievable range \[[^,]+, ([^\]]+)\]", str(e.value)).group(1))
+    assert hi == pytest.approx(top, rel=1e-12)
+    with pytest.raises(ma.InputError, match="target_alpha"):
+        ma.active_portfolio(s, alpha, b)
+    with pytest.raises(ma.InputError, match="active_bound"):
+        ma.active_portfolio(s, alpha, b, target_alpha=0.001, active_bound=-0.01)
+    with pytest.raises(ma.ShapeError, match="benchmark"):
+        ma.active_portfolio(s, alpha, b[:-1], target_alpha=0.001)
+
+
+def test_frontier_active_returns_and_information_ratios():
+    s, alpha, b = active_problem(3)
+    fr = ma.efficient_frontier(s, alpha, benchmark=b)
+    np.testing.assert_allclose(fr.active_returns, fr.weights @ alpha - alpha @ b, atol=1e-15)
+    ir = fr.information_ratios
+    assert np.isnan(ir[0]) or fr.tracking_errors[0] > 0
+    assert np.all(np.diff(ir[1:]) <= 1e-12)  # with b feasible the active frontier is concave through 0
+
+
+# -- teams of funds -------------------------------------------------------------------------------
+
+def fund_panel(seed, m=8):
+    rng = np.random.default_rng(seed)
+    te = rng.uniform(0.03, 0.045, m)
+    x = rng.normal(size=(m, m + 4))
+    c = np.corrcoef(x) * 0.5 + 0.5 * np.eye(m)  # mild correlations
+    alphas = rng.uniform(0.005, 0.02, m)
+    return alphas, te, c
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_combine_funds_against_quadprog(seed):
+    alphas, te, c = fund_panel(seed)
+    omega = te[:, None] * c * te[None, :]
+    ta = np.quantile(alphas, 0.7)
+    res = ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=ta)
+    same = ma.combine_funds(alphas, omega, target_alpha=ta)
+    np.testing.assert_allclose(np.asarray(res.weights), np.asarray(same.weights), atol=1e-12)
+    assert res.status == ma.Status.OPTIMAL
+    x = np.asarray(res.weights)
+    assert abs(x.sum() - 1) < 1e-12 and (x >= 0).all()
+    ref = qp_min_risk(omega, alphas, ta, np.zeros(8), np.ones(8))
+    assert res.tracking_error**2 <= (ref @ omega @ ref) * (1 + 1e-9)
+    assert res.alpha >= ta - 1e-14
+    assert res.average_tracking_error == pytest.approx(x @ te, rel=1e-12)
+    assert res.diversification == pytest.approx(x @ te / np.sqrt(x @ omega @ x), rel=1e-10)
+    assert float(np.sum(res.percent_risk)) == pytest.approx(1.0, rel=1e-12)
+    np.testing.assert_allclose(res.fund_tracking_errors, te, rtol=1e-12)
+
+
+def test_combine_funds_highest_information_ratio():
+    alphas, te, c = fund_panel(9)
+    omega = te[:, None] * c * te[None, :]
+    res = ma.combine_funds(alphas, omega)
+    assert res.status == ma.Status.OPTIMAL
+    assert res.information_ratio >= (alphas / te).max() - 1e-12  # at least the best single fund
+    rng = np.random.default_rng(0)
+    xs = rng.dirichlet(np.ones(8) * 0.3, 20000)
+    irs = xs @ alphas / np.sqrt(np.einsum("ij,jk,ik->i", xs, omega, xs))
+    assert irs.max() <= res.information_ratio * (1 + 1e-12)
+    ms = ma.max_sharpe(omega, alphas)
+    assert res.information_ratio == pytest.approx(ms.sharpe, rel=1e-14)
+
+
+def test_alpha_diversification_closed_form():
+    """m uncorrelated funds with equal TE and alpha: equal weights, TE / sqrt(m)."""
+    m = 16
+    res = ma.combine_funds(np.full(m, 0.01), tracking_errors=np.full(m, 0.0375), correlations=np.eye(m),
+                           target_alpha=0.01)
+    np.testing.assert_allclose(np.asarray(res.weights), 1 / m, atol=1e-12)
+    assert res.tracking_error == pytest.approx(0.0375 / 4, rel=1e-12)
+    assert res.diversification == pytest.approx(4.0, rel=1e-12)
+
+
+def test_combine_funds_bad_inputs():
+    alphas, te, c = fund_panel(1)
+    with pytest.raises(ma.InputError, match="active_cov"):
+        ma.combine_funds(alphas)
+    with pytest.raises(ma.InputError, match="correlations"):
+        ma.combine_funds(alphas, tracking_errors=te, correlations=c[:-1, :-1])
+    bad = c.copy()
+    bad[0, 0] = 0.9
+    with pytest.raises(ma.InputError, match="correlations.*unit diagonal"):
+        ma.combine_funds(alphas, tracking_errors=te, correlations=bad)
+    with pytest.raises(ma.InputError, match="tracking_errors"):
+        ma.combine_funds(alphas, tracking_errors=-te, correlations=c)
+    with pytest.raises(ma.InfeasibleError, match="target_alpha.*achievable range"):
+        ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=1.0)
+    with pytest.raises(ma.InputError, match="not both"):
+        ma.combine_funds(alphas, np.diag(te**2), tracking_errors=te, correlations=c)
