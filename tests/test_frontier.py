@@ -244,3 +244,44 @@ def test_bad_inputs_name_the_argument():
     for bad in (np.nan, -np.inf, -1.0):
         with pytest.raises(ValueError, match="risk_aversion"):
             fr.at_risk_aversion(bad)
+
+
+def test_max_sharpe_without_bounds_is_the_tangency_portfolio_or_says_there_is_none():
+    """Closed form with no bounds: w proportional to S^-1 (mu - rf 1) when the minimum-variance
+    return beats rf; below it the ratio only approaches its asymptote and no maximum exists."""
+    rng = np.random.default_rng(0)
+    n = 6
+    f = rng.normal(size=(n, 2)) * 0.2
+    s = f @ f.T + np.diag(rng.uniform(0.01, 0.04, n))
+    mu = rng.normal(0.06, 0.03, n)
+    gmv = np.linalg.solve(s, np.ones(n))
+    gmv /= gmv.sum()
+    for rf in (0.0, 0.5 * (mu @ gmv)):
+        res = ma.max_sharpe(s, mu, risk_free=rf, lower=-np.inf, upper=np.inf)
+        x = np.linalg.solve(s, mu - rf)
+        w = x / x.sum()
+        np.testing.assert_allclose(np.asarray(res.weights), w, atol=1e-12)
+        assert res.sharpe == pytest.approx((mu @ w - rf) / np.sqrt(w @ s @ w), rel=1e-12)
+    with pytest.raises(ma.InfeasibleError, match=r"upper: the Sharpe ratio has no maximum"):
+        ma.max_sharpe(s, mu, risk_free=(mu @ gmv) + 0.01, lower=-np.inf, upper=np.inf)
+
+
+def test_max_sharpe_with_a_riskless_portfolio():
+    """Two perfectly anti-correlated assets make a riskless portfolio: above rf the ratio is unbounded."""
+    s = np.array([[0.04, -0.04, 0.0], [-0.04, 0.04, 0.0], [0.0, 0.0, 0.09]])
+    mu = np.array([0.05, 0.03, 0.08])
+    with pytest.raises(ma.InfeasibleError, match=r"risk_free: a riskless portfolio .* unbounded"):
+        ma.max_sharpe(s, mu)
+    # below rf the riskless mix is no help: the best is the third asset alone, (0.08 - 0.05) / 0.3
+    res = ma.max_sharpe(s, mu, risk_free=0.05)
+    assert res.sharpe == pytest.approx(0.1, rel=1e-12)
+    np.testing.assert_allclose(np.asarray(res.weights), [0, 0, 1], atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 3, 16])
+@pytest.mark.parametrize("var", [0.0375**2, 1.0, 1e-6])
+def test_tied_expected_returns_give_one_point_at_any_scale(m, var):
+    """Equal mu on a diagonal covariance: the slope of the free assets is pure rounding."""
+    fr = ma.efficient_frontier(np.eye(m) * var, np.full(m, 0.01))
+    assert fr.status == ma.Status.OPTIMAL and len(fr) == 1
+    np.testing.assert_allclose(fr.weights[0], 1 / m, atol=1e-15)

@@ -417,6 +417,21 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     if (++events % kRefreshPeriod == 0) refresh_held();
   }
 
+  // The maximum-return end: beyond its tau the path stays put, which holds only if the last point
+  // also solves the linear program max mu'w (the limit tau -> infinity). Certified the same way.
+  if (out.status == Status::Optimal && !out.unbounded && !out.truncated && !points.empty()) {
+    const Vec& last = points.back();
+    g = -p.mu;
+    const double ret = p.mu.dot(last);
+    const double scale = std::max(std::abs(ret), 1e-12 * mu_scale * std::max(1.0, std::abs(budget)));
+    const Certificate c = certifier.certify(last.data(), g.data(), lb.data(), ub.data(), n, budget, scale);
+    out.max_rel_gap = std::max(out.max_rel_gap, c.rel_gap);
+    if (!(c.rel_gap <= settings.tol)) {
+      out.status = Status::NumericalError;
+      out.message = "the end of the path failed the maximum-return certificate";
+    }
+  }
+
   const Index count = static_cast<Index>(points.size());
   out.tau = taus;
   out.weights.resize(count, n);

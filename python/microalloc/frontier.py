@@ -329,7 +329,8 @@ def max_sharpe(
     ``risk_free`` when no feasible portfolio has an expected return above the risk-free rate.
     """
     rf = as_scalar(risk_free, "risk_free")
-    fr = efficient_frontier(cov, mu, lower=lower, upper=upper, budget=budget, tol=tol, check_psd=check_psd)
+    p = _prepare(cov, mu, lower, upper, budget, None, tol, check_psd)
+    fr = _run(p)
     fr.raise_for_status()
     excess_top = fr.expected_returns[-1] - rf * fr.budget
     if not fr.unbounded and not excess_top > 0:
@@ -337,6 +338,15 @@ def max_sharpe(
             "risk_free",
             f"no feasible portfolio has an expected return above the risk-free rate: the highest is "
             f"{fr.expected_returns[-1]!r} against risk_free * budget = {rf * fr.budget!r}",
+        )
+    vol0 = fr.volatilities[0]
+    if vol0 <= 1e-9 * np.sqrt(np.trace(p.cov) / len(p.mu)) * max(1.0, abs(fr.budget)) and (
+        fr.expected_returns[0] - rf * fr.budget > 0
+    ):
+        raise InfeasibleError(
+            "risk_free",
+            f"a riskless portfolio (volatility {float(vol0)!r}) earns {float(fr.expected_returns[0])!r}, above "
+            f"risk_free * budget = {rf * fr.budget!r}: the Sharpe ratio is unbounded",
         )
     best = (-np.inf, 0.0)
     tau = fr._tau
@@ -357,12 +367,21 @@ def max_sharpe(
                 sr = ex / np.sqrt(var)
                 if sr > best[0]:
                     best = (sr, t)
+    if fr.unbounded:  # along the endless last segment the ratio tends to mean1 / sqrt(var2)
+        m0, m1, v0, v1, v2 = fr._seg[-1]
+        limit = m1 / np.sqrt(v2) if v2 > 0 else (np.inf if m1 > 0 else -np.inf)
+        if limit > 0 and (not np.isfinite(best[0]) or limit > best[0] * (1 + 1e-12)):
+            raise InfeasibleError(
+                "upper" if np.isinf(p.upper).any() else "lower",
+                f"the Sharpe ratio has no maximum: it rises towards {float(limit)!r} as the weights grow "
+                f"without limit (infinite bounds); give finite bounds",
+            )
     if not np.isfinite(best[0]):
         raise InfeasibleError("risk_free", "no frontier portfolio has an expected return above the risk-free rate")
     t = best[1]
     w = fr._at_tau(t)
     wa = np.asarray(w, dtype=float)
-    ret = float(np.asarray(mu, dtype=float) @ wa) if not hasattr(mu, "to_numpy") else float(mu.to_numpy() @ wa)
+    ret = float(p.mu @ wa)
     return MaxSharpeResult(
         weights=w, sharpe=float(best[0]), expected_return=ret,
         volatility=float((ret - rf * fr.budget) / best[0]), risk_aversion=float(np.inf if t == 0 else 1.0 / t),
