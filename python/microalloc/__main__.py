@@ -1,4 +1,4 @@
-"""Command line: ``python -m microalloc demo`` and ``python -m microalloc rebalancing``."""
+"""Command line: ``python -m microalloc demo``, ``rebalancing`` and ``funds``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from . import __version__
+from .active import combine_funds
 from .datasets import load_industry_returns
 from .rebalance import Policy, backtest_rebalancing
 from .risk import risk_budgeting, risk_contributions
@@ -77,7 +78,36 @@ def demo(years: int = 20) -> int:
         "\ndistance of the objective from the true optimum. Sample means of the past are noisy"
         "\nforecasts: treat the mean-variance rows as an illustration, not advice.\n"
     )
-    return rebalancing()
+    frontier_demo(cov, mu, names)
+    rc = rebalancing()
+    print()
+    return rc or funds()
+
+
+def frontier_demo(cov: np.ndarray, mu: np.ndarray, names: list[str]) -> None:
+    from .frontier import efficient_frontier, max_sharpe
+    from .targets import max_return, min_risk
+
+    t0 = time.perf_counter()
+    fr = efficient_frontier(cov, mu, upper=0.35)
+    wall = time.perf_counter() - t0
+    ms = max_sharpe(cov, mu, upper=0.35)
+    target = float(np.quantile(fr.expected_returns, 0.5))
+    lo = min_risk(cov, mu, target, upper=0.35)
+    hi = max_return(cov, mu, target_volatility=float(fr.volatilities[0]) * 1.2, upper=0.35)
+    print(f"efficient frontier, long-only, cap 35% ({fr.status.name}, max rel gap {fr.max_rel_gap:.1e}): "
+          f"{len(fr)} turning points in {wall * 1e3:.2f} ms")
+    rows = [[f"{ra:.3g}", f"{ret:.2%}", f"{vol:.2%}", ", ".join(f"{names[i]} {100 * w[i]:.0f}" for i in
+             np.argsort(-w)[:3] if w[i] > 1e-9)] for ra, ret, vol, w in
+            zip(fr.risk_aversions, fr.expected_returns, fr.volatilities, fr.weights)]
+    print(_table(["risk aversion", "excess ret", "vol", "largest holdings %"], rows))
+    for label, r in (("maximum Sharpe", ms), (f"least risk for {target:.2%}", lo),
+                     (f"most return at {hi.target_value:.2%} vol", hi)):
+        w = np.asarray(r.weights)
+        cert = "" if isinstance(r, type(ms)) else f", {r.status.name}, rel gap {r.rel_gap:.1e}"
+        print(f"  {label}: return {r.expected_return:.2%}, vol {r.volatility:.2%}{cert}; "
+              + ", ".join(f"{names[i]} {100 * w[i]:.0f}%" for i in np.argsort(-w)[:4] if w[i] > 1e-9))
+    print(f"  (Sharpe {ms.sharpe:.3f} at risk aversion {ms.risk_aversion:.3g})\n")
 
 
 def read_prices_csv(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -188,6 +218,85 @@ def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: st
     return 0
 
 
+def _fund_row(label: str, alphas: np.ndarray, te: np.ndarray, corr: np.ndarray, target: float | None) -> list[str]:
+    m = len(te)
+    omega = te[:, None] * corr * te[None, :]
+    ew = np.full(m, 1.0 / m)
+    res = combine_funds(alphas, omega, target_alpha=target)
+    best = combine_funds(alphas, omega)
+    x = np.asarray(res.weights)
+    return [
+        label, str(m), f"{te.mean() * 1e4:.0f}", f"{np.sqrt(ew @ omega @ ew) * 1e4:.0f}",
+        f"{res.tracking_error * 1e4:.0f}", f"{res.alpha * 1e4:.0f}", f"{res.information_ratio:.2f}",
+        f"{res.diversification:.2f}", str(int(np.count_nonzero(x > 1e-9))),
+        f"{best.tracking_error * 1e4:.0f}", f"{best.information_ratio:.2f}", res.status.name,
+    ]
+
+
+_FUND_HEADERS = ["correlations", "funds", "avg TE", "1/N TE", "min TE", "alpha", "IR", "divers.", "held",
+                 "max-IR TE", "max IR", "status"]
+
+
+def funds(prices: str | None = None, benchmark: str | None = None, target_alpha_bp: float | None = None) -> int:
+    """Alpha diversification: funds combined long-only and fully invested for the least tracking error."""
+    if prices is None:
+        m = 12
+        te = np.linspace(0.030, 0.045, m)  # 300 .. 450 bp, 375 bp on average
+        alphas = np.tile([0.3, 0.4, 0.5], m // 3) * te  # information ratios 0.3 .. 0.5
+        target = alphas.mean() if target_alpha_bp is None else target_alpha_bp / 1e4
+        print(f"Team of {m} funds: tracking errors 300..450 bp (mean {te.mean() * 1e4:.0f} bp), information ratios "
+              f"0.3..0.5, alphas {alphas.min() * 1e4:.0f}..{alphas.max() * 1e4:.0f} bp")
+        print(f"(assumed numbers). Least tracking error for the target alpha {target * 1e4:.0f} bp, long-only and "
+              "fully invested, under several correlations of the funds' active returns; bp a year.\n")
+        rows = []
+        for rho in (0.5, 0.3, 0.1, 0.0):
+            corr = np.full((m, m), rho)
+            np.fill_diagonal(corr, 1.0)
+            rows.append(_fund_row(f"all pairs {rho:+.1f}", alphas, te, corr, target))
+        for k, inside, across in ((3, 0.3, -0.2), (2, 0.2, -0.3)):
+            g = np.repeat(np.arange(k), m // k)
+            corr = np.where(g[:, None] == g[None, :], inside, across)
+            np.fill_diagonal(corr, 1.0)
+            rows.append(_fund_row(f"{k} styles {inside:+.1f} in, {across:+.1f} across", alphas, te, corr, target))
+        print(_table(_FUND_HEADERS, rows))
+        print("\n'min TE': the least tracking error reaching the target alpha; 'divers.': the funds' weighted average"
+              "\ntracking error over the combination's. 'max-IR': the allocation of highest information ratio.")
+        return 0
+    dates, px, names = read_prices_csv(prices)
+    if benchmark is None or benchmark not in names:
+        raise ValueError(f"benchmark: give the benchmark's column name, one of {names}")
+    if (px <= 0).any() or not np.isfinite(px).all():
+        raise ValueError(f"prices: {prices} holds a price that is not a positive number")
+    j = names.index(benchmark)
+    fund_names = [nm for nm in names if nm != benchmark]
+    r = np.diff(np.log(px), axis=0)
+    active = np.delete(r, j, axis=1) - r[:, [j]]
+    years = (dates[-1] - dates[0]).astype(float) / 365.25
+    per_year = len(r) / years
+    omega = np.cov(active, rowvar=False) * per_year
+    alphas = active.mean(axis=0) * per_year
+    te = np.sqrt(np.diag(omega))
+    print(f"{len(fund_names)} funds against {benchmark}, {dates[0]} .. {dates[-1]} ({len(r)} returns): "
+          "annualised active returns (log), bp a year\n")
+    print(_table(["fund", "TE", "alpha", "IR"], [[nm, f"{te[i] * 1e4:.0f}", f"{alphas[i] * 1e4:.0f}",
+                                                   f"{alphas[i] / te[i]:.2f}"] for i, nm in enumerate(fund_names)]))
+    corr = omega / np.outer(te, te)
+    print("\ncorrelations of the active returns:")
+    print(_table(["", *fund_names], [[nm, *(f"{c:+.2f}" for c in corr[i])] for i, nm in enumerate(fund_names)]))
+    target = float(alphas.min()) - 1.0 if target_alpha_bp is None else target_alpha_bp / 1e4
+    res = combine_funds(alphas, omega, target_alpha=target)
+    x = np.asarray(res.weights)
+    what = "least tracking error" if target_alpha_bp is None else f"least tracking error for alpha >= {target_alpha_bp:g} bp"
+    print(f"\n{what}, long-only, fully invested ({res.status.name}, rel gap {res.target.rel_gap:.1e}):")
+    print(_table(["fund", "weight %", "share of TE %"],
+                 [[nm, f"{100 * x[i]:.1f}", f"{100 * np.asarray(res.percent_risk)[i]:.1f}"]
+                  for i, nm in enumerate(fund_names)]))
+    print(f"\ncombined: TE {res.tracking_error * 1e4:.0f} bp against {res.average_tracking_error * 1e4:.0f} bp for the "
+          f"weighted average of the funds' TEs (diversification {res.diversification:.2f}x); alpha "
+          f"{res.alpha * 1e4:.0f} bp, IR {res.information_ratio:.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="microalloc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"microalloc {__version__}")
@@ -200,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     p_reb.add_argument("--costs-bp", type=float, default=10.0, help="proportional costs in bp (default 10)")
     p_reb.add_argument("--start", help="first date kept (YYYY or YYYY-MM-DD)")
     p_reb.add_argument("--end", help="last date kept (YYYY or YYYY-MM-DD)")
+    p_funds = sub.add_parser("funds", help="alpha diversification: combine funds for the least tracking error")
+    p_funds.add_argument("--prices", help="CSV of fund and benchmark prices (default: an assumed team of 12 funds)")
+    p_funds.add_argument("--benchmark", help="the benchmark's column in --prices")
+    p_funds.add_argument("--target-alpha-bp", type=float, help="target alpha in bp a year (default: the team's "
+                         "average alpha; with --prices, none: the least tracking error)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         if not 1 <= args.years <= 68:
@@ -210,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
             return rebalancing(args.prices, args.costs_bp, args.start, args.end)
         except (OSError, ValueError) as exc:
             print(f"microalloc rebalancing: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "funds":
+        try:
+            return funds(args.prices, args.benchmark, args.target_alpha_bp)
+        except (OSError, ValueError) as exc:
+            print(f"microalloc funds: {exc}", file=sys.stderr)
             return 2
     return 1  # pragma: no cover
 
