@@ -285,3 +285,54 @@ def test_tied_expected_returns_give_one_point_at_any_scale(m, var):
     fr = ma.efficient_frontier(np.eye(m) * var, np.full(m, 0.01))
     assert fr.status == ma.Status.OPTIMAL and len(fr) == 1
     np.testing.assert_allclose(fr.weights[0], 1 / m, atol=1e-15)
+
+
+def clarabel_mv(s, mu, tau, lo, up, budget=1.0):
+    """min 1/2 w'Sw - tau mu'w s.t. 1'w = budget, lo <= w <= up, by clarabel (S may be singular)."""
+    clarabel = pytest.importorskip("clarabel")
+    from scipy import sparse
+
+    n = len(mu)
+    a = sparse.csc_matrix(np.vstack([np.ones((1, n)), np.eye(n), -np.eye(n)]))
+    rhs = np.concatenate([[budget], up, -lo])
+    st_ = clarabel.DefaultSettings()
+    st_.verbose = False
+    st_.tol_gap_abs = st_.tol_gap_rel = st_.tol_feas = 1e-12
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(2 * n)]
+    sol = clarabel.DefaultSolver(sparse.csc_matrix(np.triu(s)), -tau * mu, a, rhs, cones, st_).solve()
+    return np.array(sol.x)
+
+
+@pytest.mark.parametrize("gap", [0.01, -0.01, 0.0])
+@pytest.mark.parametrize("cap", [1.0, 0.3, 0.2])
+def test_duplicated_assets_with_different_expected_returns(gap, cap):
+    """A copy of asset 0 with another expected return (two share classes of one fund): S is singular
+    on the budget plane. The path starts from the highest-return minimum-variance point, and every
+    point solves its problem (KKT recomputed here; clarabel's objective is never better)."""
+    rng = np.random.default_rng(3)
+    n = 6
+    f = rng.normal(size=(n, 2)) * 0.2
+    s0 = f @ f.T + np.diag(rng.uniform(0.01, 0.04, n))
+    mu0 = rng.normal(0.06, 0.03, n)
+    s = np.zeros((n + 1, n + 1))
+    s[:n, :n] = s0
+    s[n, :n] = s[:n, n] = s0[0]
+    s[n, n] = s0[0, 0]
+    mu = np.append(mu0, mu0[0] + gap)
+    lo, up = np.zeros(n + 1), np.full(n + 1, cap)
+    fr = ma.efficient_frontier(s, mu, upper=cap)
+    assert fr.status == ma.Status.OPTIMAL, fr.message
+    top = fr._tau[-1] if len(fr) > 1 else 1.0
+    for t in [*fr._tau, *np.linspace(0.0, 1.5 * top, 25)]:
+        w = np.asarray(fr._at_tau(t))
+        viol, feas = kkt_residual(s, mu, t, w, lo, up)
+        assert viol < 1e-8 and feas < 1e-10, (t, viol)
+        ref = clarabel_mv(s, mu, t, lo, up)
+        assert objective(s, mu, t, w) <= objective(s, mu, t, ref) + 1e-9 * max(abs(objective(s, mu, t, ref)), 1e-4)
+    # the start is the best return among the minimum-variance portfolios: no move along the
+    # duplicate pair (risk unchanged) raises it
+    w0 = fr.weights[0]
+    room = min(up[n] - w0[n], w0[0] - lo[0]) if gap > 0 else min(up[0] - w0[0], w0[n] - lo[n])
+    assert gap == 0 or room <= 1e-12
+    ms = ma.max_sharpe(s, mu, upper=cap)
+    assert ms.frontier.status == ma.Status.OPTIMAL

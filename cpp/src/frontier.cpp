@@ -220,10 +220,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   const int max_points = settings.max_points > 0 ? settings.max_points : static_cast<int>(20 * n + 100);
   FreeFactor ff;
   ff.cov = &p.cov;
-  for (Index i = 0; i < n; ++i) {
-    if (side[i] == kFree) ff.free.push_back(i);
-  }
-  bool need_factor = true;
+  bool need_factor = false;
   // Factorise from scratch; with the 11' shift when S_FF is singular (on 1'w_F = const it only moves nu).
   auto factor = [&]() {
     if (ff.refactor()) return true;
@@ -231,6 +228,91 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     ff.sigma = mean_var;
     return ff.refactor();
   };
+  // Adds asset j to the factored free block. When its row depends on the free rows there is a
+  // direction d (d_j = 1, d_F = -H_FF^-1 H_Fj) with S d = 0 and 1'd = 0: moving along it changes
+  // neither the risk nor the budget, only mu'w. The move goes the way that raises mu'w (for a held
+  // j: only the way its bound allows, and only if mu'd is not negative) until an asset of F + j
+  // reaches a bound; that asset is held there and j is tried again. Duplicated assets (and any
+  // replicating combination) are settled this way: on the optimal face of minimum risk the path
+  // starts from the highest-return point. j is either held (at a bound) or free and unfactored
+  // ("pending": interior, not in S w_B). Returns 0 when j ends free, 1 when held, -1 when the move
+  // has no end (an infinite bound: return without limit at no risk).
+  Vec dq;
+  auto settle = [&](Index j) -> int {
+    for (Index guard = 0; guard <= n + 1; ++guard) {
+      if (ff.insert(j)) {
+        if (side[j] != kFree) held_sw.noalias() -= w[j] * p.cov.row(j).transpose();
+        side[j] = kFree;
+        return 0;
+      }
+      if (ff.sigma == 0.0) {  // singular without the shift: retry with it before calling it a direction
+        ff.sigma = mean_var;
+        if (!ff.refactor()) return -1;
+        continue;
+      }
+      const Index k = ff.k;
+      dq.resize(k);
+      for (Index r = 0; r < k; ++r) dq[r] = ff.h(j, ff.free[r]);
+      ff.solve(dq);  // d_F = -dq
+      double mud = p.mu[j], mud_terms = std::abs(p.mu[j]);
+      for (Index r = 0; r < k; ++r) {
+        mud -= dq[r] * p.mu[ff.free[r]];
+        mud_terms += std::abs(dq[r] * p.mu[ff.free[r]]);
+      }
+      if (std::abs(mud) <= 1e-12 * mud_terms) mud = 0.0;
+      double dir;
+      if (side[j] == kLower) {
+        if (mud < 0.0) return 1;
+        dir = 1.0;
+      } else if (side[j] == kUpper) {
+        if (mud > 0.0) return 1;
+        dir = -1.0;
+      } else {
+        dir = mud >= 0.0 ? 1.0 : -1.0;
+      }
+      double step = dir > 0 ? ub[j] - w[j] : w[j] - lb[j];
+      Index blocker = j;
+      double dq_scale = 0.0;
+      for (Index r = 0; r < k; ++r) dq_scale = std::max(dq_scale, std::abs(dq[r]));
+      for (Index r = 0; r < k; ++r) {
+        const Index i = ff.free[r];
+        const double di = -dir * dq[r];
+        if (std::abs(di) <= 1e-12 * dq_scale) continue;
+        const double room = di > 0 ? (ub[i] - w[i]) / di : (lb[i] - w[i]) / di;
+        if (room < step) step = room, blocker = i;
+      }
+      if (!(step < kInf)) return -1;
+      step = std::max(step, 0.0);
+      const double wj_old = w[j];
+      w[j] += dir * step;
+      for (Index r = 0; r < k; ++r) w[ff.free[r]] -= dir * step * dq[r];
+      if (side[j] != kFree) held_sw.noalias() += (w[j] - wj_old) * p.cov.row(j).transpose();
+      if (blocker == j) {
+        const bool up = dir > 0;
+        const double at = up ? ub[j] : lb[j];
+        if (side[j] == kFree) {
+          held_sw.noalias() += at * p.cov.row(j).transpose();
+        } else {
+          held_sw.noalias() += (at - w[j]) * p.cov.row(j).transpose();
+        }
+        w[j] = at;
+        side[j] = up ? kUpper : kLower;
+        return 1;
+      }
+      const Index pos = static_cast<Index>(std::find(ff.free.begin(), ff.free.end(), blocker) - ff.free.begin());
+      const bool up = w[blocker] > 0.5 * (lb[blocker] + ub[blocker]) || lb[blocker] == -kInf;
+      w[blocker] = up ? ub[blocker] : lb[blocker];
+      side[blocker] = up ? kUpper : kLower;
+      held_sw.noalias() += w[blocker] * p.cov.row(blocker).transpose();
+      ff.remove(pos);
+    }
+    return -1;
+  };
+  // The start's free assets enter the factor one by one (settling any dependent ones).
+  bool settled = true;
+  for (Index i = 0; i < n && settled; ++i) {
+    if (side[i] == kFree) settled = settle(i) >= 0;
+  }
   const std::vector<Index>& free = ff.free;
   Vec x0, x1, e, alpha(n), beta(n), s_alpha(n), s_beta(n), g(n), wt(n);
   std::vector<Vec> points;
@@ -256,6 +338,11 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   };
 
   for (;;) {
+    if (!settled) {
+      out.status = Status::NumericalError;
+      out.message = "the expected return grows without limit at minimum risk";
+      break;
+    }
     if (const Index j = ensure_free(tau); j >= 0) {
       if (need_factor || !ff.insert(j)) {
         ff.free.push_back(j);
@@ -406,13 +493,13 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       last_left = who;
       ff.remove(static_cast<Index>(std::find(free.begin(), free.end(), who) - free.begin()));
     } else {
-      held_sw.noalias() -= w[who] * p.cov.row(who).transpose();
-      side[who] = kFree;
-      last_left = -1;
-      if (!ff.insert(who)) {
-        ff.free.push_back(who);
-        need_factor = true;
+      const int settled_who = settle(who);
+      if (settled_who < 0) {
+        out.status = Status::NumericalError;
+        out.message = "the expected return grows without limit at no extra risk";
+        break;
       }
+      last_left = settled_who == 1 ? who : -1;  // held (no gain along its direction): not offered again here
     }
     if (++events % kRefreshPeriod == 0) refresh_held();
   }
