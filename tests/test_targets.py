@@ -126,14 +126,49 @@ def test_certificate_of_given_weights_bounds_the_suboptimality():
     ref = qp_solve(s, mu, tau, lo, up)
     f_star = objective(s, mu, tau, ref)
     for _ in range(30):
-        w = ma.project_box_budget(ref + rng.normal(0, 0.05, 9), lower=lo, upper=up)
-        w = np.asarray(w[0] if isinstance(w, tuple) else w, dtype=float)
+        w = np.asarray(ma.project_box_budget(ref + rng.normal(0, 0.05, 9), lower=lo, upper=up))
         cert = _core.certify_weights(s, mu, lo, up, np.empty(0), 1.0 / tau, 1.0, w, 1e-9)
         # core objective (ra/2) q - mu'w = (f(w)) / tau with f = 1/2 q - tau mu'w
         assert cert.gap * tau >= objective(s, mu, tau, w) - f_star - 1e-14
         assert ma.Status(int(cert.status)) != ma.Status.OPTIMAL
     cert = _core.certify_weights(s, mu, lo, up, np.empty(0), 1.0 / tau, 1.0, ref, 1e-8)
     assert ma.Status(int(cert.status)) == ma.Status.OPTIMAL
+
+
+def test_target_gaps_bound_the_true_suboptimality():
+    """The target problems' gaps (as the results compute them) are upper bounds on how far any
+    feasible portfolio is from the optimum (quadprog, clarabel), at any multiplier (weak duality):
+    a wrong factor in either formula fails here."""
+    from microalloc.frontier import _prepare
+    from microalloc.targets import _max_return_gap, _min_risk_gap
+
+    rng = np.random.default_rng(21)
+    s, mu, lo, up = problem(21, 8, "capped")
+    p = _prepare(s, mu, lo, up, 1.0, None, 1e-9, True)
+    fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
+    r = 0.5 * (fr.expected_returns[0] + fr.expected_returns[-1])
+    res = ma.min_risk(s, mu, r, lower=lo, upper=up)
+    v_star = risk_of(s, qp_min_risk(s, mu, r, lo, up)) ** 2
+    sigma = 0.5 * (fr.volatilities[0] + fr.volatilities[-1])
+    top = ma.max_return(s, mu, target_volatility=sigma, lower=lo, upper=up)
+    r_star = float(mu @ clarabel_max_return(s, mu, sigma, lo, up))
+    checked = [0, 0]
+    for _ in range(400):
+        w = np.asarray(ma.project_box_budget(np.asarray(res.weights) + rng.normal(0, 0.03, 8), lower=lo, upper=up))
+        if mu @ w >= r:
+            for tau in (1.0 / res.risk_aversion, 0.5 / res.risk_aversion, 3.0 / res.risk_aversion):
+                gap = _min_risk_gap(p, w, tau, r)[1]
+                assert gap >= risk_of(s, w) ** 2 - v_star - 1e-14
+            checked[0] += 1
+        if risk_of(s, w) <= sigma:
+            for ra in (top.risk_aversion, 0.5 * top.risk_aversion, 2.0 * top.risk_aversion):
+                gap = _max_return_gap(p, w, ra, sigma)[1]
+                assert gap >= r_star - mu @ w - 1e-9
+            checked[1] += 1
+    assert min(checked) >= 20, checked
+    # and at the optimum both gaps vanish
+    assert _min_risk_gap(p, np.asarray(res.weights), 1.0 / res.risk_aversion, r)[1] <= 1e-12 * v_star
+    assert _max_return_gap(p, np.asarray(top.weights), top.risk_aversion, sigma)[1] <= 1e-12
 
 
 def test_targets_out_of_range_name_the_argument_and_the_range():
@@ -211,7 +246,7 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
     ref = qp_min_risk(s, alpha, ta + alpha @ b, lo, up, budget=b.sum(), b=b)
     assert res.tracking_error**2 <= risk_of(s, ref, b) ** 2 * (1 + 1e-9)
     assert res.alpha == pytest.approx(ta, rel=1e-10)
-    assert res.information_ratio == pytest.approx(ta / res.tracking_error, rel=1e-12)
+    assert res.information_ratio == pytest.approx(alpha @ (w - b) / risk_of(s, w, b), rel=1e-12)
     assert res.active_share == pytest.approx(0.5 * np.abs(w - b).sum(), rel=1e-12)
     # the risk report: tracking-error contributions add up, the return contributions make the alpha
     rep = res.risk_report
@@ -221,8 +256,7 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
     # the highest information ratio at that alpha: any other portfolio with the same alpha has more TE
     rng = np.random.default_rng(seed)
     for _ in range(200):
-        v = ma.project_box_budget(w + rng.normal(0, 0.01, len(b)), lower=lo, upper=up, budget=b.sum())
-        v = np.asarray(v[0] if isinstance(v, tuple) else v, dtype=float)
+        v = np.asarray(ma.project_box_budget(w + rng.normal(0, 0.01, len(b)), lower=lo, upper=up, budget=b.sum()))
         if alpha @ (v - b) >= ta:
             assert risk_of(s, v, b) >= res.tracking_error * (1 - 1e-12)
 
@@ -257,7 +291,8 @@ def test_frontier_active_returns_and_information_ratios():
     fr = ma.efficient_frontier(s, alpha, benchmark=b)
     np.testing.assert_allclose(fr.active_returns, fr.weights @ alpha - alpha @ b, atol=1e-15)
     ir = fr.information_ratios
-    assert np.isnan(ir[0]) or fr.tracking_errors[0] > 0
+    assert fr.tracking_errors[0] < 1e-12 and np.isnan(ir[0])  # b is feasible: the path starts at w = b
+    np.testing.assert_allclose(ir[1:], fr.active_returns[1:] / fr.tracking_errors[1:], rtol=1e-14)
     assert np.all(np.diff(ir[1:]) <= 1e-12)  # with b feasible the active frontier is concave through 0
 
 
@@ -302,8 +337,16 @@ def test_combine_funds_highest_information_ratio():
     xs = rng.dirichlet(np.ones(8) * 0.3, 20000)
     irs = xs @ alphas / np.sqrt(np.einsum("ij,jk,ik->i", xs, omega, xs))
     assert irs.max() <= res.information_ratio * (1 + 1e-12)
-    ms = ma.max_sharpe(omega, alphas)
-    assert res.information_ratio == pytest.approx(ms.sharpe, rel=1e-14)
+    x = np.asarray(res.weights)
+    assert res.information_ratio == pytest.approx(alphas @ x / np.sqrt(x @ omega @ x), rel=1e-12)
+    with pytest.raises(ma.InfeasibleError, match=r"alphas: no allocation has a positive alpha"):
+        ma.combine_funds(-alphas, omega)
+    bad = c.copy()
+    bad[0, 1] = bad[1, 0] = -1.0  # a unit diagonal but not a correlation matrix
+    bad[0, 2] = bad[2, 0] = 1.0
+    bad[1, 2] = bad[2, 1] = 1.0
+    with pytest.raises(ma.NotPSDError, match=r"^correlations"):
+        ma.combine_funds(alphas, tracking_errors=te, correlations=bad)
 
 
 def test_alpha_diversification_closed_form():

@@ -236,7 +236,8 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   // replicating combination) are settled this way: on the optimal face of minimum risk the path
   // starts from the highest-return point. j is either held (at a bound) or free and unfactored
   // ("pending": interior, not in S w_B). Returns 0 when j ends free, 1 when held, -1 when the move
-  // has no end (an infinite bound: return without limit at no risk).
+  // has no end (an infinite bound: return without limit at no risk), -2 when the block stays
+  // singular (no bound ends a move of no gain, or the factor fails even with the shift).
   Vec dq;
   auto settle = [&](Index j) -> int {
     for (Index guard = 0; guard <= n + 1; ++guard) {
@@ -247,7 +248,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       }
       if (ff.sigma == 0.0) {  // singular without the shift: retry with it before calling it a direction
         ff.sigma = mean_var;
-        if (!ff.refactor()) return -1;
+        if (!ff.refactor()) return -2;
         continue;
       }
       const Index k = ff.k;
@@ -260,15 +261,18 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
         mud_terms += std::abs(dq[r] * p.mu[ff.free[r]]);
       }
       if (std::abs(mud) <= 1e-12 * mud_terms) mud = 0.0;
+      // A held j still on its bound may only move off it, and only for a gain; a j inside its
+      // bounds (pending, or moved off its bound by an earlier pass) moves either way. Ties (no
+      // gain) move weight off j, towards the lower indices already in the block.
       double dir;
-      if (side[j] == kLower) {
-        if (mud < 0.0) return 1;
+      if (side[j] == kLower && w[j] == lb[j]) {
+        if (mud <= 0.0) return 1;
         dir = 1.0;
-      } else if (side[j] == kUpper) {
-        if (mud > 0.0) return 1;
+      } else if (side[j] == kUpper && w[j] == ub[j]) {
+        if (mud >= 0.0) return 1;
         dir = -1.0;
       } else {
-        dir = mud >= 0.0 ? 1.0 : -1.0;
+        dir = mud > 0.0 ? 1.0 : -1.0;
       }
       double step = dir > 0 ? ub[j] - w[j] : w[j] - lb[j];
       Index blocker = j;
@@ -281,7 +285,7 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
         const double room = di > 0 ? (ub[i] - w[i]) / di : (lb[i] - w[i]) / di;
         if (room < step) step = room, blocker = i;
       }
-      if (!(step < kInf)) return -1;
+      if (!(step < kInf)) return mud != 0.0 ? -1 : -2;
       step = std::max(step, 0.0);
       const double wj_old = w[j];
       w[j] += dir * step;
@@ -306,12 +310,12 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       held_sw.noalias() += w[blocker] * p.cov.row(blocker).transpose();
       ff.remove(pos);
     }
-    return -1;
+    return -2;
   };
   // The start's free assets enter the factor one by one (settling any dependent ones).
-  bool settled = true;
-  for (Index i = 0; i < n && settled; ++i) {
-    if (side[i] == kFree) settled = settle(i) >= 0;
+  int settled = 0;
+  for (Index i = 0; i < n && settled >= 0; ++i) {
+    if (side[i] == kFree) settled = std::min(settle(i), 0);
   }
   const std::vector<Index>& free = ff.free;
   Vec x0, x1, e, alpha(n), beta(n), s_alpha(n), s_beta(n), g(n), wt(n);
@@ -338,9 +342,10 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   };
 
   for (;;) {
-    if (!settled) {
+    if (settled < 0) {
       out.status = Status::NumericalError;
-      out.message = "the expected return grows without limit at minimum risk";
+      out.message = settled == -1 ? "the expected return grows without limit at minimum risk (infinite bounds)"
+                                  : "the free block of the covariance is singular on the budget plane";
       break;
     }
     if (const Index j = ensure_free(tau); j >= 0) {
@@ -496,7 +501,8 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
       const int settled_who = settle(who);
       if (settled_who < 0) {
         out.status = Status::NumericalError;
-        out.message = "the expected return grows without limit at no extra risk";
+        out.message = settled_who == -1 ? "the expected return grows without limit at no extra risk (infinite bounds)"
+                                        : "the free block of the covariance is singular on the budget plane";
         break;
       }
       last_left = settled_who == 1 ? who : -1;  // held (no gain along its direction): not offered again here

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import __version__
 from .active import combine_funds
+from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
 from .rebalance import Policy, backtest_rebalancing
 from .risk import risk_budgeting, risk_contributions
@@ -284,7 +285,10 @@ def funds(prices: str | None = None, benchmark: str | None = None, target_alpha_
     print("\ncorrelations of the active returns:")
     print(_table(["", *fund_names], [[nm, *(f"{c:+.2f}" for c in corr[i])] for i, nm in enumerate(fund_names)]))
     target = float(alphas.min()) - 1.0 if target_alpha_bp is None else target_alpha_bp / 1e4
-    res = combine_funds(alphas, omega, target_alpha=target)
+    try:
+        res = combine_funds(alphas, omega, target_alpha=target)
+    except InfeasibleError as exc:
+        raise ValueError(f"--target-alpha-bp: {target_alpha_bp:g} bp is out of reach ({exc}; in fractions a year)") from None
     x = np.asarray(res.weights)
     what = "least tracking error" if target_alpha_bp is None else f"least tracking error for alpha >= {target_alpha_bp:g} bp"
     print(f"\n{what}, long-only, fully invested ({res.status.name}, rel gap {res.target.rel_gap:.1e}):")
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "funds":
         try:
             return funds(args.prices, args.benchmark, args.target_alpha_bp)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, MicroallocError) as exc:
             print(f"microalloc funds: {exc}", file=sys.stderr)
             return 2
     return 1  # pragma: no cover

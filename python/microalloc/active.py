@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _as_float_array, as_scalar, as_vector, labels_of
-from .errors import InfeasibleError, InputError
+from ._validate import _as_float_array, as_scalar, as_vector, check_labels, labels_of
+from .errors import InfeasibleError, InputError, NotPSDError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .result import Status
 from .risk import RiskContributions, active_share, risk_contributions
@@ -140,10 +140,11 @@ def active_portfolio(
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
     if benchmark is None:
         raise InputError("benchmark", "is required for benchmark-relative construction")
-    b = _as_float_array(benchmark, "benchmark")
+    n = np.shape(cov)[0] if np.ndim(cov) == 2 else np.size(benchmark)
+    b = as_vector(benchmark, n, "benchmark")
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     if active_bound is not None:
-        b = as_vector(benchmark, np.shape(cov)[0] if np.ndim(cov) == 2 else b.size, "benchmark")
+        check_labels(labels_of(cov), active_bound, "active_bound")
     lo, up = _active_bounds(lower, upper, b, active_bound)
     p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha")
     base = float(p.mu @ p.benchmark)
@@ -200,7 +201,7 @@ class FundCombination:
         The allocation to each fund (sums to 1).
     alpha, tracking_error, information_ratio : float
         Of the combination: ``a'x``, ``sqrt(x' Omega x)``, their ratio.
-    fund_tracking_errors, fund_information_ratios : (m,) arrays
+    fund_tracking_errors, fund_information_ratios : (m,) arrays (pandas.Series with labelled inputs)
         Of each fund alone.
     average_tracking_error : float
         ``sum_i x_i TE_i``: the combination's tracking error if the funds' active returns were
@@ -282,14 +283,27 @@ def combine_funds(
         if tracking_errors is not None or correlations is not None:
             raise InputError("active_cov", "give active_cov, or tracking_errors and correlations, not both")
         omega = active_cov
-    if target_alpha is None:
-        ms = max_sharpe(omega, alphas, risk_free=0.0, lower=lower, upper=upper, budget=1.0, tol=tol)
-        w = np.array(ms.weights, dtype=float)
-        p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, False, mu_name="alphas")
-        status, rel_gap, target = ms.frontier.status, ms.frontier.max_rel_gap, ms
-        labels = ms.frontier.labels
-    else:
+    try:
         p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas")
+    except NotPSDError as e:
+        if active_cov is not None:
+            raise
+        raise NotPSDError("correlations", str(e).split(": ", 1)[-1]) from None
+    if target_alpha is None:
+        try:
+            ms = max_sharpe(p.cov, p.mu, risk_free=0.0, lower=p.lower, upper=p.upper, budget=1.0, tol=tol,
+                            check_psd=False)
+        except InfeasibleError as e:
+            if e.argument != "risk_free":
+                raise
+            raise InfeasibleError(
+                "alphas", "no allocation has a positive alpha, so none has a positive information ratio "
+                f"(the highest alpha is {float(p.mu.max())!r}); give target_alpha for the least tracking error",
+            ) from None
+        w = np.array(ms.weights, dtype=float)
+        status, rel_gap, target = ms.frontier.status, ms.frontier.max_rel_gap, ms
+        labels = p.labels
+    else:
         ta = as_scalar(target_alpha, "target_alpha")
         res = _min_risk(p, ta, False, name="target_alpha")
         w = np.array(res.weights, dtype=float)
@@ -306,7 +320,7 @@ def combine_funds(
         pct = np.where(te_c > 0, w * sw / (te_c * te_c), np.nan)
     return FundCombination(
         weights=lab(w), alpha=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
-        fund_tracking_errors=fund_te, fund_information_ratios=p.mu / fund_te, average_tracking_error=avg,
+        fund_tracking_errors=lab(fund_te), fund_information_ratios=lab(p.mu / fund_te), average_tracking_error=avg,
         diversification=avg / te_c if te_c > 0 else float("inf"), percent_risk=lab(pct), status=status,
         rel_gap=float(rel_gap), target=target,
     )

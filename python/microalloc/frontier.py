@@ -88,11 +88,13 @@ class Frontier:
 
     @property
     def information_ratios(self) -> np.ndarray | None:
-        """With a benchmark: active return / tracking error at the turning points (NaN at zero risk)."""
+        """With a benchmark: active return / tracking error at the turning points (NaN where the
+        tracking error is zero, to rounding: below 1e-10 of the largest on the path)."""
         if self.benchmark_return is None:
             return None
+        te = self.tracking_errors
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.tracking_errors > 0, self.active_returns / self.tracking_errors, np.nan)
+            return np.where(te > 1e-10 * te.max(), self.active_returns / te, np.nan)
 
     # -- points on the path -------------------------------------------------------------------
     def _at_tau(self, tau: float) -> np.ndarray:
@@ -337,7 +339,7 @@ def max_sharpe(
         raise InfeasibleError(
             "risk_free",
             f"no feasible portfolio has an expected return above the risk-free rate: the highest is "
-            f"{fr.expected_returns[-1]!r} against risk_free * budget = {rf * fr.budget!r}",
+            f"{float(fr.expected_returns[-1])!r} against risk_free * budget = {rf * fr.budget!r}",
         )
     vol0 = fr.volatilities[0]
     if vol0 <= 1e-9 * np.sqrt(np.trace(p.cov) / len(p.mu)) * max(1.0, abs(fr.budget)) and (

@@ -7,13 +7,14 @@ optimal for the mean-variance problem at the frontier's risk aversion there (a d
 by the core from the weights alone), and the target's own multiplier turns that gap into a bound on
 the target problem:
 
-- ``min (w-b)'S(w-b)  s.t.  mu'w >= r``:  ``gap = 2 tau (gap_mv + mu'w - r)``
-  (variance units; ``tau = 1 / risk aversion``, ``gap_mv`` in utility units divided by the risk
-  aversion);
-- ``max mu'w  s.t.  (w-b)'S(w-b) <= sigma^2``:  ``gap = gap_mv + (risk_aversion / 2) (sigma^2 - risk^2)``
+- ``min (w-b)'S(w-b)  s.t.  mu'w >= r``:  ``gap = 2 tau (gap_mv + mu'w - r)`` (variance units);
+- ``max mu'w  s.t.  (w-b)'S(w-b) <= sigma^2``:  ``gap = gap_mv + (ra / 2) (sigma^2 - risk^2)``
   (return units),
 
-both over ``sum(w) = budget, lower <= w <= upper``.
+both over ``sum(w) = budget, lower <= w <= upper``, where ``ra = 1 / tau`` is the risk aversion and
+``gap_mv`` the core's gap in the units of its objective ``(ra/2)(w-b)'S(w-b) - mu'w``. At the ends
+of the path the certificate is the end's own: minimum risk (variance units, ``gap = 2 gap_mv`` with
+the objective ``(1/2)(w-b)'S(w-b)``), or the maximum-return linear program (return units).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ class TargetResult:
         OPTIMAL when the certificate passed ``tol`` and the target holds (to 1e-10 relative).
     gap, rel_gap : float
         Duality gap of the target problem: in variance units (tracking variance with a
-        benchmark) for :func:`min_risk`, in return units for :func:`max_return`; relative to the
-        objective.
+        benchmark) for :func:`min_risk`, in return units for :func:`max_return` (except at a
+        target equal to the minimum risk, where it is the minimum-risk problem's, in variance
+        units); relative to the objective (for returns: to the larger of ``|mu'w|`` and the
+        spread of ``mu`` times the budget, so that a constant added to ``mu`` does not change it).
     primal_residual : float
         The largest violation of the budget, a bound, or the target.
     dual_residual : float
@@ -110,7 +113,7 @@ def _certify(p: _Problem, w: np.ndarray, risk_aversion: float) -> Any:
 
 
 def _finish(
-    p: _Problem, fr: Frontier, w: np.ndarray, tau: float, cert: Any, *, target: str, value: float, binding: bool,
+    p: _Problem, fr: Frontier, w: np.ndarray, risk_aversion: float, cert: Any, *, target: str, value: float, binding: bool,
     gap: float, scale: float, target_violation: float, solve_time_s: float,
 ) -> TargetResult:
     mu_w = float(p.mu @ w)
@@ -132,7 +135,7 @@ def _finish(
     weights = fr._label(w)
     return TargetResult(
         weights=weights, expected_return=mu_w, volatility=vol, tracking_error=te,
-        risk_aversion=float(np.inf if tau == 0 else 1.0 / tau), target=target, target_value=value, binding=binding,
+        risk_aversion=float(risk_aversion), target=target, target_value=value, binding=binding,
         status=status, gap=float(gap), rel_gap=float(rel_gap), primal_residual=primal,
         dual_residual=float(cert.dual_residual), solve_time_s=solve_time_s, message=message,
     )
@@ -140,8 +143,35 @@ def _finish(
 
 def _variance_floor(p: _Problem) -> float:
     """The variance below which relative gaps become absolute: the solvers' floor (1e-4 of the
-    average variance times the squared budget, in half-variance units)."""
+    average variance times the squared budget in their half-variance objective, so 2e-4 here)."""
     return 2e-4 * float(np.trace(p.cov)) / len(p.mu) * max(1.0, p.budget * p.budget)
+
+
+def _min_risk_gap(p: _Problem, w: np.ndarray, tau: float, r: float) -> tuple[Any, float, float]:
+    """(core certificate, gap, scale) of ``min (w-b)'S(w-b) s.t. mu'w >= r`` at a feasible w,
+    from the mean-variance certificate at ``tau`` (0: the minimum-risk problem itself)."""
+    cert = _certify(p, w, np.inf if tau == 0 else 1.0 / tau)
+    d = w - p.benchmark if p.benchmark.size else w
+    var = float(d @ (p.cov @ d))
+    if tau == 0:
+        gap = 2.0 * float(cert.gap)
+    else:
+        gap = 2.0 * tau * (float(cert.gap) + max(float(p.mu @ w) - r, 0.0))
+    return cert, gap, max(var, _variance_floor(p))
+
+
+def _max_return_gap(p: _Problem, w: np.ndarray, ra: float, sigma: float) -> tuple[Any, float, float]:
+    """(core certificate, gap, scale) of ``max mu'w s.t. (w-b)'S(w-b) <= sigma^2`` at a feasible w,
+    from the mean-variance certificate at the risk aversion ``ra`` (0: the linear program)."""
+    cert = _certify(p, w, ra)
+    d = w - p.benchmark if p.benchmark.size else w
+    var = float(d @ (p.cov @ d))
+    gap = float(cert.gap) + 0.5 * ra * max(sigma * sigma - var, 0.0)
+    # relative to the objective's size, which a constant added to mu must not shrink: the spread of
+    # mu times the budget bounds the return differences between portfolios
+    spread = float(p.mu.max() - p.mu.min()) * max(1.0, abs(p.budget))
+    scale = max(0.5 * ra * sigma * sigma + abs(float(p.mu @ w)), spread, 1e-300)
+    return cert, gap, scale
 
 
 def _min_risk(
@@ -161,18 +191,11 @@ def _min_risk(
     binding = r > er[0]
     tau = fr._tau_for(r, er, mean=True) if binding else 0.0
     w = np.array(fr._at_tau(tau), dtype=float)
-    ra = np.inf if tau == 0 else 1.0 / tau
-    cert = _certify(p, w, ra)
+    cert, gap, scale = _min_risk_gap(p, w, tau, r)
     mu_w = float(p.mu @ w)
-    d = w - p.benchmark if p.benchmark.size else w
-    var = float(d @ (p.cov @ d))
-    if tau == 0:
-        gap = 2.0 * float(cert.gap)  # the minimum-risk certificate, in (1/2) variance units
-    else:
-        gap = 2.0 * tau * (float(cert.gap) + max(mu_w - r, 0.0))
     res = _finish(
-        p, fr, w, tau, cert, target=name, value=r - offset, binding=bool(binding), gap=gap,
-        scale=max(var, _variance_floor(p)), target_violation=max(r - mu_w, 0.0) if binding else 0.0,
+        p, fr, w, np.inf if tau == 0 else 1.0 / tau, cert, target=name, value=r - offset, binding=bool(binding),
+        gap=gap, scale=scale, target_violation=max(r - mu_w, 0.0) if binding else 0.0,
         solve_time_s=fr.solve_time_s,
     )
     return res.raise_for_status() if raise_on_failure else res
@@ -184,46 +207,36 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
         fr.raise_for_status()
     risk = fr.risks
     if sigma < risk[0] * (1 - 1e-12):
-        top = "inf" if fr.unbounded else ("above" if fr._truncated else repr(float(risk[-1])))
+        whole = _run(p) if fr._truncated else fr
+        top = "inf" if whole.unbounded else repr(float(whole.risks[-1]))
         raise InfeasibleError(
             name,
             f"{sigma!r} is below the lowest risk of a feasible portfolio; achievable range "
             f"[{float(risk[0])!r}, {top}] (from minimum risk to maximum return)",
         )
     at_end = not fr._truncated and not fr.unbounded and sigma >= risk[-1]
-    if at_end:
-        tau = float(fr._tau[-1])
+    # A target within rounding of the minimum risk is the minimum-risk portfolio: the flat start of
+    # the frontier would otherwise turn rounding into a huge risk aversion.
+    at_min = not at_end and sigma * sigma - risk[0] ** 2 <= 1e-9 * max(risk[0] ** 2, _variance_floor(p))
+    if at_end:  # the maximum-return end: the linear program's certificate
         w = fr.weights[-1].copy()
         ra = 0.0
+        cert, gap, scale = _max_return_gap(p, w, 0.0, sigma)
+    elif at_min:  # the only feasible portfolios are the minimum-risk ones: that problem's certificate
+        w = fr.weights[0].copy()
+        ra = np.inf
+        cert, gap, scale = _min_risk_gap(p, w, 0.0, -np.inf)
     else:
-        # A target within rounding of the minimum risk is the minimum-risk portfolio: the flat
-        # start of the frontier would otherwise turn rounding into a huge risk aversion.
-        at_min = sigma * sigma - risk[0] ** 2 <= 1e-9 * max(risk[0] ** 2, _variance_floor(p))
-        tau = 0.0 if at_min else fr._tau_for(sigma, risk, mean=False)
-        w = fr.weights[0].copy() if tau == 0 else np.array(fr._at_tau(tau), dtype=float)
-        ra = np.inf if tau == 0 else 1.0 / tau
-    cert = _certify(p, w, ra)
-    mu_w = float(p.mu @ w)
+        tau = fr._tau_for(sigma, risk, mean=False)
+        w = np.array(fr._at_tau(tau), dtype=float)
+        ra = 1.0 / tau
+        cert, gap, scale = _max_return_gap(p, w, ra, sigma)
     d = w - p.benchmark if p.benchmark.size else w
-    var = float(d @ (p.cov @ d))
-    if tau == 0:  # the target is the minimum risk: the only feasible portfolios are the minimum-risk ones
-        gap, scale = 2.0 * float(cert.gap), max(var, _variance_floor(p))
-    else:
-        gap = float(cert.gap) + (0.5 * ra * max(sigma * sigma - var, 0.0) if ra > 0 else 0.0)
-        scale = max(abs(mu_w), 1e-12 * float(np.abs(p.mu).max()) * max(1.0, abs(p.budget)), 1e-300)
     res = _finish(
-        p, fr, w, 0.0 if at_end else tau, cert, target=name, value=sigma, binding=not at_end, gap=gap, scale=scale,
-        target_violation=max(np.sqrt(max(var, 0.0)) - sigma, 0.0), solve_time_s=fr.solve_time_s,
+        p, fr, w, ra, cert, target=name, value=sigma, binding=not at_end, gap=gap, scale=scale,
+        target_violation=max(float(np.sqrt(max(d @ (p.cov @ d), 0.0))) - sigma, 0.0), solve_time_s=fr.solve_time_s,
     )
-    if at_end:  # the maximum-return end: risk aversion 0
-        res = _replace_risk_aversion(res, 0.0)
     return res.raise_for_status() if raise_on_failure else res
-
-
-def _replace_risk_aversion(res: TargetResult, ra: float) -> TargetResult:
-    from dataclasses import replace
-
-    return replace(res, risk_aversion=ra)
 
 
 def min_risk(
