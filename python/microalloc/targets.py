@@ -117,12 +117,11 @@ def _finish(
     gap: float, scale: float, target_violation: float, solve_time_s: float,
 ) -> TargetResult:
     mu_w = float(p.mu @ w)
-    sw = p.cov @ w
-    vol = float(np.sqrt(max(w @ sw, 0.0)))
-    te = None
+    risk = float(cert.risk)  # the core's sqrt((w-b)'S(w-b)), from its certificate
     if p.benchmark.size:
-        d = w - p.benchmark
-        te = float(np.sqrt(max(d @ (p.cov @ d), 0.0)))
+        te, vol = risk, float(np.sqrt(max(w @ (p.cov @ w), 0.0)))
+    else:
+        te, vol = None, risk
     rel_gap = gap / scale
     primal = max(float(cert.primal_residual), target_violation)
     target_tol = 1e-10 * max(1.0, abs(value))
@@ -151,8 +150,7 @@ def _min_risk_gap(p: _Problem, w: np.ndarray, tau: float, r: float) -> tuple[Any
     """(core certificate, gap, scale) of ``min (w-b)'S(w-b) s.t. mu'w >= r`` at a feasible w,
     from the mean-variance certificate at ``tau`` (0: the minimum-risk problem itself)."""
     cert = _certify(p, w, np.inf if tau == 0 else 1.0 / tau)
-    d = w - p.benchmark if p.benchmark.size else w
-    var = float(d @ (p.cov @ d))
+    var = float(cert.risk) ** 2
     if tau == 0:
         gap = 2.0 * float(cert.gap)
     else:
@@ -164,8 +162,7 @@ def _max_return_gap(p: _Problem, w: np.ndarray, ra: float, sigma: float) -> tupl
     """(core certificate, gap, scale) of ``max mu'w s.t. (w-b)'S(w-b) <= sigma^2`` at a feasible w,
     from the mean-variance certificate at the risk aversion ``ra`` (0: the linear program)."""
     cert = _certify(p, w, ra)
-    d = w - p.benchmark if p.benchmark.size else w
-    var = float(d @ (p.cov @ d))
+    var = float(cert.risk) ** 2
     gap = float(cert.gap) + 0.5 * ra * max(sigma * sigma - var, 0.0)
     # relative to the objective's size, which a constant added to mu must not shrink: the spread of
     # mu times the budget bounds the return differences between portfolios
@@ -231,10 +228,9 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
         w = np.array(fr._at_tau(tau), dtype=float)
         ra = 1.0 / tau
         cert, gap, scale = _max_return_gap(p, w, ra, sigma)
-    d = w - p.benchmark if p.benchmark.size else w
     res = _finish(
         p, fr, w, ra, cert, target=name, value=sigma, binding=not at_end, gap=gap, scale=scale,
-        target_violation=max(float(np.sqrt(max(d @ (p.cov @ d), 0.0))) - sigma, 0.0), solve_time_s=fr.solve_time_s,
+        target_violation=max(float(cert.risk) - sigma, 0.0), solve_time_s=fr.solve_time_s,
     )
     return res.raise_for_status() if raise_on_failure else res
 
