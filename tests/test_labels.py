@@ -288,7 +288,7 @@ def test_covariance_rows_follow_its_columns(perm):
 def test_covariance_rows_other_than_its_columns_are_refused():
     frame = pd.DataFrame(S, index=LABELS[:-1] + ["BP"], columns=LABELS)
     for call in (lambda: ma.Covariance(frame), lambda: ma.solve_mean_variance(frame, MU)):
-        with pytest.raises(ma.InputError, match=r"^cov: labels .*'BP'") as e:
+        with pytest.raises(ma.InputError, match=r"^cov: row labels .*'BP'") as e:
             call()
         assert e.value.argument == "cov"
     with pytest.raises(ma.InputError) as e:

@@ -94,9 +94,14 @@ def _nums(a: Any, b: Any) -> tuple[str, str]:
 
 
 def _label_text(v: Any) -> str:
+    """A label as a message shows it: ``'XOM'``, ``3``, ``2024-01-31`` (a date without a time)."""
     if isinstance(v, np.generic):
         v = v.item()
-    return repr(v) if isinstance(v, (str, int, float, tuple)) else str(v)
+    if isinstance(v, (str, int, float, tuple)):
+        return repr(v)
+    if hasattr(v, "normalize") and hasattr(v, "date") and v == v.normalize():
+        return str(v.date())
+    return str(v)
 
 
 def _few(values: Any, k: int = 5) -> str:
@@ -120,6 +125,14 @@ def _entry(labels: Sequence[Any] | None, *idx: int) -> str:
     return f"entry {_at(labels, *idx)}"
 
 
+def _row_entry(row: int, col: int, labels: Sequence[Any] | None, row_labels: Sequence[Any] | None = None) -> str:
+    """``entry [row, col]`` of a matrix of rows (portfolios, problems, periods) by columns (the
+    assets), each by label when labelled: ``entry [2, 'XOM']``."""
+    r = str(int(row)) if row_labels is None else _label_text(row_labels[int(row)])
+    c = str(int(col)) if labels is None else _label_text(labels[int(col)])
+    return f"entry [{r}, {c}]"
+
+
 def _asset_axis(x: Any, axis: str) -> Any:
     """The labels along the asset axis of a pandas object: a Series' index, a DataFrame's
     columns (``axis="rows"``: the index of either)."""
@@ -140,7 +153,10 @@ def asset_labels(*inputs: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def align(x: Any, labels: Sequence[Any] | None, name: str, *, axis: str = "assets", what: str | None = None) -> Any:
+def align(
+    x: Any, labels: Sequence[Any] | None, name: str, *, axis: str = "assets", what: str | None = None,
+    subject: str = "labels",
+) -> Any:
     """``x`` with its asset axis in the order of ``labels``: the one rule for labelled inputs.
 
     Unlabelled inputs (and any input when ``labels`` is None) pass unchanged: they are taken to be
@@ -148,7 +164,7 @@ def align(x: Any, labels: Sequence[Any] | None, name: str, *, axis: str = "asset
     reindexed to the assets' order; any other labelling (a missing, foreign or repeated label)
     raises an InputError naming ``name`` and a few of the labels at fault. The asset axis is a
     Series' index and a DataFrame's columns (``axis="rows"``: the index, e.g. the periods of a
-    return series).
+    return series). ``what`` and ``subject`` word the message: "{subject} are not {what} labels".
     """
     if labels is None or not is_pandas(x) or not hasattr(x, "index"):
         return x
@@ -158,18 +174,18 @@ def align(x: Any, labels: Sequence[Any] | None, name: str, *, axis: str = "asset
     ref = labels if isinstance(labels, pd.Index) else pd.Index(list(labels))
     if have.equals(ref):
         return x
-    what = what or ("periods" if axis == "rows" else "assets")
+    what = what or ("the periods'" if axis == "rows" else "the assets'")
     if have.has_duplicates:
-        raise InputError(name, f"labels repeat: {_few(have[have.duplicated()].unique())} (each of the {what} once)")
+        raise InputError(name, f"{subject} repeat: {_few(have[have.duplicated()].unique())} (each label once)")
     missing, foreign = ref[~ref.isin(have)], have[~have.isin(ref)]
     if len(missing) or len(foreign):
         parts = ([f"missing {_few(missing)}"] if len(missing) else []) + (
-            [f"not among them {_few(foreign)}"] if len(foreign) else []
+            [f"unknown {_few(foreign)}"] if len(foreign) else []
         )
-        raise InputError(name, f"labels are not the {what}' labels: {'; '.join(parts)}")
+        raise InputError(name, f"{subject} are not {what} labels: {'; '.join(parts)}")
     if ref.has_duplicates:
         raise InputError(
-            name, f"labels cannot be matched: the {what}' labels repeat {_few(ref[ref.duplicated()].unique())}"
+            name, f"{subject} cannot be matched: {what} labels repeat {_few(ref[ref.duplicated()].unique())}"
         )
     if axis == "rows" or x.ndim == 1:
         return x.reindex(ref)
@@ -193,7 +209,7 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
 def _square(cov: Any, name: str = "cov") -> np.ndarray:
     if is_pandas(cov) and getattr(cov, "ndim", 0) == 2:
         # the rows of a labelled matrix follow its columns (the assets' labels)
-        cov = align(cov, cov.columns, name, axis="rows", what="assets (its columns)")
+        cov = align(cov, cov.columns, name, axis="rows", what="its column", subject="row labels")
     s = _as_float_array(cov, name)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ShapeError(name, f"expected a square 2-D matrix, got shape {s.shape}")

@@ -261,7 +261,7 @@ def combine_funds(
         if tracking_errors is None or correlations is None:
             raise InputError("active_cov", "give active_cov, or tracking_errors and correlations")
         if is_pandas(correlations) and np.ndim(correlations) == 2:  # its rows follow its columns
-            correlations = align(correlations, correlations.columns, "correlations", axis="rows", what="funds (its columns)")
+            correlations = align(correlations, correlations.columns, "correlations", axis="rows", what="its column", subject="row labels")
         labels = asset_labels(correlations, tracking_errors, alphas, lower, upper)
         te = _as_float_array(align(tracking_errors, labels, "tracking_errors"), "tracking_errors")
         if te.ndim != 1:

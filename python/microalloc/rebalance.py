@@ -12,10 +12,10 @@ import numpy as np
 from . import _core
 from ._validate import (
     _as_float_array,
-    _at,
     _entry,
     _num,
     _positive_int,
+    _row_entry,
     align,
     as_covariance,
     as_scalar,
@@ -141,7 +141,7 @@ class _Batch:
 
     def where(self, row: int, col: int) -> str:
         """A position of the (m, n) matrix as the caller sees it, by label when labelled."""
-        return _entry(self.columns, col) if self.single else _position(row, col, self.columns)
+        return _entry(self.columns, col) if self.single else _row_entry(row, col, self.columns)
 
     def per_row(self, v: np.ndarray) -> Any:
         if self.single:
@@ -167,11 +167,6 @@ class _Batch:
         return a
 
 
-def _position(row: int, col: int, labels: Any) -> str:
-    """``entry [row, col]`` of a matrix whose columns are the assets, the column by label."""
-    return f"entry [{int(row)}, {_at(labels, col)[1:-1]}]"
-
-
 def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
     """The core's one-pass check (as for vectors in _validate.as_vector), on any shape; the asset
     (last) axis is named by label when labelled."""
@@ -182,7 +177,7 @@ def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
         if a.ndim == 1:
             where = _entry(labels, index[0])
         elif a.ndim == 2:
-            where = _position(index[0], index[1], labels)
+            where = _row_entry(index[0], index[1], labels)
         else:
             where = f"entry {index}"
         raise NonFiniteError(name, f"{where} is {_num(value)} (not finite); {count} such entries")
@@ -544,7 +539,7 @@ def backtest_rebalancing(
     _require_finite(p, "prices", batch.columns)
     if not (p > 0).all():
         k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
-        raise InputError("prices", f"{_position(k[0], k[1], batch.columns)} = {_num(p[k])}; prices must be > 0")
+        raise InputError("prices", f"{_row_entry(k[0], k[1], batch.columns)} = {_num(p[k])}; prices must be > 0")
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")

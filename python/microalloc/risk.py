@@ -19,6 +19,7 @@ from ._validate import (
     _at,
     _entry,
     _num,
+    _row_entry,
     align,
     as_vector,
     asset_labels,
@@ -94,7 +95,7 @@ def _matrix_rows(x: Any, n: int, name: str, m: int | None, labels: Any = None) -
     bad = ~np.isfinite(a)
     if bad.any():
         r, c = (int(v[0]) for v in np.nonzero(bad))
-        where = _entry(labels, c) if np.ndim(x) == 1 else f"entry [{r}, {_at(labels, c)[1:-1]}]"
+        where = _entry(labels, c) if np.ndim(x) == 1 else _row_entry(r, c, labels)
         raise NonFiniteError(name, f"{where} is {_num(a[r, c])}; {int(bad.sum())} non-finite entries")
     return np.ascontiguousarray(a)
 
@@ -272,10 +273,15 @@ def tracking_error(
     k = rp.shape[1] if rp.ndim == 2 else 1
     if rb.ndim not in (1, 2) or rb.shape[0] != rp.shape[0] or (rb.ndim == 2 and rb.shape[1] not in (1, k)):
         raise ShapeError("benchmark_returns", f"expected {rp.shape[0]} periods matching portfolio_returns {rp.shape}, got {rb.shape}")
-    for name, a in (("portfolio_returns", rp), ("benchmark_returns", rb)):
+    for name, x, a in (("portfolio_returns", portfolio_returns, rp), ("benchmark_returns", benchmark_returns, rb)):
         if not np.isfinite(a).all():
             k = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
-            raise NonFiniteError(name, f"flat entry [{k}] is {a.ravel()[k]}; every return must be finite")
+            t, c = divmod(k, a.shape[1]) if a.ndim == 2 else (k, 0)
+            if a.ndim == 2:
+                where = _row_entry(t, c, list(x.columns) if _is_frame_or_series(x) else None, periods)
+            else:
+                where = _entry(periods, t)
+            raise NonFiniteError(name, f"{where} is {_num(a.ravel()[k])}; every return must be finite")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
         raise InputError("ddof", f"expected 0 or a positive integer, got {ddof!r}")
     t = rp.shape[0]
