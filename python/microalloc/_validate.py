@@ -139,17 +139,17 @@ def _asset_axis(x: Any, axis: str) -> Any:
     return x.index if axis == "rows" or getattr(x, "ndim", 1) == 1 else x.columns
 
 
-def asset_labels(*inputs: Any) -> tuple[Any, ...] | None:
+def asset_labels(*inputs: Any) -> Sequence[Any] | None:
     """The assets' labels of a call: those of the first labelled input, in the order given (pass
     the covariance first: its labels win when it is labelled; then the per-asset arguments).
-    A Series is labelled by its index, a DataFrame (or a Covariance) by its columns. None when no
-    input is labelled."""
+    A Series is labelled by its index, a DataFrame (or a Covariance) by its columns (returned as
+    they are: a pandas Index, immutable, or a Covariance's tuple). None when no input is labelled."""
     for x in inputs:
         if isinstance(x, Covariance):
             if x.labels is not None:
-                return x.labels
+                return x._label_index()
         elif x is not None and is_pandas(x) and hasattr(x, "index"):
-            return tuple(_asset_axis(x, "assets"))
+            return _asset_axis(x, "assets")
     return None
 
 
@@ -174,6 +174,10 @@ def align(
     ref = labels if isinstance(labels, pd.Index) else pd.Index(list(labels))
     if have.equals(ref):
         return x
+    if len(have) == len(ref) and have.is_unique and ref.is_unique:
+        at = have.get_indexer(ref)  # where each asset's label sits in x
+        if (at >= 0).all():  # the same labels in another order
+            return x.iloc[at] if axis == "rows" or x.ndim == 1 else x.iloc[:, at]
     what = what or ("the periods'" if axis == "rows" else "the assets'")
     if have.has_duplicates:
         raise InputError(name, f"{subject} repeat: {_few(have[have.duplicated()].unique())} (each label once)")
@@ -187,9 +191,7 @@ def align(
         raise InputError(
             name, f"{subject} cannot be matched: {what} labels repeat {_few(ref[ref.duplicated()].unique())}"
         )
-    if axis == "rows" or x.ndim == 1:
-        return x.reindex(ref)
-    return x.reindex(columns=ref)
+    return x.reindex(ref) if axis == "rows" or x.ndim == 1 else x.reindex(columns=ref)  # not reached
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
@@ -274,7 +276,7 @@ class Covariance:
     """
 
     __module__ = "microalloc"
-    __slots__ = ("_matrix", "_labels", "_report", "_psd", "__weakref__")
+    __slots__ = ("_matrix", "_labels", "_index", "_report", "_psd", "__weakref__")
 
     def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
         labels = labels_of(cov)
@@ -285,6 +287,7 @@ class Covariance:
         _raise_for_issue(rep, labels)
         self._matrix = owner.view()  # a view of read-only memory cannot be made writeable again
         self._labels = None if labels is None else tuple(labels)
+        self._index = None  # the labels as a pandas Index, built on first use (for alignment)
         self._report = rep
         self._psd = None  # the PSD report, once the test has run
         if check_psd:
@@ -310,6 +313,14 @@ class Covariance:
     def labels(self) -> tuple[Any, ...] | None:
         """Asset labels of the DataFrame it was built from (None otherwise)."""
         return self._labels
+
+    def _label_index(self) -> Any:
+        """The labels as a pandas Index, kept: aligning inputs to it costs no O(n) rebuild per call."""
+        if self._index is None and self._labels is not None:
+            import pandas as pd
+
+            self._index = pd.Index(list(self._labels))
+        return self._index
 
     @property
     def volatilities(self) -> np.ndarray:
@@ -341,6 +352,7 @@ class Covariance:
 def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, check_psd: bool) -> Covariance:
     c = Covariance(matrix, check_psd=check_psd)
     c._labels = labels
+    c._index = None
     return c
 
 
