@@ -344,6 +344,10 @@ def test_messages_name_labelled_entries():
     w.loc["y", "XOM"] = np.inf
     with pytest.raises(ma.NonFiniteError, match=r"^weights: entry \[1, 'XOM'\] is inf"):
         ma.rebalance_trades(w, BENCH, absolute=0.02)
+    with pytest.raises(ma.NonFiniteError, match=r"^weights: entry \[1, 'XOM'\] is inf"):
+        ma.check_bands(w, BENCH, absolute=0.02)
+    with pytest.raises(ma.NonFiniteError, match=r"^weights: entry 'CVX' is nan"):
+        ma.check_bands(pd.Series([0.5, np.nan, 0.5], index=["XOM", "CVX", "BP"]), [0.5, 0, 0.5], absolute=0.02)
 
 
 def test_numbers_in_messages_are_plain():

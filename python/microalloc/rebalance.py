@@ -228,6 +228,7 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
             batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
         )
     except ValueError as e:  # the kernel's one-pass finiteness check names the entry
+        batch.require_finite("weights")  # the same check here names it by label
         raise NonFiniteError("weights", str(e).removeprefix("weights: ")) from None
     return BandCheck(
         breach=batch.matrix_out(breach) if breach is not None else None,
