@@ -154,7 +154,8 @@ def risk_contributions(
     Returns
     -------
     RiskContributions
-        Labelled (pandas) when ``weights`` is.
+        Labelled (pandas) by the assets' labels when an input is labelled (the covariance's,
+        else those of the first labelled input; the others are aligned to them by label).
     """
     labels = asset_labels(cov, weights, benchmark, expected_returns)
     s, _ = as_covariance(cov, check_psd=check_psd)

@@ -102,6 +102,10 @@ def solve_mean_variance(
     raise_on_failure : bool
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL.
 
+    Labelled (pandas) inputs are matched by label: the assets' labels are the covariance's (else
+    those of the first labelled argument); a Series labelled by the same assets in another order
+    is aligned, any other labelling raises an InputError naming the argument.
+
     Returns
     -------
     MeanVarianceResult
