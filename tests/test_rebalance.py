@@ -233,7 +233,7 @@ def test_labels_are_kept():
     got = ma.check_bands(w, pd.Series([0.5, 0.5], index=cols), absolute=0.05)
     assert list(got.breach.columns) == cols and list(got.n_breaches.index) == ["x", "y"]
     with pytest.raises(ValueError, match="targets"):
-        ma.check_bands(w, pd.Series([0.5, 0.5], index=["b", "a"]), absolute=0.05)
+        ma.check_bands(w, pd.Series([0.5, 0.5], index=["b", "z"]), absolute=0.05)
 
 
 def test_threads_do_not_change_the_answer():

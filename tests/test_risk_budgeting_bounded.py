@@ -231,7 +231,7 @@ def test_labels_on_the_bounded_result():
     res = ma.risk_budgeting(cov, upper=pd.Series(0.2, index=names))
     assert list(res.weights.index) == names and list(res.active_bounds.index) == names
     with pytest.raises(ValueError, match="upper"):
-        ma.risk_budgeting(cov, upper=pd.Series(0.2, index=names[::-1]))
+        ma.risk_budgeting(cov, upper=pd.Series(0.2, index=names[:-1] + ["z"]))
 
 
 def test_narrow_bands_and_fixed_assets_with_a_budget():

@@ -113,7 +113,7 @@ def test_labels_must_agree():
     with pytest.raises(ma.InputError, match="^mu: labels"):
         ma.solve_mean_variance(cov, pd.Series(MU, index=list("abd")))
     with pytest.raises(ma.InputError, match="^benchmark: labels"):
-        ma.solve_mean_variance(cov, benchmark=pd.Series(np.ones(3) / 3, index=list("cba")))
+        ma.solve_mean_variance(cov, benchmark=pd.Series(np.ones(3) / 3, index=list("cbx")))
 
 
 def test_result_carries_every_field_and_pickles():

@@ -75,6 +75,125 @@ def labels_of(x: Any, axis: int = 0) -> Sequence[Any] | None:
     return list(x.index)
 
 
+def _num(x: Any) -> str:
+    """A number as plain text for messages: ``0.9``, not ``np.float64(0.8999999999999999)``."""
+    try:
+        return f"{float(x):.12g}"  # 12 digits: enough for any tolerance, none of the rounding noise
+    except (TypeError, ValueError):
+        return repr(x)
+
+
+def _nums(a: Any, b: Any) -> tuple[str, str]:
+    """Two numbers a message compares, with the fewest digits (at least 12) that tell them apart."""
+    fa, fb = float(a), float(b)
+    for digits in range(12, 17):  # then the shortest round-trip texts, which always differ
+        ta, tb = f"{fa:.{digits}g}", f"{fb:.{digits}g}"
+        if ta != tb or fa == fb:
+            return ta, tb
+    return repr(fa), repr(fb)
+
+
+def _label_text(v: Any) -> str:
+    """A label as a message shows it: ``'XOM'``, ``3``, ``2024-01-31`` (a date without a time)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (str, int, float, tuple)):
+        return repr(v)
+    if hasattr(v, "normalize") and hasattr(v, "date") and v == v.normalize():
+        return str(v.date())
+    return str(v)
+
+
+def _few(values: Any, k: int = 5) -> str:
+    """A few labels as a list, ``['a', 'b', ...] (12 in all)`` when there are more."""
+    vals = list(values)
+    shown = ", ".join(_label_text(v) for v in vals[:k])
+    return f"[{shown}]" if len(vals) <= k else f"[{shown}, ...] ({len(vals)} in all)"
+
+
+def _at(labels: Sequence[Any] | None, *idx: int) -> str:
+    """A position as a subscript, by label when labelled: ``[3]``, ``['XOM']``, ``['XOM', 'CVX']``."""
+    if labels is None:
+        return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+    return "[" + ", ".join(_label_text(labels[int(i)]) for i in idx) + "]"
+
+
+def _entry(labels: Sequence[Any] | None, *idx: int) -> str:
+    """``entry [3]``, ``entry 'XOM'`` or ``entry ['XOM', 'CVX']``."""
+    if labels is not None and len(idx) == 1:
+        return f"entry {_label_text(labels[int(idx[0])])}"
+    return f"entry {_at(labels, *idx)}"
+
+
+def _row_entry(row: int, col: int, labels: Sequence[Any] | None, row_labels: Sequence[Any] | None = None) -> str:
+    """``entry [row, col]`` of a matrix of rows (portfolios, problems, periods) by columns (the
+    assets), each by label when labelled: ``entry [2, 'XOM']``."""
+    r = str(int(row)) if row_labels is None else _label_text(row_labels[int(row)])
+    c = str(int(col)) if labels is None else _label_text(labels[int(col)])
+    return f"entry [{r}, {c}]"
+
+
+def _asset_axis(x: Any, axis: str) -> Any:
+    """The labels along the asset axis of a pandas object: a Series' index, a DataFrame's
+    columns (``axis="rows"``: the index of either)."""
+    return x.index if axis == "rows" or getattr(x, "ndim", 1) == 1 else x.columns
+
+
+def asset_labels(*inputs: Any) -> Sequence[Any] | None:
+    """The assets' labels of a call: those of the first labelled input, in the order given (pass
+    the covariance first: its labels win when it is labelled; then the per-asset arguments).
+    A Series is labelled by its index, a DataFrame (or a Covariance) by its columns (returned as
+    they are: a pandas Index, immutable, or a Covariance's tuple). None when no input is labelled."""
+    for x in inputs:
+        if isinstance(x, Covariance):
+            if x.labels is not None:
+                return x._label_index()
+        elif x is not None and is_pandas(x) and hasattr(x, "index"):
+            return _asset_axis(x, "assets")
+    return None
+
+
+def align(
+    x: Any, labels: Sequence[Any] | None, name: str, *, axis: str = "assets", what: str | None = None,
+    subject: str = "labels",
+) -> Any:
+    """``x`` with its asset axis in the order of ``labels``: the one rule for labelled inputs.
+
+    Unlabelled inputs (and any input when ``labels`` is None) pass unchanged: they are taken to be
+    in the assets' order. A pandas input whose labels are the assets' labels in any order is
+    reindexed to the assets' order; any other labelling (a missing, foreign or repeated label)
+    raises an InputError naming ``name`` and a few of the labels at fault. The asset axis is a
+    Series' index and a DataFrame's columns (``axis="rows"``: the index, e.g. the periods of a
+    return series). ``what`` and ``subject`` word the message: "{subject} are not {what} labels".
+    """
+    if labels is None or not is_pandas(x) or not hasattr(x, "index"):
+        return x
+    import pandas as pd
+
+    have = _asset_axis(x, axis)
+    ref = labels if isinstance(labels, pd.Index) else pd.Index(list(labels))
+    if have.equals(ref):
+        return x
+    if len(have) == len(ref) and have.is_unique and ref.is_unique:
+        at = have.get_indexer(ref)  # where each asset's label sits in x
+        if (at >= 0).all():  # the same labels in another order
+            return x.iloc[at] if axis == "rows" or x.ndim == 1 else x.iloc[:, at]
+    what = what or ("the periods'" if axis == "rows" else "the assets'")
+    if have.has_duplicates:
+        raise InputError(name, f"{subject} repeat: {_few(have[have.duplicated()].unique())} (each label once)")
+    missing, foreign = ref[~ref.isin(have)], have[~have.isin(ref)]
+    if len(missing) or len(foreign):
+        parts = ([f"missing {_few(missing)}"] if len(missing) else []) + (
+            [f"unknown {_few(foreign)}"] if len(foreign) else []
+        )
+        raise InputError(name, f"{subject} are not {what} labels: {'; '.join(parts)}")
+    if ref.has_duplicates:
+        raise InputError(
+            name, f"{subject} cannot be matched: {what} labels repeat {_few(ref[ref.duplicated()].unique())}"
+        )
+    return x.reindex(ref) if axis == "rows" or x.ndim == 1 else x.reindex(columns=ref)  # not reached
+
+
 def _as_float_array(x: Any, name: str) -> np.ndarray:
     if type(x) is np.ndarray and x.dtype == _F64 and x.flags.c_contiguous:
         return x  # the common case, without further checks
@@ -89,41 +208,50 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
     return np.asarray(a, dtype=np.float64, order="C")
 
 
-def _square(cov: Any) -> np.ndarray:
-    s = _as_float_array(cov, "cov")
+def _square(cov: Any, name: str = "cov") -> np.ndarray:
+    if is_pandas(cov) and getattr(cov, "ndim", 0) == 2:
+        # the rows of a labelled matrix follow its columns (the assets' labels)
+        cov = align(cov, cov.columns, name, axis="rows", what="its column", subject="row labels")
+    s = _as_float_array(cov, name)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ShapeError("cov", f"expected a square 2-D matrix, got shape {s.shape}")
+        raise ShapeError(name, f"expected a square 2-D matrix, got shape {s.shape}")
     if s.shape[0] == 0:
-        raise ShapeError("cov", "expected at least one asset, got a 0 x 0 matrix")
+        raise ShapeError(name, "expected at least one asset, got a 0 x 0 matrix")
     return s
 
 
-def _raise_if_not_psd(psd: Any) -> None:
+def _raise_if_not_psd(psd: Any, name: str = "cov") -> None:
     if not psd.psd:
         raise NotPSDError(
-            "cov",
+            name,
             f"not positive semidefinite: smallest eigenvalue {psd.min_eigenvalue:.6g} "
             f"(largest {psd.max_eigenvalue:.6g}); repair it first (eigenvalue clipping, "
             "shrinkage) or pass check_psd=False to skip this test",
         )
 
 
-def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
-    """Validated covariance as a float64 C-ordered square matrix, and its core report."""
+def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[np.ndarray, Any]:
+    """Validated covariance as a float64 C-ordered square matrix (a labelled one with its rows in
+    the order of its columns), and its core report."""
     if isinstance(cov, Covariance):
-        return cov._checked(check_psd)
-    s = _square(cov)
+        try:
+            return cov._checked(check_psd)
+        except NotPSDError as e:
+            if name == "cov":
+                raise
+            raise NotPSDError(name, str(e).split(": ", 1)[-1]) from None
+    s = _square(cov, name)
     key = (s.shape[0], *_core.covariance_fingerprint(s))
     entry = _remembered(key)
     if entry is None:
         rep = _core.inspect_covariance(s, SYMMETRY_TOL)
-        _raise_for_issue(rep)
+        _raise_for_issue(rep, labels_of(cov), name)
         entry = [rep, None]  # [scan report, PSD report or None if not run yet]
         _remember(key, entry)
     if check_psd:
         if entry[1] is None:  # the verdict, passed or failed, is remembered
             entry[1] = _core.check_positive_semidefinite(s, PSD_TOL)
-        _raise_if_not_psd(entry[1])
+        _raise_if_not_psd(entry[1], name)
     return s, entry[0]
 
 
@@ -148,7 +276,7 @@ class Covariance:
     """
 
     __module__ = "microalloc"
-    __slots__ = ("_matrix", "_labels", "_report", "_psd", "__weakref__")
+    __slots__ = ("_matrix", "_labels", "_index", "_report", "_psd", "__weakref__")
 
     def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
         labels = labels_of(cov)
@@ -156,9 +284,10 @@ class Covariance:
         owner = np.array(s, dtype=np.float64, order="C", copy=True)
         owner.flags.writeable = False
         rep = _core.inspect_covariance(owner, SYMMETRY_TOL)
-        _raise_for_issue(rep)
+        _raise_for_issue(rep, labels)
         self._matrix = owner.view()  # a view of read-only memory cannot be made writeable again
         self._labels = None if labels is None else tuple(labels)
+        self._index = None  # the labels as a pandas Index, built on first use (for alignment)
         self._report = rep
         self._psd = None  # the PSD report, once the test has run
         if check_psd:
@@ -184,6 +313,14 @@ class Covariance:
     def labels(self) -> tuple[Any, ...] | None:
         """Asset labels of the DataFrame it was built from (None otherwise)."""
         return self._labels
+
+    def _label_index(self) -> Any:
+        """The labels as a pandas Index, kept: aligning inputs to it costs no O(n) rebuild per call."""
+        if self._index is None and self._labels is not None:
+            import pandas as pd
+
+            self._index = pd.Index(list(self._labels))
+        return self._index
 
     @property
     def volatilities(self) -> np.ndarray:
@@ -215,36 +352,43 @@ class Covariance:
 def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, check_psd: bool) -> Covariance:
     c = Covariance(matrix, check_psd=check_psd)
     c._labels = labels
+    c._index = None
     return c
 
 
-def _raise_for_issue(rep: Any) -> None:
+def _raise_for_issue(rep: Any, labels: Sequence[Any] | None = None, name: str = "cov") -> None:
+    """The core's first issue with a matrix, as an error naming the entry (by label when labelled)."""
     issue = _core.CovarianceIssue(rep.issue)
     i, j = rep.row, rep.col
+    ii, ij, ji, jj = _at(labels, i, i), _at(labels, i, j), _at(labels, j, i), _at(labels, j, j)
     if issue == _core.CovarianceIssue.NON_FINITE:
-        raise NonFiniteError("cov", f"entry [{i}, {j}] is {rep.value}; every entry must be finite")
+        raise NonFiniteError(name, f"{_entry(labels, i, j)} is {_num(rep.value)}; every entry must be finite")
     if issue == _core.CovarianceIssue.NON_POSITIVE_VARIANCE:
-        raise InputError("cov", f"variance cov[{i}, {i}] = {rep.value!r} is not positive")
+        raise InputError(name, f"variance {name}{ii} = {_num(rep.value)} is not positive")
     if issue == _core.CovarianceIssue.NOT_SYMMETRIC:
-        raise NotSymmetricError(
-            "cov", f"not symmetric: cov[{i}, {j}] = {rep.value!r} but cov[{j}, {i}] = {rep.other!r}"
-        )
+        a, b = _nums(rep.value, rep.other)
+        raise NotSymmetricError(name, f"not symmetric: {name}{ij} = {a} but {name}{ji} = {b}")
     if issue == _core.CovarianceIssue.CORRELATION_ABOVE_ONE:
+        a, b = _nums(abs(rep.value), rep.other)
         raise NotPSDError(
-            "cov",
-            f"not positive semidefinite: |cov[{i}, {j}]| = {abs(rep.value)!r} exceeds "
-            f"sqrt(cov[{i}, {i}] * cov[{j}, {j}]) = {rep.other!r} (a correlation above 1)",
+            name,
+            f"not positive semidefinite: |{name}{ij}| = {a} exceeds "
+            f"sqrt({name}{ii} * {name}{jj}) = {b} (a correlation above 1)",
         )
 
 
-def as_vector(x: Any, n: int, name: str, *, allow_scalar: bool = False, allow_inf: bool = False) -> np.ndarray:
-    """A length-n float64 vector; a scalar is broadcast when allowed."""
-    a = _shaped_vector(x, n, name, allow_scalar)
+def as_vector(
+    x: Any, n: int, name: str, *, allow_scalar: bool = False, allow_inf: bool = False,
+    labels: Sequence[Any] | None = None,
+) -> np.ndarray:
+    """A length-n float64 vector in the assets' order (a labelled one aligned by :func:`align`);
+    a scalar is broadcast when allowed."""
+    a = _shaped_vector(align(x, labels, name), n, name, allow_scalar)
     bad = _core.find_non_finite(a, allow_inf)
     if bad is not None:
         k, count, value = bad
         what = "NaN" if allow_inf else "not finite"
-        raise NonFiniteError(name, f"entry [{k}] is {value} ({what}); {count} such entries")
+        raise NonFiniteError(name, f"{_entry(labels, k)} is {_num(value)} ({what}); {count} such entries")
     return a
 
 
@@ -285,9 +429,9 @@ def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool =
     except (TypeError, ValueError):
         raise InputError(name, f"expected a real number, got {x!r}") from None
     if not math.isfinite(v):
-        raise NonFiniteError(name, f"must be finite, got {v}")
+        raise NonFiniteError(name, f"must be finite, got {_num(v)}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
-        raise InputError(name, f"must be {'>' if strict else '>='} {minimum}, got {v}")
+        raise InputError(name, f"must be {'>' if strict else '>='} {_num(minimum)}, got {_num(v)}")
     return v
 
 
@@ -303,35 +447,32 @@ def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
     return tol_f, int(min(max_iter, 2**31 - 1))
 
 
-def as_bounds(lower: Any, upper: Any, n: int, budget: float) -> tuple[np.ndarray, np.ndarray]:
-    """Validated bound vectors (one C++ pass); infeasible bounds raise InfeasibleError."""
-    lo = _shaped_vector(lower, n, "lower", True)
-    up = _shaped_vector(upper, n, "upper", True)
+def as_bounds(
+    lower: Any, upper: Any, n: int, budget: float, labels: Sequence[Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated bound vectors in the assets' order (labelled ones aligned by :func:`align`; one
+    C++ pass); infeasible bounds raise InfeasibleError."""
+    lo = _shaped_vector(align(lower, labels, "lower"), n, "lower", True)
+    up = _shaped_vector(align(upper, labels, "upper"), n, "upper", True)
     issue = _core.check_bounds(lo, up, budget)
     if issue is not None:
-        _raise_for_bounds(*issue)
+        _raise_for_bounds(*issue, labels=labels)
     return lo, up
 
 
-def _raise_for_bounds(kind: Any, argument: int, k: int, count: int, value: float, other: float) -> None:
+def _raise_for_bounds(
+    kind: Any, argument: int, k: int, count: int, value: float, other: float, *, labels: Sequence[Any] | None = None
+) -> None:
     name = ("lower", "upper")[argument]
     issue = _core.BoundsIssue
     if kind == issue.NAN:
-        raise NonFiniteError(name, f"entry [{k}] is nan (NaN); {count} such entries")
+        raise NonFiniteError(name, f"{_entry(labels, k)} is nan (NaN); {count} such entries")
     if kind in (issue.LOWER_PLUS_INF, issue.UPPER_MINUS_INF):
-        raise InputError(name, f"entry [{k}] is {'+inf' if kind == issue.LOWER_PLUS_INF else '-inf'}; {count} such entries")
+        sign = "+inf" if kind == issue.LOWER_PLUS_INF else "-inf"
+        raise InputError(name, f"{_entry(labels, k)} is {sign}; {count} such entries")
+    a, b = _nums(value, other)
     if kind == issue.CROSSED:
-        raise InfeasibleError(name, f"lower[{k}] = {value!r} exceeds upper[{k}] = {other!r}")
+        raise InfeasibleError(name, f"lower{_at(labels, k)} = {a} exceeds upper{_at(labels, k)} = {b}")
     if kind == issue.LOWER_ABOVE_BUDGET:
-        raise InfeasibleError(name, f"sum(lower) = {value!r} exceeds budget = {other!r}: no portfolio is feasible")
-    raise InfeasibleError(name, f"sum(upper) = {value!r} is below budget = {other!r}: no portfolio is feasible")
-
-
-def check_labels(reference: Sequence[Any] | None, other: Any, name: str) -> Sequence[Any] | None:
-    """Labels shared by the inputs: a labelled argument must match the covariance's labels."""
-    lab = labels_of(other)
-    if lab is None:
-        return reference
-    if reference is not None and list(lab) != list(reference):
-        raise InputError(name, "labels do not match the covariance's labels (same assets, same order required)")
-    return lab
+        raise InfeasibleError(name, f"sum(lower) = {a} exceeds budget = {b}: no portfolio is feasible")
+    raise InfeasibleError(name, f"sum(upper) = {a} is below budget = {b}: no portfolio is feasible")

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _as_float_array, as_scalar, as_vector, check_labels, labels_of
-from .errors import InfeasibleError, InputError, NotPSDError
+from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
+from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .result import Status
 from .risk import RiskContributions, active_share, risk_contributions
@@ -82,17 +82,17 @@ class ActivePortfolio:
         )
 
 
-def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any) -> tuple[Any, Any]:
+def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any, labels: Any) -> tuple[Any, Any]:
     """The given bounds intersected with ``b -+ d`` (unchanged without ``d``)."""
     if d is None:
         return lower, upper
     n = b.size
-    dd = as_vector(d, n, "active_bound", allow_scalar=True, allow_inf=True)
+    dd = as_vector(d, n, "active_bound", allow_scalar=True, allow_inf=True, labels=labels)
     if (dd < 0).any():
         i = int(np.flatnonzero(dd < 0)[0])
-        raise InputError("active_bound", f"must be >= 0; entry [{i}] is {dd[i]!r}")
-    lo = as_vector(lower, n, "lower", allow_scalar=True, allow_inf=True)
-    up = as_vector(upper, n, "upper", allow_scalar=True, allow_inf=True)
+        raise InputError("active_bound", f"must be >= 0; {_entry(labels, i)} is {_num(dd[i])}")
+    lo = as_vector(lower, n, "lower", allow_scalar=True, allow_inf=True, labels=labels)
+    up = as_vector(upper, n, "upper", allow_scalar=True, allow_inf=True, labels=labels)
     return np.maximum(lo, b - dd), np.minimum(up, b + dd)
 
 
@@ -140,13 +140,12 @@ def active_portfolio(
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
     if benchmark is None:
         raise InputError("benchmark", "is required for benchmark-relative construction")
+    labels = asset_labels(cov, alpha, benchmark, active_bound, lower, upper)
     n = np.shape(cov)[0] if np.ndim(cov) == 2 else np.size(benchmark)
-    b = as_vector(benchmark, n, "benchmark")
+    b = as_vector(benchmark, n, "benchmark", labels=labels)
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
-    if active_bound is not None:
-        check_labels(labels_of(cov), active_bound, "active_bound")
-    lo, up = _active_bounds(lower, upper, b, active_bound)
-    p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha")
+    lo, up = _active_bounds(lower, upper, b, active_bound, labels)
+    p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha", labels=labels)
     base = float(p.mu @ p.benchmark)
     if target_alpha is not None:
         ta = as_scalar(target_alpha, "target_alpha")
@@ -157,8 +156,8 @@ def active_portfolio(
                 reach = _max_return(p, limit, "max_tracking_error", False)
                 raise InfeasibleError(
                     "max_tracking_error",
-                    f"target_alpha {ta!r} needs a tracking error of {res.tracking_error!r}, above the limit "
-                    f"{limit!r}; the highest alpha within the limit is {reach.expected_return - base!r}",
+                    f"target_alpha {_num(ta)} needs a tracking error of {_num(res.tracking_error)}, above the "
+                    f"limit {_num(limit)}; the highest alpha within the limit is {_num(reach.expected_return - base)}",
                 )
     else:
         limit = as_scalar(max_tracking_error, "max_tracking_error", minimum=0.0)
@@ -261,7 +260,10 @@ def combine_funds(
     if active_cov is None:
         if tracking_errors is None or correlations is None:
             raise InputError("active_cov", "give active_cov, or tracking_errors and correlations")
-        te = _as_float_array(tracking_errors, "tracking_errors")
+        if is_pandas(correlations) and np.ndim(correlations) == 2:  # its rows follow its columns
+            correlations = align(correlations, correlations.columns, "correlations", axis="rows", what="its column", subject="row labels")
+        labels = asset_labels(correlations, tracking_errors, alphas, lower, upper)
+        te = _as_float_array(align(tracking_errors, labels, "tracking_errors"), "tracking_errors")
         if te.ndim != 1:
             raise InputError("tracking_errors", f"must be 1-D; got shape {te.shape}")
         m = te.size
@@ -275,20 +277,13 @@ def combine_funds(
         if not np.allclose(np.diag(r), 1.0, atol=1e-12, rtol=0) or (np.abs(r) > 1 + 1e-12).any():
             raise InputError("correlations", "must have a unit diagonal and entries in [-1, 1]")
         omega = te[:, None] * r * te[None, :]
-        if labels_of(correlations) is not None:
-            import pandas as pd
-
-            omega = pd.DataFrame(omega, index=correlations.index, columns=correlations.columns)
     else:
         if tracking_errors is not None or correlations is not None:
             raise InputError("active_cov", "give active_cov, or tracking_errors and correlations, not both")
         omega = active_cov
-    try:
-        p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas")
-    except NotPSDError as e:
-        if active_cov is not None:
-            raise
-        raise NotPSDError("correlations", str(e).split(": ", 1)[-1]) from None
+        labels = asset_labels(active_cov, alphas, lower, upper)
+    cov_name = "active_cov" if active_cov is not None else "correlations"
+    p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas", cov_name=cov_name, labels=labels)
     if target_alpha is None:
         try:
             ms = max_sharpe(p.cov, p.mu, risk_free=0.0, lower=p.lower, upper=p.upper, budget=1.0, tol=tol,
@@ -298,7 +293,7 @@ def combine_funds(
                 raise
             raise InfeasibleError(
                 "alphas", "no allocation has a positive alpha, so none has a positive information ratio "
-                f"(the highest alpha is {float(p.mu.max())!r}); give target_alpha for the least tracking error",
+                f"(the highest alpha is {_num(p.mu.max())}); give target_alpha for the least tracking error",
             ) from None
         w = np.array(ms.weights, dtype=float)
         status, rel_gap, target = ms.frontier.status, ms.frontier.max_rel_gap, ms

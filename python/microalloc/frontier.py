@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
+from ._validate import EMPTY, _num, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, asset_labels
 from .errors import InfeasibleError, InputError, SolverError
 from .result import Status
 
@@ -141,8 +141,8 @@ class Frontier:
         if not self.unbounded and r > er[-1] + tol:
             raise InfeasibleError(
                 "target_return",
-                f"{r!r} is above the highest expected return of a feasible portfolio; achievable range "
-                f"[{float(er[0])!r}, {float(er[-1])!r}] (from minimum variance to maximum return)",
+                f"{_num(r)} is above the highest expected return of a feasible portfolio; achievable range "
+                f"[{_num(er[0])}, {_num(er[-1])}] (from minimum variance to maximum return)",
             )
         return self._at_tau(self._tau_for(r, er, mean=True))
 
@@ -158,8 +158,8 @@ class Frontier:
         if v < risk[0] * (1 - 1e-12):
             raise InfeasibleError(
                 name,
-                f"{v!r} is below the lowest risk of a feasible portfolio; achievable range "
-                f"[{float(risk[0])!r}, {'inf' if self.unbounded else repr(float(risk[-1]))}]",
+                f"{_num(v)} is below the lowest risk of a feasible portfolio; achievable range "
+                f"[{_num(risk[0])}, {'inf' if self.unbounded else _num(risk[-1])}]",
             )
         if not self.unbounded and v >= risk[-1]:
             return self._label(self.weights[-1].copy())
@@ -249,20 +249,17 @@ class _Problem:
 
 def _prepare(
     cov: Any, mu: Any, lower: Any, upper: Any, budget: Any, benchmark: Any, tol: Any, check_psd: bool,
-    *, mu_name: str = "mu",
+    *, mu_name: str = "mu", cov_name: str = "cov", labels: Any = None,
 ) -> _Problem:
-    labels = labels_of(cov)
-    s, _ = as_covariance(cov, check_psd=check_psd)
+    """``labels``: the assets' labels when the caller knows them already (else read off the inputs)."""
+    if labels is None:
+        labels = asset_labels(cov, mu, lower, upper, benchmark)
+    s, _ = as_covariance(cov, check_psd=check_psd, name=cov_name)
     n = s.shape[0]
-    labels = check_labels(labels, mu, mu_name)
-    mu_a = as_vector(mu, n, mu_name)
+    mu_a = as_vector(mu, n, mu_name, labels=labels)
     budget_f = as_scalar(budget, "budget")
-    lo, up = as_bounds(lower, upper, n, budget_f)
-    if benchmark is None:
-        b = EMPTY
-    else:
-        labels = check_labels(labels, benchmark, "benchmark")
-        b = as_vector(benchmark, n, "benchmark")
+    lo, up = as_bounds(lower, upper, n, budget_f, labels)
+    b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
     tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
     return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
 
@@ -339,7 +336,7 @@ def max_sharpe(
         raise InfeasibleError(
             "risk_free",
             f"no feasible portfolio has an expected return above the risk-free rate: the highest is "
-            f"{float(fr.expected_returns[-1])!r} against risk_free * budget = {rf * fr.budget!r}",
+            f"{_num(fr.expected_returns[-1])} against risk_free * budget = {_num(rf * fr.budget)}",
         )
     vol0 = fr.volatilities[0]
     if vol0 <= 1e-9 * np.sqrt(np.trace(p.cov) / len(p.mu)) * max(1.0, abs(fr.budget)) and (
@@ -347,8 +344,8 @@ def max_sharpe(
     ):
         raise InfeasibleError(
             "risk_free",
-            f"a riskless portfolio (volatility {float(vol0)!r}) earns {float(fr.expected_returns[0])!r}, above "
-            f"risk_free * budget = {rf * fr.budget!r}: the Sharpe ratio is unbounded",
+            f"a riskless portfolio (volatility {_num(vol0)}) earns {_num(fr.expected_returns[0])}, above "
+            f"risk_free * budget = {_num(rf * fr.budget)}: the Sharpe ratio is unbounded",
         )
     best = (-np.inf, 0.0)
     tau = fr._tau
@@ -375,7 +372,7 @@ def max_sharpe(
         if limit > 0 and (not np.isfinite(best[0]) or limit > best[0] * (1 + 1e-12)):
             raise InfeasibleError(
                 "upper" if np.isinf(p.upper).any() else "lower",
-                f"the Sharpe ratio has no maximum: it rises towards {float(limit)!r} as the weights grow "
+                f"the Sharpe ratio has no maximum: it rises towards {_num(limit)} as the weights grow "
                 f"without limit (infinite bounds); give finite bounds",
             )
     if not np.isfinite(best[0]):

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import as_bounds, as_scalar, as_vector, labels_of
+from ._validate import _as_float_array, align, as_bounds, as_scalar, as_vector, asset_labels
 
 __all__ = ["project_box_budget"]
 
@@ -24,16 +24,16 @@ def project_box_budget(y: Any, lower: Any = 0.0, upper: Any = 1.0, budget: float
     InfeasibleError
         When ``lower > upper`` somewhere, or ``sum(lower) > budget``, or ``sum(upper) < budget``.
     """
-    labels = labels_of(y)
-    arr = np.asarray(y.to_numpy() if labels is not None else y)
+    labels = asset_labels(y, lower, upper)
+    arr = _as_float_array(align(y, labels, "y"), "y")
     if arr.ndim != 1:
         from .errors import ShapeError
 
         raise ShapeError("y", f"expected a 1-D vector, got shape {arr.shape}")
     n = arr.shape[0]
-    v = as_vector(arr, n, "y")
+    v = as_vector(arr, n, "y", labels=labels)
     b = as_scalar(budget, "budget")
-    lo, up = as_bounds(lower, upper, n, b)
+    lo, up = as_bounds(lower, upper, n, b, labels)
     x, _ = _core.project_box_budget(v, lo, up, b)
     if labels is not None:
         import pandas as pd

@@ -10,7 +10,18 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _positive_int, as_covariance, as_scalar, check_labels, is_pandas, labels_of
+from ._validate import (
+    _as_float_array,
+    _entry,
+    _num,
+    _positive_int,
+    _row_entry,
+    align,
+    as_covariance,
+    as_scalar,
+    asset_labels,
+    is_pandas,
+)
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
@@ -82,12 +93,16 @@ class Rebalance:
 
 
 class _Batch:
-    """Weights as a C-ordered (m, n) float64 matrix, with what is needed to give results back in
-    the caller's shape and labels."""
+    """Weights as a C-ordered (m, n) float64 matrix in the assets' order, with what is needed to
+    give results back in the caller's shape and labels.
 
-    def __init__(self, weights: Any, name: str = "weights") -> None:
+    ``labels`` are the assets' labels of the call (:func:`~microalloc._validate.asset_labels` of
+    its inputs); every per-asset input is aligned to them by label."""
+
+    def __init__(self, weights: Any, name: str = "weights", labels: Any = None) -> None:
+        weights = align(weights, labels, name)
         self.single = np.ndim(weights) == 1
-        self.columns = labels_of(weights, axis=1) if is_pandas(weights) and np.ndim(weights) == 2 else labels_of(weights)
+        self.columns = labels
         self.index = list(weights.index) if is_pandas(weights) and np.ndim(weights) == 2 else None
         a = _as_float_array(weights, name)
         if a.ndim not in (1, 2):
@@ -99,35 +114,34 @@ class _Batch:
 
     def rows(self, x: Any, name: str, *, finite: bool = True) -> np.ndarray:
         """A per-portfolio input: (n,) shared or (m, n)."""
-        self._check_labels(x, name)
-        a = _as_float_array(x, name)
-        if a.ndim == 1 and a.shape[0] == self.n:
-            a = a.reshape(1, -1)
-        elif not (a.ndim == 2 and a.shape[1] == self.n and a.shape[0] in (1, self.m)):
+        a = _as_float_array(align(x, self.columns, name), name)
+        if not ((a.ndim == 1 and a.shape[0] == self.n) or (a.ndim == 2 and a.shape[1] == self.n and a.shape[0] in (1, self.m))):
             raise ShapeError(name, f"expected ({self.n},) or ({self.m}, {self.n}), got {a.shape}")
         if finite:
-            _require_finite(a, name)
-        return np.ascontiguousarray(a)
+            _require_finite(a, name, self.columns)
+        return np.ascontiguousarray(a.reshape(1, -1) if a.ndim == 1 else a)
 
     def per_asset(self, x: Any, name: str) -> np.ndarray:
         """A band: None, a scalar or (n,), finite and >= 0."""
         if x is None:
             return _NO_BAND
-        self._check_labels(x, name)
-        a = _as_float_array(x, name)
+        a = _as_float_array(align(x, self.columns, name), name)
         if a.ndim == 0:
             a = np.full(self.n, float(a))
         if a.shape != (self.n,):
             raise ShapeError(name, f"expected a scalar or ({self.n},), got {a.shape}")
-        _require_finite(a, name)
+        _require_finite(a, name, self.columns)
         if (a < 0).any():
             k = int(np.flatnonzero(a < 0)[0])
-            raise InputError(name, f"entry [{k}] = {a[k]!r} is negative; band widths must be >= 0")
+            raise InputError(name, f"{_entry(self.columns, k)} = {_num(a[k])} is negative; band widths must be >= 0")
         return a
 
-    def _check_labels(self, x: Any, name: str) -> None:
-        if self.columns is not None and is_pandas(x):
-            check_labels(self.columns, x, name)
+    def require_finite(self, name: str) -> None:
+        _require_finite(self.matrix[0] if self.single else self.matrix, name, self.columns)
+
+    def where(self, row: int, col: int) -> str:
+        """A position of the (m, n) matrix as the caller sees it, by label when labelled."""
+        return _entry(self.columns, col) if self.single else _row_entry(row, col, self.columns)
 
     def per_row(self, v: np.ndarray) -> Any:
         if self.single:
@@ -153,13 +167,20 @@ class _Batch:
         return a
 
 
-def _require_finite(a: np.ndarray, name: str) -> None:
-    """The core's one-pass check (as for vectors in _validate.as_vector), on any shape."""
+def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
+    """The core's one-pass check (as for vectors in _validate.as_vector), on any shape; the asset
+    (last) axis is named by label when labelled."""
     bad = _core.find_non_finite(np.ascontiguousarray(a).reshape(-1), False)
     if bad is not None:
         k, count, value = bad
         index = [int(i) for i in np.unravel_index(k, a.shape)]
-        raise NonFiniteError(name, f"entry {index} is {value} (not finite); {count} such entries")
+        if a.ndim == 1:
+            where = _entry(labels, index[0])
+        elif a.ndim == 2:
+            where = _row_entry(index[0], index[1], labels)
+        else:
+            where = f"entry {index}"
+        raise NonFiniteError(name, f"{where} is {_num(value)} (not finite); {count} such entries")
 
 
 def _threads(threads: Any) -> int:
@@ -198,9 +219,7 @@ def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
 def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True) -> BandCheck:
     kind, thr = _trigger(trigger, threshold, cov)
     s = _NO_COV
-    if cov is not None:
-        if batch.columns is not None:
-            check_labels(batch.columns, cov, "cov")
+    if cov is not None:  # labelled: its labels are the batch's (asset_labels takes the covariance's first)
         s, _ = as_covariance(cov, check_psd=True)
         if s.shape[0] != batch.n:
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
@@ -209,6 +228,7 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
             batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
         )
     except ValueError as e:  # the kernel's one-pass finiteness check names the entry
+        batch.require_finite("weights")  # the same check here names it by label
         raise NonFiniteError("weights", str(e).removeprefix("weights: ")) from None
     return BandCheck(
         breach=batch.matrix_out(breach) if breach is not None else None,
@@ -262,7 +282,7 @@ def check_bands(
     A weight breaches its band when w_i > t_i + width_i or w_i < t_i - width_i, with the edges
     computed as written: a weight exactly on an edge is inside.
     """
-    batch = _Batch(weights)
+    batch = _Batch(weights, labels=asset_labels(cov, weights, targets, absolute, relative))
     return _band_check(batch, _bands(batch, targets, absolute, relative, combine), cov, trigger, threshold, threads)
 
 
@@ -307,8 +327,8 @@ def rebalance_trades(
     prices : (n,) or (m, n) array_like, optional
         Positive prices.
     """
-    batch = _Batch(weights)
-    _require_finite(batch.matrix, "weights")
+    batch = _Batch(weights, labels=asset_labels(cov, weights, targets, absolute, relative, prices))
+    batch.require_finite("weights")
     if action not in _ACTIONS:
         raise InputError("action", f"expected one of {sorted(_ACTIONS)}, got {action!r}")
     mt = as_scalar(min_trade, "min_trade", minimum=0.0)
@@ -344,29 +364,31 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
     """Weights after one period of returns, w_i (1 + r_i) / (1 + w'r) (weights that sum to b keep
     summing to b). ``returns`` is (n,) shared or (m, n); a return below -1 (a negative price) is an
     error, as is a portfolio left with no positive value."""
-    batch = _Batch(weights)
-    _require_finite(batch.matrix, "weights")
+    batch = _Batch(weights, labels=asset_labels(weights, returns))
+    batch.require_finite("weights")
     r = batch.rows(returns, "returns")
     if (r < -1).any():
         k = tuple(int(i) for i in np.argwhere(r < -1)[0])
-        raise InputError("returns", f"entry {list(k)} = {r[k]!r} is below -1 (a negative price)")
+        where = _entry(batch.columns, k[1]) if np.ndim(returns) == 1 else batch.where(*k)
+        raise InputError("returns", f"{where} = {_num(r[k])} is below -1 (a negative price)")
     return batch.matrix_out(_core.drift(batch.matrix, r, _threads(threads)))
 
 
 def weights_from_holdings(units: Any, prices: Any) -> Any:
     """Weights from holdings: units_i price_i / sum_j units_j price_j, for one portfolio (n,) or a
     batch (m, n); prices (n,) shared or (m, n), positive and finite."""
-    batch = _Batch(units, "units")
-    _require_finite(batch.matrix, "units")
+    batch = _Batch(units, "units", labels=asset_labels(units, prices))
+    batch.require_finite("units")
     p = batch.rows(prices, "prices")
     if not (p > 0).all():
         k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
-        raise InputError("prices", f"entry {list(k)} = {p[k]!r}; prices must be > 0")
+        where = _entry(batch.columns, k[1]) if np.ndim(prices) == 1 else batch.where(*k)
+        raise InputError("prices", f"{where} = {_num(p[k])}; prices must be > 0")
     value = batch.matrix * p
     total = value.sum(axis=1, keepdims=True)
     if not (total > 0).all():
         k = int(np.flatnonzero(~(total[:, 0] > 0))[0])
-        raise InputError("units", f"portfolio {k} has a total value of {total[k, 0]!r}; it must be > 0")
+        raise InputError("units", f"portfolio {k} has a total value of {_num(total[k, 0])}; it must be > 0")
     return batch.matrix_out(value / total)
 
 
@@ -512,12 +534,13 @@ def backtest_rebalancing(
     names = names or [f"{p.kind}_{i}" for i, p in enumerate(pols)]
     if dates is None and is_pandas(prices) and np.ndim(prices) == 2 and np.issubdtype(prices.index.dtype, np.datetime64):
         dates = prices.index.to_numpy()
-    batch = _Batch(prices, "prices")
+    per_asset = [x for pol in pols for x in (pol.absolute, pol.relative)]
+    batch = _Batch(prices, "prices", labels=asset_labels(prices, targets, costs, impact, *per_asset))
     p = batch.matrix
-    _require_finite(p, "prices")
+    _require_finite(p, "prices", batch.columns)
     if not (p > 0).all():
         k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
-        raise InputError("prices", f"entry {list(k)} = {p[k]!r}; prices must be > 0")
+        raise InputError("prices", f"{_row_entry(k[0], k[1], batch.columns)} = {_num(p[k])}; prices must be > 0")
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
@@ -528,14 +551,14 @@ def backtest_rebalancing(
         raise ShapeError("targets", f"expected ({n},)")
     t = t[0]
     if (t < 0).any() or abs(t.sum() - 1.0) > 1e-9:
-        raise InputError("targets", f"must be >= 0 and sum to 1 (sum is {t.sum()!r})")
+        raise InputError("targets", f"must be >= 0 and sum to 1 (sum = {_num(t.sum())})")
     prop, imp = batch.per_asset(costs, "costs"), batch.per_asset(impact, "impact")
     # A trade moves at most 2 in weight (sum |d_i| <= 2 between long-only weights), and |d|^1.5 <= |d|,
     # so a trade costs less than 2 (max costs + max impact) of the value: below 1 keeps every value > 0.
     if prop.max(initial=0.0) + imp.max(initial=0.0) >= 0.5:
         raise InputError(
             "costs",
-            f"max(costs) + max(impact) = {prop.max(initial=0.0) + imp.max(initial=0.0)!r} must be < 0.5 "
+            f"max(costs) + max(impact) = {_num(prop.max(initial=0.0) + imp.max(initial=0.0))} must be < 0.5 "
             "(fractions of the traded value: 10 bp = 0.001), so that no trade can cost the whole portfolio",
         )
     count = len(pols)
@@ -553,7 +576,7 @@ def backtest_rebalancing(
                 raise InputError("policies", f"action {pol.action!r}: expected one of {sorted(_ACTIONS)}")
             mt = float(pol.min_trade)
             if not np.isfinite(mt) or mt < 0:
-                raise InputError("policies", f"min_trade must be finite and >= 0, got {pol.min_trade!r}")
+                raise InputError("policies", f"min_trade must be finite and >= 0, got {_num(pol.min_trade)}")
         else:
             a, r, cm, mt = _NO_BAND, _NO_BAND, False, 0.0
         has_abs.append(a.size > 0)

@@ -16,10 +16,14 @@ from ._validate import (
     as_bounds,
     as_covariance,
     as_scalar,
+    _at,
+    _entry,
+    _num,
+    _row_entry,
+    align,
     as_vector,
-    check_labels,
+    asset_labels,
     is_pandas,
-    labels_of,
 )
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 
@@ -79,9 +83,10 @@ class RiskContributions:
 _PER_PORTFOLIO = frozenset({"volatility", "tracking_error", "active_return"})
 
 
-def _matrix_rows(x: Any, n: int, name: str, m: int | None) -> np.ndarray:
-    """(1, n) from a vector, (m, n) from a matrix; finite entries only."""
-    a = _as_float_array(x, name)
+def _matrix_rows(x: Any, n: int, name: str, m: int | None, labels: Any = None) -> np.ndarray:
+    """(1, n) from a vector, (m, n) from a matrix (labelled ones aligned to the assets' labels);
+    finite entries only."""
+    a = _as_float_array(align(x, labels, name), name)
     if a.ndim == 1 and a.shape[0] == n:
         a = a.reshape(1, n)
     elif not (a.ndim == 2 and a.shape[1] == n and (m is None or a.shape[0] in (1, m))):
@@ -90,17 +95,9 @@ def _matrix_rows(x: Any, n: int, name: str, m: int | None) -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         r, c = (int(v[0]) for v in np.nonzero(bad))
-        raise NonFiniteError(name, f"entry [{r}, {c}] is {a[r, c]}; {int(bad.sum())} non-finite entries")
+        where = _entry(labels, c) if np.ndim(x) == 1 else _row_entry(r, c, labels)
+        raise NonFiniteError(name, f"{where} is {_num(a[r, c])}; {int(bad.sum())} non-finite entries")
     return np.ascontiguousarray(a)
-
-
-def _check_asset_labels(assets: Any, x: Any, name: str) -> None:
-    """A labelled vector (Series) or matrix (DataFrame columns) must name the same assets, in order."""
-    if x is None or not is_pandas(x):
-        return
-    lab = list(x.columns) if np.ndim(x) == 2 else list(x.index)
-    if assets is not None and lab != list(assets):
-        raise InputError(name, "labels do not match the assets' labels (same assets, same order required)")
 
 
 def _labelled_rows(values: np.ndarray, single: bool, index: Any, columns: Any) -> Any:
@@ -157,33 +154,25 @@ def risk_contributions(
     Returns
     -------
     RiskContributions
-        Labelled (pandas) when ``weights`` is.
+        Labelled (pandas) by the assets' labels when an input is labelled (the covariance's,
+        else those of the first labelled input; the others are aligned to them by label).
     """
-    cov_labels = labels_of(cov)
+    labels = asset_labels(cov, weights, benchmark, expected_returns)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     single = np.ndim(weights) == 1
-    asset_labels = check_labels(cov_labels, weights, "weights") if single else None
-    index = None
-    if not single and is_pandas(weights):
-        index = list(weights.index)
-        asset_labels = list(weights.columns)
-        if cov_labels is not None and asset_labels != list(cov_labels):
-            raise InputError("weights", "column labels do not match the covariance's labels")
-    asset_labels = asset_labels if asset_labels is not None else cov_labels
-    for name, x in (("benchmark", benchmark), ("expected_returns", expected_returns)):
-        _check_asset_labels(asset_labels, x, name)
-    w = _matrix_rows(weights, n, "weights", None)
+    index = list(weights.index) if not single and is_pandas(weights) else None
+    w = _matrix_rows(weights, n, "weights", None, labels)
     m = w.shape[0]
     empty = np.empty((0, 0))
-    b = empty if benchmark is None else _matrix_rows(benchmark, n, "benchmark", m)
+    b = empty if benchmark is None else _matrix_rows(benchmark, n, "benchmark", m, labels)
     if expected_returns is not None and benchmark is None:
         raise InputError(
             "expected_returns",
             "the return contributions and the efficiency are benchmark-relative: pass benchmark "
             "(zeros for absolute returns)",
         )
-    al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m)
+    al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m, labels)
     if threads is None:
         threads = os.cpu_count() or 1
     _positive_int(threads, "threads")
@@ -191,7 +180,7 @@ def risk_contributions(
 
     # read-only views of the core's arrays (no copy; they keep the core result alive)
     def rows(x: np.ndarray) -> Any:
-        return _labelled_rows(np.asarray(x), single, index, asset_labels)
+        return _labelled_rows(np.asarray(x), single, index, labels)
 
     def scalars(x: np.ndarray) -> Any:
         return _labelled_scalars(np.asarray(x), single, index)
@@ -219,14 +208,13 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
     or an (m,) array for an (m, n) batch of portfolios.
     """
     single = np.ndim(weights) == 1
-    if is_pandas(weights):
-        _check_asset_labels(list(weights.index) if single else list(weights.columns), benchmark, "benchmark")
-    wa = _as_float_array(weights, "weights")
+    labels = asset_labels(weights, benchmark)
+    wa = _as_float_array(align(weights, labels, "weights"), "weights")
     n = wa.shape[-1] if wa.ndim in (1, 2) else -1
     if n < 1:
         raise ShapeError("weights", f"expected shape (n,) or (m, n), got {wa.shape}")
-    w = _matrix_rows(wa, n, "weights", None)
-    b = _matrix_rows(benchmark, n, "benchmark", w.shape[0])
+    w = _matrix_rows(wa, n, "weights", None, labels)
+    b = _matrix_rows(benchmark, n, "benchmark", w.shape[0], labels)
     total_w, total_b = w.sum(axis=1), b.sum(axis=1)
     off = np.abs(total_w - total_b) > tol * np.maximum(np.abs(total_b), 1.0)
     if off.any():
@@ -234,11 +222,15 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
         where = "" if single else f" (row {i})"
         raise InputError(
             "weights",
-            f"sum{where} = {total_w[i]!r} but the benchmark sums to {total_b[i % total_b.size]!r}: active share "
+            f"sum{where} = {_num(total_w[i])} but the benchmark sums to {_num(total_b[i % total_b.size])}: active share "
             "compares portfolios of the same total (include cash or rescale)",
         )
     share = 0.5 * np.abs(w - b).sum(axis=1)
     return float(share[0]) if single else share
+
+
+def _is_frame_or_series(x: Any) -> bool:
+    return is_pandas(x) and hasattr(x, "index")
 
 
 def tracking_error(
@@ -267,6 +259,14 @@ def tracking_error(
     -------
     float, or a (k,) array for k portfolios.
     """
+    # both are labelled by their periods (the index) and, in columns, by the portfolios
+    periods = next((tuple(x.index) for x in (portfolio_returns, benchmark_returns) if _is_frame_or_series(x)), None)
+    portfolio_returns = align(portfolio_returns, periods, "portfolio_returns", axis="rows")
+    benchmark_returns = align(benchmark_returns, periods, "benchmark_returns", axis="rows")
+    if np.ndim(portfolio_returns) == 2 and np.ndim(benchmark_returns) == 2 and np.shape(benchmark_returns)[1] > 1:
+        portfolios = asset_labels(portfolio_returns, benchmark_returns)
+        portfolio_returns = align(portfolio_returns, portfolios, "portfolio_returns", what="portfolios")
+        benchmark_returns = align(benchmark_returns, portfolios, "benchmark_returns", what="portfolios")
     rp = _as_float_array(portfolio_returns, "portfolio_returns")
     rb = _as_float_array(benchmark_returns, "benchmark_returns")
     if rp.ndim not in (1, 2) or rp.shape[0] < 1:
@@ -274,10 +274,15 @@ def tracking_error(
     k = rp.shape[1] if rp.ndim == 2 else 1
     if rb.ndim not in (1, 2) or rb.shape[0] != rp.shape[0] or (rb.ndim == 2 and rb.shape[1] not in (1, k)):
         raise ShapeError("benchmark_returns", f"expected {rp.shape[0]} periods matching portfolio_returns {rp.shape}, got {rb.shape}")
-    for name, a in (("portfolio_returns", rp), ("benchmark_returns", rb)):
+    for name, x, a in (("portfolio_returns", portfolio_returns, rp), ("benchmark_returns", benchmark_returns, rb)):
         if not np.isfinite(a).all():
             k = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
-            raise NonFiniteError(name, f"flat entry [{k}] is {a.ravel()[k]}; every return must be finite")
+            t, c = divmod(k, a.shape[1]) if a.ndim == 2 else (k, 0)
+            if a.ndim == 2:
+                where = _row_entry(t, c, list(x.columns) if _is_frame_or_series(x) else None, periods)
+            else:
+                where = _entry(periods, t)
+            raise NonFiniteError(name, f"{where} is {_num(a.ravel()[k])}; every return must be finite")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
         raise InputError("ddof", f"expected 0 or a positive integer, got {ddof!r}")
     t = rp.shape[0]
@@ -410,17 +415,16 @@ def risk_budgeting(
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
         may be NaN otherwise, e.g. for a covariance singular on the support).
     """
-    labels = labels_of(cov)
+    labels = asset_labels(cov, budgets, lower, upper)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     if budgets is None:
         b = np.full(n, 1.0 / n)
     else:
-        labels = check_labels(labels, budgets, "budgets")
-        b = as_vector(budgets, n, "budgets")
+        b = as_vector(budgets, n, "budgets", labels=labels)
         if (b < 0).any():
             k = int(np.flatnonzero(b < 0)[0])
-            raise InputError("budgets", f"entry [{k}] = {b[k]!r} is negative; budgets must be >= 0")
+            raise InputError("budgets", f"{_entry(labels, k)} = {_num(b[k])} is negative; budgets must be >= 0")
         if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
     tol_f, sweeps = _tolerance_and_limit(tol, max_iter)
@@ -456,18 +460,15 @@ def risk_budgeting(
 def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validated bounds of a risk-budgeting problem, as the core takes them (0 <= l <= u <= 1)."""
     n = b.shape[0]
-    for value, name in ((lower, "lower"), (upper, "upper")):
-        if value is not None:
-            check_labels(labels, value, name)
-    lo, up = as_bounds(-np.inf if lower is None else lower, np.inf if upper is None else upper, n, 1.0)
+    lo, up = as_bounds(-np.inf if lower is None else lower, np.inf if upper is None else upper, n, 1.0, labels)
     if (up < 0).any():
         k = int(np.flatnonzero(up < 0)[0])
-        raise InfeasibleError("upper", f"upper[{k}] = {up[k]!r} is negative; risk-budgeting weights are >= 0")
+        raise InfeasibleError("upper", f"upper{_at(labels, k)} = {_num(up[k])} is negative; risk-budgeting weights are >= 0")
     lo, up = np.maximum(lo, 0.0), np.minimum(up, 1.0)
     blocked = (b > 0) & (up == 0)
     if blocked.any():
         k = int(np.flatnonzero(blocked)[0])
-        raise InfeasibleError("upper", f"upper[{k}] = 0 for an asset with a positive budget (its weight must be > 0)")
+        raise InfeasibleError("upper", f"upper{_at(labels, k)} = 0 for an asset with a positive budget (its weight must be > 0)")
     held = (b == 0) | (lo == up)
     room = 1.0 - lo[held].sum()
     free_lower, free_upper = lo[~held].sum(), up[~held].sum()
@@ -475,11 +476,11 @@ def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -
         raise InfeasibleError(
             "upper" if room > 0 and free_upper < room else "lower",
             f"assets with a zero budget (or lower == upper) are held at their lower bound, which leaves "
-            f"{float(room)!r} of weight for the others, whose bounds allow [{float(free_lower)!r}, {float(free_upper)!r}]",
+            f"{_num(room)} of weight for the others, whose bounds allow [{_num(free_lower)}, {_num(free_upper)}]",
         )
     if free_lower >= room - 1e-12 and ((b > 0) & ~held & (lo == 0)).any():
         k = int(np.flatnonzero((b > 0) & ~held & (lo == 0))[0])
-        raise InfeasibleError("lower", f"the lower bounds leave no room: asset [{k}] has a positive budget but would get 0")
+        raise InfeasibleError("lower", f"the lower bounds leave no room: asset {_at(labels, k)} has a positive budget but would get 0")
     return lo, up
 
 
@@ -540,20 +541,20 @@ def money_risk_budget(
     total = as_scalar(risk_budget, "risk_budget", minimum=0.0, strict=True)
     if np.ndim(weights) != 1:
         raise ShapeError("weights", f"expected one portfolio (a vector), got shape {np.shape(weights)}")
-    rc = risk_contributions(cov, weights, check_psd=check_psd)
+    labels = asset_labels(cov, weights, allocation)
+    rc = risk_contributions(cov, align(weights, labels, "weights"), check_psd=check_psd)
     n = np.size(rc.component)
-    alloc = _as_float_array(allocation, "allocation")
+    alloc = _as_float_array(align(allocation, labels, "allocation"), "allocation")
     if alloc.ndim != 1 or alloc.shape[0] != n:
         raise ShapeError("allocation", f"expected shape ({n},), got {alloc.shape}")
     if not np.isfinite(alloc).all() or (alloc < 0).any():
         raise InputError("allocation", "shares must be finite and >= 0")
     if abs(float(alloc.sum()) - 1.0) > 1e-9:
-        raise InputError("allocation", f"shares must sum to 1, got {float(alloc.sum())!r}")
+        raise InputError("allocation", f"shares must sum to 1, got sum = {_num(alloc.sum())}")
     budget = total * alloc
     actual = value * np.asarray(rc.component)
     with np.errstate(divide="ignore", invalid="ignore"):
         utilisation = np.where(budget > 0, actual / np.where(budget > 0, budget, 1.0), np.nan)
-    labels = rc.component.index if hasattr(rc.component, "index") else None
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:

@@ -17,8 +17,8 @@ from ._validate import (
     as_covariance,
     as_scalar,
     as_vector,
-    check_labels,
-    labels_of,
+    align,
+    asset_labels,
 )
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult
@@ -102,12 +102,17 @@ def solve_mean_variance(
     raise_on_failure : bool
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL.
 
+    Labelled (pandas) inputs are matched by label: the assets' labels are the covariance's (else
+    those of the first labelled argument); a Series labelled by the same assets in another order
+    is aligned, any other labelling raises an InputError naming the argument.
+
     Returns
     -------
     MeanVarianceResult
     """
     _check_method(method)
-    labels = labels_of(cov)
+    w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
+    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = as_scalar(budget, "budget")
@@ -117,18 +122,10 @@ def solve_mean_variance(
         if ra == 0.0:
             raise InputError("risk_aversion", "must be > 0 for minimum variance (mu is None)")
     else:
-        labels = check_labels(labels, mu, "mu")
-        mu_a = as_vector(mu, n, "mu")
-    lo, up = as_bounds(lower, upper, n, budget_f)
-    if benchmark is None:
-        b = EMPTY
-    else:
-        labels = check_labels(labels, benchmark, "benchmark")
-        b = as_vector(benchmark, n, "benchmark")
-    if warm_start is None:
-        w0 = EMPTY
-    else:
-        w0 = as_vector(warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start, n, "warm_start")
+        mu_a = as_vector(mu, n, "mu", labels=labels)
+    lo, up = as_bounds(lower, upper, n, budget_f, labels)
+    b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
+    w0 = EMPTY if w_start is None else as_vector(w_start, n, "warm_start", labels=labels)
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
     if method == "active_set":
@@ -221,6 +218,12 @@ def solve_mean_variance_batch(
         ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
+    # per-problem rows are labelled by the assets along their columns
+    labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start)
+    mu, lower, upper, benchmark, warm_start = (
+        align(x, labels, name)
+        for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start))
+    )
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     shapes = []

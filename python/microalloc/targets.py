@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, as_scalar
+from ._validate import EMPTY, _num, as_scalar
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
 from .result import Status
@@ -182,8 +182,8 @@ def _min_risk(
     if not fr._truncated and not fr.unbounded and r > er[-1] + 1e-12 * max(1.0, abs(r)):
         raise InfeasibleError(
             name,
-            f"{r - offset!r} is above the highest achievable; achievable range "
-            f"[{float(er[0] - offset)!r}, {float(er[-1] - offset)!r}] (from minimum risk to maximum return)",
+            f"{_num(r - offset)} is above the highest achievable; achievable range "
+            f"[{_num(er[0] - offset)}, {_num(er[-1] - offset)}] (from minimum risk to maximum return)",
         )
     binding = r > er[0]
     tau = fr._tau_for(r, er, mean=True) if binding else 0.0
@@ -205,11 +205,11 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
     risk = fr.risks
     if sigma < risk[0] * (1 - 1e-12):
         whole = _run(p) if fr._truncated else fr
-        top = "inf" if whole.unbounded else repr(float(whole.risks[-1]))
+        top = "inf" if whole.unbounded else _num(whole.risks[-1])
         raise InfeasibleError(
             name,
-            f"{sigma!r} is below the lowest risk of a feasible portfolio; achievable range "
-            f"[{float(risk[0])!r}, {top}] (from minimum risk to maximum return)",
+            f"{_num(sigma)} is below the lowest risk of a feasible portfolio; achievable range "
+            f"[{_num(risk[0])}, {top}] (from minimum risk to maximum return)",
         )
     at_end = not fr._truncated and not fr.unbounded and sigma >= risk[-1]
     # A target within rounding of the minimum risk is the minimum-risk portfolio: the flat start of
