@@ -163,6 +163,56 @@ def _pandas_foreign(ctx: Ctx) -> Any:
     return v
 
 
+def _pandas_duplicate(ctx: Ctx) -> Any:
+    """A label used twice (and one missing)."""
+    v = ctx.value
+    lab = list(ctx.p.labels)
+    lab[-1] = lab[0]
+    if isinstance(v, pd.DataFrame):
+        out = v.copy()
+        out.columns = lab
+        if ctx.param in COV_PARAMS:
+            out.index = lab
+        return out
+    if isinstance(v, pd.Series):
+        out = v.copy()
+        out.index = lab
+        return out
+    return v
+
+
+def _pandas_na(ctx: Ctx) -> Any:
+    """A nullable-float pandas object with one missing value (pd.NA)."""
+    v = ctx.value
+    if isinstance(v, (pd.Series, pd.DataFrame)):
+        out = v.astype("Float64")
+        if isinstance(out, pd.Series):
+            out.iloc[0] = pd.NA
+        else:
+            out.iloc[0, 0] = pd.NA
+        return out
+    return v
+
+
+def _labelled_covariance(ctx: Ctx) -> Any:
+    """A Covariance built from the labelled DataFrame (it keeps the labels)."""
+    v = ctx.value
+    return ma.Covariance(v) if isinstance(v, pd.DataFrame) else v
+
+
+def _non_contiguous(ctx: Ctx) -> Any:
+    """The same numbers in strided (non-contiguous) memory."""
+    v = _arr(ctx)
+    big = np.repeat(v, 2, axis=-1)
+    return big[..., ::2]
+
+
+def _read_only(ctx: Ctx) -> Any:
+    v = _arr(ctx)
+    v.flags.writeable = False
+    return v
+
+
 def _ragged(ctx: Ctx) -> Any:
     v = _arr(ctx)
     if v.ndim == 2:
@@ -214,6 +264,10 @@ ARRAY_COMMON = [
     Hostile("none", lambda c: None),
     Hostile("dict", lambda c: {"a": 1.0}),
     Hostile("list", lambda c: _arr(c).tolist(), expect="aligned"),
+    Hostile("non_contiguous", _non_contiguous, expect="aligned"),
+    Hostile("read_only", _read_only, expect="aligned"),
+    Hostile("float32", lambda c: _arr(c).astype(np.float32)),
+    Hostile("integers", lambda c: np.round(_arr(c) * 100).astype(np.int64)),
     *_SCALES,
 ]
 
@@ -226,6 +280,8 @@ VECTOR = ARRAY_COMMON + [
     Hostile("all_zero", lambda c: np.zeros_like(_arr(c))),
     Hostile("labels_shuffled", _pandas_shuffled, expect="labelled-aligned"),
     Hostile("labels_foreign", _pandas_foreign, expect="labelled-any"),
+    Hostile("labels_duplicate", _pandas_duplicate, expect="labelled-any"),
+    Hostile("pandas_na", _pandas_na, expect="labelled-any"),
 ]
 
 
@@ -354,6 +410,10 @@ COV = ARRAY_COMMON + [
     Hostile("one_bigger", _cov_wrong_size),
     Hostile("identity_bool", lambda c: np.eye(c.p.n, dtype=bool)),
     Hostile("covariance_object", lambda c: ma.Covariance(_arr(c)), expect="aligned"),
+    Hostile("covariance_object_labelled", _labelled_covariance, expect="labelled-aligned"),
+    Hostile("fortran_order", lambda c: np.asfortranarray(_arr(c)), expect="aligned"),
+    Hostile("labels_duplicate", _pandas_duplicate, expect="labelled-any"),
+    Hostile("pandas_na", _pandas_na, expect="labelled-any"),
     Hostile("labels_shuffled", _pandas_shuffled, expect="labelled-aligned"),
     Hostile("labels_rows_only_shuffled", _pandas_index_shuffled, expect="labelled-any"),
     Hostile("labels_foreign", _pandas_foreign, expect="labelled-any"),
@@ -371,6 +431,7 @@ ROWS = ARRAY_COMMON + [
     Hostile("zero_rows", lambda c: np.zeros((0, c.p.n))),
     Hostile("labels_shuffled", _pandas_shuffled, expect="labelled-aligned"),
     Hostile("labels_foreign", _pandas_foreign, expect="labelled-any"),
+    Hostile("labels_duplicate", _pandas_duplicate, expect="labelled-any"),
 ]
 
 
@@ -875,6 +936,21 @@ def _drifted(p: Problem, m: int = 3) -> np.ndarray:
     return w
 
 
+def _reachable_alpha(p: Problem) -> float:
+    """Half the alpha of moving t from the worst asset to the best (feasible within [0, 1] and an
+    active bound of 0.2), so that the target is reachable."""
+    a = p.mu - p.mu.mean()
+    best, worst = int(np.argmax(a)), int(np.argmin(a))
+    t = min(p.bench[worst], 1.0 - p.bench[best], 0.2)
+    return 0.5 * t * float(a[best] - a[worst])
+
+
+def _bounds_around_benchmark(p: Problem) -> dict:
+    """Vector bounds that hold the benchmark (so that any tracking-error limit > 0 is reachable)."""
+    b = p.bench
+    return dict(lower=b * p.rng.uniform(0.0, 0.9, p.n), upper=b + (1.0 - b) * p.rng.uniform(0.1, 1.0, p.n))
+
+
 @dataclass
 class Spec:
     name: str
@@ -889,6 +965,8 @@ class Spec:
     together: tuple = ()
     #: {(param, hostile name): arguments an InputError may name instead}, each with its reason
     excuses: dict = field(default_factory=dict)
+    #: relative tolerance of "the same result" (solutions certified to tol, reached by another path)
+    same_tol: float = 1e-7
 
 
 def _fmethod(method: str, arg: str) -> Callable[[dict], Any]:
@@ -923,7 +1001,7 @@ SPECS: list[Spec] = [
                        method="projected_gradient", warm_start=p.bench, tol=1e-7, max_iter=20000),
         dict(cov=K_COV, mu=K_VEC, risk_aversion=K_REAL, lower=K_BOUND, upper=K_BOUND, budget=K_REAL,
              warm_start=K_VEC, tol=K_REAL, max_iter=K_INT),
-        check_mean_variance,
+        check_mean_variance, same_tol=1e-3,  # first-order method: weights agree to about sqrt(tol)
     ),
     Spec(
         "solve_mean_variance_batch", _kw_call(ma.solve_mean_variance_batch),
@@ -1005,7 +1083,7 @@ SPECS: list[Spec] = [
     ),
     Spec(
         "active_portfolio[target_alpha]", _kw_call(ma.active_portfolio),
-        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, target_alpha=0.002,
+        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, target_alpha=_reachable_alpha(p),
                        max_tracking_error=0.5, active_bound=0.2, lower=0.0, upper=1.0, tol=1e-9),
         dict(cov=K_COV, alpha=K_VEC, benchmark=K_VEC, target_alpha=K_REAL, max_tracking_error=K_REAL,
              active_bound=K_BOUND, lower=K_BOUND, upper=K_BOUND, budget=K_REAL, tol=K_REAL),
@@ -1015,7 +1093,7 @@ SPECS: list[Spec] = [
     Spec(
         "active_portfolio[max_tracking_error]", _kw_call(ma.active_portfolio),
         lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.02,
-                       lower=p.lower, upper=p.upper, budget=1.0),
+                       **_bounds_around_benchmark(p), budget=1.0),
         dict(cov=K_COV, alpha=K_VEC, benchmark=K_VEC, max_tracking_error=K_REAL, lower=K_BOUND, upper=K_BOUND,
              budget=K_REAL),
         check_active,
@@ -1174,7 +1252,8 @@ def dated(spec: Spec, kw: dict) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 #: result fields that legitimately depend on the order of the assets or on timing
-_ORDER_DEPENDENT = {"active_lower", "active_upper", "iterations", "solve_time_s", "info", "factorizations",
+_ORDER_DEPENDENT = {"gap", "rel_gap", "primal_residual", "dual_residual", "max_rel_gap", "kkt_residual",
+                    "max_budget_error", "active_lower", "active_upper", "iterations", "solve_time_s", "info", "factorizations",
                     "newton_steps", "message", "frontier", "target", "risk_report", "check", "lower", "upper",
                     "labels", "_tau", "_seg", "_ray", "threads", "names", "summary"}
 
@@ -1204,7 +1283,7 @@ def _flatten(x: Any, labels: list | None, prefix: str = "") -> dict:
     return out
 
 
-def same_numbers(a: Any, b: Any, labels: list | None, alt_perm: list | None = None) -> str | None:
+def same_numbers(a: Any, b: Any, labels: list | None, alt_perm: list | None = None, tol: float = 1e-7) -> str | None:
     """None when the two results hold the same numbers (label-aligned), else what differs."""
     fa, fb = _flatten(a, labels), _flatten(b, labels)
     if fa.keys() != fb.keys():
@@ -1213,18 +1292,18 @@ def same_numbers(a: Any, b: Any, labels: list | None, alt_perm: list | None = No
         x, y = fa[k], fb[k]
         if x.shape != y.shape:
             return f"{k}: shapes {x.shape} vs {y.shape}"
-        if _close(x, y):
+        if _close(x, y, tol):
             continue
-        if alt_perm is not None and x.ndim >= 1 and x.shape[-1] == len(alt_perm) and _close(x, y[..., alt_perm]):
+        if alt_perm is not None and x.ndim >= 1 and x.shape[-1] == len(alt_perm) and _close(x, y[..., alt_perm], tol):
             continue  # an unlabelled output in the (reordered) covariance's order
         return f"{k}: {np.round(x, 12).tolist()!r} vs {np.round(y, 12).tolist()!r}"
     return None
 
 
-def _close(x: np.ndarray, y: np.ndarray) -> bool:
+def _close(x: np.ndarray, y: np.ndarray, tol: float) -> bool:
     finite = np.abs(y[np.isfinite(y)])
     scale = max(1.0, float(finite.max()) if finite.size else 1.0)
-    return bool(np.allclose(x, y, rtol=1e-6, atol=1e-9 * scale, equal_nan=True))
+    return bool(np.allclose(x, y, rtol=tol, atol=tol * scale, equal_nan=True))
 
 
 @dataclass
@@ -1260,7 +1339,8 @@ def _call(spec: Spec, kw: dict, p: Problem) -> tuple[Any, BaseException | None, 
 
 #: hostile values that change an argument's number of assets (or periods, or portfolios) or its asset
 #: labels, leaving it inconsistent with the others: an InputError may name any of them
-MISMATCHING = frozenset({"too_short", "too_long", "one_bigger", "wrong_m", "zero_rows", "labels_foreign"})
+MISMATCHING = frozenset({"too_short", "too_long", "one_bigger", "wrong_m", "zero_rows", "labels_foreign",
+                         "labels_duplicate"})
 NONE_VALUES = frozenset({"none", "scalar_none", "int_none", "choice_none", "flag_none"})
 
 
@@ -1282,6 +1362,9 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
             if bad_message:
                 return Outcome("bad_message", f"{type(exc).__name__}({exc.argument!r}): {bad_message}: {str(exc)[:300]}")
             if hostile.expect.endswith("aligned"):
+                _, base_exc, _ = _call(spec, base_kw, p) if base_kw is not None else (None, None, None)
+                if type(base_exc) is type(exc) and getattr(base_exc, "argument", None) == exc.argument:
+                    return Outcome("input_error", "as the plain call")
                 return Outcome("refused_aligned", f"{type(exc).__name__}: {exc}")
             if exc.argument == param:
                 return Outcome("input_error", type(exc).__name__)
@@ -1315,7 +1398,7 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
         alt = None
         if param in COV_PARAMS and isinstance(kw.get(param), pd.DataFrame):
             alt = [p.labels.index(c) for c in kw[param].columns]
-        diff = same_numbers(res, base, list(p.labels), alt)
+        diff = same_numbers(res, base, list(p.labels), alt, spec.same_tol)
         if diff is not None:
             return Outcome("misaligned_result", diff[:400])
     return Outcome("result")
