@@ -107,7 +107,9 @@ class Hostile:
     make: Callable[[Ctx], Any]
     #: "any": a checked result or a named InputError; "aligned": the same result as the plain data;
     #: "labelled": the whole call is first given pandas labels (the comparison base), then this argument
-    #: is changed: "labelled-aligned" must give the base's result, "labelled-any" may also raise.
+    #: is changed: "labelled-aligned" must give the base's result, "labelled-any" may also raise;
+    #: "dated-aligned": return series with dates in another order: the result by date, or a named
+    #: InputError (dates are not the assets: refusing them is as good as aligning them).
     expect: str = "any"
 
 
@@ -1373,6 +1375,8 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
             bad_message = _message_problems(exc)
             if bad_message:
                 return Outcome("bad_message", f"{type(exc).__name__}({exc.argument!r}): {bad_message}: {str(exc)[:300]}")
+            if hostile.expect == "dated-aligned" and exc.argument == param:
+                return Outcome("input_error", "dates in another order refused")  # refusing is fine for dates
             if hostile.expect.endswith("aligned"):
                 _, base_exc, _ = _call(spec, base_kw, p) if base_kw is not None else (None, None, None)
                 if type(base_exc) is type(exc) and getattr(base_exc, "argument", None) == exc.argument:

@@ -27,11 +27,12 @@ import collections
 import os
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hostile_cases import CASES, SPEC_BY_NAME, Outcome, run_case
+from hostile_cases import CASES, SPEC_BY_NAME, SPECS, Outcome, Status, draw_problem, run_case
 
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "3"))
 
@@ -59,6 +60,20 @@ def test_hostile_argument(function, param, data):
         if not outcome.ok
     ]
     assert not failures, f"{function}({param}=...):\n  " + "\n  ".join(failures)
+
+
+@pytest.mark.parametrize("function", [s.name for s in SPECS])
+@_settings(EXAMPLES)
+@given(data=st.data())
+def test_valid_calls_pass_their_checks(function, data):
+    """The uncorrupted calls are valid and their results pass the checks: otherwise a hostile value
+    could be blamed for the generator's mistake, and "the same result" would compare nothing."""
+    spec = SPEC_BY_NAME[function]
+    p, kw = draw_problem(spec, data.draw)
+    result = spec.call(kw)
+    assert spec.check(result, kw, p) == []
+    status = getattr(result, "status", Status.OPTIMAL)
+    assert (np.asarray(status) == int(Status.OPTIMAL)).all(), status
 
 
 def sweep(examples: int) -> tuple[collections.Counter, dict]:
