@@ -328,6 +328,7 @@ BOUND = VECTOR + [
 
 SCALAR_VALUES: list[tuple[str, Any]] = [
     ("zero", 0),
+    ("half", 0.5),
     ("negative", -1.0),
     ("nan", float("nan")),
     ("posinf", float("inf")),
@@ -977,7 +978,7 @@ class Spec:
     #: groups of parameters that go together (one needs another, or one gives the size of another):
     #: leaving one out (None) may raise an InputError naming another of the group
     together: tuple = ()
-    #: {(param, hostile name): arguments an InputError may name instead}, each with its reason
+    #: {(param, hostile name or "*"): arguments an InputError may name instead}, each with its reason
     excuses: dict = field(default_factory=dict)
     #: relative tolerance of "the same result" (solutions certified to tol, reached by another path)
     same_tol: float = 1e-7
@@ -1145,7 +1146,9 @@ SPECS: list[Spec] = [
         check_nonneg_finite,
         # tol = 0 (or 1e-300) demands sums equal to the last bit, which rounding breaks: refusing the
         # weights is then right
-        excuses={("tol", h): {"weights"} for h in ("scalar_zero", "scalar_false", "scalar_tiny")},
+        excuses={("tol", h): {"weights"} for h in ("scalar_zero", "scalar_false", "scalar_tiny")}
+        # the two totals must agree: either side may be blamed
+        | {("benchmark", "*"): {"weights"}},
     ),
     Spec(
         "tracking_error", _kw_call(ma.tracking_error),
@@ -1210,6 +1213,8 @@ SPECS: list[Spec] = [
         dict(prices=K_ROWS, targets=K_VEC, policies=K_POLICIES, costs=K_BOUND, impact=K_BOUND, dates=K_DATES,
              periods_per_year=K_REAL, threads=K_INT),
         check_backtest,
+        # max(costs) + max(impact) < 0.5 is one condition on the two
+        excuses={("impact", "*"): {"costs"}},
     ),
     Spec(
         "Covariance", lambda kw: ma.Covariance(kw["cov"], check_psd=kw["check_psd"]),
@@ -1368,32 +1373,39 @@ def classify(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, bas
     return outcome
 
 
+def _judge_input_error(spec: Spec, param: str, hostile: Hostile, p: Problem, base_kw: dict | None,
+                       exc: InputError) -> Outcome:
+    """Whether an InputError names the right argument (see the module docstring)."""
+    if hostile.expect == "dated-aligned" and exc.argument == param:
+        return Outcome("input_error", "dates in another order refused")  # refusing is fine for dates
+    if hostile.expect.endswith("aligned"):
+        _, base_exc, _ = _call(spec, base_kw, p) if base_kw is not None else (None, None, None)
+        if type(base_exc) is type(exc) and getattr(base_exc, "argument", None) == exc.argument:
+            return Outcome("input_error", "as the plain call")
+        return Outcome("refused_aligned", f"{type(exc).__name__}: {exc}")
+    if exc.argument == param:
+        return Outcome("input_error", type(exc).__name__)
+    if isinstance(exc, InfeasibleError) and any(param in g and exc.argument in g for g in spec.coupled):
+        return Outcome("coupled_input_error", f"{exc.argument}")
+    if hostile.name in MISMATCHING and exc.argument in spec.params:
+        # lengths or labels that disagree: the library cannot tell which argument is the wrong one
+        return Outcome("coupled_input_error", f"{exc.argument}")
+    if hostile.name in NONE_VALUES and any(param in g and exc.argument in g for g in spec.together):
+        return Outcome("coupled_input_error", f"{exc.argument}")
+    if exc.argument in spec.excuses.get((param, hostile.name), ()) or exc.argument in spec.excuses.get((param, "*"), ()):
+        return Outcome("coupled_input_error", f"{exc.argument}")
+    return Outcome("wrong_argument", f"{type(exc).__name__} names {exc.argument!r}: {exc}")
+
+
 def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_kw: dict | None, res: Any,
            exc: BaseException | None) -> Outcome:
     if exc is not None:
         if isinstance(exc, InputError):
+            outcome = _judge_input_error(spec, param, hostile, p, base_kw, exc)
             bad_message = _message_problems(exc)
-            if bad_message:
+            if outcome.ok and bad_message:
                 return Outcome("bad_message", f"{type(exc).__name__}({exc.argument!r}): {bad_message}: {str(exc)[:300]}")
-            if hostile.expect == "dated-aligned" and exc.argument == param:
-                return Outcome("input_error", "dates in another order refused")  # refusing is fine for dates
-            if hostile.expect.endswith("aligned"):
-                _, base_exc, _ = _call(spec, base_kw, p) if base_kw is not None else (None, None, None)
-                if type(base_exc) is type(exc) and getattr(base_exc, "argument", None) == exc.argument:
-                    return Outcome("input_error", "as the plain call")
-                return Outcome("refused_aligned", f"{type(exc).__name__}: {exc}")
-            if exc.argument == param:
-                return Outcome("input_error", type(exc).__name__)
-            if isinstance(exc, InfeasibleError) and any(param in g and exc.argument in g for g in spec.coupled):
-                return Outcome("coupled_input_error", f"{exc.argument}")
-            if hostile.name in MISMATCHING and exc.argument in spec.params:
-                # lengths or labels that disagree: the library cannot tell which argument is the wrong one
-                return Outcome("coupled_input_error", f"{exc.argument}")
-            if hostile.name in NONE_VALUES and any(param in g and exc.argument in g for g in spec.together):
-                return Outcome("coupled_input_error", f"{exc.argument}")
-            if exc.argument in spec.excuses.get((param, hostile.name), ()):
-                return Outcome("coupled_input_error", f"{exc.argument}")
-            return Outcome("wrong_argument", f"{type(exc).__name__} names {exc.argument!r}: {exc}")
+            return outcome
         kind = "memory_error" if isinstance(exc, MemoryError) else f"exception:{type(exc).__name__}"
         return Outcome(kind, f"{type(exc).__name__}: {str(exc)[:300]}")
     try:
