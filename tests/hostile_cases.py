@@ -1409,7 +1409,9 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
         kind = "memory_error" if isinstance(exc, MemoryError) else f"exception:{type(exc).__name__}"
         return Outcome(kind, f"{type(exc).__name__}: {str(exc)[:300]}")
     try:
-        problems = spec.check(res, kw, p)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the checks' own arithmetic on extreme numbers
+            problems = spec.check(res, kw, p)
     except Exception as e:  # noqa: BLE001 - a result the checks cannot read is itself a finding
         return Outcome("unreadable_result", f"{type(e).__name__}: {str(e)[:200]}")
     if problems:
@@ -1426,7 +1428,8 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
         alt = None
         if param in COV_PARAMS and isinstance(kw.get(param), pd.DataFrame):
             alt = [p.labels.index(c) for c in kw[param].columns]
-        diff = same_numbers(res, base, list(p.labels), alt, spec.same_tol)
+        with np.errstate(all="ignore"):
+            diff = same_numbers(res, base, list(p.labels), alt, spec.same_tol)
         if diff is not None:
             return Outcome("misaligned_result", diff[:400])
     return Outcome("result")
