@@ -67,7 +67,7 @@ class Problem:
 
 def make_problem(n: int, seed: int) -> Problem:
     """Generic data (no ties): a positive definite covariance with volatilities of 3%..100%,
-    expected returns in [1%, 15%], bounds under which equal weights are feasible."""
+    expected returns in [1%, 15%], vector bounds under which equal weights are feasible."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, n + 2))
     c = a @ a.T / (n + 2) + 0.1 * np.eye(n)
@@ -75,11 +75,10 @@ def make_problem(n: int, seed: int) -> Problem:
     c = c * d[:, None] * d[None, :]
     cov = (c + c.T) / 2
     mu = rng.uniform(0.01, 0.15, n)
-    if rng.random() < 0.5:
-        lower, upper = 0.0, 1.0
-    else:
-        lower = rng.uniform(0.0, 0.5 / n, n)
-        upper = rng.uniform(1.2 / n, 1.0, n) if n > 1 else np.ones(1)
+    # distinct bounds per asset, so that bounds given in another order are noticed (scalar bounds
+    # come from the hostile values)
+    lower = rng.uniform(0.0, 0.5 / n, n)
+    upper = rng.uniform(1.2 / n, 1.0, n)
     bench = rng.dirichlet(np.ones(n))
     labels = [f"A{i}" for i in range(n)]
     return Problem(n, labels, cov, mu, lower, upper, bench, rng)
@@ -951,13 +950,14 @@ def _drifted(p: Problem, m: int = 3) -> np.ndarray:
     return w
 
 
-def _reachable_alpha(p: Problem) -> float:
-    """Half the alpha of moving t from the worst asset to the best (feasible within [0, 1] and an
-    active bound of 0.2), so that the target is reachable."""
+def _reachable_target(p: Problem) -> dict:
+    """Bounds around the benchmark and half the alpha of moving t from the worst asset to the best
+    (feasible within those bounds and an active bound of 0.2), so that the target is reachable."""
+    bounds = _bounds_around_benchmark(p)
     a = p.mu - p.mu.mean()
     best, worst = int(np.argmax(a)), int(np.argmin(a))
-    t = min(p.bench[worst], 1.0 - p.bench[best], 0.2)
-    return 0.5 * t * float(a[best] - a[worst])
+    t = min(p.bench[worst] - bounds["lower"][worst], bounds["upper"][best] - p.bench[best], 0.2)
+    return dict(bounds, target_alpha=0.5 * t * float(a[best] - a[worst]))
 
 
 def _bounds_around_benchmark(p: Problem) -> dict:
@@ -1098,8 +1098,8 @@ SPECS: list[Spec] = [
     ),
     Spec(
         "active_portfolio[target_alpha]", _kw_call(ma.active_portfolio),
-        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, target_alpha=_reachable_alpha(p),
-                       max_tracking_error=0.5, active_bound=0.2, lower=0.0, upper=1.0, tol=1e-9),
+        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.5,
+                       active_bound=0.2, **_reachable_target(p), tol=1e-9),
         dict(cov=K_COV, alpha=K_VEC, benchmark=K_VEC, target_alpha=K_REAL, max_tracking_error=K_REAL,
              active_bound=K_BOUND, lower=K_BOUND, upper=K_BOUND, budget=K_REAL, tol=K_REAL),
         check_active,
@@ -1117,7 +1117,7 @@ SPECS: list[Spec] = [
     ),
     Spec(
         "combine_funds[active_cov]", _kw_call(ma.combine_funds),
-        lambda p: dict(alphas=p.mu - 0.02, active_cov=p.cov, lower=0.0, upper=1.0, tol=1e-9),
+        lambda p: dict(alphas=p.mu - 0.02, active_cov=p.cov, lower=p.lower, upper=p.upper, tol=1e-9),
         dict(alphas=K_VEC, active_cov=K_COV, lower=K_BOUND, upper=K_BOUND, tol=K_REAL),
         check_combine, coupled=(_FEASIBILITY | {"alphas", "active_cov"},),
     ),
@@ -1159,7 +1159,7 @@ SPECS: list[Spec] = [
     ),
     Spec(
         "risk_budgeting", _kw_call(ma.risk_budgeting),
-        lambda p: dict(cov=p.cov, budgets=p.rng.dirichlet(np.ones(p.n)), lower=0.0, upper=1.0, tol=1e-10,
+        lambda p: dict(cov=p.cov, budgets=p.rng.dirichlet(np.ones(p.n)), lower=p.lower, upper=p.upper, tol=1e-10,
                        max_iter=10000, check_psd=True),
         dict(cov=K_COV, budgets=K_VEC, lower=K_BOUND, upper=K_BOUND, tol=K_REAL, max_iter=K_INT, check_psd=K_FLAG),
         check_risk_budgeting,
@@ -1432,6 +1432,11 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
             diff = same_numbers(res, base, list(p.labels), alt, spec.same_tol)
         if diff is not None:
             return Outcome("misaligned_result", diff[:400])
+        if param not in COV_PARAMS and hasattr(res, "iterations"):
+            # the same data in the same order must take the same path: a warm start (or bounds)
+            # read in another order shows only here, the optimum being the same
+            if not np.array_equal(np.asarray(res.iterations), np.asarray(base.iterations)):
+                return Outcome("misaligned_result", f"iterations {res.iterations} vs {base.iterations} on the same data")
     return Outcome("result")
 
 
