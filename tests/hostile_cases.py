@@ -315,6 +315,14 @@ def _sum_infeasible(ctx: Ctx) -> Any:
     return np.full(n, 2.0 / n) if ctx.param == "lower" else np.full(n, 0.5 / n)
 
 
+def _one_row_crossed(ctx: Ctx) -> Any:
+    """Batch bounds, one row per problem (3), with the bounds of one problem crossed."""
+    rows = np.vstack([np.broadcast_to(_arr(ctx), (ctx.p.n,))] * 3)
+    k = ctx.draw(st.integers(0, 2))
+    rows[k] = _crossed(ctx)
+    return rows
+
+
 BOUND = VECTOR + [
     Hostile("crossed", _crossed),
     Hostile("misses_budget", _sum_infeasible),
@@ -439,7 +447,7 @@ def _rows_matrix(ctx: Ctx) -> np.ndarray:
 
 
 ROWS = ARRAY_COMMON + [
-    Hostile("one_row_nan", lambda c: _entry(c, np.nan)),
+    Hostile("one_row_nan", lambda c: _entry(c, np.nan), expect="other-rows"),
     Hostile("wrong_m", lambda c: np.vstack([_rows_matrix(c)] * 3)[:5]),
     Hostile("zero_rows", lambda c: np.zeros((0, c.p.n))),
     Hostile("labels_shuffled", _pandas_shuffled, expect="labelled-aligned"),
@@ -517,6 +525,9 @@ class Kind:
 K_COV = Kind("cov", tuple(COV), "cov")
 K_VEC = Kind("vector", tuple(VECTOR), "vec")
 K_BOUND = Kind("bound", tuple(BOUND), "vec")
+#: a batch's bounds: also one row per problem, one of them bad
+K_BATCH_BOUND = Kind("batch_bound", tuple(BOUND + [Hostile("one_row_crossed", _one_row_crossed, expect="other-rows"),
+                                                   Hostile("one_row_nan", lambda c: _entry(Ctx(c.param, np.vstack([_arr(c)] * 3), c.kw, c.p, c.draw), np.nan), expect="other-rows")]), "vec")
 K_ROWS = Kind("rows", tuple(ROWS + [h for h in VECTOR if h.name in ("zero_d", "python_float", "negative")]), "vec")
 K_REAL = Kind("real", tuple(SCALAR))
 K_REAL_OR_ROWS = Kind("real_or_rows", tuple(SCALAR + [h for h in VECTOR if h.name in ("nan_entry", "empty", "two_d_row", "strings", "ragged")]))
@@ -1024,7 +1035,8 @@ SPECS: list[Spec] = [
                        lower=p.lower, upper=p.upper, budget=np.ones(3), benchmark=p.bench,
                        warm_start=np.vstack([p.bench] * 3), method="active_set", tol=1e-9, max_iter=20000,
                        threads=2, m=3),
-        dict(cov=K_COV, mu=K_ROWS, risk_aversion=K_REAL_OR_ROWS, lower=K_BOUND, upper=K_BOUND, budget=K_REAL_OR_ROWS,
+        dict(cov=K_COV, mu=K_ROWS, risk_aversion=K_REAL_OR_ROWS, lower=K_BATCH_BOUND, upper=K_BATCH_BOUND,
+             budget=K_REAL_OR_ROWS,
              benchmark=K_ROWS, warm_start=K_ROWS, method=K_CHOICE("active_set"), tol=K_REAL, max_iter=K_INT,
              threads=K_INT, m=K_INT),
         check_batch,
@@ -1373,6 +1385,24 @@ def classify(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, bas
     return outcome
 
 
+def _other_rows(spec: Spec, kw: dict, param: str, p: Problem, base_kw: dict, res: Any) -> Outcome:
+    """A batch with one bad row: that row says so (a status other than OPTIMAL), the others are
+    solved exactly as without it ("a bad row never stops the others")."""
+    base, base_exc, _ = _call(spec, base_kw, p)
+    if base_exc is not None:
+        return Outcome("base_failed", f"{type(base_exc).__name__}: {base_exc}")
+    bad = np.asarray(kw[param], dtype=float)
+    lo = np.broadcast_to(np.asarray(_num(kw.get("lower", 0.0)), dtype=float), res.weights.shape)
+    up = np.broadcast_to(np.asarray(_num(kw.get("upper", 1.0)), dtype=float), res.weights.shape)
+    rows = np.isnan(bad).any(axis=1) | (lo > up).any(axis=1)
+    for i in range(len(res.status)):
+        if rows[i] and res.status[i] == Status.OPTIMAL:
+            return Outcome("bad_result", f"row {i} ({param} bad) reported OPTIMAL")
+        if not rows[i] and not np.allclose(res.weights[i], base.weights[i], rtol=1e-9, atol=1e-12):
+            return Outcome("bad_result", f"row {i} changed by another row's {param}")
+    return Outcome("result")
+
+
 def _judge_input_error(spec: Spec, param: str, hostile: Hostile, p: Problem, base_kw: dict | None,
                        exc: InputError) -> Outcome:
     """Whether an InputError names the right argument (see the module docstring)."""
@@ -1421,6 +1451,8 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
         elif status is not None:
             status = Status(int(status)).name
         return Outcome("bad_result", f"status {status}: " + "; ".join(problems)[:400])
+    if hostile.expect == "other-rows" and isinstance(getattr(res, "status", None), np.ndarray):
+        return _other_rows(spec, kw, param, p, base_kw, res)
     if hostile.expect.endswith("aligned") and base_kw is not None:
         base, base_exc, _ = _call(spec, base_kw, p)
         if base_exc is not None:
