@@ -1391,7 +1391,7 @@ def _other_rows(spec: Spec, kw: dict, param: str, p: Problem, base_kw: dict, res
     base, base_exc, _ = _call(spec, base_kw, p)
     if base_exc is not None:
         return Outcome("base_failed", f"{type(base_exc).__name__}: {base_exc}")
-    bad = np.asarray(kw[param], dtype=float)
+    bad = np.broadcast_to(np.asarray(kw[param], dtype=float), res.weights.shape)  # a shared row: all bad
     lo = np.broadcast_to(np.asarray(_num(kw.get("lower", 0.0)), dtype=float), res.weights.shape)
     up = np.broadcast_to(np.asarray(_num(kw.get("upper", 1.0)), dtype=float), res.weights.shape)
     rows = np.isnan(bad).any(axis=1) | (lo > up).any(axis=1)
