@@ -55,7 +55,8 @@ def test_batch_equals_one_by_one_for_any_thread_count(seed, n, m, method, with_b
         )
         assert r.weights.shape == (m, n) and len(r) == m and r.threads == threads
         np.testing.assert_array_equal(r.weights, np.array([np.asarray(x.weights) for x in ref]))
-        np.testing.assert_array_equal(r.status, [int(x.status) for x in ref])
+        np.testing.assert_array_equal(r.status, [x.status for x in ref])
+        np.testing.assert_array_equal(r.status_code, [x.status.code for x in ref])
         np.testing.assert_array_equal(r.iterations, [x.iterations for x in ref])
         np.testing.assert_array_equal(r.gap, [x.gap for x in ref])
         np.testing.assert_array_equal(r.objective, [x.objective for x in ref])
@@ -80,7 +81,8 @@ def test_bad_rows_get_a_status_and_never_stop_the_batch():
     up[2] = 0.05  # sum(upper) = 0.5 < budget: infeasible
     ra = np.array([1.0, 1.0, 1.0, -1.0, 1.0])
     r = ma.solve_mean_variance_batch(cov, mu_rows, upper=up, risk_aversion=ra)
-    assert [ma.Status(int(x)) for x in r.status] == [
+    assert r.status.tolist() == ["OPTIMAL", "INVALID_INPUT", "INFEASIBLE", "INVALID_INPUT", "OPTIMAL"]
+    assert [ma.Status(int(c)) for c in r.status_code] == [
         ma.Status.OPTIMAL, ma.Status.INVALID_INPUT, ma.Status.INFEASIBLE, ma.Status.INVALID_INPUT, ma.Status.OPTIMAL,
     ]
     assert np.isnan(r.weights[1]).all() and np.isnan(r.weights[2]).all() and np.isnan(r.weights[3]).all()

@@ -19,7 +19,7 @@ import numpy as np
 from ._validate import _as_float_array, as_scalar, as_vector, check_labels, labels_of
 from .errors import InfeasibleError, InputError, NotPSDError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
-from .result import Status
+from .status import Status
 from .risk import RiskContributions, active_share, risk_contributions
 from .targets import TargetResult, _max_return, _min_risk
 

@@ -10,7 +10,7 @@ import numpy as np
 from . import _core
 from ._validate import EMPTY, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, check_labels, labels_of
 from .errors import InfeasibleError, InputError, SolverError
-from .result import Status
+from .status import Status, from_core
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
 
@@ -272,7 +272,7 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     raw = _core.efficient_frontier(
         p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk
     )
-    status = Status(int(raw["status"]))
+    status = from_core(raw["status"])
     if status == Status.INFEASIBLE:
         raise InfeasibleError("lower", raw["message"])
     tau = np.asarray(raw["tau"])

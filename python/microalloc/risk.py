@@ -22,6 +22,7 @@ from ._validate import (
     labels_of,
 )
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
+from .status import Status, from_core
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
@@ -328,7 +329,7 @@ class RiskBudgetingResult:
     """
 
     weights: Any
-    status: Any
+    status: Status
     iterations: int
     newton_steps: int
     risk_contributions: Any
@@ -341,7 +342,7 @@ class RiskBudgetingResult:
 
     @property
     def is_optimal(self) -> bool:
-        return self.status == _core.Status.OPTIMAL
+        return self.status == Status.OPTIMAL
 
     def raise_for_status(self) -> "RiskBudgetingResult":
         """Return self if OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
@@ -439,7 +440,7 @@ def risk_budgeting(
 
     result = RiskBudgetingResult(
         weights=lab(raw.weights),
-        status=raw.status,
+        status=from_core(raw.status),
         iterations=raw.iterations,
         newton_steps=raw.newton_steps,
         risk_contributions=lab(raw.risk_contributions),

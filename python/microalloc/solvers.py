@@ -217,7 +217,7 @@ def solve_mean_variance_batch(
     Returns
     -------
     MeanVarianceBatchResult
-        ``weights`` (m, n), ``status`` (m,), ``iterations``, ``objective``, ``expected_return``,
+        ``weights`` (m, n), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``, ``objective``, ``expected_return``,
         ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
@@ -260,7 +260,7 @@ def solve_mean_variance_batch(
     )
     return MeanVarianceBatchResult(
         weights=raw.weights,
-        status=raw.status,
+        status_code=raw.status,
         iterations=raw.iterations,
         objective=raw.objective,
         expected_return=raw.expected_return,
