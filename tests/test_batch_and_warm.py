@@ -95,9 +95,19 @@ def test_bad_rows_get_a_status_and_never_stop_the_batch():
     "kwargs, argument",
     [
         ({"mu": np.zeros((3, 7))}, "mu"),
-        ({"mu": np.zeros((3, 6)), "lower": np.zeros((2, 6))}, "mu"),
+        # the input whose number of rows disagrees is named: with the first found on a tie, with
+        # the majority, or with m
+        ({"mu": np.zeros((3, 6)), "lower": np.zeros((2, 6))}, "lower"),
+        ({"mu": np.zeros((3, 6)), "lower": np.zeros((4, 6)), "upper": np.ones((3, 6))}, "lower"),
+        ({"lower": np.zeros((4, 6)), "mu": np.zeros((3, 6)), "upper": np.ones((3, 6))}, "lower"),
+        ({"mu": np.zeros((3, 6)), "risk_aversion": np.ones(5)}, "risk_aversion"),
+        ({"mu": np.zeros((3, 6)), "budget": np.ones(2), "risk_aversion": np.ones(3)}, "budget"),
+        ({"mu": np.zeros((3, 6)), "m": 4}, "mu"),
+        ({"mu": [[0.0] * 6, [0.0] * 5]}, "mu"),  # ragged rows
         ({"risk_aversion": np.ones((2, 2))}, "risk_aversion"),
         ({"threads": 0}, "threads"),
+        ({"threads": 2**40}, "threads"),
+        ({"threads": 2.0}, "threads"),
         ({"method": "simplex"}, "method"),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -291,9 +292,30 @@ def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool =
     return v
 
 
-def _positive_int(x: Any, name: str) -> None:
+def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
         raise InputError(name, f"expected a positive integer, got {x!r}")
+    if maximum is not None and x > maximum:
+        raise InputError(name, f"{int(x)} is above the limit of {maximum}")
+
+
+#: The most threads a call may ask for. Each is an OS thread with its own workspace, and the core
+#: starts min(threads, tasks) of them, so a count far above the cores is a mistake: it is refused
+#: (not clipped), which also keeps it inside the core's int range.
+MAX_THREADS = max(1024, os.cpu_count() or 1)
+
+
+def as_threads(threads: Any) -> int:
+    """Validated worker-thread count for the core; None: the machine's cores (``os.cpu_count()``)."""
+    if threads is None:
+        return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InputError("threads", f"expected a positive integer (or None for all cores), got {threads!r}")
+    if threads > MAX_THREADS:
+        raise InputError(
+            "threads", f"{int(threads)} is above the limit of {MAX_THREADS} (this machine has {os.cpu_count()} cores)"
+        )
+    return int(threads)
 
 
 def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:

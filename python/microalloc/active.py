@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _as_float_array, as_scalar, as_vector, check_labels, labels_of
-from .errors import InfeasibleError, InputError, NotPSDError
+from ._validate import Covariance, _as_float_array, as_scalar, as_vector, check_labels, labels_of
+from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status
 from .risk import RiskContributions, active_share, risk_contributions
@@ -140,7 +140,7 @@ def active_portfolio(
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
     if benchmark is None:
         raise InputError("benchmark", "is required for benchmark-relative construction")
-    n = np.shape(cov)[0] if np.ndim(cov) == 2 else np.size(benchmark)
+    n = _n_assets(cov, benchmark)
     b = as_vector(benchmark, n, "benchmark")
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     if active_bound is not None:
@@ -181,6 +181,15 @@ def active_portfolio(
         information_ratio=a / te if te > 0 else float("nan"), active_share=float(active_share(w, p.benchmark)),
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
+
+
+def _n_assets(cov: Any, benchmark: Any) -> int:
+    """The number of assets, read off the covariance (the benchmark's length if cov is not a
+    matrix: the covariance check then names cov)."""
+    if isinstance(cov, Covariance):
+        return cov.n
+    s = _as_float_array(cov, "cov")
+    return s.shape[0] if s.ndim == 2 else _as_float_array(benchmark, "benchmark").size
 
 
 def _labeller(labels: Any):
@@ -285,10 +294,12 @@ def combine_funds(
         omega = active_cov
     try:
         p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas")
-    except NotPSDError as e:
-        if active_cov is not None:
+    except InputError as e:
+        if e.argument != "cov":
             raise
-        raise NotPSDError("correlations", str(e).split(": ", 1)[-1]) from None
+        # the shared covariance checks name "cov": here it is active_cov (or built from correlations)
+        name = "active_cov" if active_cov is not None else "correlations"
+        raise type(e)(name, str(e).removeprefix("cov: ").replace("cov[", f"{name}[")) from None
     if target_alpha is None:
         try:
             ms = max_sharpe(p.cov, p.mu, risk_free=0.0, lower=p.lower, upper=p.upper, budget=1.0, tol=tol,

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import as_bounds, as_scalar, as_vector, labels_of
+from ._validate import _as_float_array, as_bounds, as_scalar, as_vector, labels_of
 
 __all__ = ["project_box_budget"]
 
@@ -25,7 +25,7 @@ def project_box_budget(y: Any, lower: Any = 0.0, upper: Any = 1.0, budget: float
         When ``lower > upper`` somewhere, or ``sum(lower) > budget``, or ``sum(upper) < budget``.
     """
     labels = labels_of(y)
-    arr = np.asarray(y.to_numpy() if labels is not None else y)
+    arr = _as_float_array(y, "y")
     if arr.ndim != 1:
         from .errors import ShapeError
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _positive_int, as_covariance, as_scalar, check_labels, is_pandas, labels_of
+from ._validate import _as_float_array, as_covariance, as_scalar, as_threads, check_labels, is_pandas, labels_of
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
@@ -86,10 +86,10 @@ class _Batch:
     the caller's shape and labels."""
 
     def __init__(self, weights: Any, name: str = "weights") -> None:
-        self.single = np.ndim(weights) == 1
-        self.columns = labels_of(weights, axis=1) if is_pandas(weights) and np.ndim(weights) == 2 else labels_of(weights)
-        self.index = list(weights.index) if is_pandas(weights) and np.ndim(weights) == 2 else None
         a = _as_float_array(weights, name)
+        self.single = a.ndim == 1
+        self.columns = labels_of(weights, axis=1) if is_pandas(weights) and a.ndim == 2 else labels_of(weights)
+        self.index = list(weights.index) if is_pandas(weights) and a.ndim == 2 else None
         if a.ndim not in (1, 2):
             raise ShapeError(name, f"expected (n,) or (m, n), got {a.shape}")
         self.matrix = np.ascontiguousarray(a.reshape(1, -1) if a.ndim == 1 else a)
@@ -162,13 +162,6 @@ def _require_finite(a: np.ndarray, name: str) -> None:
         raise NonFiniteError(name, f"entry {index} is {value} (not finite); {count} such entries")
 
 
-def _threads(threads: Any) -> int:
-    if threads is None:
-        return 0
-    _positive_int(threads, "threads")
-    return int(threads)
-
-
 def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
     if absolute is None and relative is None:
         raise InputError("absolute", "give an absolute band, a relative band, or both")
@@ -197,6 +190,7 @@ def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
 
 def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True) -> BandCheck:
     kind, thr = _trigger(trigger, threshold, cov)
+    nthreads = as_threads(threads)
     s = _NO_COV
     if cov is not None:
         if batch.columns is not None:
@@ -206,7 +200,7 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
     try:
         breach, count, worst, l1, te, triggered = _core.check_bands(
-            batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
+            batch.matrix, *bands, s, kind, thr, with_breach, nthreads
         )
     except ValueError as e:  # the kernel's one-pass finiteness check names the entry
         raise NonFiniteError("weights", str(e).removeprefix("weights: ")) from None
@@ -327,9 +321,13 @@ def rebalance_trades(
         _require_finite(v, "portfolio_values")
         if not (v > 0).all():
             raise InputError("portfolio_values", "portfolio values must be > 0")
+    _require_self_financing(batch, bands[0])
     check = _band_check(batch, bands, cov, trigger, threshold, threads)
     rows = np.ascontiguousarray(np.atleast_1d(np.asarray(check.triggered, dtype=bool)))
-    new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, _threads(threads))
+    try:
+        new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, as_threads(threads))
+    except ValueError as e:  # the core's own check, should rounding differ at the tolerance's edge
+        raise InputError("weights", str(e).removeprefix("weights: ")) from None
     units = None if prices is None else batch.matrix_out(trades * v[:, None] / p)
     return Rebalance(
         weights=batch.matrix_out(new),
@@ -338,6 +336,22 @@ def rebalance_trades(
         traded=check.triggered,
         check=check,
     )
+
+
+def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
+    """Each row's weights sum to its targets' sum (the core's tolerance), else trades cannot be
+    self-financing."""
+    w_sum = batch.matrix.sum(axis=1)
+    t_sum = np.broadcast_to(targets.sum(axis=1), w_sum.shape)
+    off = ~(np.abs(w_sum - t_sum) <= 1e-9 * np.maximum(1.0, np.abs(t_sum)))
+    if off.any():
+        k = int(np.flatnonzero(off)[0])
+        where = "" if batch.single else f" of row {k}"
+        raise InputError(
+            "weights",
+            f"sum{where} = {float(w_sum[k])!r} but the targets sum to {float(t_sum[k])!r}; trades are "
+            f"self-financing, so weights and targets must have the same total ({int(off.sum())} such rows)",
+        )
 
 
 def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
@@ -350,7 +364,7 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
     if (r < -1).any():
         k = tuple(int(i) for i in np.argwhere(r < -1)[0])
         raise InputError("returns", f"entry {list(k)} = {r[k]!r} is below -1 (a negative price)")
-    return batch.matrix_out(_core.drift(batch.matrix, r, _threads(threads)))
+    return batch.matrix_out(_core.drift(batch.matrix, r, as_threads(threads)))
 
 
 def weights_from_holdings(units: Any, prices: Any) -> Any:
@@ -568,7 +582,7 @@ def backtest_rebalancing(
         check[k] = _check_days(pol.check, days, dates)
     values, rebalances, turnover, paid, kept = _core.backtest(
         p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
-        min_trade, prop, imp, _threads(threads),
+        min_trade, prop, imp, as_threads(threads),
     )
     return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, float(periods_per_year))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -11,11 +10,11 @@ import numpy as np
 from . import _core
 from ._validate import (
     _as_float_array,
-    _positive_int,
     _tolerance_and_limit,
     as_bounds,
     as_covariance,
     as_scalar,
+    as_threads,
     as_vector,
     check_labels,
     is_pandas,
@@ -163,7 +162,7 @@ def risk_contributions(
     cov_labels = labels_of(cov)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    single = np.ndim(weights) == 1
+    single = _as_float_array(weights, "weights").ndim == 1
     asset_labels = check_labels(cov_labels, weights, "weights") if single else None
     index = None
     if not single and is_pandas(weights):
@@ -185,10 +184,7 @@ def risk_contributions(
             "(zeros for absolute returns)",
         )
     al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m)
-    if threads is None:
-        threads = os.cpu_count() or 1
-    _positive_int(threads, "threads")
-    raw = _core.decompose_risk(s, w, b, al, int(threads))
+    raw = _core.decompose_risk(s, w, b, al, as_threads(threads))
 
     # read-only views of the core's arrays (no copy; they keep the core result alive)
     def rows(x: np.ndarray) -> Any:
@@ -219,10 +215,10 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
     total), else the measure is meaningless and an InputError names ``weights``. Returns a float,
     or an (m,) array for an (m, n) batch of portfolios.
     """
-    single = np.ndim(weights) == 1
+    wa = _as_float_array(weights, "weights")
+    single = wa.ndim == 1
     if is_pandas(weights):
         _check_asset_labels(list(weights.index) if single else list(weights.columns), benchmark, "benchmark")
-    wa = _as_float_array(weights, "weights")
     n = wa.shape[-1] if wa.ndim in (1, 2) else -1
     if n < 1:
         raise ShapeError("weights", f"expected shape (n,) or (m, n), got {wa.shape}")
@@ -539,8 +535,9 @@ def money_risk_budget(
     """
     value = as_scalar(portfolio_value, "portfolio_value", minimum=0.0, strict=True)
     total = as_scalar(risk_budget, "risk_budget", minimum=0.0, strict=True)
-    if np.ndim(weights) != 1:
-        raise ShapeError("weights", f"expected one portfolio (a vector), got shape {np.shape(weights)}")
+    shape = _as_float_array(weights, "weights").shape
+    if len(shape) != 1:
+        raise ShapeError("weights", f"expected one portfolio (a vector), got shape {shape}")
     rc = risk_contributions(cov, weights, check_psd=check_psd)
     n = np.size(rc.component)
     alloc = _as_float_array(allocation, "allocation")
