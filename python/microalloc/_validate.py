@@ -280,16 +280,30 @@ def _cached_constant(n: int, value: float) -> np.ndarray:
     return a
 
 
-def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+def as_scalar(
+    x: Any, name: str, *, minimum: float | None = None, strict: bool = False, allow_inf: bool = False
+) -> float:
+    """A real number (never an array, even of one element); ``allow_inf`` lets +-inf through."""
+    if getattr(x, "ndim", 0) != 0 or isinstance(x, (str, bytes, bool, np.bool_)):
+        raise InputError(name, f"expected a single real number, got {_describe(x)}")
     try:
         v = float(x)
     except (TypeError, ValueError):
-        raise InputError(name, f"expected a real number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise NonFiniteError(name, f"must be finite, got {v}")
+        raise InputError(name, f"expected a real number, got {_describe(x)}") from None
+    if v != v or (not allow_inf and not math.isfinite(v)):
+        raise NonFiniteError(name, f"must be {'a number' if allow_inf else 'finite'}, got {v}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
         raise InputError(name, f"must be {'>' if strict else '>='} {minimum}, got {v}")
     return v
+
+
+def _describe(x: Any) -> str:
+    """A short description of a rejected value (arrays by shape, not by content)."""
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return f"an array of shape {tuple(shape)}"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:

@@ -439,24 +439,98 @@ class BacktestResult:
     values : (T, P) array or pandas.DataFrame
         Portfolio value of each policy, 1 on the first day.
     summary : dict of (P,) arrays, or pandas.DataFrame (one row per policy)
-        ``annual_return`` (geometric), ``volatility`` (of daily returns, annualised, ddof=1),
-        ``sharpe`` (mean over standard deviation of daily returns, annualised, risk-free rate 0),
+        ``annual_return`` (geometric), ``volatility`` (of the returns from row to row, annualised by
+        ``sqrt(periods_per_year)``, ddof=1), ``sharpe`` (their mean over their standard deviation,
+        annualised, risk-free rate 0),
         ``max_drawdown`` (largest fall from a peak, as a positive fraction), ``rebalances``,
         ``turnover`` (one-way, 0.5 sum |trade| summed over trades, per year), ``costs`` (paid, as a
         fraction of the initial value), ``cost_drag`` (the yearly fraction of value lost to costs,
         1 - prod(1 - c_k)^(1/years) over the trades' cost fractions c_k: the annual return
         without costs times 1 - cost_drag is the annual return with them, in growth terms),
-        ``tracking_error`` (annualised, ddof=0, of daily returns
-        against the constant-mix portfolio rebalanced to target every day at no cost).
+        ``tracking_error`` (annualised, ddof=0, of the row-to-row returns
+        against the constant-mix portfolio rebalanced to target every row at no cost),
+        ``periods_per_year`` (the rows a year used to annualise).
     names : list of str
+    periods_per_year : float
+        The periods a year used to annualise (also the summary's ``periods_per_year`` column).
+    periods_per_year_source : str
+        Where it came from: ``"given"``, or ``"inferred from the dates: ..."`` with the median
+        spacing it was read from.
     """
 
     values: Any
     summary: Any
     names: list
+    periods_per_year: float = 252.0
+    periods_per_year_source: str = "given"
 
     def __repr__(self) -> str:
-        return f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]})"
+        return (
+            f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]}, "
+            f"periods_per_year={self.periods_per_year:g} ({self.periods_per_year_source}))"
+        )
+
+
+#: (shortest, longest) median spacing of the dates in days, and the periods a year it means
+_SPACINGS = (
+    (5, 9, 52.0, "weekly"),
+    (27, 33, 12.0, "monthly"),
+    (88, 94, 4.0, "quarterly"),
+    (179, 186, 2.0, "semi-annual"),
+    (360, 370, 1.0, "annual"),
+)
+
+
+def _periods_per_year(given: Any, dates: Any) -> tuple[float, str]:
+    """(periods a year, where it came from): the given number, else read off the dates' median
+    spacing. Without either, or from dates of no standard spacing, an InputError asks for it."""
+    if given is not None:
+        return as_scalar(given, "periods_per_year", minimum=0.0, strict=True), "given"
+    if dates is None:
+        raise InputError(
+            "periods_per_year",
+            "is needed to annualise when the prices have no DatetimeIndex and no dates are given "
+            "(252 for daily, 52 weekly, 12 monthly, 4 quarterly, 1 annual data)",
+        )
+    return infer_periods_per_year(dates)
+
+
+def infer_periods_per_year(dates: Any) -> tuple[float, str]:
+    """Periods a year of a dated series from the median spacing of its dates: daily 252 (365
+    when weekends are a tenth of the dates or more), weekly 52, monthly 12, quarterly 4,
+    semi-annual 2, annual 1. Returns (periods, a description of how it was read); other spacings
+    raise InputError naming ``periods_per_year``."""
+    d = np.asarray(dates, dtype="datetime64[D]")
+    gaps = np.diff(d).astype("int64")
+    median = float(np.median(gaps)) if gaps.size else 0.0
+    how = f"inferred from the dates: median spacing {median:g} days"
+    if gaps.size and (gaps > 0).all():
+        if median == 1:
+            weekday = (d.astype("int64") + 3) % 7  # Monday = 0 (1970-01-01 was a Thursday)
+            if np.mean(weekday >= 5) >= 0.1:
+                return 365.0, f"{how} (daily, weekends included)"
+            return 252.0, f"{how} (daily, business days)"
+        for low, high, ppy, name in _SPACINGS:
+            if low <= median <= high:
+                return ppy, f"{how} ({name})"
+    raise InputError(
+        "periods_per_year",
+        f"cannot be inferred from the dates (median spacing {median:g} days"
+        f"{'' if gaps.size and (gaps > 0).all() else ', not strictly increasing'}): give it",
+    )
+
+
+def _as_dates(dates: Any, days: int) -> np.ndarray:
+    """(days,) datetime64[D] dates, or an InputError naming ``dates``."""
+    try:
+        d = np.asarray(dates, dtype="datetime64[D]")
+    except (TypeError, ValueError) as exc:
+        raise InputError("dates", f"cannot be read as dates ({exc})") from None
+    if d.ndim != 1 or d.shape[0] != days:
+        raise ShapeError("dates", f"expected {days} dates, got shape {d.shape}")
+    if np.isnat(d).any():
+        raise InputError("dates", f"entry [{int(np.flatnonzero(np.isnat(d))[0])}] is not a date (NaT)")
+    return d
 
 
 def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
@@ -495,7 +569,7 @@ def backtest_rebalancing(
     costs: Any = 0.0,
     impact: Any = 0.0,
     dates: Any = None,
-    periods_per_year: float = 252.0,
+    periods_per_year: float | None = None,
     threads: int | None = None,
 ) -> BacktestResult:
     """Simulate rebalancing policies side by side on the same prices.
@@ -519,8 +593,21 @@ def backtest_rebalancing(
     policies : dict of name -> Policy, or a list of Policy
     dates : (T,) array_like of dates, optional
         For calendar checks when ``prices`` has no DatetimeIndex.
+    periods_per_year : float, optional
+        Rows a year, to annualise the summary (> 0 and finite). Default: inferred from the dates
+        (the DatetimeIndex or ``dates``) by their median spacing, daily business days 252 (365
+        with weekends), weekly 52, monthly 12, quarterly 4, annual 1; without dates it must be
+        given. The value used and its source are on the result (``periods_per_year``,
+        ``periods_per_year_source``) and in the summary's ``periods_per_year`` column.
     """
-    names, pols = (list(policies), list(policies.values())) if isinstance(policies, dict) else (None, list(policies))
+    if isinstance(policies, dict):
+        names, pols = list(policies), list(policies.values())
+    elif isinstance(policies, (list, tuple)):
+        names, pols = None, list(policies)
+    else:
+        raise InputError(
+            "policies", f"expected a non-empty dict or list of microalloc.Policy, got {type(policies).__name__}"
+        )
     if not pols or not all(isinstance(p, Policy) for p in pols):
         raise InputError("policies", "expected a non-empty dict or list of microalloc.Policy")
     names = names or [f"{p.kind}_{i}" for i, p in enumerate(pols)]
@@ -535,8 +622,8 @@ def backtest_rebalancing(
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
-    if dates is not None and len(dates) != days:
-        raise ShapeError("dates", f"expected {days} dates, got {len(dates)}")
+    if dates is not None:
+        dates = _as_dates(dates, days)
     t = batch.rows(targets, "targets")
     if t.shape[0] != 1:
         raise ShapeError("targets", f"expected ({n},)")
@@ -580,14 +667,15 @@ def backtest_rebalancing(
         actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
         min_trade[k] = mt
         check[k] = _check_days(pol.check, days, dates)
+    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
     values, rebalances, turnover, paid, kept = _core.backtest(
         p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
         min_trade, prop, imp, as_threads(threads),
     )
-    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, float(periods_per_year))
+    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
 
 
-def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy) -> BacktestResult:
+def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy, source) -> BacktestResult:
     days = values.shape[0]
     years = (days - 1) / ppy
     rets = values[1:] / values[:-1] - 1.0
@@ -608,14 +696,20 @@ def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, 
         "costs": paid,
         "cost_drag": -np.expm1(kept / years) + 0.0,  # + 0.0: no -0.0 without trades
         "tracking_error": (rets - constant_mix[:, None]).std(axis=0) * np.sqrt(ppy),
+        "periods_per_year": np.full(values.shape[1], ppy),
     }
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is optional
-        return BacktestResult(values=values, summary=summary, names=names)
+        return BacktestResult(values=values, summary=summary, names=names, periods_per_year=ppy,
+                              periods_per_year_source=source)
     index = pd.DatetimeIndex(dates) if dates is not None else None
+    table = pd.DataFrame(summary, index=names)
+    table.attrs["periods_per_year_source"] = source
     return BacktestResult(
         values=pd.DataFrame(values, index=index, columns=names),
-        summary=pd.DataFrame(summary, index=names),
+        summary=table,
         names=names,
+        periods_per_year=ppy,
+        periods_per_year_source=source,
     )
