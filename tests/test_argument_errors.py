@@ -253,3 +253,16 @@ def test_a_closed_stdout_ends_the_command_quietly(command):
     code = proc.wait()
     assert "Traceback" not in err and "Broken pipe" not in err and err == "", err
     assert code == 141
+
+
+def test_combine_funds_with_a_riskless_combination_names_the_covariance():
+    # two funds with perfectly opposed active returns: 50/50 has no tracking error and alpha 0.015,
+    # so the information ratio is unbounded; the error used to say that no alpha was positive
+    te, corr = [0.1, 0.1], [[1.0, -1.0], [-1.0, 1.0]]
+    e = raises_naming("correlations", lambda: ma.combine_funds([0.01, 0.02], tracking_errors=te, correlations=corr),
+                      ma.InfeasibleError)
+    assert "zero tracking error" in str(e)
+    omega = 0.01 * np.array(corr)
+    raises_naming("active_cov", lambda: ma.combine_funds([0.01, 0.02], omega), ma.InfeasibleError)
+    e = raises_naming("alphas", lambda: ma.combine_funds([-0.01, -0.02], omega), ma.InfeasibleError)
+    assert "positive alpha" in str(e)

@@ -307,6 +307,13 @@ def combine_funds(
         except InfeasibleError as e:
             if e.argument != "risk_free":
                 raise
+            if float(p.mu.max()) > 0:  # a positive alpha at zero tracking error: no finite maximum
+                name = "active_cov" if active_cov is not None else "correlations"
+                raise InfeasibleError(
+                    name, "an allocation has zero tracking error and a positive alpha, so the information ratio "
+                    "has no maximum (the funds' active returns cancel out); give target_alpha for the least "
+                    "tracking error",
+                ) from None
             raise InfeasibleError(
                 "alphas", "no allocation has a positive alpha, so none has a positive information ratio "
                 f"(the highest alpha is {float(p.mu.max())!r}); give target_alpha for the least tracking error",
