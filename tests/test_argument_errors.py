@@ -266,3 +266,8 @@ def test_combine_funds_with_a_riskless_combination_names_the_covariance():
     raises_naming("active_cov", lambda: ma.combine_funds([0.01, 0.02], omega), ma.InfeasibleError)
     e = raises_naming("alphas", lambda: ma.combine_funds([-0.01, -0.02], omega), ma.InfeasibleError)
     assert "positive alpha" in str(e)
+
+
+@pytest.mark.parametrize("ppy", [0, -1, float("inf"), float("nan"), True, "12", [12]])
+def test_tracking_error_checks_periods_per_year_the_same_way(ppy):
+    raises_naming("periods_per_year", lambda: ma.tracking_error([0.01, 0.02], [0.0, 0.0], periods_per_year=ppy))

@@ -297,6 +297,11 @@ def as_scalar(
     return v
 
 
+def as_periods_per_year(x: Any) -> float:
+    """Periods a year for annualising: one finite number > 0 (not a bool, a string or an array)."""
+    return as_scalar(x, "periods_per_year", minimum=0.0, strict=True)
+
+
 def _describe(x: Any) -> str:
     """A short description of a rejected value (arrays by shape, not by content)."""
     shape = getattr(x, "shape", None)

@@ -10,7 +10,16 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, as_covariance, as_scalar, as_threads, check_labels, is_pandas, labels_of
+from ._validate import (
+    _as_float_array,
+    as_covariance,
+    as_periods_per_year,
+    as_scalar,
+    as_threads,
+    check_labels,
+    is_pandas,
+    labels_of,
+)
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
@@ -485,7 +494,7 @@ def _periods_per_year(given: Any, dates: Any) -> tuple[float, str]:
     """(periods a year, where it came from): the given number, else read off the dates' median
     spacing. Without either, or from dates of no standard spacing, an InputError asks for it."""
     if given is not None:
-        return as_scalar(given, "periods_per_year", minimum=0.0, strict=True), "given"
+        return as_periods_per_year(given), "given"
     if dates is None:
         raise InputError(
             "periods_per_year",

@@ -12,6 +12,7 @@ from ._validate import (
     _as_float_array,
     _tolerance_and_limit,
     as_bounds,
+    as_periods_per_year,
     as_covariance,
     as_scalar,
     as_threads,
@@ -280,8 +281,8 @@ def tracking_error(
     t = rp.shape[0]
     if t - ddof < 1:
         raise InputError("ddof", f"needs more than {ddof} periods, got {t}")
-    if periods_per_year is not None and not (np.isfinite(periods_per_year) and periods_per_year > 0):
-        raise InputError("periods_per_year", f"must be positive, got {periods_per_year!r}")
+    if periods_per_year is not None:
+        periods_per_year = as_periods_per_year(periods_per_year)
     active = (rp if rp.ndim == 2 else rp[:, None]) - (rb if rb.ndim == 2 else rb[:, None])
     te = np.std(active, axis=0, ddof=ddof)
     if periods_per_year is not None:
