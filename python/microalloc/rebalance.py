@@ -470,8 +470,8 @@ class BacktestResult:
     values: Any
     summary: Any
     names: list
-    periods_per_year: float = 252.0
-    periods_per_year_source: str = "given"
+    periods_per_year: float
+    periods_per_year_source: str
 
     def __repr__(self) -> str:
         return (
