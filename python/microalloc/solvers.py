@@ -195,13 +195,14 @@ def _number_of_problems(rows: list[tuple[str, int]], m: Any) -> int:
         basis = " and ".join(name for name, k in counts if k == expected)
     else:
         expected, basis = int(m), "m"
+    verb = "is" if basis == "m" else "have" if " and " in basis else "has"
     for name, k in counts:
         if k != expected:
             given = ", ".join(f"{nm} {c}" for nm, c in rows)
             raise ShapeError(
                 name,
-                f"has {k} rows (problems) but {basis} {'gives' if basis == 'm' else 'have' if ' and ' in basis else 'has'} "
-                f"{expected}; rows per input: {given} (1 row is shared by every problem)",
+                f"has {k} rows (problems) but {basis} {verb} {expected}; rows per input: {given} "
+                "(1 row is shared by every problem)",
             )
     return expected
 
@@ -244,8 +245,8 @@ def solve_mean_variance_batch(
     Returns
     -------
     MeanVarianceBatchResult
-        ``weights`` (m, n), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``, ``objective``, ``expected_return``,
-        ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
+        ``weights`` (m, n), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``,
+        ``objective``, ``expected_return``, ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
     s, _ = as_covariance(cov, check_psd=check_psd)
