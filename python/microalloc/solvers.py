@@ -240,7 +240,7 @@ def solve_mean_variance_batch(
     ----------
     threads : int, optional
         Worker threads; default: the machine's cores (``os.cpu_count()``); at most
-        ``MAX_THREADS`` (1024, or the number of cores if larger).
+        1024 (or the number of cores if larger): more is refused, not clipped.
 
     Returns
     -------
