@@ -139,7 +139,7 @@ def test_backtest_band_grid(benchmark, sp500_prices, impl):
     benchmark.extra_info.update(solver=impl, n=20, kind="rebalance", days=DAYS, policies=POLICIES)
     if impl == "microalloc":
         policies = {f"{b:.4f}": ma.Policy.band(absolute=b, action="target") for b in bands}
-        res = benchmark.pedantic(lambda: ma.backtest_rebalancing(p, t, policies, costs=COST), rounds=5, iterations=1)
+        res = benchmark.pedantic(lambda: ma.backtest_rebalancing(p, t, policies, costs=COST, periods_per_year=252), rounds=5, iterations=1)
         ref = numpy_loop_all_policies(p, t, bands)
         np.testing.assert_allclose(res.values.to_numpy(), ref, rtol=1e-10)
     elif impl == "numpy_per_day_vectorised":

@@ -35,7 +35,7 @@ def holdings_loop(p, t, check, band=None, prop=0.0, imp=0.0):
 def test_buy_and_hold_is_the_direct_computation():
     p = prices_path()
     t = np.array([0.1, 0.2, 0.3, 0.4])
-    res = ma.backtest_rebalancing(p, t, {"bh": ma.Policy.buy_and_hold()}, costs=0.01)
+    res = ma.backtest_rebalancing(p, t, {"bh": ma.Policy.buy_and_hold()}, costs=0.01, periods_per_year=252)
     np.testing.assert_allclose(res.values["bh"].to_numpy(), (p / p[0]) @ t, rtol=1e-12)
     assert res.summary.loc["bh", "rebalances"] == 0 and res.summary.loc["bh", "costs"] == 0.0
 
@@ -43,7 +43,7 @@ def test_buy_and_hold_is_the_direct_computation():
 def test_calendar_without_costs_is_the_constant_mix_loop():
     p = prices_path()
     t = np.array([0.25, 0.25, 0.25, 0.25])
-    res = ma.backtest_rebalancing(p, t, [ma.Policy.calendar(21), ma.Policy.calendar("daily")])
+    res = ma.backtest_rebalancing(p, t, [ma.Policy.calendar(21), ma.Policy.calendar("daily")], periods_per_year=252)
     check = np.zeros(len(p), bool)
     check[21::21] = True
     np.testing.assert_allclose(res.values.iloc[:, 0].to_numpy(), holdings_loop(p, t, check)[0], rtol=1e-12)
@@ -57,8 +57,8 @@ def test_band_to_target_and_costs_are_exactly_the_cost_model():
     t = np.array([0.4, 0.3, 0.2, 0.1])
     prop, imp = np.array([0.001, 0.002, 0.001, 0.003]), 0.02
     pol = {"band": ma.Policy.band(absolute=0.03, action="target")}
-    free = ma.backtest_rebalancing(p, t, pol)
-    paid = ma.backtest_rebalancing(p, t, pol, costs=prop, impact=imp)
+    free = ma.backtest_rebalancing(p, t, pol, periods_per_year=252)
+    paid = ma.backtest_rebalancing(p, t, pol, costs=prop, impact=imp, periods_per_year=252)
     every_day = np.ones(len(p), bool)
     ref, fractions = holdings_loop(p, t, every_day, band=0.03, prop=prop, imp=imp)
     np.testing.assert_allclose(paid.values["band"].to_numpy(), ref, rtol=1e-12)
@@ -88,7 +88,8 @@ def test_calendar_checks_follow_the_dates():
 def test_band_edge_trades_less_than_target():
     p = prices_path(1500, 5, 4)
     t = np.full(5, 0.2)
-    res = ma.backtest_rebalancing(p, t, {"edge": ma.Policy.band(0.02), "target": ma.Policy.band(0.02, action="target")})
+    res = ma.backtest_rebalancing(p, t, {"edge": ma.Policy.band(0.02), "target": ma.Policy.band(0.02, action="target")},
+                                  periods_per_year=252)
     s = res.summary
     assert s.loc["edge", "turnover"] < s.loc["target", "turnover"]
     assert s.loc["edge", "rebalances"] > s.loc["target", "rebalances"]
@@ -110,7 +111,7 @@ def test_band_edge_trades_less_than_target():
     ],
 )
 def test_bad_input_names_the_argument(kwargs, argument):
-    args = dict(prices=np.ones((3, 2)), targets=[0.5, 0.5], policies={"bh": ma.Policy.buy_and_hold()})
+    args = dict(prices=np.ones((3, 2)), targets=[0.5, 0.5], policies={"bh": ma.Policy.buy_and_hold()}, periods_per_year=252)
     args.update(kwargs)
     with pytest.raises(ValueError, match=argument):
         ma.backtest_rebalancing(args.pop("prices"), args.pop("targets"), args.pop("policies"), **args)
@@ -122,6 +123,6 @@ def test_the_highest_accepted_costs_keep_every_value_positive():
     p = np.ones((30, 2))
     p[1::2, 0] = 10.0
     pols = {"daily": ma.Policy.calendar(1), "band": ma.Policy.band(0.01, action="target")}
-    v = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, costs=0.25, impact=0.2499).values)
-    free = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols).values)
+    v = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, costs=0.25, impact=0.2499, periods_per_year=252).values)
+    free = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, periods_per_year=252).values)
     assert (v > 0).all() and (v[-1] < 1e-3 * free[-1]).all()

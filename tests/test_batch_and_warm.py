@@ -55,7 +55,8 @@ def test_batch_equals_one_by_one_for_any_thread_count(seed, n, m, method, with_b
         )
         assert r.weights.shape == (m, n) and len(r) == m and r.threads == threads
         np.testing.assert_array_equal(r.weights, np.array([np.asarray(x.weights) for x in ref]))
-        np.testing.assert_array_equal(r.status, [int(x.status) for x in ref])
+        np.testing.assert_array_equal(r.status, [x.status for x in ref])
+        np.testing.assert_array_equal(r.status_code, [x.status.code for x in ref])
         np.testing.assert_array_equal(r.iterations, [x.iterations for x in ref])
         np.testing.assert_array_equal(r.gap, [x.gap for x in ref])
         np.testing.assert_array_equal(r.objective, [x.objective for x in ref])
@@ -80,7 +81,8 @@ def test_bad_rows_get_a_status_and_never_stop_the_batch():
     up[2] = 0.05  # sum(upper) = 0.5 < budget: infeasible
     ra = np.array([1.0, 1.0, 1.0, -1.0, 1.0])
     r = ma.solve_mean_variance_batch(cov, mu_rows, upper=up, risk_aversion=ra)
-    assert [ma.Status(int(x)) for x in r.status] == [
+    assert r.status.tolist() == ["OPTIMAL", "INVALID_INPUT", "INFEASIBLE", "INVALID_INPUT", "OPTIMAL"]
+    assert [ma.Status(int(c)) for c in r.status_code] == [
         ma.Status.OPTIMAL, ma.Status.INVALID_INPUT, ma.Status.INFEASIBLE, ma.Status.INVALID_INPUT, ma.Status.OPTIMAL,
     ]
     assert np.isnan(r.weights[1]).all() and np.isnan(r.weights[2]).all() and np.isnan(r.weights[3]).all()
@@ -93,9 +95,19 @@ def test_bad_rows_get_a_status_and_never_stop_the_batch():
     "kwargs, argument",
     [
         ({"mu": np.zeros((3, 7))}, "mu"),
-        ({"mu": np.zeros((3, 6)), "lower": np.zeros((2, 6))}, "mu"),
+        # the input whose number of rows disagrees is named: with the first found on a tie, with
+        # the majority, or with m
+        ({"mu": np.zeros((3, 6)), "lower": np.zeros((2, 6))}, "lower"),
+        ({"mu": np.zeros((3, 6)), "lower": np.zeros((4, 6)), "upper": np.ones((3, 6))}, "lower"),
+        ({"lower": np.zeros((4, 6)), "mu": np.zeros((3, 6)), "upper": np.ones((3, 6))}, "lower"),
+        ({"mu": np.zeros((3, 6)), "risk_aversion": np.ones(5)}, "risk_aversion"),
+        ({"mu": np.zeros((3, 6)), "budget": np.ones(2), "risk_aversion": np.ones(3)}, "budget"),
+        ({"mu": np.zeros((3, 6)), "m": 4}, "mu"),
+        ({"mu": [[0.0] * 6, [0.0] * 5]}, "mu"),  # ragged rows
         ({"risk_aversion": np.ones((2, 2))}, "risk_aversion"),
         ({"threads": 0}, "threads"),
+        ({"threads": 2**40}, "threads"),
+        ({"threads": 2.0}, "threads"),
         ({"method": "simplex"}, "method"),
     ],
 )

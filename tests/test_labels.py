@@ -212,20 +212,20 @@ CASES = {
     "backtest_rebalancing/targets": (
         "targets", BENCH,
         lambda L, x: ma.backtest_rebalancing(
-            _prices(L), x, {"band": ma.Policy.band(absolute=0.01), "monthly": ma.Policy.calendar(5)}, costs=0.001
+            _prices(L), x, {"band": ma.Policy.band(absolute=0.01), "monthly": ma.Policy.calendar(5)}, costs=0.001, periods_per_year=252
         ).values,
     ),
     "backtest_rebalancing/costs": (
         "costs", np.array([0.001, 0.0, 0.01, 0.002, 0.0]),
-        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=0.01)], costs=x).values,
+        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=0.01)], costs=x, periods_per_year=252).values,
     ),
     "backtest_rebalancing/impact": (
         "impact", np.array([0.001, 0.0, 0.01, 0.002, 0.0]),
-        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=0.01)], impact=x).values,
+        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=0.01)], impact=x, periods_per_year=252).values,
     ),
     "backtest_rebalancing/absolute": (
         "absolute", np.array([0.01, 0.05, 0.002, 0.1, 0.03]),
-        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=x)]).values,
+        lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=x)], periods_per_year=252).values,
     ),
 }
 

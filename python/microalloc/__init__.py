@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import errors
 from ._core import ISA as CORE_ISA
-from ._core import Status, __version__
+from ._core import __version__
 from ._validate import Covariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
@@ -24,6 +24,7 @@ from .rebalance import (
     weights_from_holdings,
 )
 from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .status import Status
 from .risk import (
     MoneyRiskBudget,
     RiskBudgetingResult,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -12,7 +13,7 @@ from . import __version__
 from .active import combine_funds
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
-from .rebalance import Policy, backtest_rebalancing
+from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
 from .risk import risk_budgeting, risk_contributions
 from .solvers import solve_mean_variance
 
@@ -152,7 +153,7 @@ def _policies(monthly: bool) -> dict[str, Policy]:
 
 
 def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: str | None = None,
-                end: str | None = None) -> int:
+                end: str | None = None, periods_per_year: float | None = None) -> int:
     """Buy-and-hold, calendar and band rebalancing of an equally weighted portfolio, side by side,
     with proportional costs, over the whole span and per decade."""
     if prices_csv is None:
@@ -161,18 +162,23 @@ def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: st
         prices = np.vstack([np.ones(len(data.names)), growth])  # index levels at each month's end, 1 at the start
         months = np.concatenate([[data.months[0] - np.timedelta64(1, "M")], data.months])
         dates = months.astype("datetime64[D]")  # the month of each level (its first day, for the calendar)
-        names, ppy, source = list(data.names), 12.0, "12 Fama-French industry portfolios (shipped), monthly"
+        names, source = list(data.names), "12 Fama-French industry portfolios (shipped)"
     else:
         dates, prices, names = read_prices_csv(prices_csv)
-        spacing = float(np.median(np.diff(dates).astype("int64")))
-        ppy = 12.0 if spacing > 20 else 252.0
-        source = f"{len(names)} assets from {prices_csv}, {'monthly' if ppy == 12 else 'daily'}"
+        source = f"{len(names)} assets from {prices_csv}"
     keep = np.ones(len(dates), bool)
     if start:
         keep &= dates >= np.datetime64(start, "D")
     if end:
         keep &= dates <= np.datetime64(end, "D")
     dates, prices = dates[keep], prices[keep]
+    # the library's reading of the dates' spacing (daily, weekly, monthly, ...), unless given
+    if periods_per_year is None:
+        ppy, how = infer_periods_per_year(dates)
+        source += f", {how.rsplit('(', 1)[-1].rstrip(')')} ({ppy:g} rows a year)"
+    else:
+        ppy = float(periods_per_year)
+        source += f", {ppy:g} rows a year (given)"
     n = len(names)
     targets = np.full(n, 1.0 / n)
     pols = _policies(ppy == 12.0)
@@ -301,7 +307,26 @@ def funds(prices: str | None = None, benchmark: str | None = None, target_alpha_
     return 0
 
 
+#: the exit status of a command whose output pipe was closed early (128 + SIGPIPE, as the shell
+#: reports a tool killed by it)
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a reader that closes stdout early (``| head``) ends it quietly."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a pipe closed early fails here, while the handler below still runs
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at devnull so that flush cannot fail
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="microalloc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"microalloc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p_reb.add_argument("--costs-bp", type=float, default=10.0, help="proportional costs in bp (default 10)")
     p_reb.add_argument("--start", help="first date kept (YYYY or YYYY-MM-DD)")
     p_reb.add_argument("--end", help="last date kept (YYYY or YYYY-MM-DD)")
+    p_reb.add_argument("--periods-per-year", type=float, help="rows a year, to annualise (default: read off the "
+                       "dates' spacing: 252 daily, 52 weekly, 12 monthly, ...)")
     p_funds = sub.add_parser("funds", help="alpha diversification: combine funds for the least tracking error")
     p_funds.add_argument("--prices", help="CSV of fund and benchmark prices (default: an assumed team of 12 funds)")
     p_funds.add_argument("--benchmark", help="the benchmark's column in --prices")
@@ -325,13 +352,17 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.years)
     if args.command == "rebalancing":
         try:
-            return rebalancing(args.prices, args.costs_bp, args.start, args.end)
+            return rebalancing(args.prices, args.costs_bp, args.start, args.end, args.periods_per_year)
+        except BrokenPipeError:
+            raise
         except (OSError, ValueError) as exc:
             print(f"microalloc rebalancing: {exc}", file=sys.stderr)
             return 2
     if args.command == "funds":
         try:
             return funds(args.prices, args.benchmark, args.target_alpha_bp)
+        except BrokenPipeError:
+            raise
         except (OSError, ValueError, MicroallocError) as exc:
             print(f"microalloc funds: {exc}", file=sys.stderr)
             return 2

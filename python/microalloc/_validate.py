@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -423,21 +424,61 @@ def _cached_constant(n: int, value: float) -> np.ndarray:
     return a
 
 
-def as_scalar(x: Any, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+def as_scalar(
+    x: Any, name: str, *, minimum: float | None = None, strict: bool = False, allow_inf: bool = False
+) -> float:
+    """A real number (never an array, even of one element); ``allow_inf`` lets +-inf through."""
+    if getattr(x, "ndim", 0) != 0 or isinstance(x, (str, bytes, bool, np.bool_)):
+        raise InputError(name, f"expected a single real number, got {_describe(x)}")
     try:
         v = float(x)
     except (TypeError, ValueError):
-        raise InputError(name, f"expected a real number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise NonFiniteError(name, f"must be finite, got {_num(v)}")
+        raise InputError(name, f"expected a real number, got {_describe(x)}") from None
+    if v != v or (not allow_inf and not math.isfinite(v)):
+        raise NonFiniteError(name, f"must be {'a number' if allow_inf else 'finite'}, got {_num(v)}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
         raise InputError(name, f"must be {'>' if strict else '>='} {_num(minimum)}, got {_num(v)}")
     return v
 
 
-def _positive_int(x: Any, name: str) -> None:
+def as_periods_per_year(x: Any) -> float:
+    """Periods a year for annualising: one finite number > 0 (not a bool, a string or an array)."""
+    return as_scalar(x, "periods_per_year", minimum=0.0, strict=True)
+
+
+def _describe(x: Any) -> str:
+    """A short description of a rejected value (arrays by shape, not by content)."""
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return f"an array of shape {tuple(shape)}"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
         raise InputError(name, f"expected a positive integer, got {x!r}")
+    if maximum is not None and x > maximum:
+        raise InputError(name, f"{int(x)} is above the limit of {maximum}")
+
+
+#: The most threads a call may ask for. Each is an OS thread with its own workspace, and the core
+#: starts min(threads, tasks) of them, so a count far above the cores is a mistake: it is refused
+#: (not clipped), which also keeps it inside the core's int range.
+MAX_THREADS = max(1024, os.cpu_count() or 1)
+
+
+def as_threads(threads: Any) -> int:
+    """Validated worker-thread count for the core; None: the machine's cores (``os.cpu_count()``)."""
+    if threads is None:
+        return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InputError("threads", f"expected a positive integer (or None for all cores), got {threads!r}")
+    if threads > MAX_THREADS:
+        raise InputError(
+            "threads", f"{int(threads)} is above the limit of {MAX_THREADS} (this machine has {os.cpu_count()} cores)"
+        )
+    return int(threads)
 
 
 def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
+from ._validate import Covariance, _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
 from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
-from .result import Status
+from .status import Status
 from .risk import RiskContributions, active_share, risk_contributions
 from .targets import TargetResult, _max_return, _min_risk
 
@@ -141,7 +141,7 @@ def active_portfolio(
     if benchmark is None:
         raise InputError("benchmark", "is required for benchmark-relative construction")
     labels = asset_labels(cov, alpha, benchmark, active_bound, lower, upper)
-    n = np.shape(cov)[0] if np.ndim(cov) == 2 else np.size(benchmark)
+    n = _n_assets(cov, benchmark)
     b = as_vector(benchmark, n, "benchmark", labels=labels)
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     lo, up = _active_bounds(lower, upper, b, active_bound, labels)
@@ -180,6 +180,15 @@ def active_portfolio(
         information_ratio=a / te if te > 0 else float("nan"), active_share=float(active_share(w, p.benchmark)),
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
+
+
+def _n_assets(cov: Any, benchmark: Any) -> int:
+    """The number of assets, read off the covariance (the benchmark's length if cov is not a
+    matrix: the covariance check then names cov)."""
+    if isinstance(cov, Covariance):
+        return cov.n
+    s = _as_float_array(cov, "cov")
+    return s.shape[0] if s.ndim == 2 else _as_float_array(benchmark, "benchmark").size
 
 
 def _labeller(labels: Any):
@@ -291,6 +300,12 @@ def combine_funds(
         except InfeasibleError as e:
             if e.argument != "risk_free":
                 raise
+            if float(p.mu.max()) > 0:  # a positive alpha at zero tracking error: no finite maximum
+                raise InfeasibleError(
+                    cov_name, "an allocation has zero tracking error and a positive alpha, so the information ratio "
+                    "has no maximum (the funds' active returns cancel out); give target_alpha for the least "
+                    "tracking error",
+                ) from None
             raise InfeasibleError(
                 "alphas", "no allocation has a positive alpha, so none has a positive information ratio "
                 f"(the highest alpha is {_num(p.mu.max())}); give target_alpha for the least tracking error",

@@ -10,9 +10,12 @@ import numpy as np
 from . import _core
 from ._validate import EMPTY, _num, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, asset_labels
 from .errors import InfeasibleError, InputError, SolverError
-from .result import Status
+from .status import Status, from_core
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
+
+#: the most points :meth:`Frontier.path` returns (two float64 arrays of this length)
+MAX_PATH_POINTS = 10_000_000
 
 
 @dataclass(frozen=True, repr=False)
@@ -118,9 +121,11 @@ class Frontier:
 
         return pd.Series(w, index=self.labels)
 
+    # The at_* methods take one number each (an array raises InputError naming the parameter):
+    # one portfolio per call; loop, or use :meth:`path` for plotting.
     def at_risk_aversion(self, risk_aversion: float) -> Any:
         """The frontier portfolio at a risk aversion (``inf``: minimum variance; ``0``: maximum return)."""
-        ra = float(risk_aversion) if risk_aversion == np.inf else as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
+        ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0, allow_inf=True)
         if ra == 0.0:
             if self.unbounded:
                 raise InputError("risk_aversion", "0 has no solution: the expected return is unbounded")
@@ -186,8 +191,13 @@ class Frontier:
         return float(min(max(tau, t0), t1))
 
     def path(self, points_per_segment: int = 16) -> tuple[np.ndarray, np.ndarray]:
-        """Plot-ready (risk, expected return) arrays along the exact path (risk as in :attr:`risks`)."""
-        _positive_int(points_per_segment, "points_per_segment")
+        """Plot-ready (risk, expected return) arrays along the exact path (risk as in :attr:`risks`).
+
+        ``points_per_segment`` is at most ``MAX_PATH_POINTS // (turning points)`` (10 million
+        points in all, 160 MB of output): the path is exact between the points, so more is never
+        needed."""
+        segments = max(len(self._tau) - 1, 1)
+        _positive_int(points_per_segment, "points_per_segment", maximum=max(MAX_PATH_POINTS // segments, 1))
         risks, rets = [], []
         for k in range(len(self._tau) - 1):
             t = np.linspace(self._tau[k], self._tau[k + 1], points_per_segment, endpoint=False)
@@ -230,7 +240,8 @@ def efficient_frontier(
     prob = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     if max_points is not None:
         _positive_int(max_points, "max_points")
-    return _run(prob, max_points=int(max_points or 0))
+    # clipped so that the core's int arithmetic on it (4 * max_points) cannot overflow
+    return _run(prob, max_points=int(min(max_points or 0, (2**31 - 1) // 4)))
 
 
 @dataclass(frozen=True)
@@ -269,7 +280,7 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     raw = _core.efficient_frontier(
         p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk
     )
-    status = Status(int(raw["status"]))
+    status = from_core(raw["status"])
     if status == Status.INFEASIBLE:
         raise InfeasibleError("lower", raw["message"])
     tau = np.asarray(raw["tau"])

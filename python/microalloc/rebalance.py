@@ -14,11 +14,12 @@ from ._validate import (
     _as_float_array,
     _entry,
     _num,
-    _positive_int,
     _row_entry,
     align,
     as_covariance,
+    as_periods_per_year,
     as_scalar,
+    as_threads,
     asset_labels,
     is_pandas,
 )
@@ -101,10 +102,10 @@ class _Batch:
 
     def __init__(self, weights: Any, name: str = "weights", labels: Any = None) -> None:
         weights = align(weights, labels, name)
-        self.single = np.ndim(weights) == 1
-        self.columns = labels
-        self.index = list(weights.index) if is_pandas(weights) and np.ndim(weights) == 2 else None
         a = _as_float_array(weights, name)
+        self.single = a.ndim == 1
+        self.columns = labels
+        self.index = list(weights.index) if is_pandas(weights) and a.ndim == 2 else None
         if a.ndim not in (1, 2):
             raise ShapeError(name, f"expected (n,) or (m, n), got {a.shape}")
         self.matrix = np.ascontiguousarray(a.reshape(1, -1) if a.ndim == 1 else a)
@@ -183,13 +184,6 @@ def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
         raise NonFiniteError(name, f"{where} is {_num(value)} (not finite); {count} such entries")
 
 
-def _threads(threads: Any) -> int:
-    if threads is None:
-        return 0
-    _positive_int(threads, "threads")
-    return int(threads)
-
-
 def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
     if absolute is None and relative is None:
         raise InputError("absolute", "give an absolute band, a relative band, or both")
@@ -218,6 +212,7 @@ def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
 
 def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True) -> BandCheck:
     kind, thr = _trigger(trigger, threshold, cov)
+    nthreads = as_threads(threads)
     s = _NO_COV
     if cov is not None:  # labelled: its labels are the batch's (asset_labels takes the covariance's first)
         s, _ = as_covariance(cov, check_psd=True)
@@ -225,7 +220,7 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
     try:
         breach, count, worst, l1, te, triggered = _core.check_bands(
-            batch.matrix, *bands, s, kind, thr, with_breach, _threads(threads)
+            batch.matrix, *bands, s, kind, thr, with_breach, nthreads
         )
     except ValueError as e:  # the kernel's one-pass finiteness check names the entry
         batch.require_finite("weights")  # the same check here names it by label
@@ -347,9 +342,13 @@ def rebalance_trades(
         _require_finite(v, "portfolio_values")
         if not (v > 0).all():
             raise InputError("portfolio_values", "portfolio values must be > 0")
+    _require_self_financing(batch, bands[0])
     check = _band_check(batch, bands, cov, trigger, threshold, threads)
     rows = np.ascontiguousarray(np.atleast_1d(np.asarray(check.triggered, dtype=bool)))
-    new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, _threads(threads))
+    try:
+        new, trades = _core.rebalance(batch.matrix, *bands, rows, _ACTIONS[action], mt, as_threads(threads))
+    except ValueError as e:  # the core's own check, should rounding differ at the tolerance's edge
+        raise InputError("weights", str(e).removeprefix("weights: ")) from None
     units = None if prices is None else batch.matrix_out(trades * v[:, None] / p)
     return Rebalance(
         weights=batch.matrix_out(new),
@@ -358,6 +357,22 @@ def rebalance_trades(
         traded=check.triggered,
         check=check,
     )
+
+
+def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
+    """Each row's weights sum to its targets' sum (the core's tolerance), else trades cannot be
+    self-financing."""
+    w_sum = batch.matrix.sum(axis=1)
+    t_sum = np.broadcast_to(targets.sum(axis=1), w_sum.shape)
+    off = ~(np.abs(w_sum - t_sum) <= 1e-9 * np.maximum(1.0, np.abs(t_sum)))
+    if off.any():
+        k = int(np.flatnonzero(off)[0])
+        where = "" if batch.single else f" of row {k}"
+        raise InputError(
+            "weights",
+            f"sum{where} = {float(w_sum[k])!r} but the targets sum to {float(t_sum[k])!r}; trades are "
+            f"self-financing, so weights and targets must have the same total ({int(off.sum())} such rows)",
+        )
 
 
 def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
@@ -371,7 +386,7 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
         k = tuple(int(i) for i in np.argwhere(r < -1)[0])
         where = _entry(batch.columns, k[1]) if np.ndim(returns) == 1 else batch.where(*k)
         raise InputError("returns", f"{where} = {_num(r[k])} is below -1 (a negative price)")
-    return batch.matrix_out(_core.drift(batch.matrix, r, _threads(threads)))
+    return batch.matrix_out(_core.drift(batch.matrix, r, as_threads(threads)))
 
 
 def weights_from_holdings(units: Any, prices: Any) -> Any:
@@ -447,24 +462,98 @@ class BacktestResult:
     values : (T, P) array or pandas.DataFrame
         Portfolio value of each policy, 1 on the first day.
     summary : dict of (P,) arrays, or pandas.DataFrame (one row per policy)
-        ``annual_return`` (geometric), ``volatility`` (of daily returns, annualised, ddof=1),
-        ``sharpe`` (mean over standard deviation of daily returns, annualised, risk-free rate 0),
+        ``annual_return`` (geometric), ``volatility`` (of the returns from row to row, annualised by
+        ``sqrt(periods_per_year)``, ddof=1), ``sharpe`` (their mean over their standard deviation,
+        annualised, risk-free rate 0),
         ``max_drawdown`` (largest fall from a peak, as a positive fraction), ``rebalances``,
         ``turnover`` (one-way, 0.5 sum |trade| summed over trades, per year), ``costs`` (paid, as a
         fraction of the initial value), ``cost_drag`` (the yearly fraction of value lost to costs,
         1 - prod(1 - c_k)^(1/years) over the trades' cost fractions c_k: the annual return
         without costs times 1 - cost_drag is the annual return with them, in growth terms),
-        ``tracking_error`` (annualised, ddof=0, of daily returns
-        against the constant-mix portfolio rebalanced to target every day at no cost).
+        ``tracking_error`` (annualised, ddof=0, of the row-to-row returns
+        against the constant-mix portfolio rebalanced to target every row at no cost),
+        ``periods_per_year`` (the rows a year used to annualise).
     names : list of str
+    periods_per_year : float
+        The periods a year used to annualise (also the summary's ``periods_per_year`` column).
+    periods_per_year_source : str
+        Where it came from: ``"given"``, or ``"inferred from the dates: ..."`` with the median
+        spacing it was read from.
     """
 
     values: Any
     summary: Any
     names: list
+    periods_per_year: float
+    periods_per_year_source: str
 
     def __repr__(self) -> str:
-        return f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]})"
+        return (
+            f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]}, "
+            f"periods_per_year={self.periods_per_year:g} ({self.periods_per_year_source}))"
+        )
+
+
+#: (shortest, longest) median spacing of the dates in days, and the periods a year it means
+_SPACINGS = (
+    (5, 9, 52.0, "weekly"),
+    (27, 33, 12.0, "monthly"),
+    (88, 94, 4.0, "quarterly"),
+    (179, 186, 2.0, "semi-annual"),
+    (360, 370, 1.0, "annual"),
+)
+
+
+def _periods_per_year(given: Any, dates: Any) -> tuple[float, str]:
+    """(periods a year, where it came from): the given number, else read off the dates' median
+    spacing. Without either, or from dates of no standard spacing, an InputError asks for it."""
+    if given is not None:
+        return as_periods_per_year(given), "given"
+    if dates is None:
+        raise InputError(
+            "periods_per_year",
+            "is needed to annualise when the prices have no DatetimeIndex and no dates are given "
+            "(252 for daily, 52 weekly, 12 monthly, 4 quarterly, 1 annual data)",
+        )
+    return infer_periods_per_year(dates)
+
+
+def infer_periods_per_year(dates: Any) -> tuple[float, str]:
+    """Periods a year of a dated series from the median spacing of its dates: daily 252 (365
+    when weekends are a tenth of the dates or more), weekly 52, monthly 12, quarterly 4,
+    semi-annual 2, annual 1. Returns (periods, a description of how it was read); other spacings
+    raise InputError naming ``periods_per_year``."""
+    d = np.asarray(dates, dtype="datetime64[D]")
+    gaps = np.diff(d).astype("int64")
+    median = float(np.median(gaps)) if gaps.size else 0.0
+    how = f"inferred from the dates: median spacing {median:g} days"
+    if gaps.size and (gaps > 0).all():
+        if median == 1:
+            weekday = (d.astype("int64") + 3) % 7  # Monday = 0 (1970-01-01 was a Thursday)
+            if np.mean(weekday >= 5) >= 0.1:
+                return 365.0, f"{how} (daily, weekends included)"
+            return 252.0, f"{how} (daily, business days)"
+        for low, high, ppy, name in _SPACINGS:
+            if low <= median <= high:
+                return ppy, f"{how} ({name})"
+    raise InputError(
+        "periods_per_year",
+        f"cannot be inferred from the dates (median spacing {median:g} days"
+        f"{'' if gaps.size and (gaps > 0).all() else ', not strictly increasing'}): give it",
+    )
+
+
+def _as_dates(dates: Any, days: int) -> np.ndarray:
+    """(days,) datetime64[D] dates, or an InputError naming ``dates``."""
+    try:
+        d = np.asarray(dates, dtype="datetime64[D]")
+    except (TypeError, ValueError) as exc:
+        raise InputError("dates", f"cannot be read as dates ({exc})") from None
+    if d.ndim != 1 or d.shape[0] != days:
+        raise ShapeError("dates", f"expected {days} dates, got shape {d.shape}")
+    if np.isnat(d).any():
+        raise InputError("dates", f"entry [{int(np.flatnonzero(np.isnat(d))[0])}] is not a date (NaT)")
+    return d
 
 
 def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
@@ -503,7 +592,7 @@ def backtest_rebalancing(
     costs: Any = 0.0,
     impact: Any = 0.0,
     dates: Any = None,
-    periods_per_year: float = 252.0,
+    periods_per_year: float | None = None,
     threads: int | None = None,
 ) -> BacktestResult:
     """Simulate rebalancing policies side by side on the same prices.
@@ -527,8 +616,21 @@ def backtest_rebalancing(
     policies : dict of name -> Policy, or a list of Policy
     dates : (T,) array_like of dates, optional
         For calendar checks when ``prices`` has no DatetimeIndex.
+    periods_per_year : float, optional
+        Rows a year, to annualise the summary (> 0 and finite). Default: inferred from the dates
+        (the DatetimeIndex or ``dates``) by their median spacing, daily business days 252 (365
+        with weekends), weekly 52, monthly 12, quarterly 4, annual 1; without dates it must be
+        given. The value used and its source are on the result (``periods_per_year``,
+        ``periods_per_year_source``) and in the summary's ``periods_per_year`` column.
     """
-    names, pols = (list(policies), list(policies.values())) if isinstance(policies, dict) else (None, list(policies))
+    if isinstance(policies, dict):
+        names, pols = list(policies), list(policies.values())
+    elif isinstance(policies, (list, tuple)):
+        names, pols = None, list(policies)
+    else:
+        raise InputError(
+            "policies", f"expected a non-empty dict or list of microalloc.Policy, got {type(policies).__name__}"
+        )
     if not pols or not all(isinstance(p, Policy) for p in pols):
         raise InputError("policies", "expected a non-empty dict or list of microalloc.Policy")
     names = names or [f"{p.kind}_{i}" for i, p in enumerate(pols)]
@@ -544,8 +646,8 @@ def backtest_rebalancing(
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
-    if dates is not None and len(dates) != days:
-        raise ShapeError("dates", f"expected {days} dates, got {len(dates)}")
+    if dates is not None:
+        dates = _as_dates(dates, days)
     t = batch.rows(targets, "targets")
     if t.shape[0] != 1:
         raise ShapeError("targets", f"expected ({n},)")
@@ -589,14 +691,15 @@ def backtest_rebalancing(
         actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
         min_trade[k] = mt
         check[k] = _check_days(pol.check, days, dates)
+    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
     values, rebalances, turnover, paid, kept = _core.backtest(
         p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
-        min_trade, prop, imp, _threads(threads),
+        min_trade, prop, imp, as_threads(threads),
     )
-    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, float(periods_per_year))
+    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
 
 
-def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy) -> BacktestResult:
+def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy, source) -> BacktestResult:
     days = values.shape[0]
     years = (days - 1) / ppy
     rets = values[1:] / values[:-1] - 1.0
@@ -617,14 +720,20 @@ def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, 
         "costs": paid,
         "cost_drag": -np.expm1(kept / years) + 0.0,  # + 0.0: no -0.0 without trades
         "tracking_error": (rets - constant_mix[:, None]).std(axis=0) * np.sqrt(ppy),
+        "periods_per_year": np.full(values.shape[1], ppy),
     }
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is optional
-        return BacktestResult(values=values, summary=summary, names=names)
+        return BacktestResult(values=values, summary=summary, names=names, periods_per_year=ppy,
+                              periods_per_year_source=source)
     index = pd.DatetimeIndex(dates) if dates is not None else None
+    table = pd.DataFrame(summary, index=names)
+    table.attrs["periods_per_year_source"] = source
     return BacktestResult(
         values=pd.DataFrame(values, index=index, columns=names),
-        summary=pd.DataFrame(summary, index=names),
+        summary=table,
         names=names,
+        periods_per_year=ppy,
+        periods_per_year_source=source,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from ._core import Status
 from .errors import SolverError
+from .status import Status, from_core, status_names
 
 __all__ = ["MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
@@ -34,7 +35,8 @@ class MeanVarianceResult:
     weights : numpy.ndarray or pandas.Series
         The portfolio (read-only). Labelled when the inputs were labelled.
     status : Status
-        How the solve ended; only ``Status.OPTIMAL`` is certified.
+        How the solve ended; only ``Status.OPTIMAL`` is certified (and truthy: ``if res.status:``
+        reads "if the certificate passed"). Prints and compares as its name (``"OPTIMAL"``).
     objective : float
         ``f(weights)``, the minimised value (minus the mean-variance utility).
     expected_return : float
@@ -83,7 +85,7 @@ class MeanVarianceResult:
         """Build from the core's fields without the per-field frozen-dataclass __init__ (a few
         microseconds that matter for small solves); every field is set exactly once."""
         self = object.__new__(cls)
-        fields.update(method=method, tol=tol, info=info)
+        fields.update(status=from_core(fields["status"]), method=method, tol=tol, info=info)
         self.__dict__.update(fields)
         return self
 
@@ -116,12 +118,16 @@ class MeanVarianceResult:
 class MeanVarianceBatchResult:
     """Results of :func:`microalloc.solve_mean_variance_batch`, one row (or entry) per problem.
 
-    ``status`` holds :class:`Status` codes; a row whose inputs were bad (NaN, infeasible bounds)
-    has ``INVALID_INPUT`` or ``INFEASIBLE`` and NaN weights, and never stops the others.
+    ``status`` holds the :class:`Status` names as a numpy array of fixed-width strings, so it
+    prints as names and compares elementwise with a name or a member (``r.status == "OPTIMAL"``);
+    ``status_code`` holds the core's int32 codes (the names are built from them on first access,
+    one indexing pass). ``is_optimal`` is the boolean mask of the certified rows. A row whose
+    inputs were bad (NaN, infeasible bounds) has ``INVALID_INPUT`` or ``INFEASIBLE`` and NaN
+    weights, and never stops the others.
     """
 
     weights: np.ndarray  # (m, n)
-    status: np.ndarray  # (m,) int32 Status codes
+    status_code: np.ndarray  # (m,) int32 codes of the core (Status(code) converts one)
     iterations: np.ndarray  # (m,)
     objective: np.ndarray
     expected_return: np.ndarray
@@ -133,13 +139,18 @@ class MeanVarianceBatchResult:
     tol: float
     threads: int
 
+    @cached_property
+    def status(self) -> np.ndarray:
+        """(m,) array of status names (dtype ``<U15``), elementwise comparable with names."""
+        return status_names(self.status_code)
+
     def __len__(self) -> int:
-        return int(self.status.shape[0])
+        return int(self.status_code.shape[0])
 
     @property
     def is_optimal(self) -> np.ndarray:
         """Boolean mask of the rows solved to OPTIMAL."""
-        return self.status == int(Status.OPTIMAL)
+        return self.status_code == Status.OPTIMAL.code
 
     def raise_for_status(self) -> None:
         """Raise SolverError naming the first row that is not OPTIMAL."""
@@ -147,11 +158,11 @@ class MeanVarianceBatchResult:
         if bad.size:
             i = int(bad[0])
             raise SolverError(
-                f"{bad.size} of {len(self)} problems not solved; first: row {i} ended {Status(int(self.status[i])).name}",
+                f"{bad.size} of {len(self)} problems not solved; first: row {i} ended {from_core(self.status_code[i])}",
                 self,
             )
 
     def __repr__(self) -> str:
-        counts = {Status(int(c)).name: int(k) for c, k in zip(*np.unique(self.status, return_counts=True))}
+        counts = {from_core(c).name: int(k) for c, k in zip(*np.unique(self.status_code, return_counts=True))}
         m, n = self.weights.shape
         return f"MeanVarianceBatchResult(m={m}, n={n}, status={counts}, method={self.method!r}, threads={self.threads})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -11,9 +10,9 @@ import numpy as np
 from . import _core
 from ._validate import (
     _as_float_array,
-    _positive_int,
     _tolerance_and_limit,
     as_bounds,
+    as_periods_per_year,
     as_covariance,
     as_scalar,
     _at,
@@ -21,11 +20,13 @@ from ._validate import (
     _num,
     _row_entry,
     align,
+    as_threads,
     as_vector,
     asset_labels,
     is_pandas,
 )
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
+from .status import Status, from_core
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
@@ -160,7 +161,7 @@ def risk_contributions(
     labels = asset_labels(cov, weights, benchmark, expected_returns)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    single = np.ndim(weights) == 1
+    single = _as_float_array(weights, "weights").ndim == 1
     index = list(weights.index) if not single and is_pandas(weights) else None
     w = _matrix_rows(weights, n, "weights", None, labels)
     m = w.shape[0]
@@ -173,10 +174,7 @@ def risk_contributions(
             "(zeros for absolute returns)",
         )
     al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m, labels)
-    if threads is None:
-        threads = os.cpu_count() or 1
-    _positive_int(threads, "threads")
-    raw = _core.decompose_risk(s, w, b, al, int(threads))
+    raw = _core.decompose_risk(s, w, b, al, as_threads(threads))
 
     # read-only views of the core's arrays (no copy; they keep the core result alive)
     def rows(x: np.ndarray) -> Any:
@@ -207,9 +205,9 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
     total), else the measure is meaningless and an InputError names ``weights``. Returns a float,
     or an (m,) array for an (m, n) batch of portfolios.
     """
-    single = np.ndim(weights) == 1
     labels = asset_labels(weights, benchmark)
     wa = _as_float_array(align(weights, labels, "weights"), "weights")
+    single = wa.ndim == 1
     n = wa.shape[-1] if wa.ndim in (1, 2) else -1
     if n < 1:
         raise ShapeError("weights", f"expected shape (n,) or (m, n), got {wa.shape}")
@@ -288,8 +286,8 @@ def tracking_error(
     t = rp.shape[0]
     if t - ddof < 1:
         raise InputError("ddof", f"needs more than {ddof} periods, got {t}")
-    if periods_per_year is not None and not (np.isfinite(periods_per_year) and periods_per_year > 0):
-        raise InputError("periods_per_year", f"must be positive, got {periods_per_year!r}")
+    if periods_per_year is not None:
+        periods_per_year = as_periods_per_year(periods_per_year)
     active = (rp if rp.ndim == 2 else rp[:, None]) - (rb if rb.ndim == 2 else rb[:, None])
     te = np.std(active, axis=0, ddof=ddof)
     if periods_per_year is not None:
@@ -333,7 +331,7 @@ class RiskBudgetingResult:
     """
 
     weights: Any
-    status: Any
+    status: Status
     iterations: int
     newton_steps: int
     risk_contributions: Any
@@ -346,7 +344,7 @@ class RiskBudgetingResult:
 
     @property
     def is_optimal(self) -> bool:
-        return self.status == _core.Status.OPTIMAL
+        return self.status == Status.OPTIMAL
 
     def raise_for_status(self) -> "RiskBudgetingResult":
         """Return self if OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
@@ -443,7 +441,7 @@ def risk_budgeting(
 
     result = RiskBudgetingResult(
         weights=lab(raw.weights),
-        status=raw.status,
+        status=from_core(raw.status),
         iterations=raw.iterations,
         newton_steps=raw.newton_steps,
         risk_contributions=lab(raw.risk_contributions),
@@ -539,8 +537,9 @@ def money_risk_budget(
     """
     value = as_scalar(portfolio_value, "portfolio_value", minimum=0.0, strict=True)
     total = as_scalar(risk_budget, "risk_budget", minimum=0.0, strict=True)
-    if np.ndim(weights) != 1:
-        raise ShapeError("weights", f"expected one portfolio (a vector), got shape {np.shape(weights)}")
+    shape = _as_float_array(weights, "weights").shape
+    if len(shape) != 1:
+        raise ShapeError("weights", f"expected one portfolio (a vector), got shape {shape}")
     labels = asset_labels(cov, weights, allocation)
     rc = risk_contributions(cov, align(weights, labels, "weights"), check_psd=check_psd)
     n = np.size(rc.component)

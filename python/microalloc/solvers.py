@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,11 @@ from . import _core
 from ._validate import (
     EMPTY,
     _as_float_array,
-    _positive_int,
     _tolerance_and_limit,
     as_bounds,
     as_covariance,
     as_scalar,
+    as_threads,
     as_vector,
     align,
     asset_labels,
@@ -177,6 +176,34 @@ def _per_problem(x: Any, m: int, name: str) -> np.ndarray:
     return a
 
 
+def _number_of_problems(rows: list[tuple[str, int]], m: Any) -> int:
+    """The number of problems: ``m`` if given, else the number of rows the per-problem inputs
+    agree on (one row is shared by all). An input whose rows disagree with ``m``, or with the
+    number most inputs have (the first one's on a tie), raises ShapeError naming it."""
+    if m is not None:
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise InputError("m", f"expected a non-negative integer, got {m!r}")
+    counts = [(name, k) for name, k in rows if k != 1]
+    if not counts:
+        return 1 if m is None else int(m)
+    if m is None:
+        order = [k for _, k in counts]
+        expected = max(order, key=lambda k: (order.count(k), -order.index(k)))
+        basis = " and ".join(name for name, k in counts if k == expected)
+    else:
+        expected, basis = int(m), "m"
+    verb = "is" if basis == "m" else "have" if " and " in basis else "has"
+    for name, k in counts:
+        if k != expected:
+            given = ", ".join(f"{nm} {c}" for nm, c in rows)
+            raise ShapeError(
+                name,
+                f"has {k} rows (problems) but {basis} {verb} {expected}; rows per input: {given} "
+                "(1 row is shared by every problem)",
+            )
+    return expected
+
+
 def solve_mean_variance_batch(
     cov: Any,
     mu: Any = None,
@@ -209,13 +236,14 @@ def solve_mean_variance_batch(
     Parameters
     ----------
     threads : int, optional
-        Worker threads; default: the machine's cores (``os.cpu_count()``).
+        Worker threads; default: the machine's cores (``os.cpu_count()``); at most
+        1024 (or the number of cores if larger): more is refused, not clipped.
 
     Returns
     -------
     MeanVarianceBatchResult
-        ``weights`` (m, n), ``status`` (m,), ``iterations``, ``objective``, ``expected_return``,
-        ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
+        ``weights`` (m, n), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``,
+        ``objective``, ``expected_return``, ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
     # per-problem rows are labelled by the assets along their columns
@@ -226,21 +254,19 @@ def solve_mean_variance_batch(
     )
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    shapes = []
-    for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start)):
-        if x is not None and np.ndim(x) == 2:
-            shapes.append((name, np.shape(x)[0]))
-    for name, x in (("risk_aversion", risk_aversion), ("budget", budget)):
-        if np.ndim(x) == 1:
-            shapes.append((name, np.shape(x)[0]))
-    rows = {k for _, k in shapes if k != 1}
-    if m is None:
-        if len(rows) > 1:
-            raise ShapeError(shapes[0][0], f"inconsistent numbers of problems: {dict(shapes)}")
-        m = rows.pop() if rows else 1
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-        raise InputError("m", f"expected a non-negative integer, got {m!r}")
-    m = int(m)
+    # read every per-problem input once (ragged lists raise InputError naming them)
+    mu, lower, upper, benchmark, warm_start, risk_aversion, budget = (
+        None if x is None else _as_float_array(x, name)
+        for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark),
+                        ("warm_start", warm_start), ("risk_aversion", risk_aversion), ("budget", budget))
+    )
+    rows = [
+        (name, x.shape[0])
+        for name, x, dim in (("mu", mu, 2), ("lower", lower, 2), ("upper", upper, 2), ("benchmark", benchmark, 2),
+                             ("warm_start", warm_start, 2), ("risk_aversion", risk_aversion, 1), ("budget", budget, 1))
+        if x is not None and x.ndim == dim
+    ]
+    m = _number_of_problems(rows, m)
     empty2 = np.empty((0, 0))
     mu_a = empty2 if mu is None else _rows(mu, m, n, "mu")
     lo = _rows(lower, m, n, "lower", allow_inf=True)
@@ -255,15 +281,13 @@ def solve_mean_variance_batch(
     ra = _per_problem(risk_aversion, m, "risk_aversion")
     bud = _per_problem(budget, m, "budget")
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
-    if threads is None:
-        threads = os.cpu_count() or 1
-    _positive_int(threads, "threads")
+    threads = as_threads(threads)
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
     )
     return MeanVarianceBatchResult(
         weights=raw.weights,
-        status=raw.status,
+        status_code=raw.status,
         iterations=raw.iterations,
         objective=raw.objective,
         expected_return=raw.expected_return,

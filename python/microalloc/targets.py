@@ -28,7 +28,7 @@ from . import _core
 from ._validate import EMPTY, _num, as_scalar
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
-from .result import Status
+from .status import Status, from_core
 
 __all__ = ["TargetResult", "min_risk", "max_return"]
 
@@ -125,10 +125,11 @@ def _finish(
     rel_gap = gap / scale
     primal = max(float(cert.primal_residual), target_violation)
     target_tol = 1e-10 * max(1.0, abs(value))
-    ok = Status(int(cert.status)) == Status.OPTIMAL and rel_gap <= p.tol and target_violation <= target_tol
+    mv_status = from_core(cert.status)
+    ok = mv_status == Status.OPTIMAL and rel_gap <= p.tol and target_violation <= target_tol
     status = Status.OPTIMAL if ok else Status.NUMERICAL_ERROR
     message = "" if ok else (
-        f"certificate: mean-variance status {Status(int(cert.status)).name}, target rel_gap {rel_gap:.2e}, "
+        f"certificate: mean-variance status {mv_status}, target rel_gap {rel_gap:.2e}, "
         f"target violation {target_violation:.2e}"
     )
     weights = fr._label(w)
