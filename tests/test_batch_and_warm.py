@@ -225,3 +225,29 @@ def test_crossed_bounds_row_of_a_batch():
     assert np.isnan(r.weights[0]).all() and np.isnan(r.objective[0])
     with pytest.raises(ma.InfeasibleError):  # the single solve refuses the same row
         ma.solve_mean_variance(cov, mu, lower=[0.5, 0, 0], upper=[0.4, 1, 1])
+
+
+def test_a_not_psd_edit_that_keeps_an_additive_fingerprint_is_checked_afresh():
+    # Sign flips of a 2 x 2 block [[x, -x], [-x, x]] in rows i, i + 64 and columns j, j + 64 (and
+    # their mirror): every row keeps the same sums of its entries and of their bit patterns, with
+    # keys that repeat every 64 columns, so an additive fingerprint cannot tell the two matrices
+    # apart. The first is PSD (smallest eigenvalue 0.12), the second is not (-0.198): its verdict
+    # must not be the first one's.
+    from microalloc import _validate
+
+    n, i, j, k = 200, 3, 10, 150
+    e = np.eye(n)
+    v, u = e[i] - e[i + 64], e[j] - e[j + 64]
+    w, z = 1.6 * (e[i] + e[k]), 1.6 * (e[j] + e[k])
+    psd = np.eye(n) + np.outer(w, w) + np.outer(z, z) + 0.7 * (np.outer(v, u) + np.outer(u, v))
+    flipped = psd.copy()
+    for r in (i, i + 64):
+        for c in (j, j + 64):
+            flipped[r, c] = -flipped[r, c]
+            flipped[c, r] = -flipped[c, r]
+    assert np.array_equal(flipped, flipped.T)
+    assert np.linalg.eigvalsh(psd).min() > 0.1 and np.linalg.eigvalsh(flipped).min() < -0.19
+    _validate.clear_covariance_cache()
+    assert ma.solve_mean_variance(psd).is_optimal
+    with pytest.raises(ma.NotPSDError):
+        ma.solve_mean_variance(flipped)

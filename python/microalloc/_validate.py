@@ -8,6 +8,7 @@ the memory order differ), so it crosses into C++ without another copy. Each fail
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -26,11 +27,13 @@ SYMMETRY_TOL = 1e-10
 PSD_TOL = 1e-10
 
 
-#: Verdicts of the exact checks, keyed by (n, fingerprint of the exact entries): the O(n^2)
-#: transposed scan (finite, symmetric, positive variances, correlations within [-1, 1]) and the
-#: O(n^3) PSD test run once per distinct matrix; a matrix seen before (same bits) costs one
-#: row-streaming fingerprint pass.
-_CHECKED: OrderedDict[tuple[int, int, int, int], list[Any]] = OrderedDict()
+#: Verdicts of the exact checks, keyed by (n, SHA-256 of the exact bytes): the O(n^2) transposed
+#: scan (finite, symmetric, positive variances, correlations within [-1, 1]) and the O(n^3) PSD test
+#: run once per distinct matrix; a matrix seen before (same bits) costs one hashing pass. The key is
+#: a cryptographic hash because a verdict wrongly shared is a silent wrong answer: a fast additive
+#: fingerprint can be fooled by structured edits (sign flips that cancel in its sums), a collision
+#: of SHA-256 is not to be found.
+_CHECKED: OrderedDict[tuple[int, bytes], list[Any]] = OrderedDict()
 _CACHE_SIZE = 32
 _LOCK = threading.Lock()
 
@@ -43,7 +46,13 @@ def clear_covariance_cache() -> None:
     _cached_constant.cache_clear()
 
 
-def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
+def covariance_key(s: np.ndarray) -> tuple[int, bytes]:
+    """The cache key of a float64 C-ordered square matrix: its size and the SHA-256 of its bytes
+    (hashlib releases the GIL while hashing a large buffer)."""
+    return s.shape[0], hashlib.sha256(memoryview(s).cast("B")).digest()
+
+
+def _remembered(key: tuple[int, bytes]) -> list[Any] | None:
     with _LOCK:
         hit = _CHECKED.get(key)
         if hit is not None:
@@ -51,7 +60,7 @@ def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
         return hit
 
 
-def _remember(key: tuple[int, int, int, int], entry: list[Any]) -> None:
+def _remember(key: tuple[int, bytes], entry: list[Any]) -> None:
     with _LOCK:
         _CHECKED[key] = entry
         while len(_CHECKED) > _CACHE_SIZE:
@@ -113,7 +122,7 @@ def as_covariance(cov: Any, *, check_psd: bool) -> tuple[np.ndarray, Any]:
     if isinstance(cov, Covariance):
         return cov._checked(check_psd)
     s = _square(cov)
-    key = (s.shape[0], *_core.covariance_fingerprint(s))
+    key = covariance_key(s)
     entry = _remembered(key)
     if entry is None:
         rep = _core.inspect_covariance(s, SYMMETRY_TOL)
@@ -134,8 +143,8 @@ class Covariance:
     check once: finite entries, symmetry, positive variances, correlations within [-1, 1] and,
     unless ``check_psd=False``, positive semidefiniteness (an O(n^3) factorisation). The solvers
     accept a ``Covariance`` wherever they accept a matrix and then skip all O(n^2) work on it: a
-    plain array is fingerprinted on every call (one pass over its n^2 entries, to notice in-place
-    changes), which at n >= 500 costs more than an active-set solve itself. Being a private copy,
+    plain array is hashed on every call (SHA-256 of its n^2 entries, to notice in-place changes),
+    which at n >= 500 costs more than an active-set solve itself. Being a private copy,
     the matrix cannot change behind the object's back.
 
     Parameters

@@ -94,8 +94,8 @@ def solve_mean_variance(
         Iteration limit.
     check_psd : bool
         Test that cov is positive semidefinite (an O(n^3) factorisation, run once per distinct
-        matrix: the verdict is remembered by a fingerprint of the exact entries, so re-solving with
-        the same covariance costs one O(n^2) fingerprint pass). When False the certificate's
+        matrix: the verdict is remembered by the SHA-256 of the exact entries, so re-solving with
+        the same covariance costs one O(n^2) hashing pass; a ``Covariance`` skips even that). When False the certificate's
         convexity assumption is the caller's: projected gradient reports ``Status.NOT_CONVEX`` when
         an iterate meets negative curvature, the active-set method when a pivot of a face it
         visits is negative; negative curvature elsewhere goes unseen.
