@@ -344,3 +344,61 @@ def check_labels(reference: Sequence[Any] | None, other: Any, name: str) -> Sequ
     if reference is not None and list(lab) != list(reference):
         raise InputError(name, "labels do not match the covariance's labels (same assets, same order required)")
     return lab
+
+
+# -- scales --------------------------------------------------------------------------------------
+#: Largest product of the data let in. With |S_ij| <= max variance (correlations within [-1, 1]),
+#: (w-b)'S(w-b) <= n max_var max|w-b|^2 and mu'w <= n max|mu| max|w|: both, and the certificate's
+#: sums and scales built from them, must stay below the float64 maximum (1.8e308) with room.
+SCALE_HUGE = 1e300
+#: Smallest largest-variance let in: terms down to 1e-16 of the largest must still be normal
+#: numbers (above 2.2e-308), or products lose their relative precision unseen.
+SCALE_TINY = 1e-290
+#: The frontier's parameter tau = 1 / risk_aversion reaches about max_var max|w| / max|mu| and its
+#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows.
+FRONTIER_RATIO = 1e-150
+
+
+def _fmt(x: float) -> str:
+    return f"{float(x):.3g}"
+
+
+def check_scales(
+    report: Any, n: int, *, budget: float, mu: np.ndarray | None = None, benchmark: np.ndarray | None = None,
+    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu",
+) -> None:
+    """Refuse data whose products overflow or underflow in float64 (InputError naming the argument
+    responsible), instead of reporting non-finite numbers. The limits: SCALE_HUGE, SCALE_TINY and,
+    for the frontier and its targets, FRONTIER_RATIO."""
+    with np.errstate(over="ignore"):  # products that overflow are inf, and refused below
+        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name)
+
+
+def _check_scales(
+    report: Any, n: int, budget: float, mu: np.ndarray | None, benchmark: np.ndarray | None,
+    risk_aversion: float | None, frontier: bool, mu_name: str,
+) -> None:
+    var = np.float64(report.max_variance)
+    if var < SCALE_TINY:
+        raise InputError("cov", f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
+                         "covariance underflow (rescale the returns, e.g. to percent)")
+    bmax = np.abs(benchmark).max() if benchmark is not None and benchmark.size else np.float64(0.0)
+    w = np.float64(max(1.0, abs(budget)))  # the size of the weights: the budget, or 1 for a long-short book
+    if n * var * w * w > SCALE_HUGE:
+        name = "budget" if n * var <= SCALE_HUGE else "cov"  # the budget alone tips it over
+        raise InputError(name, f"n * max variance * max(1, |budget|)^2 = {_fmt(n * var * w * w)} exceeds "
+                         f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns or the budget)")
+    if bmax and n * var * (w + bmax) ** 2 > SCALE_HUGE:
+        raise InputError("benchmark", f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
+                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
+    mmax = np.abs(mu).max() if mu is not None and mu.size else np.float64(0.0)
+    if n * mmax * (w + bmax) > SCALE_HUGE:
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)}: n * max|{mu_name}| * max|w| = "
+                         f"{_fmt(n * mmax * (w + bmax))} exceeds {_fmt(SCALE_HUGE)}, the expected return overflows")
+    if risk_aversion is not None and risk_aversion * n * var * (w + bmax) ** 2 > SCALE_HUGE:
+        raise InputError("risk_aversion", f"{_fmt(risk_aversion)} times the largest risk "
+                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}: the objective overflows")
+    if frontier and 0.0 < mmax < FRONTIER_RATIO * var * (w + bmax):
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
+                         f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
+                         f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from ._validate import _as_float_array, as_scalar, as_vector, check_labels, labels_of
 from .errors import InfeasibleError, InputError, NotPSDError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
-from .result import Status
+from .result import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
 from .targets import TargetResult, _max_return, _min_risk
 
@@ -183,9 +183,12 @@ def active_portfolio(
             pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
             expected_returns=lab(p.mu), check_psd=False,
         )
+    share = _active_share(w, p.benchmark)
+    if finite_status(res.status, a, te, share, res.volatility) != res.status:  # the final guard
+        res = replace(res, status=Status.NUMERICAL_ERROR, message="a number of the result is not finite")
     return ActivePortfolio(
         weights=lab(w), active_weights=lab(w - p.benchmark), alpha=a, tracking_error=te,
-        information_ratio=a / te if te > 0 else float("nan"), active_share=_active_share(w, p.benchmark),
+        information_ratio=a / te if te > 0 else float("nan"), active_share=share,
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
 

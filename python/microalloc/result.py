@@ -12,6 +12,11 @@ from .errors import SolverError
 
 __all__ = ["MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
+#: Numbers of a solve that must be finite under OPTIMAL (with the weights).
+_FINITE_FIELDS = (
+    "objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual", "budget_multiplier",
+)
+
 _STATUS_HELP = {
     Status.OPTIMAL: "certified optimal: relative duality gap <= tol and constraints hold",
     Status.MAX_ITER: "iteration limit reached before the certificate passed; weights are feasible",
@@ -20,6 +25,18 @@ _STATUS_HELP = {
     Status.NOT_CONVEX: "negative curvature met: the covariance is not positive semidefinite",
     Status.INVALID_INPUT: "the input of this problem was rejected",
 }
+
+
+def finite_status(status: Any, *values: Any) -> Any:
+    """The final guard of every result: OPTIMAL only when every number reported with it is finite.
+
+    A certificate computed from overflowed or underflowed numbers can pass vacuously (a gap of 0
+    next to an infinite objective); such a result says NUMERICAL_ERROR instead."""
+    if status == Status.OPTIMAL:
+        for v in values:
+            if v is not None and not np.isfinite(np.asarray(v, dtype=float)).all():
+                return Status.NUMERICAL_ERROR
+    return status
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -83,6 +100,9 @@ class MeanVarianceResult:
         """Build from the core's fields without the per-field frozen-dataclass __init__ (a few
         microseconds that matter for small solves); every field is set exactly once."""
         self = object.__new__(cls)
+        fields["status"] = finite_status(
+            fields["status"], fields["weights"], *(fields[k] for k in _FINITE_FIELDS)
+        )
         fields.update(method=method, tol=tol, info=info)
         self.__dict__.update(fields)
         return self

@@ -18,10 +18,11 @@ from ._validate import (
     as_scalar,
     as_vector,
     check_labels,
+    check_scales,
     labels_of,
 )
 from .errors import InputError, ShapeError
-from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
@@ -108,7 +109,7 @@ def solve_mean_variance(
     """
     _check_method(method)
     labels = labels_of(cov)
-    s, _ = as_covariance(cov, check_psd=check_psd)
+    s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = as_scalar(budget, "budget")
     ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
@@ -129,6 +130,7 @@ def solve_mean_variance(
         w0 = EMPTY
     else:
         w0 = as_vector(warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start, n, "warm_start")
+    check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, risk_aversion=ra)
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
     if method == "active_set":
@@ -258,9 +260,13 @@ def solve_mean_variance_batch(
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
     )
+    # the final guard, per row: OPTIMAL only with finite numbers (result.finite_status)
+    status = np.array(raw.status, copy=True)
+    numbers = np.column_stack([raw.weights, raw.objective, raw.expected_return, raw.risk, raw.gap, raw.rel_gap])
+    status[(status == int(Status.OPTIMAL)) & ~np.isfinite(numbers).all(axis=1)] = int(Status.NUMERICAL_ERROR)
     return MeanVarianceBatchResult(
         weights=raw.weights,
-        status=raw.status,
+        status=status,
         iterations=raw.iterations,
         objective=raw.objective,
         expected_return=raw.expected_return,
