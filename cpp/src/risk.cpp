@@ -141,6 +141,47 @@ double spinu_objective(const Vec& y, const Vec& u, const Vec& b) {
   return 0.5 * y.dot(u) - (b.array() * y.array().log()).sum();
 }
 
+/// One damped Newton step on F: H = C + diag(b / y^2), g = Cy - b / y; fraction to the boundary
+/// and Armijo backtracking keep y > 0 (the other roots of y_i (Cy)_i = b_i have mixed signs).
+/// False (y, u unchanged) when the factorisation or the line search fails.
+bool newton_step(const Eigen::MatrixXd& C, const Vec& b, Vec& y, Vec& u) {
+  const Index k = y.size();
+  const Vec g = u - b.cwiseQuotient(y);
+  Eigen::MatrixXd H = C;
+  H.diagonal() += b.cwiseQuotient(y.cwiseProduct(y));
+  Eigen::LLT<Eigen::MatrixXd> llt(H);
+  if (llt.info() != Eigen::Success) return false;
+  const Vec d = -llt.solve(g);
+  double alpha = 1.0;
+  for (Index t = 0; t < k; ++t) {
+    if (d[t] < 0.0) alpha = std::min(alpha, 0.99 * y[t] / -d[t]);
+  }
+  const double f0 = spinu_objective(y, u, b);
+  const double slope = g.dot(d);
+  Vec y_new, u_new;
+  for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
+    y_new = y + alpha * d;
+    u_new.noalias() = C * y_new;
+    if (spinu_objective(y_new, u_new, b) <= f0 + 1e-4 * alpha * slope + 1e-15 * std::abs(f0)) {
+      if (!(y_new.minCoeff() > 0.0)) return false;
+      y.swap(y_new);
+      u.swap(u_new);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// max over t of (|C| y)_t / |(C y)_t| with u = C y (rounding.hpp).
+double correlation_cancellation(const Eigen::MatrixXd& C, const Vec& y, const Vec& u) {
+  const Index k = y.size();
+  Vec abs_u = Vec::Zero(k);
+  for (Index t = 0; t < k; ++t) abs_u.noalias() += y[t] * C.col(t).cwiseAbs();
+  std::vector<Index> all(static_cast<std::size_t>(k));
+  for (Index t = 0; t < k; ++t) all[static_cast<std::size_t>(t)] = t;
+  return detail::cancellation_ratio(u, abs_u, all);
+}
+
 }  // namespace
 
 RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings) {
@@ -176,13 +217,9 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   y *= 1.0 / std::sqrt(y.dot(u));
   u = C * y;
   // The rounding level of the y-space error: tol plus what rounding in C y and y'Cy can show
-  // (scales with k and with the cancellation in C y; recomputed when y has moved far).
+  // (grows with the cancellation in C y; recomputed when y has moved far).
   auto rounding_level = [&]() {
-    Vec abs_u = Vec::Zero(k);
-    for (Index t = 0; t < k; ++t) abs_u.noalias() += y[t] * C.col(t).cwiseAbs();
-    std::vector<Index> all(static_cast<std::size_t>(k));
-    for (Index t = 0; t < k; ++t) all[static_cast<std::size_t>(t)] = t;
-    return settings.tol + detail::ratio_rounding_floor(detail::cancellation_ratio(u, abs_u, all));
+    return settings.tol + detail::ratio_rounding_floor(correlation_cancellation(C, y, u));
   };
   auto max_error = [&]() {
     const double var = y.dot(u);
@@ -248,35 +285,9 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   if (newton_allowed && err > settings.tol && stalled < kStallSweeps) {
     best = err;
     stalled = 0;
-    // Damped Newton on F: H = C + diag(b / y^2), g = Cy - b / y; fraction to the boundary and
-    // Armijo backtracking keep y > 0 (the other roots of y_i (Cy)_i = b_i have mixed signs).
     for (int it = 0; it < 100 && err > settings.tol && stalled < kStallSteps; ++it) {
       const double before = err;
-      const Vec g = u - b.cwiseQuotient(y);
-      Eigen::MatrixXd H = C;
-      H.diagonal() += b.cwiseQuotient(y.cwiseProduct(y));
-      Eigen::LLT<Eigen::MatrixXd> llt(H);
-      if (llt.info() != Eigen::Success) break;
-      const Vec d = -llt.solve(g);
-      double alpha = 1.0;
-      for (Index t = 0; t < k; ++t) {
-        if (d[t] < 0.0) alpha = std::min(alpha, 0.99 * y[t] / -d[t]);
-      }
-      const double f0 = spinu_objective(y, u, b);
-      const double slope = g.dot(d);
-      Vec y_new, u_new;
-      bool accepted = false;
-      for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
-        y_new = y + alpha * d;
-        u_new.noalias() = C * y_new;
-        if (spinu_objective(y_new, u_new, b) <= f0 + 1e-4 * alpha * slope + 1e-15 * std::abs(f0)) {
-          accepted = true;
-          break;
-        }
-      }
-      if (!accepted || !(y_new.minCoeff() > 0.0)) break;
-      y.swap(y_new);
-      u.swap(u_new);
+      if (!newton_step(C, b, y, u)) break;
       ++res.newton_steps;
       err = max_error();
       stalling();
