@@ -195,3 +195,71 @@ def test_covariance_verdict_is_remembered_by_content_not_identity():
     cov[3, 3] *= 1.0 + 1e-15  # one bit-level change in place: checked afresh
     ma.solve_mean_variance(cov, mu)
     assert len(_validate._CHECKED) == 2
+
+
+def _feasible(lo: np.ndarray, up: np.ndarray, budget: float) -> bool:
+    """The definition: some w has lo <= w <= up and sum(w) = budget (a box meets a hyperplane
+    exactly when no bound is crossed and the budget lies between the bound sums)."""
+    return bool((lo <= up).all() and lo.sum() <= budget <= up.sum())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(2, 12), m=st.integers(1, 10), method=st.sampled_from(ma.METHODS))
+def test_infeasible_batch_rows_are_infeasible_with_nan_numbers(seed, n, m, method):
+    cov, mu = factor_cov(n, seed)
+    rng = np.random.default_rng(seed)
+    lo = np.round(rng.uniform(-0.2, 0.6, (m, n)) / n * 2, 3)
+    up = np.round(lo + rng.uniform(-0.3, 1.0, (m, n)), 3)  # some entries crossed
+    budget = np.round(rng.uniform(0.5, 1.5, m), 3)
+    # keep away from the tolerance of the bound-sum tests: clearly in or clearly out
+    for i in range(m):
+        for s in (lo[i].sum(), up[i].sum()):
+            if abs(s - budget[i]) < 1e-6:
+                budget[i] += 0.01
+    r = ma.solve_mean_variance_batch(cov, mu, lower=lo, upper=up, budget=budget, method=method)
+    for i in range(m):
+        if _feasible(lo[i], up[i], budget[i]):
+            assert r.status[i] == ma.Status.OPTIMAL
+            w = r.weights[i]
+            assert (w >= lo[i] - 1e-9).all() and (w <= up[i] + 1e-9).all() and abs(w.sum() - budget[i]) < 1e-9
+        else:
+            assert r.status[i] == ma.Status.INFEASIBLE, (lo[i], up[i], budget[i])
+            assert np.isnan(r.weights[i]).all()
+            for field in (r.objective, r.expected_return, r.risk, r.gap, r.rel_gap):
+                assert np.isnan(field[i])
+
+
+def test_crossed_bounds_row_of_a_batch():
+    cov = np.diag([0.04, 0.09, 0.16])
+    mu = np.array([0.08, 0.06, 0.04])
+    r = ma.solve_mean_variance_batch(cov, mu, lower=[[0.5, 0, 0], [0, 0, 0]], upper=[[0.4, 1, 1], [1, 1, 1]])
+    assert list(r.status) == [ma.Status.INFEASIBLE, ma.Status.OPTIMAL]
+    assert np.isnan(r.weights[0]).all() and np.isnan(r.objective[0])
+    with pytest.raises(ma.InfeasibleError):  # the single solve refuses the same row
+        ma.solve_mean_variance(cov, mu, lower=[0.5, 0, 0], upper=[0.4, 1, 1])
+
+
+def test_a_not_psd_edit_that_keeps_an_additive_fingerprint_is_checked_afresh():
+    # Sign flips of a 2 x 2 block [[x, -x], [-x, x]] in rows i, i + 64 and columns j, j + 64 (and
+    # their mirror): every row keeps the same sums of its entries and of their bit patterns, with
+    # keys that repeat every 64 columns, so an additive fingerprint cannot tell the two matrices
+    # apart. The first is PSD (smallest eigenvalue 0.12), the second is not (-0.198): its verdict
+    # must not be the first one's.
+    from microalloc import _validate
+
+    n, i, j, k = 200, 3, 10, 150
+    e = np.eye(n)
+    v, u = e[i] - e[i + 64], e[j] - e[j + 64]
+    w, z = 1.6 * (e[i] + e[k]), 1.6 * (e[j] + e[k])
+    psd = np.eye(n) + np.outer(w, w) + np.outer(z, z) + 0.7 * (np.outer(v, u) + np.outer(u, v))
+    flipped = psd.copy()
+    for r in (i, i + 64):
+        for c in (j, j + 64):
+            flipped[r, c] = -flipped[r, c]
+            flipped[c, r] = -flipped[c, r]
+    assert np.array_equal(flipped, flipped.T)
+    assert np.linalg.eigvalsh(psd).min() > 0.1 and np.linalg.eigvalsh(flipped).min() < -0.19
+    _validate.clear_covariance_cache()
+    assert ma.solve_mean_variance(psd).is_optimal
+    with pytest.raises(ma.NotPSDError):
+        ma.solve_mean_variance(flipped)

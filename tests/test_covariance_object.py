@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import microalloc as ma
-from microalloc import _core
+from microalloc import _core, _validate
 
 from test_validation import NOT_PSD, MU, S, with_entry
 
@@ -43,13 +43,14 @@ def test_it_owns_a_read_only_copy():
 def test_solves_with_it_do_not_fingerprint_or_rescan(monkeypatch):
     c = ma.Covariance(S)
     calls = []
-    for name in ("covariance_fingerprint", "inspect_covariance", "check_positive_semidefinite"):
-        real = getattr(_core, name)
-        monkeypatch.setattr(_core, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    for module, name in ((_validate, "covariance_key"), (_core, "inspect_covariance"),
+                         (_core, "check_positive_semidefinite")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
     assert ma.solve_mean_variance(c, MU).is_optimal
     assert calls == []
     ma.solve_mean_variance(S, MU)
-    assert "covariance_fingerprint" in calls  # a plain array is fingerprinted on every call
+    assert "covariance_key" in calls  # a plain array is hashed on every call
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,22 @@ def test_tiny_and_huge_budgets():
     np.testing.assert_allclose(realised(c, np.asarray(r.weights)), np.array([1.0, 1e-12]) / (1 + 1e-12), rtol=1e-10)
     huge = ma.risk_budgeting(np.diag([1.0, 2.0]), [1e308, 1e308])
     np.testing.assert_allclose(huge.weights, ma.risk_budgeting(np.diag([1.0, 2.0])).weights, rtol=1e-14)
+
+
+def test_equal_risk_at_n_5000_is_optimal_when_the_budgets_are_met_to_rounding():
+    # A 10-factor model with specific risk, formed densely: the equal-risk portfolio hedges the
+    # factors out, so (S w)_i is much smaller than the sum of its terms and 1e-12 in every
+    # contribution is at the rounding level of S w. The status must say OPTIMAL when the budgets are
+    # met that well (recomputed here), not NUMERICAL_ERROR.
+    n = 5000
+    rng = np.random.default_rng(0)
+    loadings = rng.normal(size=(n, 10)) * 0.1
+    s = (loadings * rng.uniform(0.5, 2.0, 10)) @ loadings.T
+    s[np.diag_indices(n)] += rng.uniform(0.01, 0.05, n)
+    s = 0.5 * (s + s.T)
+    r = ma.risk_budgeting(s, check_psd=False)
+    w = np.asarray(r.weights)
+    rc = realised(s, w)
+    assert r.status == ma.Status.OPTIMAL, (r.status, r.max_budget_error)
+    assert (w > 0).all() and abs(w.sum() - 1.0) < 1e-12
+    np.testing.assert_allclose(rc * n, 1.0, rtol=0, atol=1e-10)

@@ -295,3 +295,16 @@ def test_crossover_happens_when_many_assets_are_free_and_only_then():
             assert (free > 200) == crossed, (free, crossed)
             seen.add(crossed)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("mu", [0.0316, np.sqrt(0.001), 0.05, 1.0, 100.0])
+@pytest.mark.parametrize("method", ma.METHODS)
+def test_two_identical_assets_with_large_expected_returns(mu, method):
+    # Equal assets, equal mu, large against ra * S: the start is the vertex (1, 0), and with one
+    # free asset held by the budget the step u - nu e is rounding, not a move (it used to block at
+    # once, drop the asset, and free it again until the iteration limit). Optimum: (1/2, 1/2) by
+    # symmetry (the risk term is strictly convex, the return is the same for every w).
+    for ra in (0.5, 1.0, 2.0):
+        r = ma.solve_mean_variance(np.diag([0.001, 0.001]), [mu, mu], risk_aversion=ra, method=method)
+        assert r.status == ma.Status.OPTIMAL, (ra, r)
+        np.testing.assert_allclose(r.weights, [0.5, 0.5], rtol=0, atol=1e-9)

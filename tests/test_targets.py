@@ -293,6 +293,39 @@ def test_active_portfolio_tracking_error_limit_and_both_targets():
         ma.active_portfolio(s, alpha, b[:-1], target_alpha=0.001)
 
 
+@pytest.mark.parametrize("budget", [0.9, 1.1])
+def test_active_portfolio_with_a_budget_other_than_the_benchmarks_total(budget):
+    """budget != sum(b): the active weights sum to budget - sum(b) (cash against the benchmark);
+    the least tracking error for the target alpha is quadprog's, the highest alpha within a
+    tracking-error limit clarabel's, and the active share counts the cash position."""
+    s, alpha, b = active_problem(11)
+    n = len(b)
+    lo, up = np.zeros(n), np.full(n, 0.5)
+    ta = 0.002
+    res = ma.active_portfolio(s, alpha, b, target_alpha=ta, budget=budget, upper=0.5)
+    assert res.status == ma.Status.OPTIMAL and res.target.rel_gap <= 1e-9
+    w = np.asarray(res.weights)
+    assert abs(w.sum() - budget) < 1e-12 and (w >= -1e-15).all() and (w <= 0.5 + 1e-15).all()
+    np.testing.assert_allclose(np.asarray(res.active_weights), w - b, rtol=0, atol=1e-15)
+    assert float(np.sum(res.active_weights)) == pytest.approx(budget - b.sum(), abs=1e-12)
+    ref = qp_min_risk(s, alpha, ta + alpha @ b, lo, up, budget=budget, b=b)
+    assert res.tracking_error**2 <= risk_of(s, ref, b) ** 2 * (1 + 1e-9)
+    np.testing.assert_allclose(w, ref, rtol=0, atol=1e-6)
+    assert res.tracking_error == pytest.approx(risk_of(s, w, b), rel=1e-10)
+    assert res.alpha == pytest.approx(ta, rel=1e-10)
+    assert res.information_ratio == pytest.approx(alpha @ (w - b) / risk_of(s, w, b), rel=1e-12)
+    cash = abs(budget - b.sum())
+    assert res.active_share == pytest.approx(0.5 * (np.abs(w - b).sum() + cash), rel=1e-12)
+    rep = res.risk_report
+    assert float(rep.tracking_error) == pytest.approx(res.tracking_error, rel=1e-10)
+    assert float(np.sum(rep.active_component)) == pytest.approx(res.tracking_error, rel=1e-10)
+    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.alpha, rel=1e-10)
+    lim = ma.active_portfolio(s, alpha, b, max_tracking_error=0.02, budget=budget, upper=0.5)
+    assert lim.status == ma.Status.OPTIMAL and lim.tracking_error == pytest.approx(0.02, rel=1e-10)
+    ref = clarabel_max_return(s, alpha, 0.02, lo, up, budget=budget, b=b)
+    assert lim.alpha == pytest.approx(alpha @ (ref - b), rel=1e-6)
+
+
 def test_frontier_active_returns_and_information_ratios():
     s, alpha, b = active_problem(3)
     fr = ma.efficient_frontier(s, alpha, benchmark=b)

@@ -44,6 +44,7 @@ constexpr int kRefinementRounds = 3;
 constexpr double kPivotTol = 1e-12;  // relative pivot below which Ht_{F+j} counts as singular
 constexpr double kNegativePivotTol = 1e-8;  // relative pivot below -this: negative curvature
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kStepCancelTol = 1e-14;  // a step below this fraction of its terms is rounding
 // Crossover: once the iterations have read more than kCrossoverRows * n rows of S (about as many
 // matrix-vector products; solves with few free assets end below 7 n on the 720 long-only problems
 // of sizes 20-1000 and caps 1/n-100% we tried, none of which crosses over) with at least
@@ -480,7 +481,11 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
       nu = s.subproblem();
       const double pmax = s.pf.cwiseAbs().maxCoeff();
       const double wmax = std::max(1.0, std::abs(B));
-      if (pmax > 1e-15 * wmax) {
+      // pf = u - nu e cancels when the current point is the face's minimiser (one free asset, held
+      // by the budget): what is left below the rounding of its terms is not a step, or a zero
+      // step blocks, drops the asset, and pricing frees it again (a cycle).
+      const double terms = std::max(s.u.cwiseAbs().maxCoeff(), std::abs(nu) * s.e.cwiseAbs().maxCoeff());
+      if (pmax > 1e-15 * wmax && pmax > kStepCancelTol * terms) {
         if (it >= settings.max_iter) break;
         ++it;
         double alpha = 1.0;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "microalloc/check.hpp"
+#include "microalloc/projection.hpp"
 #include "parallel.hpp"
 
 namespace microalloc {
@@ -14,6 +15,20 @@ using detail::check_rows;
 using detail::row_of;
 
 bool finite_or_empty(const VecRef& v) { return v.size() == 0 || v.allFinite(); }
+
+/// The row's status before solving, by the rule the single solve raises on (check_bounds): a NaN or
+/// a +inf lower / -inf upper bound is invalid input; crossed bounds or bound sums that miss the
+/// budget are infeasible. Optimal means "go ahead".
+Status bounds_status(const VecRef& lo, const VecRef& up, double budget) {
+  using Kind = BoundsIssue::Kind;
+  switch (check_bounds(lo, up, budget).kind) {
+    case Kind::None: return Status::Optimal;
+    case Kind::Crossed:
+    case Kind::LowerAboveBudget:
+    case Kind::UpperBelowBudget: return Status::Infeasible;
+    default: return Status::InvalidInput;
+  }
+}
 
 }  // namespace
 
@@ -61,6 +76,10 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
             up.hasNaN() || !std::isfinite(ra) || !std::isfinite(budget) || ra < 0.0 ||
             (mu.size() == 0 && !(ra > 0.0))) {
           continue;  // InvalidInput
+        }
+        if (const Status pre = bounds_status(lo, up, budget); pre != Status::Optimal) {
+          out.status[i] = static_cast<std::int32_t>(pre);
+          continue;  // NaN weights and numbers, as preset
         }
         MeanVarianceProblem p{in.cov, mu, lo, up, b, ra, budget};
         SolveResult r = method == Method::ActiveSet ? active_set.solve(p, settings, w0)

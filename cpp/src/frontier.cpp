@@ -469,7 +469,11 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
     const double delta_tol = kSlopeTol * (mu_scale + std::abs(nu1));
     for (Index i = 0; i < n; ++i) {
       if (side[i] != kLower && side[i] != kUpper) continue;
-      const double gamma = s_alpha[i] - c0[i] + nu0;
+      // gamma = 0 exactly when i is tied with the free assets at the current point (a duplicate
+      // of one of them): what is left below the rounding of its terms is not a distance, or the
+      // event lands at tau + (rounding) in one build and at tau in another (FMA or not).
+      double gamma = s_alpha[i] - c0[i] + nu0;
+      if (std::abs(gamma) <= kCancelTol * (std::abs(s_alpha[i]) + std::abs(c0[i]) + std::abs(nu0))) gamma = 0.0;
       const double delta = s_beta[i] - p.mu[i] + nu1;
       const bool enters = side[i] == kLower ? delta < -delta_tol : delta > delta_tol;
       if (!enters) continue;

@@ -109,7 +109,9 @@ inline bool feasible_bounds(const MeanVarianceProblem& p, Vec& lb, Vec& ub) {
   implied_bounds(p.lower, p.upper, B, lb, ub);
   const double slb = lb.sum(), sub = ub.sum();
   const double ftol = 1e-12 * std::max({1.0, std::abs(B), lb.cwiseAbs().sum(), ub.cwiseAbs().sum()});
-  return !((lb.array() > ub.array()).any() || slb > B + ftol || sub < B - ftol || n == 0);
+  // The implied bounds are widened to never cross (rounding in the sums): test the given box too.
+  return !((lb.array() > ub.array()).any() || (p.lower.array() > p.upper.array()).any() || slb > B + ftol ||
+           sub < B - ftol || n == 0);
 }
 
 /// risk_aversion == 0: the linear objective -mu'w, filled greedily in decreasing mu (ties by index).

@@ -11,6 +11,7 @@
 
 #include "microalloc/check.hpp"
 #include "parallel.hpp"
+#include "rounding.hpp"
 
 namespace microalloc {
 namespace {
@@ -131,10 +132,54 @@ namespace {
 
 constexpr double kInfSweeps = 1e300;
 constexpr double kNewtonSteps = 8.0;  // Newton steps budgeted when comparing with coordinate descent
+constexpr int kStallSweeps = 3;       // sweeps without a new lowest error: rounding level reached...
+constexpr int kStallSteps = 2;        // (Newton steps)
+constexpr double kStallLevel = 1e3;   // ...when the error is within this factor of the target
 
 /// Spinu's F on the support (y > 0), given u = C y.
 double spinu_objective(const Vec& y, const Vec& u, const Vec& b) {
   return 0.5 * y.dot(u) - (b.array() * y.array().log()).sum();
+}
+
+/// One damped Newton step on F: H = C + diag(b / y^2), g = Cy - b / y; fraction to the boundary
+/// and Armijo backtracking keep y > 0 (the other roots of y_i (Cy)_i = b_i have mixed signs).
+/// False (y, u unchanged) when the factorisation or the line search fails.
+bool newton_step(const Eigen::MatrixXd& C, const Vec& b, Vec& y, Vec& u) {
+  const Index k = y.size();
+  const Vec g = u - b.cwiseQuotient(y);
+  Eigen::MatrixXd H = C;
+  H.diagonal() += b.cwiseQuotient(y.cwiseProduct(y));
+  Eigen::LLT<Eigen::MatrixXd> llt(H);
+  if (llt.info() != Eigen::Success) return false;
+  const Vec d = -llt.solve(g);
+  double alpha = 1.0;
+  for (Index t = 0; t < k; ++t) {
+    if (d[t] < 0.0) alpha = std::min(alpha, 0.99 * y[t] / -d[t]);
+  }
+  const double f0 = spinu_objective(y, u, b);
+  const double slope = g.dot(d);
+  Vec y_new, u_new;
+  for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
+    y_new = y + alpha * d;
+    u_new.noalias() = C * y_new;
+    if (spinu_objective(y_new, u_new, b) <= f0 + 1e-4 * alpha * slope + 1e-15 * std::abs(f0)) {
+      if (!(y_new.minCoeff() > 0.0)) return false;
+      y.swap(y_new);
+      u.swap(u_new);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// max over t of (|C| y)_t / |(C y)_t| with u = C y (rounding.hpp).
+double correlation_cancellation(const Eigen::MatrixXd& C, const Vec& y, const Vec& u) {
+  const Index k = y.size();
+  Vec abs_u = Vec::Zero(k);
+  for (Index t = 0; t < k; ++t) abs_u.noalias() += y[t] * C.col(t).cwiseAbs();
+  std::vector<Index> all(static_cast<std::size_t>(k));
+  for (Index t = 0; t < k; ++t) all[static_cast<std::size_t>(t)] = t;
+  return detail::cancellation_ratio(u, abs_u, all);
 }
 
 }  // namespace
@@ -171,6 +216,11 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   Vec u = C * y;
   y *= 1.0 / std::sqrt(y.dot(u));
   u = C * y;
+  // The rounding level of the y-space error: tol plus what rounding in C y and y'Cy can show
+  // (grows with the cancellation in C y; recomputed when y has moved far).
+  auto rounding_level = [&]() {
+    return settings.tol + detail::ratio_rounding_floor(correlation_cancellation(C, y, u));
+  };
   auto max_error = [&]() {
     const double var = y.dot(u);
     double e = 0.0;
@@ -206,61 +256,67 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   // less than a few Newton steps cost (a sweep is O(k^2), a Newton step O(k^3 / 3)); on strongly
   // correlated matrices the rate degrades with k, and damped Newton finishes instead.
   double err = max_error();
+  double level = rounding_level();
+  // Stall test: steps that no longer lower the error near its rounding level end the iteration;
+  // the final certificate in S decides (with the rounding floor of its own products).
+  double best = err;
+  int stalled = 0;
+  auto stalling = [&]() {
+    if (err < best || err > kStallLevel * level) {
+      best = err;
+      stalled = 0;
+    } else {
+      ++stalled;
+    }
+    return stalled >= kStallSweeps;
+  };
   while (err > settings.tol && res.iterations < settings.max_sweeps) {
     const double before = err;
     sweep();
     err = max_error();
+    if (res.iterations == 1) level = rounding_level();  // near the solution's scale after one sweep
     const double rate = err / before;
+    if (stalling()) break;
     if (newton_allowed && res.iterations >= 3 && err > settings.tol) {
       const double remaining = rate < 1.0 ? std::log(settings.tol / err) / std::log(rate) : kInfSweeps;
       if (remaining > kNewtonSteps * static_cast<double>(k) / 3.0) break;
     }
   }
-  if (newton_allowed && err > settings.tol) {
-    // Damped Newton on F: H = C + diag(b / y^2), g = Cy - b / y; fraction to the boundary and
-    // Armijo backtracking keep y > 0 (the other roots of y_i (Cy)_i = b_i have mixed signs).
-    for (int it = 0; it < 100 && err > settings.tol; ++it) {
-      const Vec g = u - b.cwiseQuotient(y);
-      Eigen::MatrixXd H = C;
-      H.diagonal() += b.cwiseQuotient(y.cwiseProduct(y));
-      Eigen::LLT<Eigen::MatrixXd> llt(H);
-      if (llt.info() != Eigen::Success) break;
-      const Vec d = -llt.solve(g);
-      double alpha = 1.0;
-      for (Index t = 0; t < k; ++t) {
-        if (d[t] < 0.0) alpha = std::min(alpha, 0.99 * y[t] / -d[t]);
-      }
-      const double f0 = spinu_objective(y, u, b);
-      const double slope = g.dot(d);
-      Vec y_new, u_new;
-      bool accepted = false;
-      for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
-        y_new = y + alpha * d;
-        u_new.noalias() = C * y_new;
-        if (spinu_objective(y_new, u_new, b) <= f0 + 1e-4 * alpha * slope + 1e-15 * std::abs(f0)) {
-          accepted = true;
-          break;
-        }
-      }
-      if (!accepted || !(y_new.minCoeff() > 0.0)) break;
-      y.swap(y_new);
-      u.swap(u_new);
+  if (newton_allowed && err > settings.tol && stalled < kStallSweeps) {
+    best = err;
+    stalled = 0;
+    for (int it = 0; it < 100 && err > settings.tol && stalled < kStallSteps; ++it) {
+      const double before = err;
+      if (!newton_step(C, b, y, u)) break;
       ++res.newton_steps;
       err = max_error();
+      stalling();
+      // At the rounding level, a step that no longer divides the error by 10 has nothing
+      // quadratic left to give (a step costs k / 3 sweeps).
+      if (err <= level && err > 0.1 * before) break;
     }
   }
   // Newton stopped short (a failed factorisation or line search): back to sweeps.
-  while (err > settings.tol && res.iterations < settings.max_sweeps) {
+  if (res.newton_steps > 0) {
+    level = rounding_level();
+    best = err;
+    stalled = 0;
+  }
+  while (err > settings.tol && res.iterations < settings.max_sweeps && stalled < kStallSweeps) {
     sweep();
     err = max_error();
+    stalling();
   }
   // Weights and an exact certificate from S w.
   res.weights = Vec::Zero(n);
   double total = 0.0;
   for (Index t = 0; t < k; ++t) total += y[t] / sd[t];
   for (Index t = 0; t < k; ++t) res.weights[P[t]] = y[t] / sd[t] / total;
-  Vec sw = Vec::Zero(n);
-  for (Index t = 0; t < k; ++t) sw.noalias() += res.weights[P[t]] * cov.row(P[t]).transpose();
+  Vec sw = Vec::Zero(n), abs_sw = Vec::Zero(n);
+  for (Index t = 0; t < k; ++t) {
+    sw.noalias() += res.weights[P[t]] * cov.row(P[t]).transpose();
+    abs_sw.noalias() += res.weights[P[t]] * cov.row(P[t]).transpose().cwiseAbs();
+  }
   const double var = res.weights.dot(sw);
   res.volatility = std::sqrt(std::max(var, 0.0));
   res.risk_contributions = res.weights.cwiseProduct(sw) / var;
@@ -271,7 +327,8 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   }
   if (!(var > 0.0) || !res.weights.allFinite()) {
     res.status = Status::NumericalError;
-  } else if (res.max_budget_error <= settings.tol) {
+  } else if (res.max_budget_error <= settings.tol + detail::ratio_rounding_floor(detail::cancellation_ratio(sw, abs_sw, P))) {
+    // met to tol, up to what rounding in S w and w'Sw can show at this n and these data
     res.status = Status::Optimal;
   } else if (res.iterations < settings.max_sweeps || !std::isfinite(res.max_budget_error)) {
     res.status = Status::NumericalError;  // stopped short of the target without running out of sweeps

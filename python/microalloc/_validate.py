@@ -8,6 +8,7 @@ the memory order differ), so it crosses into C++ without another copy. Each fail
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import threading
@@ -27,11 +28,13 @@ SYMMETRY_TOL = 1e-10
 PSD_TOL = 1e-10
 
 
-#: Verdicts of the exact checks, keyed by (n, fingerprint of the exact entries): the O(n^2)
-#: transposed scan (finite, symmetric, positive variances, correlations within [-1, 1]) and the
-#: O(n^3) PSD test run once per distinct matrix; a matrix seen before (same bits) costs one
-#: row-streaming fingerprint pass.
-_CHECKED: OrderedDict[tuple[int, int, int, int], list[Any]] = OrderedDict()
+#: Verdicts of the exact checks, keyed by (n, SHA-256 of the exact bytes): the O(n^2) transposed
+#: scan (finite, symmetric, positive variances, correlations within [-1, 1]) and the O(n^3) PSD test
+#: run once per distinct matrix; a matrix seen before (same bits) costs one hashing pass. The key is
+#: a cryptographic hash because a verdict wrongly shared is a silent wrong answer: a fast additive
+#: fingerprint can be fooled by structured edits (sign flips that cancel in its sums), a collision
+#: of SHA-256 is not to be found.
+_CHECKED: OrderedDict[tuple[int, bytes], list[Any]] = OrderedDict()
 _CACHE_SIZE = 32
 _LOCK = threading.Lock()
 
@@ -44,7 +47,13 @@ def clear_covariance_cache() -> None:
     _cached_constant.cache_clear()
 
 
-def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
+def covariance_key(s: np.ndarray) -> tuple[int, bytes]:
+    """The cache key of a float64 C-ordered square matrix: its size and the SHA-256 of its bytes
+    (hashlib releases the GIL while hashing a large buffer)."""
+    return s.shape[0], hashlib.sha256(memoryview(s).cast("B")).digest()
+
+
+def _remembered(key: tuple[int, bytes]) -> list[Any] | None:
     with _LOCK:
         hit = _CHECKED.get(key)
         if hit is not None:
@@ -52,7 +61,7 @@ def _remembered(key: tuple[int, int, int, int]) -> list[Any] | None:
         return hit
 
 
-def _remember(key: tuple[int, int, int, int], entry: list[Any]) -> None:
+def _remember(key: tuple[int, bytes], entry: list[Any]) -> None:
     with _LOCK:
         _CHECKED[key] = entry
         while len(_CHECKED) > _CACHE_SIZE:
@@ -242,7 +251,7 @@ def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[np.n
                 raise
             raise NotPSDError(name, str(e).split(": ", 1)[-1]) from None
     s = _square(cov, name)
-    key = (s.shape[0], *_core.covariance_fingerprint(s))
+    key = covariance_key(s)
     entry = _remembered(key)
     if entry is None:
         rep = _core.inspect_covariance(s, SYMMETRY_TOL)
@@ -263,8 +272,8 @@ class Covariance:
     check once: finite entries, symmetry, positive variances, correlations within [-1, 1] and,
     unless ``check_psd=False``, positive semidefiniteness (an O(n^3) factorisation). The solvers
     accept a ``Covariance`` wherever they accept a matrix and then skip all O(n^2) work on it: a
-    plain array is fingerprinted on every call (one pass over its n^2 entries, to notice in-place
-    changes), which at n >= 500 costs more than an active-set solve itself. Being a private copy,
+    plain array is hashed on every call (SHA-256 of its n^2 entries, to notice in-place changes),
+    which at n >= 500 costs more than an active-set solve itself. Being a private copy,
     the matrix cannot change behind the object's back.
 
     Parameters
@@ -517,3 +526,61 @@ def _raise_for_bounds(
     if kind == issue.LOWER_ABOVE_BUDGET:
         raise InfeasibleError(name, f"sum(lower) = {a} exceeds budget = {b}: no portfolio is feasible")
     raise InfeasibleError(name, f"sum(upper) = {a} is below budget = {b}: no portfolio is feasible")
+
+
+# -- scales --------------------------------------------------------------------------------------
+#: Largest product of the data let in. With |S_ij| <= max variance (correlations within [-1, 1]),
+#: (w-b)'S(w-b) <= n max_var max|w-b|^2 and mu'w <= n max|mu| max|w|: both, and the certificate's
+#: sums and scales built from them, must stay below the float64 maximum (1.8e308) with room.
+SCALE_HUGE = 1e300
+#: Smallest largest-variance let in: terms down to 1e-16 of the largest must still be normal
+#: numbers (above 2.2e-308), or products lose their relative precision unseen.
+SCALE_TINY = 1e-290
+#: The frontier's parameter tau = 1 / risk_aversion reaches about max_var max|w| / max|mu| and its
+#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows.
+FRONTIER_RATIO = 1e-150
+
+
+def _fmt(x: float) -> str:
+    return f"{float(x):.3g}"
+
+
+def check_scales(
+    report: Any, n: int, *, budget: float, mu: np.ndarray | None = None, benchmark: np.ndarray | None = None,
+    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu",
+) -> None:
+    """Refuse data whose products overflow or underflow in float64 (InputError naming the argument
+    responsible), instead of reporting non-finite numbers. The limits: SCALE_HUGE, SCALE_TINY and,
+    for the frontier and its targets, FRONTIER_RATIO."""
+    with np.errstate(over="ignore"):  # products that overflow are inf, and refused below
+        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name)
+
+
+def _check_scales(
+    report: Any, n: int, budget: float, mu: np.ndarray | None, benchmark: np.ndarray | None,
+    risk_aversion: float | None, frontier: bool, mu_name: str,
+) -> None:
+    var = np.float64(report.max_variance)
+    if var < SCALE_TINY:
+        raise InputError("cov", f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
+                         "covariance underflow (rescale the returns, e.g. to percent)")
+    bmax = np.abs(benchmark).max() if benchmark is not None and benchmark.size else np.float64(0.0)
+    w = np.float64(max(1.0, abs(budget)))  # the size of the weights: the budget, or 1 for a long-short book
+    if n * var * w * w > SCALE_HUGE:
+        name = "budget" if n * var <= SCALE_HUGE else "cov"  # the budget alone tips it over
+        raise InputError(name, f"n * max variance * max(1, |budget|)^2 = {_fmt(n * var * w * w)} exceeds "
+                         f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns or the budget)")
+    if bmax and n * var * (w + bmax) ** 2 > SCALE_HUGE:
+        raise InputError("benchmark", f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
+                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
+    mmax = np.abs(mu).max() if mu is not None and mu.size else np.float64(0.0)
+    if n * mmax * (w + bmax) > SCALE_HUGE:
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)}: n * max|{mu_name}| * max|w| = "
+                         f"{_fmt(n * mmax * (w + bmax))} exceeds {_fmt(SCALE_HUGE)}, the expected return overflows")
+    if risk_aversion is not None and risk_aversion * n * var * (w + bmax) ** 2 > SCALE_HUGE:
+        raise InputError("risk_aversion", f"{_fmt(risk_aversion)} times the largest risk "
+                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}: the objective overflows")
+    if frontier and 0.0 < mmax < FRONTIER_RATIO * var * (w + bmax):
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
+                         f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
+                         f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from ._validate import Covariance, _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
 from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
-from .status import Status
+from .status import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
 from .targets import TargetResult, _max_return, _min_risk
 
@@ -41,7 +41,10 @@ class ActivePortfolio:
     information_ratio : float
         ``alpha / tracking_error`` (NaN at zero tracking error).
     active_share : float
-        ``0.5 sum |w - b|``.
+        ``0.5 (sum |w - b| + |sum(w) - sum(b)|)``: the weight that differs from the benchmark, with
+        a budget other than ``sum(b)`` counted as a cash position held by one side only (so
+        ``w = 0.9 b`` has active share 0.1). With ``budget = sum(b)`` (the default) this is the
+        usual ``0.5 sum |w - b|`` (Cremers & Petajisto).
     risk_report : RiskContributions
         Marginal, component and percent contributions to volatility and to tracking error, the
         contributions to active return and the efficiency of each holding.
@@ -134,7 +137,11 @@ def active_portfolio(
     lower, upper : float or (n,) array_like
         Absolute bounds on the weights (default long-only).
     budget : float, optional
-        ``sum(w)``; default ``sum(b)`` (fully invested relative to the benchmark).
+        ``sum(w)``; default ``sum(b)`` (fully invested relative to the benchmark). Another budget
+        is allowed: the active weights ``w - b`` then sum to ``budget - sum(b)`` (the difference
+        is cash, or leverage, against the benchmark, with zero expected active return and zero
+        risk), and alpha, tracking error and the risk report are those of ``w - b`` as always;
+        the active share counts the cash (see :class:`ActivePortfolio`).
     """
     if target_alpha is None and max_tracking_error is None:
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
@@ -175,9 +182,12 @@ def active_portfolio(
             pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
             expected_returns=lab(p.mu), check_psd=False,
         )
+    share = _active_share(w, p.benchmark)
+    if finite_status(res.status, a, te, share, res.volatility) != res.status:  # the final guard
+        res = replace(res, status=Status.NUMERICAL_ERROR, message="a number of the result is not finite")
     return ActivePortfolio(
         weights=lab(w), active_weights=lab(w - p.benchmark), alpha=a, tracking_error=te,
-        information_ratio=a / te if te > 0 else float("nan"), active_share=float(active_share(w, p.benchmark)),
+        information_ratio=a / te if te > 0 else float("nan"), active_share=share,
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
 
@@ -189,6 +199,14 @@ def _n_assets(cov: Any, benchmark: Any) -> int:
         return cov.n
     s = _as_float_array(cov, "cov")
     return s.shape[0] if s.ndim == 2 else _as_float_array(benchmark, "benchmark").size
+
+
+def _active_share(w: np.ndarray, b: np.ndarray) -> float:
+    """0.5 (sum |w - b| + |sum(w - b)|): a difference of totals is a cash position on one side."""
+    if abs(w.sum() - b.sum()) <= 1e-12 * max(abs(b.sum()), 1.0):
+        return float(active_share(w, b))  # the same totals: the standard measure
+    d = w - b
+    return float(0.5 * (np.abs(d).sum() + abs(d.sum())))
 
 
 def _labeller(labels: Any):

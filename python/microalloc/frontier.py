@@ -8,9 +8,19 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _num, _positive_int, as_bounds, as_covariance, as_scalar, as_vector, asset_labels
+from ._validate import (
+    EMPTY,
+    _num,
+    _positive_int,
+    as_bounds,
+    as_covariance,
+    as_scalar,
+    as_vector,
+    asset_labels,
+    check_scales,
+)
 from .errors import InfeasibleError, InputError, SolverError
-from .status import Status, from_core
+from .status import Status, finite_status, from_core
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
 
@@ -182,8 +192,10 @@ class Frontier:
         else:  # risk^2: v0 + 2 v1 tau + v2 tau^2 = target^2, the root in [t0, t1]
             c = v0 - target * target
             if v2 > 0:
-                disc = max(v1 * v1 - v2 * c, 0.0)
-                tau = (-v1 + np.sqrt(disc)) / v2
+                # scaled by m so that v1^2 and v2 c cannot overflow (v1 ~ max|mu| max|w|)
+                m = max(abs(v1), np.sqrt(v2) * np.sqrt(abs(c)), 1e-300)
+                disc = max((v1 / m) * (v1 / m) - (v2 / m) * (c / m), 0.0)
+                tau = m * (-(v1 / m) + np.sqrt(disc)) / v2
             elif v1 > 0:
                 tau = -c / (2 * v1)
             else:
@@ -265,13 +277,14 @@ def _prepare(
     """``labels``: the assets' labels when the caller knows them already (else read off the inputs)."""
     if labels is None:
         labels = asset_labels(cov, mu, lower, upper, benchmark)
-    s, _ = as_covariance(cov, check_psd=check_psd, name=cov_name)
+    s, report = as_covariance(cov, check_psd=check_psd, name=cov_name)
     n = s.shape[0]
     mu_a = as_vector(mu, n, mu_name, labels=labels)
     budget_f = as_scalar(budget, "budget")
     lo, up = as_bounds(lower, upper, n, budget_f, labels)
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
     tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, frontier=True, mu_name=mu_name)
     return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
 
 
@@ -299,12 +312,17 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     with np.errstate(divide="ignore"):
         ra = 1.0 / tau
     seg = np.column_stack([raw["mean0"], raw["mean1"], raw["var0"], raw["var1"], raw["var2"]])
+    expected = np.asarray(raw["expected_return"])
+    guarded = finite_status(status, weights, expected, vol, te, tau, seg, raw["max_rel_gap"])
+    message = str(raw["message"])
+    if guarded != status:
+        status, message = guarded, "a number on the path is not finite (the data's scale overflows or underflows)"
     return Frontier(
-        risk_aversions=ra, weights=weights, expected_returns=np.asarray(raw["expected_return"]), volatilities=vol,
+        risk_aversions=ra, weights=weights, expected_returns=expected, volatilities=vol,
         tracking_errors=te, status=status, max_rel_gap=float(raw["max_rel_gap"]), unbounded=bool(raw["unbounded"]),
         solve_time_s=float(raw["solve_time_s"]), budget=p.budget,
         benchmark_return=float(p.mu @ b) if b.size else None,
-        labels=p.labels, message=str(raw["message"]),
+        labels=p.labels, message=message,
         _tau=tau, _seg=seg, _ray=np.asarray(raw["ray"]), _truncated=bool(raw["truncated"]),
     )
 

@@ -9,9 +9,14 @@ from typing import Any
 import numpy as np
 
 from .errors import SolverError
-from .status import Status, from_core, status_names
+from .status import Status, finite_status, from_core, status_names
 
 __all__ = ["MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
+
+#: Numbers of a solve that must be finite under OPTIMAL (with the weights).
+_FINITE_FIELDS = (
+    "objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual", "budget_multiplier",
+)
 
 _STATUS_HELP = {
     Status.OPTIMAL: "certified optimal: relative duality gap <= tol and constraints hold",
@@ -85,7 +90,10 @@ class MeanVarianceResult:
         """Build from the core's fields without the per-field frozen-dataclass __init__ (a few
         microseconds that matter for small solves); every field is set exactly once."""
         self = object.__new__(cls)
-        fields.update(status=from_core(fields["status"]), method=method, tol=tol, info=info)
+        fields["status"] = finite_status(
+            from_core(fields["status"]), fields["weights"], *(fields[k] for k in _FINITE_FIELDS)
+        )
+        fields.update(method=method, tol=tol, info=info)
         self.__dict__.update(fields)
         return self
 

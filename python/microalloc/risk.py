@@ -404,7 +404,9 @@ def risk_budgeting(
         assets inside their bounds, O(n^3) each.
     tol : float
         Target of ``kkt_residual`` (without binding bounds: of ``max_budget_error``, the relative
-        error of each contribution against its budget).
+        error of each contribution against its budget), plus the rounding floor of that
+        certificate, ``8 u max_i (|S||w|)_i / |(S w)_i|`` (u = 2**-53, at most 1e-8), which grows
+        with n when the terms of S w cancel (README, risk budgeting).
     max_iter : int
         Coordinate-descent sweeps at most (with bounds, also the Newton steps of the barrier path,
         the fallback when the guessed active bounds do not settle).

@@ -18,9 +18,10 @@ from ._validate import (
     as_vector,
     align,
     asset_labels,
+    check_scales,
 )
 from .errors import InputError, ShapeError
-from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
@@ -93,8 +94,8 @@ def solve_mean_variance(
         Iteration limit.
     check_psd : bool
         Test that cov is positive semidefinite (an O(n^3) factorisation, run once per distinct
-        matrix: the verdict is remembered by a fingerprint of the exact entries, so re-solving with
-        the same covariance costs one O(n^2) fingerprint pass). When False the certificate's
+        matrix: the verdict is remembered by the SHA-256 of the exact entries, so re-solving with
+        the same covariance costs one O(n^2) hashing pass; a ``Covariance`` skips even that). When False the certificate's
         convexity assumption is the caller's: projected gradient reports ``Status.NOT_CONVEX`` when
         an iterate meets negative curvature, the active-set method when a pivot of a face it
         visits is negative; negative curvature elsewhere goes unseen.
@@ -112,7 +113,7 @@ def solve_mean_variance(
     _check_method(method)
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
     labels = asset_labels(cov, mu, lower, upper, benchmark, w_start)
-    s, _ = as_covariance(cov, check_psd=check_psd)
+    s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = as_scalar(budget, "budget")
     ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
@@ -125,6 +126,7 @@ def solve_mean_variance(
     lo, up = as_bounds(lower, upper, n, budget_f, labels)
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
     w0 = EMPTY if w_start is None else as_vector(w_start, n, "warm_start", labels=labels)
+    check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, risk_aversion=ra)
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
     if method == "active_set":
@@ -285,9 +287,13 @@ def solve_mean_variance_batch(
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
     )
+    # the final guard, per row: OPTIMAL only with finite numbers (status.finite_status)
+    status = np.array(raw.status, copy=True)
+    numbers = np.column_stack([raw.weights, raw.objective, raw.expected_return, raw.risk, raw.gap, raw.rel_gap])
+    status[(status == Status.OPTIMAL.code) & ~np.isfinite(numbers).all(axis=1)] = Status.NUMERICAL_ERROR.code
     return MeanVarianceBatchResult(
         weights=raw.weights,
-        status_code=raw.status,
+        status_code=status,
         iterations=raw.iterations,
         objective=raw.objective,
         expected_return=raw.expected_return,

@@ -87,3 +87,15 @@ def from_core(code: Any) -> Status:
 def status_names(codes: np.ndarray) -> np.ndarray:
     """Fixed-width strings (``<U15``) holding the names of an array of core status codes."""
     return _NAMES[np.asarray(codes)]
+
+
+def finite_status(status: Status, *values: Any) -> Status:
+    """The final guard of every result: OPTIMAL only when every number reported with it is finite.
+
+    A certificate computed from overflowed or underflowed numbers can pass vacuously (a gap of 0
+    next to an infinite objective); such a result says NUMERICAL_ERROR instead."""
+    if status == Status.OPTIMAL:
+        for v in values:
+            if v is not None and not np.isfinite(np.asarray(v, dtype=float)).all():
+                return Status.NUMERICAL_ERROR
+    return status

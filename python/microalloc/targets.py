@@ -28,7 +28,7 @@ from . import _core
 from ._validate import EMPTY, _num, as_scalar
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
-from .status import Status, from_core
+from .status import Status, finite_status, from_core
 
 __all__ = ["TargetResult", "min_risk", "max_return"]
 
@@ -132,6 +132,8 @@ def _finish(
         f"certificate: mean-variance status {mv_status}, target rel_gap {rel_gap:.2e}, "
         f"target violation {target_violation:.2e}"
     )
+    if finite_status(status, w, mu_w, vol, te, gap, rel_gap, primal, cert.dual_residual) != status:
+        status, message = Status.NUMERICAL_ERROR, "a number of the result is not finite (the data's scale overflows)"
     weights = fr._label(w)
     return TargetResult(
         weights=weights, expected_return=mu_w, volatility=vol, tracking_error=te,
