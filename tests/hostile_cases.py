@@ -584,11 +584,11 @@ class Checks:
         if bad.any():
             self.fail(f"{name} has non-finite entries: {a[bad][:3].tolist()}")
 
-    def status(self, name: str, s: Any, *, code: bool = False) -> None:
-        """A Status member (or, for a batch's int32 array, one of their codes)."""
+    def status(self, name: str, s: Any, *, name_only: bool = False) -> None:
+        """A Status member (or, for a batch's array of names, one of their names)."""
         if isinstance(s, Status):
             return
-        if code and isinstance(s, (int, np.integer)) and int(s) in {int(v) for v in Status}:
+        if name_only and isinstance(s, str) and s in {v.value for v in Status}:
             return
         self.fail(f"{name} = {s!r} is not a Status")
 
@@ -659,8 +659,8 @@ def check_batch(res: Any, kw: dict, p: Problem) -> list[str]:
     up = _batch_rows(kw.get("upper", 1.0), m, n)
     bud = np.broadcast_to(np.asarray(_num(kw.get("budget", 1.0)), dtype=float), (m,))
     for i in range(m):
-        s = int(res.status[i])
-        c.status(f"status[{i}]", s, code=True)
+        c.status(f"status[{i}]", str(res.status[i]), name_only=True)
+        s = Status(str(res.status[i]))
         if s in NAN_OK:
             continue
         c.finite(f"weights[{i}]", res.weights[i])
@@ -1447,9 +1447,9 @@ def _judge(spec: Spec, param: str, hostile: Hostile, kw: dict, p: Problem, base_
     if problems:
         status = getattr(res, "status", None)
         if isinstance(status, np.ndarray):
-            status = [Status(int(v)).name for v in status]
+            status = [str(v) for v in status]
         elif status is not None:
-            status = Status(int(status)).name
+            status = str(status)
         return Outcome("bad_result", f"status {status}: " + "; ".join(problems)[:400])
     if hostile.expect == "other-rows" and isinstance(getattr(res, "status", None), np.ndarray):
         return _other_rows(spec, kw, param, p, base_kw, res)
