@@ -13,9 +13,15 @@ def reference_projection(y, lo, up, budget):
     y, lo, up = (np.asarray(a, dtype=float) for a in (y, lo, up))
     phi = lambda nu: np.clip(y - nu, lo, up).sum() - budget  # noqa: E731
     a, b = -1.0, 1.0
-    while phi(a) < 0:
+    # Bracket the root; the doublings are capped because with sum(upper) (or sum(lower)) equal to
+    # the budget up to rounding phi never changes sign, and the widest finite bracket then serves.
+    for _ in range(1000):
+        if phi(a) >= 0:
+            break
         a *= 2
-    while phi(b) > 0:
+    for _ in range(1000):
+        if phi(b) <= 0:
+            break
         b *= 2
     lo_nu, hi_nu = a, b
     for _ in range(2000):
