@@ -1,6 +1,6 @@
 // Primal active-set method for
 //   min (ra/2)(w-b)'S(w-b) - mu'w   s.t.  sum(w) = B,  lb <= w <= ub
-// working in the free subspace (ALGORITHMS.md section 3).
+// working in the free subspace (docs/methods.md §2).
 //
 // Every variable is free (F), held at its lower bound (L) or at its upper bound (U); a variable
 // whose bounds coincide is fixed and never priced. The iterate is always feasible. With H = ra S and

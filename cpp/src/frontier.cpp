@@ -1,5 +1,5 @@
 // The efficient frontier by the parametric active-set method (critical line algorithm),
-// ALGORITHMS.md section 4.1.
+// docs/methods.md §4.
 //
 // Every asset is free (F) or held at a bound (B: lower, upper, or fixed when its bounds meet). For a
 // fixed working set the KKT system of

@@ -1,4 +1,4 @@
-// Risk budgeting with bounds on the weights (ALGORITHMS.md section 5.3).
+// Risk budgeting with bounds on the weights (docs/methods.md §6.2).
 //
 // Bounds on normalised weights, l_i <= x_i / 1'x <= u_i, are homogeneous linear inequalities in
 // Spinu's variable x: they define a polyhedral cone K, and min F(x) = 0.5 x'Sx - b'ln x over K is

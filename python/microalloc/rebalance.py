@@ -1,5 +1,5 @@
 """Micro-rebalancing: drift of weights, tolerance-band checks over a batch of portfolios, and the
-trades that restore the bands (ALGORITHMS.md section 7). The loops run in C++ on threads, with the
+trades that restore the bands (docs/methods.md §7). The loops run in C++ on threads, with the
 GIL released; outputs are written straight into new numpy arrays."""
 
 from __future__ import annotations

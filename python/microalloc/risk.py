@@ -393,8 +393,8 @@ def risk_budgeting(
     lower, upper : float or (n,) array_like, optional
         Bounds on the weights. Bounds below 0 or above 1 never bind (the weights are positive and
         sum to 1). With binding bounds, the budgets cannot all be met; the problem solved is
-        Spinu's over the cone l_i 1'x <= x_i <= u_i 1'x (convex, unique solution; ALGORITHMS.md
-        section 5.3), whose solution satisfies, for one scalar c (``budget_shift``),
+        Spinu's over the cone l_i 1'x <= x_i <= u_i 1'x (convex, unique solution; docs/methods.md
+        §6.2), whose solution satisfies, for one scalar c (``budget_shift``),
 
         - ``rc_i = b_i + c w_i`` for every asset strictly inside its bounds,
         - ``rc_i <= b_i + c w_i`` at an upper bound and ``rc_i >= b_i + c w_i`` at a lower bound,

@@ -1,6 +1,6 @@
 #pragma once
 /// The whole mean-variance efficient frontier by the parametric active-set method (the critical
-/// line algorithm; ALGORITHMS.md section 4):
+/// line algorithm; docs/methods.md §4):
 ///
 ///   w(tau) = argmin  (1/2) (w - b)' S (w - b) - tau mu' w   s.t.  sum(w) = budget,  lower <= w <= upper,
 ///

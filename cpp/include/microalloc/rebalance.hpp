@@ -1,5 +1,5 @@
 #pragma once
-/// Micro-rebalancing kernels (ALGORITHMS.md section 7): drift of weights under returns, tolerance-band
+/// Micro-rebalancing kernels (docs/methods.md §7): drift of weights under returns, tolerance-band
 /// checks over a batch of portfolios, and the trades that restore the bands. Rows are portfolios
 /// (m x n, row-major); a per-portfolio input is 1 x n (shared by every row) or m x n. Outputs are
 /// written into caller-owned arrays, so that a batch of a million portfolios is never copied.

@@ -1,5 +1,5 @@
 #pragma once
-/// Risk decomposition of portfolios (ALGORITHMS.md section 6). For weights w (a row of W), M = W S
+/// Risk decomposition of portfolios (docs/methods.md §5). For weights w (a row of W), M = W S
 /// (one GEMM for the batch), sigma = sqrt(w'Sw) and m = S w:
 ///   marginal_i = m_i / sigma,  component_i = w_i m_i / sigma (sums to sigma),
 ///   percent_i = w_i m_i / sigma^2 (sums to 1).
@@ -65,7 +65,7 @@ struct RiskBudgetingResult {
   int bound_rounds = 0;        ///< reduced Newton solves with a guessed set of active bounds
 };
 
-/// Risk budgeting (ALGORITHMS.md section 5): the long-only portfolio whose risk contributions are
+/// Risk budgeting (docs/methods.md §6.1): the long-only portfolio whose risk contributions are
 /// proportional to `budgets` (>= 0, not all 0; normalised to sum 1). Spinu's convex problem
 /// min 0.5 y'Cy - sum b_i ln y_i on the correlation matrix C, by cyclical coordinate descent
 /// (Griveau-Billion, Richard & Roncalli) with a rescaling per sweep, handing over to damped Newton
@@ -73,7 +73,7 @@ struct RiskBudgetingResult {
 /// w = (y / sd) / sum(y / sd).
 RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings);
 
-/// Risk budgeting with bounds lower <= w <= upper on the weights (ALGORITHMS.md section 5.3): Spinu's
+/// Risk budgeting with bounds lower <= w <= upper on the weights (docs/methods.md §6.2): Spinu's
 /// problem over the cone l_i 1'x <= x_i <= u_i 1'x, convex with a unique solution, at which
 ///   rc_i = b_i + shift * w_i for the assets strictly inside their bounds (one shift for all),
 ///   rc_i <= b_i + shift * w_i at an upper bound and >= at a lower bound.
