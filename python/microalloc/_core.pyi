@@ -1,13 +1,20 @@
 """Type stubs of the compiled core (private; use the microalloc package)."""
 
 import enum
-from typing import Any
+from typing import Any, ClassVar, NoReturn, SupportsIndex, SupportsInt
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
-ISA: str  # "baseline" or "x86-64-v3": the build loaded (see _core.py)
+ISA: str  # "baseline" or "x86-64-v3": the build loaded (set by _core.py, not the compiled module)
+
+# The metaclass of pybind11 classes (pybind11_builtins.pybind11_type, not importable).
+class _Pybind11Type(type): ...
+
+# Classes the core returns but Python cannot construct: pybind11's generic __init__ raises TypeError.
+class _Result(metaclass=_Pybind11Type):
+    def __init__(self, *args: NoReturn, **kwargs: NoReturn) -> None: ...
 
 class Status(enum.IntEnum):
     OPTIMAL = 0
@@ -24,7 +31,7 @@ class CovarianceIssue(enum.IntEnum):
     NOT_SYMMETRIC = 3
     CORRELATION_ABOVE_ONE = 4
 
-class CovarianceReport:
+class CovarianceReport(_Result):
     @property
     def issue(self) -> CovarianceIssue: ...
     @property
@@ -40,7 +47,7 @@ class CovarianceReport:
     @property
     def max_variance(self) -> float: ...
 
-class PsdReport:
+class PsdReport(_Result):
     @property
     def psd(self) -> bool: ...
     @property
@@ -48,7 +55,7 @@ class PsdReport:
     @property
     def max_eigenvalue(self) -> float: ...
 
-class SolveResult:
+class SolveResult(_Result):
     @property
     def weights(self) -> npt.NDArray[np.float64]: ...
     @property
@@ -90,7 +97,7 @@ class SolveResult:
     @property
     def fields(self) -> tuple[Any, ...]: ...
 
-class BatchResult:
+class BatchResult(_Result):
     @property
     def weights(self) -> npt.NDArray[np.float64]: ...
     @property
@@ -181,32 +188,55 @@ def solve_batch(
     threads: int,
 ) -> BatchResult: ...
 
-class RiskDecomposition:
-    volatility: npt.NDArray[np.float64]
-    marginal: npt.NDArray[np.float64]
-    component: npt.NDArray[np.float64]
-    percent: npt.NDArray[np.float64]
-    tracking_error: npt.NDArray[np.float64]
-    active_marginal: npt.NDArray[np.float64]
-    active_component: npt.NDArray[np.float64]
-    active_percent: npt.NDArray[np.float64]
-    active_return: npt.NDArray[np.float64]
-    active_return_contribution: npt.NDArray[np.float64]
-    efficiency: npt.NDArray[np.float64]
+class RiskDecomposition(_Result):
+    @property
+    def volatility(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def marginal(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def component(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def percent(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def tracking_error(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def active_marginal(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def active_component(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def active_percent(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def active_return(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def active_return_contribution(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def efficiency(self) -> npt.NDArray[np.float64]: ...
 
-class RiskBudgetingResult:
-    weights: npt.NDArray[np.float64]
-    status: Status
-    iterations: int
-    newton_steps: int
-    risk_contributions: npt.NDArray[np.float64]
-    max_budget_error: float
-    volatility: float
-    solve_time_s: float
-    kkt_residual: float
-    budget_shift: float
-    bound_state: npt.NDArray[np.int64]
-    bound_rounds: int
+class RiskBudgetingResult(_Result):
+    @property
+    def weights(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def newton_steps(self) -> int: ...
+    @property
+    def risk_contributions(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def max_budget_error(self) -> float: ...
+    @property
+    def volatility(self) -> float: ...
+    @property
+    def solve_time_s(self) -> float: ...
+    @property
+    def kkt_residual(self) -> float: ...
+    @property
+    def budget_shift(self) -> float: ...
+    @property
+    def bound_state(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def bound_rounds(self) -> int: ...
 
 def decompose_risk(
     cov: npt.NDArray[np.float64],
@@ -228,15 +258,41 @@ def risk_budgeting_bounded(
     guess_rounds: int,
 ) -> RiskBudgetingResult: ...
 
-class Trigger(enum.IntEnum):
-    ANY_BREACH = 0
-    L1_DRIFT = 1
-    TRACKING_ERROR = 2
+class Trigger(metaclass=_Pybind11Type):  # a pybind11 enum (py::enum_), not an enum.Enum
+    ANY_BREACH: ClassVar[Trigger]  # value 0
+    L1_DRIFT: ClassVar[Trigger]  # value 1
+    TRACKING_ERROR: ClassVar[Trigger]  # value 2
+    __members__: ClassVar[dict[str, Trigger]]
+    def __init__(self, value: SupportsInt | SupportsIndex) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getstate__(self) -> int: ...
+    def __setstate__(self, state: SupportsInt | SupportsIndex) -> None: ...
 
-class Action(enum.IntEnum):
-    TARGET = 0
-    BAND_EDGE = 1
-    HALFWAY = 2
+class Action(metaclass=_Pybind11Type):  # a pybind11 enum (py::enum_), not an enum.Enum
+    TARGET: ClassVar[Action]  # value 0
+    BAND_EDGE: ClassVar[Action]  # value 1
+    HALFWAY: ClassVar[Action]  # value 2
+    __members__: ClassVar[dict[str, Action]]
+    def __init__(self, value: SupportsInt | SupportsIndex) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getstate__(self) -> int: ...
+    def __setstate__(self, state: SupportsInt | SupportsIndex) -> None: ...
 
 def check_bands(
     weights: npt.NDArray[np.float64],
@@ -293,3 +349,15 @@ def backtest(
 def drift(
     weights: npt.NDArray[np.float64], returns: npt.NDArray[np.float64], threads: int
 ) -> npt.NDArray[np.float64]: ...
+def efficient_frontier(
+    cov: npt.NDArray[np.float64],
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    budget: float,
+    tol: float,
+    max_points: int,
+    stop_return: float = ...,
+    stop_risk: float = ...,
+) -> dict[str, Any]: ...  # turning points and segment coefficients (see bind_frontier.cpp)
