@@ -250,3 +250,36 @@ def test_trades_are_self_financing_under_a_rounding_level_mismatch():
     for action in ("target", "band_edge", "halfway"):
         res = ma.rebalance_trades(w, [0.5, 0.5], absolute=0.0, action=action)
         assert abs(res.trades.sum()) <= 1e-16
+
+
+# -- string choices: one rule (as_choice) everywhere ------------------------------------------------
+_W = np.array([[0.30, 0.25, 0.45], [0.20, 0.40, 0.40]])
+_T = np.array([0.3, 0.3, 0.4])
+
+
+@pytest.mark.parametrize("value", [["min"], np.array(["min", "min"]), None, 5, b"min", "MIN", ""])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda v: ma.check_bands(_W, _T, absolute=0.03, combine=v), "combine"),
+        (lambda v: ma.check_bands(_W, _T, absolute=0.03, trigger=v, threshold=0.01, cov=np.eye(3) * 0.04), "trigger"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, combine=v), "combine"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, action=v), "action"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, trigger=v), "trigger"),
+        (lambda v: ma.Policy.band(0.03, combine=v), "combine"),
+        (lambda v: ma.Policy.band(0.03, action=v), "action"),
+    ],
+)
+def test_a_choice_that_is_not_one_of_the_words_names_the_argument(call, argument, value):
+    # lists and arrays of words used to escape as "unhashable" TypeError or an ambiguous truth value
+    with pytest.raises(ma.errors.InputError) as info:
+        call(value)
+    assert info.value.argument == argument
+    assert "expected one of" in str(info.value)
+
+
+def test_the_choices_still_select_their_rule():
+    loose = ma.check_bands(_W, _T, absolute=0.03, relative=0.5, combine="max")
+    tight = ma.check_bands(_W, _T, absolute=0.03, relative=0.5, combine="min")
+    # drifts of 0.05 and 0.1 (targets 0.3, 0.4): inside the looser bands (0.15, 0.2), outside 0.03
+    assert list(loose.triggered) == [False, False] and list(tight.triggered) == [True, True]

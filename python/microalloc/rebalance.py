@@ -12,21 +12,28 @@ import numpy as np
 from . import _core
 from ._validate import (
     _as_float_array,
+    _at,
     _entry,
     _num,
+    _describe,
+    _label_text,
     _row_entry,
     align,
+    as_choice,
     as_covariance,
     as_periods_per_year,
     as_scalar,
     as_threads,
     asset_labels,
     is_pandas,
+    labels_of,
 )
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
 _ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
+#: the band-combination rules: the tighter band ("min") or the looser ("max")
+_COMBINES = ("min", "max")
 _NO_COV = np.empty((0, 0))
 _NO_BAND = np.empty(0)
 
@@ -187,8 +194,7 @@ def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
 def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
     if absolute is None and relative is None:
         raise InputError("absolute", "give an absolute band, a relative band, or both")
-    if combine not in ("min", "max"):
-        raise InputError("combine", f"expected 'min' (the tighter band) or 'max' (the looser), got {combine!r}")
+    combine = as_choice(combine, _COMBINES, "combine")
     return (
         batch.rows(targets, "targets"),
         batch.per_asset(absolute, "absolute"),
@@ -198,8 +204,7 @@ def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: s
 
 
 def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
-    if trigger not in _TRIGGERS:
-        raise InputError("trigger", f"expected one of {sorted(_TRIGGERS)}, got {trigger!r}")
+    trigger = as_choice(trigger, _TRIGGERS, "trigger")
     if trigger == "any":
         return _TRIGGERS[trigger], 0.0
     if threshold is None:
@@ -324,8 +329,7 @@ def rebalance_trades(
     """
     batch = _Batch(weights, labels=asset_labels(cov, weights, targets, absolute, relative, prices))
     batch.require_finite("weights")
-    if action not in _ACTIONS:
-        raise InputError("action", f"expected one of {sorted(_ACTIONS)}, got {action!r}")
+    action = as_choice(action, _ACTIONS, "action")
     mt = as_scalar(min_trade, "min_trade", minimum=0.0)
     bands = _bands(batch, targets, absolute, relative, combine)
     if (portfolio_values is None) != (prices is None):
@@ -408,6 +412,8 @@ def weights_from_holdings(units: Any, prices: Any) -> Any:
 
 
 _PERIODS = {"weekly": 5, "monthly": 21, "quarterly": 63, "annual": 252}
+_FREQUENCIES = ("daily", *_PERIODS)
+_KINDS = {"buy_and_hold": 0, "calendar": 1, "band": 2}
 
 
 @dataclass(frozen=True)
@@ -417,7 +423,12 @@ class Policy:
 
     ``check`` is how often the policy looks: "daily", "weekly", "monthly", "quarterly", "annual"
     (the first trading day of each new period when dates are known; otherwise every 5, 21, 63 or
-    252 rows) or an integer number of rows.
+    252 rows), an integer number of rows, or None (never).
+
+    The three builders check their arguments (an InputError names the builder's parameter); the
+    band widths' length and labels are checked against the assets by :func:`backtest_rebalancing`,
+    which also checks every policy again (a Policy built directly is not checked): its errors name
+    ``policies`` and the policy at fault.
     """
 
     kind: str
@@ -435,6 +446,7 @@ class Policy:
     @classmethod
     def calendar(cls, frequency: Any = "monthly") -> "Policy":
         """Back to the targets on every check day."""
+        _as_frequency(frequency, "frequency")
         return cls("calendar", check=frequency)
 
     @classmethod
@@ -449,8 +461,55 @@ class Policy:
         min_trade: float = 0.0,
     ) -> "Policy":
         """Trade (with ``action``) when a weight leaves its band on a check day: "look often,
-        trade rarely" with ``check="daily"``, or bands checked only on a calendar."""
-        return cls("band", check=check, absolute=absolute, relative=relative, combine=combine, action=action, min_trade=min_trade)
+        trade rarely" with ``check="daily"``, or bands checked only on a calendar. ``min_trade``
+        is as in :func:`rebalance_trades` (a finite number >= 0)."""
+        pol = cls("band", check=check, absolute=absolute, relative=relative, combine=combine, action=action,
+                  min_trade=min_trade)
+        _checked_policy(pol)
+        return pol
+
+
+def _as_frequency(check: Any, name: str) -> Any:
+    """A policy's check frequency: None, a whole number of rows >= 1, or one of _FREQUENCIES."""
+    if check is None:
+        return None
+    if isinstance(check, (int, np.integer)) and not isinstance(check, bool):
+        if check < 1:
+            raise InputError(name, f"check every {int(check)} rows: must be >= 1")
+        return int(check)
+    if isinstance(check, str):
+        return as_choice(check, _FREQUENCIES, name)
+    raise InputError(name, f"expected one of {', '.join(map(repr, _FREQUENCIES))}, a whole number of rows or None, "
+                     f"got {_describe(check)}")
+
+
+def _band_width(x: Any, name: str) -> None:
+    """A band width before the assets are known: None, or finite numbers >= 0 (a scalar or a vector)."""
+    if x is None:
+        return
+    a = _as_float_array(x, name)
+    if a.ndim > 1:
+        raise ShapeError(name, f"expected a scalar or a vector, got shape {a.shape}")
+    _require_finite(a.reshape(-1) if a.ndim == 0 else a, name, labels_of(x) if a.ndim == 1 else None)
+    if (a < 0).any():
+        k = int(np.flatnonzero(a.reshape(-1) < 0)[0])
+        raise InputError(name, f"{'' if a.ndim == 0 else _entry(labels_of(x), k) + ' = '}{_num(a.reshape(-1)[k])} "
+                         "is negative; band widths must be >= 0")
+
+
+def _checked_policy(pol: "Policy") -> tuple[str, Any, str, str, float]:
+    """(kind, check, combine, action, min_trade) of a policy, validated; errors name the field."""
+    kind = as_choice(pol.kind, _KINDS, "kind")
+    check = _as_frequency(pol.check, "check")
+    if kind != "band":
+        return kind, check, "min", "band_edge", 0.0
+    if pol.absolute is None and pol.relative is None:
+        raise InputError("absolute", "give an absolute band, a relative band, or both")
+    _band_width(pol.absolute, "absolute")
+    _band_width(pol.relative, "relative")
+    combine = as_choice(pol.combine, _COMBINES, "combine")
+    action = as_choice(pol.action, _ACTIONS, "action")
+    return kind, check, combine, action, as_scalar(pol.min_trade, "min_trade", minimum=0.0)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -557,19 +616,16 @@ def _as_dates(dates: Any, days: int) -> np.ndarray:
 
 
 def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
+    """The rows a policy looks on, of a frequency validated by _as_frequency."""
     mask = np.zeros(days, dtype=np.uint8)
     if check is None:
         return mask
-    if isinstance(check, (int, np.integer)) and not isinstance(check, bool):
-        if check < 1:
-            raise InputError("policies", f"check every {check} rows: must be >= 1")
-        mask[int(check) :: int(check)] = 1
+    if isinstance(check, int):
+        mask[check::check] = 1
         return mask
     if check == "daily":
         mask[1:] = 1
         return mask
-    if check not in _PERIODS:
-        raise InputError("policies", f"unknown check frequency {check!r}; expected 'daily', {sorted(_PERIODS)} or an integer")
     if dates is None:
         k = _PERIODS[check]
         mask[k::k] = 1
@@ -643,6 +699,7 @@ def backtest_rebalancing(
     if not (p > 0).all():
         k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
         raise InputError("prices", f"{_row_entry(k[0], k[1], batch.columns)} = {_num(p[k])}; prices must be > 0")
+    _require_price_range(p, batch.columns)
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
@@ -654,7 +711,9 @@ def backtest_rebalancing(
     t = t[0]
     if (t < 0).any() or abs(t.sum() - 1.0) > 1e-9:
         raise InputError("targets", f"must be >= 0 and sum to 1 (sum = {_num(t.sum())})")
-    prop, imp = batch.per_asset(costs, "costs"), batch.per_asset(impact, "impact")
+    # None: no costs (as the default 0)
+    prop = batch.per_asset(0.0 if costs is None else costs, "costs")
+    imp = batch.per_asset(0.0 if impact is None else impact, "impact")
     # A trade moves at most 2 in weight (sum |d_i| <= 2 between long-only weights), and |d|^1.5 <= |d|,
     # so a trade costs less than 2 (max costs + max impact) of the value: below 1 keeps every value > 0.
     if prop.max(initial=0.0) + imp.max(initial=0.0) >= 0.5:
@@ -663,24 +722,57 @@ def backtest_rebalancing(
             f"max(costs) + max(impact) = {_num(prop.max(initial=0.0) + imp.max(initial=0.0))} must be < 0.5 "
             "(fractions of the traded value: 10 bp = 0.001), so that no trade can cost the whole portfolio",
         )
-    count = len(pols)
-    kinds = {"buy_and_hold": 0, "calendar": 1, "band": 2}
-    absolute = np.zeros((count, n))
-    relative = np.zeros((count, n))
-    has_abs, has_rel, combine_max, actions, min_trade = [], [], [], [], np.zeros(count)
-    check = np.zeros((count, days), dtype=np.uint8)
+    kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions, min_trade = _policy_arrays(
+        pols, names, batch, t, days, dates
+    )
+    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
+    values, rebalances, turnover, paid, kept = _core.backtest(
+        p, t, kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions,
+        min_trade, prop, imp, as_threads(threads),
+    )
+    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
+
+
+#: The largest ratio of an asset's highest price to its lowest let into a backtest. The values and
+#: returns grow with it and the summary squares the returns: beyond 1e100 (no real price series,
+#: hyperinflations included, moves that far) they would overflow to inf.
+MAX_PRICE_RANGE = 1e100
+
+
+def _require_price_range(p: np.ndarray, labels: Any) -> None:
+    """Refuse prices (finite, > 0) whose highest/lowest ratio for an asset exceeds MAX_PRICE_RANGE."""
+    with np.errstate(over="ignore"):  # inf: refused
+        ratio = p.max(axis=0) / p.min(axis=0)
+    if (ratio > MAX_PRICE_RANGE).any():
+        k = int(np.argmax(ratio))
+        raise InputError(
+            "prices", f"column {_at(labels, k)}: the highest price is {_fmt_ratio(ratio[k])} times the lowest, above the limit "
+            f"of {MAX_PRICE_RANGE:.0e}: returns and values would overflow (a data error, or rescale the series)",
+        )
+
+
+def _fmt_ratio(x: float) -> str:
+    return "inf" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def _policy_arrays(pols: list, names: list, batch: _Batch, t: np.ndarray, days: int, dates: Any) -> tuple:
+    """The policies as the core's arrays. Each is checked (a Policy may be built directly, unchecked)
+    and its bands fitted to the assets; an error names ``policies`` and the policy, then what is
+    wrong with which of its fields."""
+    count, n = len(pols), batch.n
+    absolute, relative = np.zeros((count, n)), np.zeros((count, n))
+    kinds, has_abs, has_rel, combine_max, actions = [], [], [], [], []
+    min_trade, check = np.zeros(count), np.zeros((count, days), dtype=np.uint8)
     for k, pol in enumerate(pols):
-        if pol.kind not in kinds:
-            raise InputError("policies", f"unknown policy kind {pol.kind!r}")
-        if pol.kind == "band":
-            _, a, r, cm = _bands(batch, t, pol.absolute, pol.relative, pol.combine)
-            if pol.action not in _ACTIONS:
-                raise InputError("policies", f"action {pol.action!r}: expected one of {sorted(_ACTIONS)}")
-            mt = float(pol.min_trade)
-            if not np.isfinite(mt) or mt < 0:
-                raise InputError("policies", f"min_trade must be finite and >= 0, got {_num(pol.min_trade)}")
-        else:
-            a, r, cm, mt = _NO_BAND, _NO_BAND, False, 0.0
+        try:
+            kind, frequency, combine, action, mt = _checked_policy(pol)
+            if kind == "band":
+                _, a, r, cm = _bands(batch, t, pol.absolute, pol.relative, combine)
+            else:
+                a, r, cm = _NO_BAND, _NO_BAND, False
+        except InputError as e:
+            raise type(e)("policies", f"policy {_label_text(names[k])} ({_describe(pol.kind)}): {e}") from None
+        kinds.append(_KINDS[kind])
         has_abs.append(a.size > 0)
         has_rel.append(r.size > 0)
         if a.size:
@@ -688,15 +780,10 @@ def backtest_rebalancing(
         if r.size:
             relative[k] = r
         combine_max.append(cm)
-        actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
+        actions.append(_ACTIONS[action])
         min_trade[k] = mt
-        check[k] = _check_days(pol.check, days, dates)
-    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
-    values, rebalances, turnover, paid, kept = _core.backtest(
-        p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
-        min_trade, prop, imp, as_threads(threads),
-    )
-    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
+        check[k] = _check_days(frequency, days, dates)
+    return kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions, min_trade
 
 
 def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy, source) -> BacktestResult:
@@ -708,8 +795,15 @@ def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, 
     vol = rets.std(axis=0, ddof=1) if days > 2 else np.zeros(values.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = rets.mean(axis=0) / vol * np.sqrt(ppy)
-    with np.errstate(over="ignore"):  # inf for an explosive path over a short span
+    with np.errstate(over="ignore"):  # inf for an explosive path over a short span: refused below
         annual = values[-1] ** (1.0 / years) - 1.0
+    if not np.isfinite(annual).all():
+        k = int(np.flatnonzero(~np.isfinite(annual))[0])
+        raise InputError(
+            "periods_per_year" if source == "given" else "prices",
+            f"policy {_label_text(names[k])} grows {_num(values[-1, k])}-fold in {days - 1} rows: annualised at "
+            f"{_num(ppy)} periods a year, its annual return overflows (check periods_per_year and the prices)",
+        )
     summary = {
         "annual_return": annual,
         "volatility": vol * np.sqrt(ppy),
