@@ -11,12 +11,14 @@ import numpy as np
 
 from . import _core
 from ._validate import (
+    SCALE_HUGE,
     _as_float_array,
     _at,
-    _entry,
-    _num,
     _describe,
+    _entry,
     _label_text,
+    _num,
+    _nums,
     _row_entry,
     align,
     as_choice,
@@ -220,9 +222,10 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
     nthreads = as_threads(threads)
     s = _NO_COV
     if cov is not None:  # labelled: its labels are the batch's (asset_labels takes the covariance's first)
-        s, _ = as_covariance(cov, check_psd=True)
+        s, report = as_covariance(cov, check_psd=True)
         if s.shape[0] != batch.n:
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
+        _require_drift_scale(batch.matrix, bands[0], report.max_variance)
     try:
         breach, count, worst, l1, te, triggered = _core.check_bands(
             batch.matrix, *bands, s, kind, thr, with_breach, nthreads
@@ -238,6 +241,19 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
         triggered=batch.per_row(triggered),
         tracking_error=None if te is None else batch.per_row(te),
     )
+
+
+def _require_drift_scale(w: np.ndarray, t: np.ndarray, max_variance: float) -> None:
+    """Refuse weights or targets so large that the tracking error of the drift, (w-t)'S(w-t) <= n
+    max variance max|w - t|^2, overflows (the rule of check_scales, with SCALE_HUGE); the larger of
+    the two is named. Non-finite entries are left to the finiteness check that follows."""
+    with np.errstate(over="ignore"):  # inf: refused
+        wmax, tmax = np.abs(w).max(initial=0.0), np.abs(t).max(initial=0.0)
+        risk = w.shape[1] * np.float64(max_variance) * (wmax + tmax) ** 2
+    if np.isfinite(wmax) and np.isfinite(tmax) and risk > SCALE_HUGE:
+        name, big = ("weights", wmax) if wmax >= tmax else ("targets", tmax)
+        raise InputError(name, f"max |{name}| = {big:.3g}: n * max variance * max|weights - targets|^2 = {risk:.3g} "
+                         f"exceeds {SCALE_HUGE:.3g}, the tracking error of the drift overflows (rescale weights and targets)")
 
 
 def check_bands(
@@ -372,10 +388,18 @@ def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
     if off.any():
         k = int(np.flatnonzero(off)[0])
         where = "" if batch.single else f" of row {k}"
+        a, b = _nums(w_sum[k], t_sum[k])
+        # the totals are coupled; blame the targets when every portfolio has one total they miss
+        spread = float(w_sum.max() - w_sum.min()) if np.isfinite(w_sum).all() else np.inf
+        shared = spread <= 1e-9 * max(1.0, float(np.abs(w_sum).max()))
+        name = "targets" if shared else "weights"
+        t_where = where if targets.shape[0] > 1 else ""  # shared targets: one total for every row
+        what = f"the targets{t_where} sum to {b} but the weights to {a}" if shared else f"sum{where} = {a} but the targets sum to {b}"
+        rounding = abs(w_sum[k] - t_sum[k]) <= 1e-6 * max(1.0, abs(t_sum[k]))  # e.g. float32 data (1e-7)
         raise InputError(
-            "weights",
-            f"sum{where} = {float(w_sum[k])!r} but the targets sum to {float(t_sum[k])!r}; trades are "
-            f"self-financing, so weights and targets must have the same total ({int(off.sum())} such rows)",
+            name,
+            f"{what}; trades are self-financing, so weights and targets must have the same total, within 1e-9 of "
+            f"it ({int(off.sum())} such rows{'; renormalise lower-precision data in float64' if rounding else ''})",
         )
 
 
@@ -390,7 +414,17 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
         k = tuple(int(i) for i in np.argwhere(r < -1)[0])
         where = _entry(batch.columns, k[1]) if np.ndim(returns) == 1 else batch.where(*k)
         raise InputError("returns", f"{where} = {_num(r[k])} is below -1 (a negative price)")
-    return batch.matrix_out(_core.drift(batch.matrix, r, as_threads(threads)))
+    total = batch.matrix.sum(axis=1)
+    if not (total > 0).all():
+        k = int(np.flatnonzero(~(total > 0))[0])
+        where = "" if batch.single else f" of portfolio {k}"
+        raise InputError("weights", f"sum{where} = {_num(total[k])}; drift needs a positive total (a portfolio's value)")
+    nthreads = as_threads(threads)
+    try:
+        return batch.matrix_out(_core.drift(batch.matrix, r, nthreads))
+    except ValueError as e:  # the core's check of the value left after the returns names its argument
+        name, _, message = str(e).partition(": ")
+        raise InputError(name if name in ("weights", "returns") else "returns", message) from None
 
 
 def weights_from_holdings(units: Any, prices: Any) -> Any:
