@@ -295,6 +295,13 @@ def test_targets_that_miss_the_shared_total_of_the_weights_are_named(bad):
     assert "sum to" in str(info.value)
 
 
+@pytest.mark.parametrize("scale", [2.0, -1.0, 100.0, 1e300])
+def test_weights_that_are_not_fully_invested_are_named_against_targets(scale):
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.rebalance_trades(_W * scale, _T, absolute=0.03)
+    assert info.value.argument == "weights"
+
+
 def test_weights_whose_rows_disagree_are_named():
     w = np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.5]])
     with pytest.raises(ma.errors.InputError) as info:
@@ -338,3 +345,9 @@ def test_drift_that_wipes_out_the_value_names_returns():
     with pytest.raises(ma.errors.InputError) as info:
         ma.drift(np.array([2.0, -1.0]), np.array([-1.0, 1.0]))
     assert info.value.argument == "returns"
+
+
+def test_a_covariance_whose_drift_risk_overflows_is_named():
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.check_bands(_W, _T, absolute=0.03, cov=np.eye(3) * 1e300, trigger="tracking_error", threshold=0.01)
+    assert info.value.argument == "cov"

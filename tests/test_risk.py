@@ -262,3 +262,9 @@ def test_tracking_error_of_a_ragged_list_names_it(name):
     with pytest.raises(ma.errors.InputError) as info:
         ma.tracking_error(**args)
     assert info.value.argument == name
+
+
+def test_tracking_error_ddof_message_shows_a_plain_number():
+    with pytest.raises(ma.errors.InputError, match=r"got -3$") as info:
+        ma.tracking_error(np.zeros(4), np.zeros(4), ddof=np.int64(-3))
+    assert info.value.argument == "ddof"

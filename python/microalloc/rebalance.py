@@ -244,13 +244,18 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
 
 
 def _require_drift_scale(w: np.ndarray, t: np.ndarray, max_variance: float) -> None:
-    """Refuse weights or targets so large that the tracking error of the drift, (w-t)'S(w-t) <= n
-    max variance max|w - t|^2, overflows (the rule of check_scales, with SCALE_HUGE); the larger of
-    the two is named. Non-finite entries are left to the finiteness check that follows."""
+    """Refuse data so large that the tracking error of the drift, (w-t)'S(w-t) <= n max variance
+    max|w - t|^2, overflows (the rule of check_scales, with SCALE_HUGE): the covariance when it
+    overflows with weights of size 1 (|w - t| <= 2), else the larger of weights and targets.
+    Non-finite entries are left to the finiteness check that follows."""
     with np.errstate(over="ignore"):  # inf: refused
         wmax, tmax = np.abs(w).max(initial=0.0), np.abs(t).max(initial=0.0)
-        risk = w.shape[1] * np.float64(max_variance) * (wmax + tmax) ** 2
+        base = w.shape[1] * np.float64(max_variance)
+        risk = base * (wmax + tmax) ** 2
     if np.isfinite(wmax) and np.isfinite(tmax) and risk > SCALE_HUGE:
+        if base * 4.0 > SCALE_HUGE:
+            raise InputError("cov", f"n * max variance = {base:.3g}: the tracking error of a drift of size 2 "
+                             f"({base * 4.0:.3g}) exceeds {SCALE_HUGE:.3g} and overflows (rescale the returns)")
         name, big = ("weights", wmax) if wmax >= tmax else ("targets", tmax)
         raise InputError(name, f"max |{name}| = {big:.3g}: n * max variance * max|weights - targets|^2 = {risk:.3g} "
                          f"exceeds {SCALE_HUGE:.3g}, the tracking error of the drift overflows (rescale weights and targets)")
@@ -331,7 +336,10 @@ def rebalance_trades(
       back to a half-band).
 
     Band edges never go below 0 for a non-negative target: rebalancing does not short a long
-    target. Each row's weights must sum to its targets' sum (trades are self-financing).
+    target. Each row's weights must sum to its targets' sum within 1e-9 (trades are
+    self-financing; data rounded in float32, to about 1e-7, must be renormalised in float64 first).
+    A mismatch names ``targets`` when every row of weights sums to 1 (fully invested), else
+    ``weights``.
 
     min_trade : float
         Trades smaller than this (in weight) are skipped for holdings inside their bands; the
@@ -389,9 +397,8 @@ def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
         k = int(np.flatnonzero(off)[0])
         where = "" if batch.single else f" of row {k}"
         a, b = _nums(w_sum[k], t_sum[k])
-        # the totals are coupled; blame the targets when every portfolio has one total they miss
-        spread = float(w_sum.max() - w_sum.min()) if np.isfinite(w_sum).all() else np.inf
-        shared = spread <= 1e-9 * max(1.0, float(np.abs(w_sum).max()))
+        # the totals are coupled: blame the targets when every portfolio is fully invested (sums to 1)
+        shared = bool((np.abs(w_sum - 1.0) <= 1e-9).all())
         name = "targets" if shared else "weights"
         t_where = where if targets.shape[0] > 1 else ""  # shared targets: one total for every row
         what = f"the targets{t_where} sum to {b} but the weights to {a}" if shared else f"sum{where} = {a} but the targets sum to {b}"
@@ -733,10 +740,10 @@ def backtest_rebalancing(
     if not (p > 0).all():
         k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
         raise InputError("prices", f"{_row_entry(k[0], k[1], batch.columns)} = {_num(p[k])}; prices must be > 0")
-    _require_price_range(p, batch.columns)
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
+    _require_price_range(p, batch.columns)
     if dates is not None:
         dates = _as_dates(dates, days)
     t = batch.rows(targets, "targets")
