@@ -101,8 +101,8 @@ def test_band_edge_trades_less_than_target():
         (dict(prices=np.array([[1.0, np.nan], [1.0, 1.0]])), "prices"),
         (dict(prices=np.array([[1.0, -1.0], [1.0, 1.0]])), "prices"),
         (dict(targets=[0.6, 0.6]), "targets"),
-        (dict(policies={"x": ma.Policy.calendar("fortnightly")}), "policies"),
-        (dict(policies={"x": ma.Policy.band()}), "absolute"),
+        (dict(policies={"x": ma.Policy("calendar", check="fortnightly")}), "policies"),
+        (dict(policies={"x": ma.Policy("band")}), "policies"),
         (dict(policies=[]), "policies"),
         (dict(costs=-0.001), "costs"),
         (dict(costs=0.5), "costs"),
@@ -126,3 +126,99 @@ def test_the_highest_accepted_costs_keep_every_value_positive():
     v = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, costs=0.25, impact=0.2499, periods_per_year=252).values)
     free = np.asarray(ma.backtest_rebalancing(p, [0.5, 0.5], pols, periods_per_year=252).values)
     assert (v > 0).all() and (v[-1] < 1e-3 * free[-1]).all()
+
+
+# -- policies: the builders check their arguments, the backtest names `policies` -------------------
+_P3 = np.array([[1.0, 2.0, 3.0], [1.1, 1.9, 3.0], [1.2, 2.1, 2.9], [1.0, 2.2, 3.1]])
+_T3 = [0.3, 0.3, 0.4]
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(absolute=0.05, min_trade=None), "min_trade"),
+        (dict(absolute=0.05, min_trade="x"), "min_trade"),
+        (dict(absolute=0.05, min_trade=-0.1), "min_trade"),
+        (dict(absolute=0.05, min_trade=np.nan), "min_trade"),
+        (dict(absolute=0.05, combine="avg"), "combine"),
+        (dict(absolute=0.05, combine=["min"]), "combine"),
+        (dict(absolute=0.05, action=np.array(["target", "target"])), "action"),
+        (dict(absolute=0.05, check="fortnightly"), "check"),
+        (dict(absolute=0.05, check=0), "check"),
+        (dict(absolute=-0.1), "absolute"),
+        (dict(relative=[0.1, np.nan]), "relative"),
+        (dict(), "absolute"),
+    ],
+)
+def test_policy_band_checks_its_arguments(kwargs, argument):
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.Policy.band(**kwargs)
+    assert info.value.argument == argument
+
+
+@pytest.mark.parametrize("frequency", ["hourly", ["monthly"], 0, 2.5, True])
+def test_policy_calendar_checks_its_frequency(frequency):
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.Policy.calendar(frequency)
+    assert info.value.argument == "frequency"
+
+
+@pytest.mark.parametrize(
+    "policy, field",
+    [
+        (ma.Policy("band", absolute=0.05, min_trade=None), "min_trade"),
+        (ma.Policy("band", absolute=0.05, min_trade="x"), "min_trade"),
+        (ma.Policy("band", absolute=0.05, relative=0.2, combine="avg"), "combine"),
+        (ma.Policy("band", absolute=0.05, action=["target"]), "action"),
+        (ma.Policy("band", absolute=[0.05] * 9), "absolute"),
+        (ma.Policy("band", absolute=-0.1), "absolute"),
+        (ma.Policy("calendar", check="hourly"), "check"),
+        (ma.Policy("weird"), "kind"),
+    ],
+)
+def test_a_bad_policy_is_named_by_policies_and_its_name(policy, field):
+    # errors about a policy name the backtest's argument, then the policy (by its key) and its field
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.backtest_rebalancing(_P3, _T3, {"hold": ma.Policy.buy_and_hold(), "mine": policy}, periods_per_year=252)
+    assert info.value.argument == "policies"
+    assert "policy 'mine'" in str(info.value) and f"{field}:" in str(info.value)
+
+
+def test_costs_none_means_no_costs():
+    pols = {"daily": ma.Policy.calendar(1)}
+    base = ma.backtest_rebalancing(_P3, _T3, pols, periods_per_year=252)
+    none = ma.backtest_rebalancing(_P3, _T3, pols, costs=None, impact=None, periods_per_year=252)
+    assert np.array_equal(np.asarray(none.values), np.asarray(base.values))
+    assert float(base.summary["costs"].iloc[0]) == 0.0
+
+
+@pytest.mark.parametrize("ppy", [1e300, 2**40, ma._validate.MAX_PERIODS_PER_YEAR + 1])
+def test_periods_per_year_above_the_limit_is_refused(ppy):
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.backtest_rebalancing(_P3, _T3, [ma.Policy.buy_and_hold()], periods_per_year=ppy)
+    assert info.value.argument == "periods_per_year"
+
+
+def test_an_annual_return_that_overflows_is_refused_not_inf():
+    # 10% in 3 rows at one period a second: 1.1 ** (31.6e6 / 3) overflows
+    p = np.array([[1.0], [1.03], [1.06], [1.1]])
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.backtest_rebalancing(p, [1.0], [ma.Policy.buy_and_hold()], periods_per_year=ma._validate.MAX_PERIODS_PER_YEAR)
+    assert info.value.argument == "periods_per_year"
+
+
+@pytest.mark.parametrize("big", [1e300, 1e101])
+def test_prices_whose_range_overflows_are_refused(big):
+    p = _P3.copy()
+    p[2, 1] = big
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.backtest_rebalancing(p, _T3, [ma.Policy.buy_and_hold()], periods_per_year=252)
+    assert info.value.argument == "prices" and "column [1]" in str(info.value)
+
+
+def test_prices_within_the_range_give_finite_summaries():
+    # a 1e90-fold rise (inside the limit): every summary number is finite, the growth exact
+    p = np.array([[1.0, 1.0], [1e45, 1.0], [1e90, 1.0]])
+    res = ma.backtest_rebalancing(p, [0.5, 0.5], [ma.Policy.buy_and_hold()], periods_per_year=1)
+    assert np.isfinite(res.summary.to_numpy(dtype=float)).all()
+    assert res.values.iloc[-1, 0] == pytest.approx(0.5 * 1e90 + 0.5, rel=1e-12)

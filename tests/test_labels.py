@@ -223,8 +223,9 @@ CASES = {
         "impact", np.array([0.001, 0.0, 0.01, 0.002, 0.0]),
         lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=0.01)], impact=x, periods_per_year=252).values,
     ),
+    # a band inside a policy: the error names `policies`, then the policy and its field
     "backtest_rebalancing/absolute": (
-        "absolute", np.array([0.01, 0.05, 0.002, 0.1, 0.03]),
+        "policies", np.array([0.01, 0.05, 0.002, 0.1, 0.03]),
         lambda L, x: ma.backtest_rebalancing(_prices(L), L(BENCH), [ma.Policy.band(absolute=x)], periods_per_year=252).values,
     ),
 }
@@ -269,7 +270,8 @@ def test_other_labels_raise_naming_the_argument(case, bad):
     with pytest.raises(ma.InputError) as e:
         _call(case, _label, bad(value))
     assert e.value.argument == argument, str(e.value)
-    assert str(e.value).startswith(f"{argument}: labels")
+    field = "policy 'band_0' ('band'): absolute: " if argument == "policies" else ""
+    assert str(e.value).startswith(f"{argument}: {field}labels"), str(e.value)
     # the labels at fault are named
     fault = {"_foreign": "'BP'", "_missing": "'JPM'", "_repeated": "'XOM'"}[bad.__name__]
     assert fault in str(e.value), str(e.value)

@@ -250,3 +250,104 @@ def test_trades_are_self_financing_under_a_rounding_level_mismatch():
     for action in ("target", "band_edge", "halfway"):
         res = ma.rebalance_trades(w, [0.5, 0.5], absolute=0.0, action=action)
         assert abs(res.trades.sum()) <= 1e-16
+
+
+# -- string choices: one rule (as_choice) everywhere ------------------------------------------------
+_W = np.array([[0.30, 0.25, 0.45], [0.20, 0.40, 0.40]])
+_T = np.array([0.3, 0.3, 0.4])
+
+
+@pytest.mark.parametrize("value", [["min"], np.array(["min", "min"]), None, 5, b"min", "MIN", ""])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda v: ma.check_bands(_W, _T, absolute=0.03, combine=v), "combine"),
+        (lambda v: ma.check_bands(_W, _T, absolute=0.03, trigger=v, threshold=0.01, cov=np.eye(3) * 0.04), "trigger"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, combine=v), "combine"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, action=v), "action"),
+        (lambda v: ma.rebalance_trades(_W, _T, absolute=0.03, trigger=v), "trigger"),
+        (lambda v: ma.Policy.band(0.03, combine=v), "combine"),
+        (lambda v: ma.Policy.band(0.03, action=v), "action"),
+    ],
+)
+def test_a_choice_that_is_not_one_of_the_words_names_the_argument(call, argument, value):
+    # lists and arrays of words used to escape as "unhashable" TypeError or an ambiguous truth value
+    with pytest.raises(ma.errors.InputError) as info:
+        call(value)
+    assert info.value.argument == argument
+    assert "expected one of" in str(info.value)
+
+
+def test_the_choices_still_select_their_rule():
+    loose = ma.check_bands(_W, _T, absolute=0.03, relative=0.5, combine="max")
+    tight = ma.check_bands(_W, _T, absolute=0.03, relative=0.5, combine="min")
+    # drifts of 0.05 and 0.1 (targets 0.3, 0.4): inside the looser bands (0.15, 0.2), outside 0.03
+    assert list(loose.triggered) == [False, False] and list(tight.triggered) == [True, True]
+
+
+# -- totals and scales of weights and targets --------------------------------------------------------
+@pytest.mark.parametrize("bad", [_T * 2, -_T, _T * 1e300, np.round(_T * 100), _T.astype(np.float32) * np.float32(1.0000001)])
+def test_targets_that_miss_the_shared_total_of_the_weights_are_named(bad):
+    # every row of the weights sums to 1: the targets are the odd ones out
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.rebalance_trades(_W, bad, absolute=0.03)
+    assert info.value.argument == "targets"
+    assert "sum to" in str(info.value)
+
+
+@pytest.mark.parametrize("scale", [2.0, -1.0, 100.0, 1e300])
+def test_weights_that_are_not_fully_invested_are_named_against_targets(scale):
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.rebalance_trades(_W * scale, _T, absolute=0.03)
+    assert info.value.argument == "weights"
+
+
+def test_weights_whose_rows_disagree_are_named():
+    w = np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.5]])
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.rebalance_trades(w, _T, absolute=0.03)
+    assert info.value.argument == "weights" and "row 1 = 1.1" in str(info.value)
+
+
+def test_float64_rounding_of_the_total_is_accepted():
+    t = _T * (1 + 4e-10)  # within 1e-9 of the weights' total
+    res = ma.rebalance_trades(_W, t, absolute=0.03, action="target")
+    assert np.abs(res.trades.sum(axis=1)).max() <= 1e-9
+
+
+@pytest.mark.parametrize("name", ["weights", "targets"])
+def test_weights_or_targets_whose_tracking_error_overflows_are_refused(name):
+    args = dict(weights=_W, targets=_T)
+    args[name] = args[name] * 1e300
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.check_bands(**args, absolute=0.03, cov=np.eye(3) * 0.04, trigger="tracking_error", threshold=0.01)
+    assert info.value.argument == name
+
+
+def test_large_weights_below_the_limit_give_a_finite_tracking_error():
+    w, t = _W * 1e140, _T * 1e140
+    chk = ma.check_bands(w, t, absolute=0.03, cov=np.eye(3) * 0.04, trigger="tracking_error", threshold=0.01)
+    d = w - t
+    expected = np.sqrt(0.04 * (d * d).sum(axis=1))  # S = 0.04 I
+    np.testing.assert_allclose(chk.tracking_error, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("w", [-_T, np.zeros(3), np.array([[0.3, 0.3, 0.4], [0.5, -0.6, 0.0]])])
+def test_drift_of_weights_without_a_positive_total_names_weights(w):
+    # the core's plain ValueError used to escape
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.drift(w, np.array([0.01, 0.02, -0.01]))
+    assert info.value.argument == "weights" and "positive total" in str(info.value)
+
+
+def test_drift_that_wipes_out_the_value_names_returns():
+    # a long-short book (total 1) that loses 1 + w'r = 1 + 2 * (-1) + (-1) * 1 < 0
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.drift(np.array([2.0, -1.0]), np.array([-1.0, 1.0]))
+    assert info.value.argument == "returns"
+
+
+def test_a_covariance_whose_drift_risk_overflows_is_named():
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.check_bands(_W, _T, absolute=0.03, cov=np.eye(3) * 1e300, trigger="tracking_error", threshold=0.01)
+    assert info.value.argument == "cov"

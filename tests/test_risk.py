@@ -219,3 +219,52 @@ def test_tracking_error_shape_rules():
     assert ma.tracking_error(np.zeros(t), np.zeros((t, 1))) == 0.0
     with pytest.raises(ma.ShapeError, match="^weights:"):
         ma.money_risk_budget(np.eye(2), np.ones((2, 2)) / 2, portfolio_value=1.0, risk_budget=1.0, allocation=[0.5, 0.5])
+
+
+# -- active_share's tol, tracking_error's scale and ragged input ------------------------------------
+@pytest.mark.parametrize("tol", [-1.0, -np.inf, np.nan, None, "5", "high", [1e-6], np.array([1e-6, 1e-6])])
+def test_active_share_tol_is_checked_and_named(tol):
+    w, b = np.array([0.5, 0.3, 0.2]), np.array([0.4, 0.4, 0.2])
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.active_share(w, b, tol=tol)
+    assert info.value.argument == "tol"
+
+
+def test_active_share_tol_still_bounds_the_totals():
+    w, b = np.array([0.5, 0.3, 0.2]), np.array([0.4, 0.4, 0.2 + 1e-4])
+    assert ma.active_share(w, b, tol=1e-3) == pytest.approx(0.5 * (0.1 + 0.1 + 1e-4), rel=1e-12)
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.active_share(w, b, tol=1e-5)
+    assert info.value.argument == "weights"
+
+
+@pytest.mark.parametrize("name", ["portfolio_returns", "benchmark_returns"])
+@pytest.mark.parametrize("big", [1e300, 1e160])
+def test_tracking_error_of_returns_whose_variance_overflows_is_refused(name, big):
+    args = dict(portfolio_returns=np.array([0.01, -0.02, 0.03, 0.0]), benchmark_returns=np.array([0.0, 0.01, 0.02, -0.01]))
+    args[name] = args[name].copy()
+    args[name][1] = big
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.tracking_error(**args)
+    assert info.value.argument == name
+
+
+def test_tracking_error_of_large_returns_below_the_limit_is_exact():
+    rp, rb = np.array([1e140, 0.0, 0.0, 0.0]), np.zeros(4)
+    # population std of (1e140, 0, 0, 0): 1e140 * sqrt(3) / 4
+    assert ma.tracking_error(rp, rb) == pytest.approx(1e140 * np.sqrt(3) / 4, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["portfolio_returns", "benchmark_returns"])
+def test_tracking_error_of_a_ragged_list_names_it(name):
+    args = dict(portfolio_returns=[0.01, 0.02, 0.0], benchmark_returns=[0.0, 0.01, 0.0])
+    args[name] = [0.01, [0.02, 0.03], 0.0]
+    with pytest.raises(ma.errors.InputError) as info:
+        ma.tracking_error(**args)
+    assert info.value.argument == name
+
+
+def test_tracking_error_ddof_message_shows_a_plain_number():
+    with pytest.raises(ma.errors.InputError, match=r"got -3$") as info:
+        ma.tracking_error(np.zeros(4), np.zeros(4), ddof=np.int64(-3))
+    assert info.value.argument == "ddof"

@@ -308,3 +308,14 @@ def test_two_identical_assets_with_large_expected_returns(mu, method):
         r = ma.solve_mean_variance(np.diag([0.001, 0.001]), [mu, mu], risk_aversion=ra, method=method)
         assert r.status == ma.Status.OPTIMAL, (ra, r)
         np.testing.assert_allclose(r.weights, [0.5, 0.5], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", [["active_set"], np.array(["active_set", "active_set"]), None, b"active_set", "nope"])
+def test_a_method_that_is_not_one_of_the_names_is_named(method):
+    # an array used to escape as an ambiguous truth value
+    cov, mu = np.diag([0.04, 0.09]), np.array([0.05, 0.08])
+    for call in (lambda: ma.solve_mean_variance(cov, mu, method=method),
+                 lambda: ma.solve_mean_variance_batch(cov, mu[None, :], method=method)):
+        with pytest.raises(ma.errors.InputError) as info:
+            call()
+        assert info.value.argument == "method"

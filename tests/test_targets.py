@@ -418,3 +418,30 @@ def test_combine_funds_bad_inputs():
         ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=1.0)
     with pytest.raises(ma.InputError, match="not both"):
         ma.combine_funds(alphas, np.diag(te**2), tracking_errors=te, correlations=c)
+
+
+@pytest.mark.parametrize(
+    "te",
+    [
+        np.array([]),  # used to name correlations (0 x 0 expected)
+        np.array([0.04, 0.05, 0.03]) * 1e300,  # used to name correlations (an inf entry)
+        np.array([0.04, 1e300, 0.03]),
+        np.array([0.04, 0.05, 0.03]) * 1e-300,  # used to name correlations (a zero variance)
+        np.array([0.04, 1e-160, 0.03]),
+        np.array([0.04, np.nan, 0.03]),
+        np.array([0.04, 0.0, 0.03]),
+    ],
+)
+def test_combine_funds_checks_tracking_errors_on_their_own(te):
+    corr = np.eye(3) if te.size == 3 else np.eye(2)
+    with pytest.raises(ma.InputError) as info:
+        ma.combine_funds(np.array([0.02, 0.03, 0.01]), tracking_errors=te, correlations=corr)
+    assert info.value.argument == "tracking_errors"
+
+
+def test_combine_funds_with_large_but_safe_tracking_errors_matches_the_closed_form():
+    # uncorrelated funds of equal alpha: least risk for that alpha is x_i ~ 1 / te_i^2
+    te = np.array([2.0, 4.0, 4.0]) * 1e100
+    res = ma.combine_funds(np.full(3, 1e100), tracking_errors=te, correlations=np.eye(3), target_alpha=1e100)
+    x = (1 / te**2) / (1 / te**2).sum()
+    np.testing.assert_allclose(np.asarray(res.weights), x, atol=1e-9)

@@ -450,9 +450,30 @@ def as_scalar(
     return v
 
 
+def as_choice(x: Any, choices: Any, name: str) -> str:
+    """One of the named options of a string argument (``combine="min"``, ``action="band_edge"``),
+    exactly as spelled; anything else (another word, None, bytes, a list or array of words) raises
+    an InputError naming ``name`` and listing the choices. ``choices`` is any iterable of strings
+    (a mapping's keys), listed in the message in the order given."""
+    options = list(choices)
+    if isinstance(x, str) and x in options:  # a str first: a list or array is never hashed or compared
+        return x
+    raise InputError(name, f"expected one of {', '.join(repr(c) for c in options)}, got {_describe(x)}")
+
+
+#: The most periods a year accepted for annualising: one a second over a leap year. More is a
+#: mistake (a count of something else), and annualising by it overflows (growth ** periods).
+MAX_PERIODS_PER_YEAR = 366 * 24 * 3600
+
+
 def as_periods_per_year(x: Any) -> float:
-    """Periods a year for annualising: one finite number > 0 (not a bool, a string or an array)."""
-    return as_scalar(x, "periods_per_year", minimum=0.0, strict=True)
+    """Periods a year for annualising: one finite number > 0 and at most MAX_PERIODS_PER_YEAR
+    (not a bool, a string or an array)."""
+    v = as_scalar(x, "periods_per_year", minimum=0.0, strict=True)
+    if v > MAX_PERIODS_PER_YEAR:
+        raise InputError("periods_per_year", f"{_num(v)} is above the limit of {MAX_PERIODS_PER_YEAR} "
+                         "(one period a second; 252 for daily, 12 for monthly data)")
+    return v
 
 
 def _describe(x: Any) -> str:

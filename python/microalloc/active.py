@@ -16,8 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import Covariance, _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
-from .errors import InfeasibleError, InputError
+from ._validate import (
+    SCALE_HUGE,
+    SCALE_TINY,
+    Covariance,
+    _as_float_array,
+    _entry,
+    _num,
+    align,
+    as_scalar,
+    as_vector,
+    asset_labels,
+    is_pandas,
+)
+from .errors import InfeasibleError, InputError, ShapeError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
@@ -261,6 +273,30 @@ class FundCombination:
         )
 
 
+def _require_tracking_errors(te: np.ndarray, labels: Any) -> None:
+    """The funds' tracking errors on their own: at least one, finite, > 0, and of a scale whose
+    squares (the variances of Omega = D R D) neither overflow nor underflow (SCALE_HUGE and
+    SCALE_TINY, the limits of check_scales; every variance a normal float64)."""
+    if te.size == 0:
+        raise ShapeError("tracking_errors", "expected at least one fund, got none")
+    bad = ~np.isfinite(te) | ~(te > 0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InputError("tracking_errors", f"{_entry(labels, k)} = {_num(te[k])}; tracking errors must be finite and > 0")
+    with np.errstate(over="ignore", under="ignore"):  # inf or 0: refused
+        var = te * te
+    if te.size * var.max() > SCALE_HUGE:
+        raise InputError("tracking_errors", f"max = {te.max():.3g}: n * max tracking error^2 = {te.size * var.max():.3g} "
+                         f"exceeds {SCALE_HUGE:.3g}, the combination's risk overflows (rescale the returns)")
+    if var.max() < SCALE_TINY:
+        raise InputError("tracking_errors", f"max = {te.max():.3g}: the largest variance {var.max():.3g} is below "
+                         f"{SCALE_TINY:.3g}, products of the variances underflow (rescale the returns, e.g. to percent)")
+    if (var < np.finfo(np.float64).tiny).any():
+        k = int(np.argmin(te))
+        raise InputError("tracking_errors", f"{_entry(labels, k)} = {te[k]:.3g}: its square underflows (below "
+                         f"{np.finfo(np.float64).tiny:.3g}); the tracking errors span too many orders of magnitude")
+
+
 def combine_funds(
     alphas: Any,
     active_cov: Any = None,
@@ -294,8 +330,7 @@ def combine_funds(
         if te.ndim != 1:
             raise InputError("tracking_errors", f"must be 1-D; got shape {te.shape}")
         m = te.size
-        if not np.isfinite(te).all() or (te <= 0).any():
-            raise InputError("tracking_errors", "must be finite and > 0")
+        _require_tracking_errors(te, labels)
         r = _as_float_array(correlations, "correlations")
         if r.shape != (m, m):
             raise InputError("correlations", f"must be {m} x {m} to match tracking_errors; got shape {r.shape}")

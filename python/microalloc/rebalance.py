@@ -11,22 +11,31 @@ import numpy as np
 
 from . import _core
 from ._validate import (
+    SCALE_HUGE,
     _as_float_array,
+    _at,
+    _describe,
     _entry,
+    _label_text,
     _num,
+    _nums,
     _row_entry,
     align,
+    as_choice,
     as_covariance,
     as_periods_per_year,
     as_scalar,
     as_threads,
     asset_labels,
     is_pandas,
+    labels_of,
 )
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
 _ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
+#: the band-combination rules: the tighter band ("min") or the looser ("max")
+_COMBINES = ("min", "max")
 _NO_COV = np.empty((0, 0))
 _NO_BAND = np.empty(0)
 
@@ -187,8 +196,7 @@ def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
 def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
     if absolute is None and relative is None:
         raise InputError("absolute", "give an absolute band, a relative band, or both")
-    if combine not in ("min", "max"):
-        raise InputError("combine", f"expected 'min' (the tighter band) or 'max' (the looser), got {combine!r}")
+    combine = as_choice(combine, _COMBINES, "combine")
     return (
         batch.rows(targets, "targets"),
         batch.per_asset(absolute, "absolute"),
@@ -198,8 +206,7 @@ def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: s
 
 
 def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
-    if trigger not in _TRIGGERS:
-        raise InputError("trigger", f"expected one of {sorted(_TRIGGERS)}, got {trigger!r}")
+    trigger = as_choice(trigger, _TRIGGERS, "trigger")
     if trigger == "any":
         return _TRIGGERS[trigger], 0.0
     if threshold is None:
@@ -215,9 +222,10 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
     nthreads = as_threads(threads)
     s = _NO_COV
     if cov is not None:  # labelled: its labels are the batch's (asset_labels takes the covariance's first)
-        s, _ = as_covariance(cov, check_psd=True)
+        s, report = as_covariance(cov, check_psd=True)
         if s.shape[0] != batch.n:
             raise ShapeError("cov", f"expected ({batch.n}, {batch.n}), got {s.shape}")
+        _require_drift_scale(batch.matrix, bands[0], report.max_variance)
     try:
         breach, count, worst, l1, te, triggered = _core.check_bands(
             batch.matrix, *bands, s, kind, thr, with_breach, nthreads
@@ -233,6 +241,24 @@ def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True
         triggered=batch.per_row(triggered),
         tracking_error=None if te is None else batch.per_row(te),
     )
+
+
+def _require_drift_scale(w: np.ndarray, t: np.ndarray, max_variance: float) -> None:
+    """Refuse data so large that the tracking error of the drift, (w-t)'S(w-t) <= n max variance
+    max|w - t|^2, overflows (the rule of check_scales, with SCALE_HUGE): the covariance when it
+    overflows with weights of size 1 (|w - t| <= 2), else the larger of weights and targets.
+    Non-finite entries are left to the finiteness check that follows."""
+    with np.errstate(over="ignore"):  # inf: refused
+        wmax, tmax = np.abs(w).max(initial=0.0), np.abs(t).max(initial=0.0)
+        base = w.shape[1] * np.float64(max_variance)
+        risk = base * (wmax + tmax) ** 2
+    if np.isfinite(wmax) and np.isfinite(tmax) and risk > SCALE_HUGE:
+        if base * 4.0 > SCALE_HUGE:
+            raise InputError("cov", f"n * max variance = {base:.3g}: the tracking error of a drift of size 2 "
+                             f"({base * 4.0:.3g}) exceeds {SCALE_HUGE:.3g} and overflows (rescale the returns)")
+        name, big = ("weights", wmax) if wmax >= tmax else ("targets", tmax)
+        raise InputError(name, f"max |{name}| = {big:.3g}: n * max variance * max|weights - targets|^2 = {risk:.3g} "
+                         f"exceeds {SCALE_HUGE:.3g}, the tracking error of the drift overflows (rescale weights and targets)")
 
 
 def check_bands(
@@ -310,7 +336,10 @@ def rebalance_trades(
       back to a half-band).
 
     Band edges never go below 0 for a non-negative target: rebalancing does not short a long
-    target. Each row's weights must sum to its targets' sum (trades are self-financing).
+    target. Each row's weights must sum to its targets' sum within 1e-9 (trades are
+    self-financing; data rounded in float32, to about 1e-7, must be renormalised in float64 first).
+    A mismatch names ``targets`` when every row of weights sums to 1 (fully invested), else
+    ``weights``.
 
     min_trade : float
         Trades smaller than this (in weight) are skipped for holdings inside their bands; the
@@ -324,8 +353,7 @@ def rebalance_trades(
     """
     batch = _Batch(weights, labels=asset_labels(cov, weights, targets, absolute, relative, prices))
     batch.require_finite("weights")
-    if action not in _ACTIONS:
-        raise InputError("action", f"expected one of {sorted(_ACTIONS)}, got {action!r}")
+    action = as_choice(action, _ACTIONS, "action")
     mt = as_scalar(min_trade, "min_trade", minimum=0.0)
     bands = _bands(batch, targets, absolute, relative, combine)
     if (portfolio_values is None) != (prices is None):
@@ -368,10 +396,17 @@ def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
     if off.any():
         k = int(np.flatnonzero(off)[0])
         where = "" if batch.single else f" of row {k}"
+        a, b = _nums(w_sum[k], t_sum[k])
+        # the totals are coupled: blame the targets when every portfolio is fully invested (sums to 1)
+        shared = bool((np.abs(w_sum - 1.0) <= 1e-9).all())
+        name = "targets" if shared else "weights"
+        t_where = where if targets.shape[0] > 1 else ""  # shared targets: one total for every row
+        what = f"the targets{t_where} sum to {b} but the weights to {a}" if shared else f"sum{where} = {a} but the targets sum to {b}"
+        rounding = abs(w_sum[k] - t_sum[k]) <= 1e-6 * max(1.0, abs(t_sum[k]))  # e.g. float32 data (1e-7)
         raise InputError(
-            "weights",
-            f"sum{where} = {float(w_sum[k])!r} but the targets sum to {float(t_sum[k])!r}; trades are "
-            f"self-financing, so weights and targets must have the same total ({int(off.sum())} such rows)",
+            name,
+            f"{what}; trades are self-financing, so weights and targets must have the same total, within 1e-9 of "
+            f"it ({int(off.sum())} such rows{'; renormalise lower-precision data in float64' if rounding else ''})",
         )
 
 
@@ -386,7 +421,17 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
         k = tuple(int(i) for i in np.argwhere(r < -1)[0])
         where = _entry(batch.columns, k[1]) if np.ndim(returns) == 1 else batch.where(*k)
         raise InputError("returns", f"{where} = {_num(r[k])} is below -1 (a negative price)")
-    return batch.matrix_out(_core.drift(batch.matrix, r, as_threads(threads)))
+    total = batch.matrix.sum(axis=1)
+    if not (total > 0).all():
+        k = int(np.flatnonzero(~(total > 0))[0])
+        where = "" if batch.single else f" of portfolio {k}"
+        raise InputError("weights", f"sum{where} = {_num(total[k])}; drift needs a positive total (a portfolio's value)")
+    nthreads = as_threads(threads)
+    try:
+        return batch.matrix_out(_core.drift(batch.matrix, r, nthreads))
+    except ValueError as e:  # the core's check of the value left after the returns names its argument
+        name, _, message = str(e).partition(": ")
+        raise InputError(name if name in ("weights", "returns") else "returns", message) from None
 
 
 def weights_from_holdings(units: Any, prices: Any) -> Any:
@@ -408,6 +453,8 @@ def weights_from_holdings(units: Any, prices: Any) -> Any:
 
 
 _PERIODS = {"weekly": 5, "monthly": 21, "quarterly": 63, "annual": 252}
+_FREQUENCIES = ("daily", *_PERIODS)
+_KINDS = {"buy_and_hold": 0, "calendar": 1, "band": 2}
 
 
 @dataclass(frozen=True)
@@ -417,7 +464,12 @@ class Policy:
 
     ``check`` is how often the policy looks: "daily", "weekly", "monthly", "quarterly", "annual"
     (the first trading day of each new period when dates are known; otherwise every 5, 21, 63 or
-    252 rows) or an integer number of rows.
+    252 rows), an integer number of rows, or None (never).
+
+    The three builders check their arguments (an InputError names the builder's parameter); the
+    band widths' length and labels are checked against the assets by :func:`backtest_rebalancing`,
+    which also checks every policy again (a Policy built directly is not checked): its errors name
+    ``policies`` and the policy at fault.
     """
 
     kind: str
@@ -435,6 +487,7 @@ class Policy:
     @classmethod
     def calendar(cls, frequency: Any = "monthly") -> "Policy":
         """Back to the targets on every check day."""
+        _as_frequency(frequency, "frequency")
         return cls("calendar", check=frequency)
 
     @classmethod
@@ -449,8 +502,55 @@ class Policy:
         min_trade: float = 0.0,
     ) -> "Policy":
         """Trade (with ``action``) when a weight leaves its band on a check day: "look often,
-        trade rarely" with ``check="daily"``, or bands checked only on a calendar."""
-        return cls("band", check=check, absolute=absolute, relative=relative, combine=combine, action=action, min_trade=min_trade)
+        trade rarely" with ``check="daily"``, or bands checked only on a calendar. ``min_trade``
+        is as in :func:`rebalance_trades` (a finite number >= 0)."""
+        pol = cls("band", check=check, absolute=absolute, relative=relative, combine=combine, action=action,
+                  min_trade=min_trade)
+        _checked_policy(pol)
+        return pol
+
+
+def _as_frequency(check: Any, name: str) -> Any:
+    """A policy's check frequency: None, a whole number of rows >= 1, or one of _FREQUENCIES."""
+    if check is None:
+        return None
+    if isinstance(check, (int, np.integer)) and not isinstance(check, bool):
+        if check < 1:
+            raise InputError(name, f"check every {int(check)} rows: must be >= 1")
+        return int(check)
+    if isinstance(check, str):
+        return as_choice(check, _FREQUENCIES, name)
+    raise InputError(name, f"expected one of {', '.join(map(repr, _FREQUENCIES))}, a whole number of rows or None, "
+                     f"got {_describe(check)}")
+
+
+def _band_width(x: Any, name: str) -> None:
+    """A band width before the assets are known: None, or finite numbers >= 0 (a scalar or a vector)."""
+    if x is None:
+        return
+    a = _as_float_array(x, name)
+    if a.ndim > 1:
+        raise ShapeError(name, f"expected a scalar or a vector, got shape {a.shape}")
+    _require_finite(a.reshape(-1) if a.ndim == 0 else a, name, labels_of(x) if a.ndim == 1 else None)
+    if (a < 0).any():
+        k = int(np.flatnonzero(a.reshape(-1) < 0)[0])
+        raise InputError(name, f"{'' if a.ndim == 0 else _entry(labels_of(x), k) + ' = '}{_num(a.reshape(-1)[k])} "
+                         "is negative; band widths must be >= 0")
+
+
+def _checked_policy(pol: "Policy") -> tuple[str, Any, str, str, float]:
+    """(kind, check, combine, action, min_trade) of a policy, validated; errors name the field."""
+    kind = as_choice(pol.kind, _KINDS, "kind")
+    check = _as_frequency(pol.check, "check")
+    if kind != "band":
+        return kind, check, "min", "band_edge", 0.0
+    if pol.absolute is None and pol.relative is None:
+        raise InputError("absolute", "give an absolute band, a relative band, or both")
+    _band_width(pol.absolute, "absolute")
+    _band_width(pol.relative, "relative")
+    combine = as_choice(pol.combine, _COMBINES, "combine")
+    action = as_choice(pol.action, _ACTIONS, "action")
+    return kind, check, combine, action, as_scalar(pol.min_trade, "min_trade", minimum=0.0)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -557,19 +657,16 @@ def _as_dates(dates: Any, days: int) -> np.ndarray:
 
 
 def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
+    """The rows a policy looks on, of a frequency validated by _as_frequency."""
     mask = np.zeros(days, dtype=np.uint8)
     if check is None:
         return mask
-    if isinstance(check, (int, np.integer)) and not isinstance(check, bool):
-        if check < 1:
-            raise InputError("policies", f"check every {check} rows: must be >= 1")
-        mask[int(check) :: int(check)] = 1
+    if isinstance(check, int):
+        mask[check::check] = 1
         return mask
     if check == "daily":
         mask[1:] = 1
         return mask
-    if check not in _PERIODS:
-        raise InputError("policies", f"unknown check frequency {check!r}; expected 'daily', {sorted(_PERIODS)} or an integer")
     if dates is None:
         k = _PERIODS[check]
         mask[k::k] = 1
@@ -646,6 +743,7 @@ def backtest_rebalancing(
     days, n = p.shape
     if days < 2:
         raise ShapeError("prices", f"need at least 2 days, got {days}")
+    _require_price_range(p, batch.columns)
     if dates is not None:
         dates = _as_dates(dates, days)
     t = batch.rows(targets, "targets")
@@ -654,7 +752,9 @@ def backtest_rebalancing(
     t = t[0]
     if (t < 0).any() or abs(t.sum() - 1.0) > 1e-9:
         raise InputError("targets", f"must be >= 0 and sum to 1 (sum = {_num(t.sum())})")
-    prop, imp = batch.per_asset(costs, "costs"), batch.per_asset(impact, "impact")
+    # None: no costs (as the default 0)
+    prop = batch.per_asset(0.0 if costs is None else costs, "costs")
+    imp = batch.per_asset(0.0 if impact is None else impact, "impact")
     # A trade moves at most 2 in weight (sum |d_i| <= 2 between long-only weights), and |d|^1.5 <= |d|,
     # so a trade costs less than 2 (max costs + max impact) of the value: below 1 keeps every value > 0.
     if prop.max(initial=0.0) + imp.max(initial=0.0) >= 0.5:
@@ -663,24 +763,57 @@ def backtest_rebalancing(
             f"max(costs) + max(impact) = {_num(prop.max(initial=0.0) + imp.max(initial=0.0))} must be < 0.5 "
             "(fractions of the traded value: 10 bp = 0.001), so that no trade can cost the whole portfolio",
         )
-    count = len(pols)
-    kinds = {"buy_and_hold": 0, "calendar": 1, "band": 2}
-    absolute = np.zeros((count, n))
-    relative = np.zeros((count, n))
-    has_abs, has_rel, combine_max, actions, min_trade = [], [], [], [], np.zeros(count)
-    check = np.zeros((count, days), dtype=np.uint8)
+    kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions, min_trade = _policy_arrays(
+        pols, names, batch, t, days, dates
+    )
+    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
+    values, rebalances, turnover, paid, kept = _core.backtest(
+        p, t, kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions,
+        min_trade, prop, imp, as_threads(threads),
+    )
+    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
+
+
+#: The largest ratio of an asset's highest price to its lowest let into a backtest. The values and
+#: returns grow with it and the summary squares the returns: beyond 1e100 (no real price series,
+#: hyperinflations included, moves that far) they would overflow to inf.
+MAX_PRICE_RANGE = 1e100
+
+
+def _require_price_range(p: np.ndarray, labels: Any) -> None:
+    """Refuse prices (finite, > 0) whose highest/lowest ratio for an asset exceeds MAX_PRICE_RANGE."""
+    with np.errstate(over="ignore"):  # inf: refused
+        ratio = p.max(axis=0) / p.min(axis=0)
+    if (ratio > MAX_PRICE_RANGE).any():
+        k = int(np.argmax(ratio))
+        raise InputError(
+            "prices", f"column {_at(labels, k)}: the highest price is {_fmt_ratio(ratio[k])} times the lowest, above the limit "
+            f"of {MAX_PRICE_RANGE:.0e}: returns and values would overflow (a data error, or rescale the series)",
+        )
+
+
+def _fmt_ratio(x: float) -> str:
+    return "inf" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def _policy_arrays(pols: list, names: list, batch: _Batch, t: np.ndarray, days: int, dates: Any) -> tuple:
+    """The policies as the core's arrays. Each is checked (a Policy may be built directly, unchecked)
+    and its bands fitted to the assets; an error names ``policies`` and the policy, then what is
+    wrong with which of its fields."""
+    count, n = len(pols), batch.n
+    absolute, relative = np.zeros((count, n)), np.zeros((count, n))
+    kinds, has_abs, has_rel, combine_max, actions = [], [], [], [], []
+    min_trade, check = np.zeros(count), np.zeros((count, days), dtype=np.uint8)
     for k, pol in enumerate(pols):
-        if pol.kind not in kinds:
-            raise InputError("policies", f"unknown policy kind {pol.kind!r}")
-        if pol.kind == "band":
-            _, a, r, cm = _bands(batch, t, pol.absolute, pol.relative, pol.combine)
-            if pol.action not in _ACTIONS:
-                raise InputError("policies", f"action {pol.action!r}: expected one of {sorted(_ACTIONS)}")
-            mt = float(pol.min_trade)
-            if not np.isfinite(mt) or mt < 0:
-                raise InputError("policies", f"min_trade must be finite and >= 0, got {_num(pol.min_trade)}")
-        else:
-            a, r, cm, mt = _NO_BAND, _NO_BAND, False, 0.0
+        try:
+            kind, frequency, combine, action, mt = _checked_policy(pol)
+            if kind == "band":
+                _, a, r, cm = _bands(batch, t, pol.absolute, pol.relative, combine)
+            else:
+                a, r, cm = _NO_BAND, _NO_BAND, False
+        except InputError as e:
+            raise type(e)("policies", f"policy {_label_text(names[k])} ({_describe(pol.kind)}): {e}") from None
+        kinds.append(_KINDS[kind])
         has_abs.append(a.size > 0)
         has_rel.append(r.size > 0)
         if a.size:
@@ -688,15 +821,10 @@ def backtest_rebalancing(
         if r.size:
             relative[k] = r
         combine_max.append(cm)
-        actions.append(_ACTIONS.get(pol.action, _core.Action.BAND_EDGE))
+        actions.append(_ACTIONS[action])
         min_trade[k] = mt
-        check[k] = _check_days(pol.check, days, dates)
-    ppy, ppy_source = _periods_per_year(periods_per_year, dates)
-    values, rebalances, turnover, paid, kept = _core.backtest(
-        p, t, [kinds[q.kind] for q in pols], check, absolute, relative, has_abs, has_rel, combine_max, actions,
-        min_trade, prop, imp, as_threads(threads),
-    )
-    return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
+        check[k] = _check_days(frequency, days, dates)
+    return kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions, min_trade
 
 
 def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, names, dates, ppy, source) -> BacktestResult:
@@ -708,8 +836,15 @@ def _backtest_result(values, rebalances, turnover, paid, kept, prices, targets, 
     vol = rets.std(axis=0, ddof=1) if days > 2 else np.zeros(values.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = rets.mean(axis=0) / vol * np.sqrt(ppy)
-    with np.errstate(over="ignore"):  # inf for an explosive path over a short span
+    with np.errstate(over="ignore"):  # inf for an explosive path over a short span: refused below
         annual = values[-1] ** (1.0 / years) - 1.0
+    if not np.isfinite(annual).all():
+        k = int(np.flatnonzero(~np.isfinite(annual))[0])
+        raise InputError(
+            "periods_per_year" if source == "given" else "prices",
+            f"policy {_label_text(names[k])} grows {_num(values[-1, k])}-fold in {days - 1} rows: annualised at "
+            f"{_num(ppy)} periods a year, its annual return overflows (check periods_per_year and the prices)",
+        )
     summary = {
         "annual_return": annual,
         "volatility": vol * np.sqrt(ppy),

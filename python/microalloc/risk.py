@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._validate import (
+    SCALE_HUGE,
     _as_float_array,
     _tolerance_and_limit,
     as_bounds,
@@ -202,9 +203,10 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
 
     Both weight vectors cover the same universe (benchmark names the portfolio does not hold
     included, at 0) and must have the same total, within ``tol`` (relative to the benchmark's
-    total), else the measure is meaningless and an InputError names ``weights``. Returns a float,
-    or an (m,) array for an (m, n) batch of portfolios.
+    total; a finite number >= 0), else the measure is meaningless and an InputError names
+    ``weights``. Returns a float, or an (m,) array for an (m, n) batch of portfolios.
     """
+    tol = as_scalar(tol, "tol", minimum=0.0)
     labels = asset_labels(weights, benchmark)
     wa = _as_float_array(align(weights, labels, "weights"), "weights")
     single = wa.ndim == 1
@@ -261,6 +263,10 @@ def tracking_error(
     periods = next((tuple(x.index) for x in (portfolio_returns, benchmark_returns) if _is_frame_or_series(x)), None)
     portfolio_returns = align(portfolio_returns, periods, "portfolio_returns", axis="rows")
     benchmark_returns = align(benchmark_returns, periods, "benchmark_returns", axis="rows")
+    # ragged lists and the like are refused here, before numpy is asked for their shape
+    rp = portfolio_returns if _is_frame_or_series(portfolio_returns) else _as_float_array(portfolio_returns, "portfolio_returns")
+    rb = benchmark_returns if _is_frame_or_series(benchmark_returns) else _as_float_array(benchmark_returns, "benchmark_returns")
+    portfolio_returns, benchmark_returns = rp, rb
     if np.ndim(portfolio_returns) == 2 and np.ndim(benchmark_returns) == 2 and np.shape(benchmark_returns)[1] > 1:
         portfolios = asset_labels(portfolio_returns, benchmark_returns)
         portfolio_returns = align(portfolio_returns, portfolios, "portfolio_returns", what="portfolios")
@@ -282,17 +288,30 @@ def tracking_error(
                 where = _entry(periods, t)
             raise NonFiniteError(name, f"{where} is {_num(a.ravel()[k])}; every return must be finite")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
-        raise InputError("ddof", f"expected 0 or a positive integer, got {ddof!r}")
+        raise InputError("ddof", f"expected 0 or a positive integer, got {ddof.item() if isinstance(ddof, np.generic) else ddof!r}")
     t = rp.shape[0]
     if t - ddof < 1:
         raise InputError("ddof", f"needs more than {ddof} periods, got {t}")
     if periods_per_year is not None:
         periods_per_year = as_periods_per_year(periods_per_year)
+    _require_return_scale(rp, rb)
     active = (rp if rp.ndim == 2 else rp[:, None]) - (rb if rb.ndim == 2 else rb[:, None])
     te = np.std(active, axis=0, ddof=ddof)
     if periods_per_year is not None:
         te = te * np.sqrt(periods_per_year)
     return float(te[0]) if rp.ndim == 1 else te
+
+
+def _require_return_scale(rp: np.ndarray, rb: np.ndarray) -> None:
+    """Refuse returns so large that the active returns' sum of squares, at most T max|r_p - r_b|^2,
+    overflows (above SCALE_HUGE, as for the covariance's products); the larger side is named."""
+    with np.errstate(over="ignore"):  # inf: refused
+        pmax, bmax = np.abs(rp).max(initial=0.0), np.abs(rb).max(initial=0.0)  # numpy floats: inf, not OverflowError
+        squares = rp.shape[0] * (pmax + bmax) ** 2
+    if squares > SCALE_HUGE:
+        name, big = ("portfolio_returns", pmax) if pmax >= bmax else ("benchmark_returns", bmax)
+        raise InputError(name, f"max |{name}| = {big:.3g}: T * max|active return|^2 = {squares:.3g} exceeds "
+                         f"{SCALE_HUGE:.3g}, the active returns' variance overflows (returns are fractions: 0.01 = 1%)")
 
 
 @dataclass(frozen=True, repr=False, eq=False)

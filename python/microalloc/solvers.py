@@ -11,6 +11,7 @@ from ._validate import (
     EMPTY,
     _as_float_array,
     _tolerance_and_limit,
+    as_choice,
     as_bounds,
     as_covariance,
     as_scalar,
@@ -35,8 +36,7 @@ _CORE_FIELDS = (
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+    as_choice(method, METHODS, "method")
 
 
 def _labelled(values: np.ndarray, labels: Any) -> Any:
