@@ -120,7 +120,7 @@ def test_ragged_lists_are_named(function, argument, call):
 
 @pytest.mark.parametrize(
     "method, argument",
-    [("at_risk_aversion", "risk_aversion"), ("at_return", "target_return"), ("at_volatility", "target_volatility")],
+    [("at_risk_aversion", "risk_aversion"), ("at_return", "target"), ("at_volatility", "target")],
 )
 @pytest.mark.parametrize("value", [np.array([1.0, 2.0]), np.array([0.07]), [0.07], "0.07"])
 def test_frontier_points_take_one_number(method, argument, value):

@@ -147,15 +147,16 @@ class Frontier:
 
         A target at or below the minimum-variance portfolio's return gives that portfolio; one
         above the highest feasible return raises InfeasibleError naming the achievable range.
+        Errors name the parameter, ``target``.
         """
-        r = as_scalar(target, "target_return")
+        r = as_scalar(target, "target")
         er = self.expected_returns
         tol = 1e-12 * max(1.0, abs(r))
         if r <= er[0]:
             return self._label(self.weights[0].copy())
         if not self.unbounded and r > er[-1] + tol:
             raise InfeasibleError(
-                "target_return",
+                "target",
                 f"{_num(r)} is above the highest expected return of a feasible portfolio; achievable range "
                 f"[{_num(er[0])}, {_num(er[-1])}] (from minimum variance to maximum return)",
             )
@@ -165,15 +166,16 @@ class Frontier:
         """The highest-return portfolio with risk <= target (volatility; tracking error with a benchmark).
 
         A target below the minimum risk raises InfeasibleError naming the achievable range; one
-        above the risk of the maximum-return portfolio gives that portfolio.
+        above the risk of the maximum-return portfolio gives that portfolio. Errors name the
+        parameter, ``target``.
         """
-        v = as_scalar(target, "target_volatility", minimum=0.0)
+        v = as_scalar(target, "target", minimum=0.0)
         risk = self.risks
-        name = "target_tracking_error" if self.tracking_errors is not None else "target_volatility"
+        what = "tracking error" if self.tracking_errors is not None else "volatility"
         if v < risk[0] * (1 - 1e-12):
             raise InfeasibleError(
-                name,
-                f"{_num(v)} is below the lowest risk of a feasible portfolio; achievable range "
+                "target",
+                f"{_num(v)} is below the lowest {what} of a feasible portfolio; achievable range "
                 f"[{_num(risk[0])}, {'inf' if self.unbounded else _num(risk[-1])}]",
             )
         if not self.unbounded and v >= risk[-1]:
