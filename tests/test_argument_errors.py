@@ -60,6 +60,23 @@ def test_thread_counts_up_to_the_limit_are_accepted(function):
         THREADED[function](threads)
 
 
+INTEGER_ARGUMENTS = {
+    "threads": lambda v: ma.solve_mean_variance_batch(S, np.tile(MU, (3, 1)), threads=v),
+    "max_iter": lambda v: ma.solve_mean_variance(S, MU, max_iter=v),
+    "max_points": lambda v: ma.efficient_frontier(S, MU, max_points=v),
+    "points_per_segment": lambda v: ma.efficient_frontier(S, MU).path(v),
+    "m": lambda v: ma.solve_mean_variance_batch(S, MU, m=v),
+    "ddof": lambda v: ma.tracking_error(np.array([0.01, 0.02, -0.01]), np.zeros(3), ddof=v, periods_per_year=12),
+}
+
+
+@pytest.mark.parametrize("argument", sorted(INTEGER_ARGUMENTS))
+@pytest.mark.parametrize("value", [np.int64(-3), np.int32(-3), -3])
+def test_a_bad_integer_is_shown_as_a_plain_number(argument, value):
+    e = raises_naming(argument, lambda: INTEGER_ARGUMENTS[argument](value))
+    assert "got -3" in str(e) and "np." not in str(e), str(e)
+
+
 # -- rebalance_trades: weights that do not sum to the targets' total ----------------------------
 
 

@@ -460,13 +460,15 @@ def _describe(x: Any) -> str:
     shape = getattr(x, "shape", None)
     if shape is not None and len(shape) > 0:
         return f"an array of shape {tuple(shape)}"
+    if isinstance(x, np.generic):  # a numpy scalar as the plain number it holds: -3, not np.int64(-3)
+        x = x.item()
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
-        raise InputError(name, f"expected a positive integer, got {x!r}")
+        raise InputError(name, f"expected a positive integer, got {_describe(x)}")
     if maximum is not None and x > maximum:
         raise InputError(name, f"{int(x)} is above the limit of {maximum}")
 
@@ -482,7 +484,7 @@ def as_threads(threads: Any) -> int:
     if threads is None:
         return os.cpu_count() or 1
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError("threads", f"expected a positive integer (or None for all cores), got {threads!r}")
+        raise InputError("threads", f"expected a positive integer (or None for all cores), got {_describe(threads)}")
     if threads > MAX_THREADS:
         raise InputError(
             "threads", f"{int(threads)} is above the limit of {MAX_THREADS} (this machine has {os.cpu_count()} cores)"

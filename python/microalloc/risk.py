@@ -10,6 +10,7 @@ import numpy as np
 from . import _core
 from ._validate import (
     _as_float_array,
+    _describe,
     _tolerance_and_limit,
     as_bounds,
     as_periods_per_year,
@@ -282,7 +283,7 @@ def tracking_error(
                 where = _entry(periods, t)
             raise NonFiniteError(name, f"{where} is {_num(a.ravel()[k])}; every return must be finite")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
-        raise InputError("ddof", f"expected 0 or a positive integer, got {ddof!r}")
+        raise InputError("ddof", f"expected 0 or a positive integer, got {_describe(ddof)}")
     t = rp.shape[0]
     if t - ddof < 1:
         raise InputError("ddof", f"needs more than {ddof} periods, got {t}")

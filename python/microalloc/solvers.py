@@ -10,6 +10,7 @@ from . import _core
 from ._validate import (
     EMPTY,
     _as_float_array,
+    _describe,
     _tolerance_and_limit,
     as_bounds,
     as_covariance,
@@ -184,7 +185,7 @@ def _number_of_problems(rows: list[tuple[str, int]], m: Any) -> int:
     number most inputs have (the first one's on a tie), raises ShapeError naming it."""
     if m is not None:
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-            raise InputError("m", f"expected a non-negative integer, got {m!r}")
+            raise InputError("m", f"expected a non-negative integer, got {_describe(m)}")
     counts = [(name, k) for name, k in rows if k != 1]
     if not counts:
         return 1 if m is None else int(m)
