@@ -673,7 +673,9 @@ def check_batch(res: Any, kw: dict, p: Problem) -> list[str]:
 
 def check_projection(res: Any, kw: dict, p: Problem) -> list[str]:
     c = Checks()
-    lo, up = _bounds_of(kw, None)
+    # a labelled result is in the assets' order (the first labelled argument's, README "Labelled
+    # inputs"): the bounds are read by label, not by position
+    lo, up = _bounds_of(kw, list(res.index) if isinstance(res, pd.Series) else None)
     c.feasible(_w(res), lo, up, float(_num(kw.get("budget", 1.0))))
     return c.problems
 

@@ -67,6 +67,48 @@ def test_expected_returns_too_small_for_the_frontier_are_refused():
     assert ma.efficient_frontier(s, np.zeros(len(mu))).status == ma.Status.OPTIMAL
 
 
+def test_expected_returns_too_large_for_the_frontier_are_refused():
+    """mu of size 1e298 passes the product limit (n * max|mu| * max|w| <= 1e300) but the path's
+    risk aversions (about max|mu| / (max_var max|w|)) overflow: refused naming mu (alpha, alphas)."""
+    s, mu, b = problem()
+    huge = mu * 1e298
+    for call in (
+        lambda: ma.efficient_frontier(s, huge),
+        lambda: ma.max_return(s, huge, target_volatility=0.15),
+        lambda: ma.min_risk(s, huge, target_return=float(huge.mean())),
+        lambda: ma.max_sharpe(s, huge),
+    ):
+        with pytest.raises(ma.InputError) as e:
+            call()
+        assert e.value.argument == "mu" and "overflow" in str(e.value)
+    with pytest.raises(ma.InputError) as e:
+        ma.active_portfolio(s, huge, b, max_tracking_error=0.02)
+    assert e.value.argument == "alpha"
+    with pytest.raises(ma.InputError) as e:
+        ma.combine_funds(huge, s)
+    assert e.value.argument == "alphas"
+    # just inside the limit the path is finite and certified
+    fr = ma.efficient_frontier(s, mu * 1e140)
+    assert fr.status == ma.Status.OPTIMAL and finite(fr.weights, fr.expected_returns, fr.volatilities)
+
+
+def test_combine_funds_names_active_cov_in_the_scale_limits():
+    s, mu, _ = problem()
+    for cov in (s * 1e301, s * 1e-300):
+        with pytest.raises(ma.InputError) as e:
+            ma.combine_funds(mu, cov)
+        assert e.value.argument == "active_cov", str(e.value)
+
+
+def test_a_covariance_too_large_for_an_ordinary_benchmark_is_named():
+    """The active-risk limit blames the benchmark only when it is larger than the weights."""
+    s, mu, b = problem()
+    big = s / s.max() * 1e300 / len(mu) * 0.9  # passes n * max_var <= 1e300, fails with |w - b|
+    with pytest.raises(ma.InputError) as e:
+        ma.efficient_frontier(big, mu, benchmark=b)
+    assert e.value.argument == "cov", str(e.value)
+
+
 @pytest.mark.parametrize(
     "scale, kwargs, argument",
     [

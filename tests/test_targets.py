@@ -268,6 +268,14 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
             assert risk_of(s, v, b) >= res.tracking_error * (1 - 1e-12)
 
 
+@pytest.mark.parametrize("cov", [np.zeros((0, 0)), np.zeros((3, 2))])
+def test_active_portfolio_names_a_covariance_of_no_assets_or_the_wrong_shape(cov):
+    b = np.full(3, 1 / 3)
+    with pytest.raises(ma.ShapeError) as info:
+        ma.active_portfolio(cov, np.array([0.01, 0.02, 0.03]), b, max_tracking_error=0.02)
+    assert info.value.argument == "cov", str(info.value)
+
+
 def test_active_portfolio_tracking_error_limit_and_both_targets():
     s, alpha, b = active_problem(7)
     res = ma.active_portfolio(s, alpha, b, max_tracking_error=0.015)

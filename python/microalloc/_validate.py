@@ -539,7 +539,9 @@ SCALE_HUGE = 1e300
 #: numbers (above 2.2e-308), or products lose their relative precision unseen.
 SCALE_TINY = 1e-290
 #: The frontier's parameter tau = 1 / risk_aversion reaches about max_var max|w| / max|mu| and its
-#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows.
+#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows;
+#: the other way round (max|mu| above 1e150 times max_var max|w|) the risk aversions and the
+#: products of mu with them along the path overflow. Both are refused.
 FRONTIER_RATIO = 1e-150
 
 
@@ -549,31 +551,34 @@ def _fmt(x: float) -> str:
 
 def check_scales(
     report: Any, n: int, *, budget: float, mu: np.ndarray | None = None, benchmark: np.ndarray | None = None,
-    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu",
+    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu", cov_name: str = "cov",
 ) -> None:
     """Refuse data whose products overflow or underflow in float64 (InputError naming the argument
     responsible), instead of reporting non-finite numbers. The limits: SCALE_HUGE, SCALE_TINY and,
-    for the frontier and its targets, FRONTIER_RATIO."""
+    for the frontier and its targets, FRONTIER_RATIO (both ways). ``mu_name`` and ``cov_name`` are
+    the caller's names of mu and the covariance (alpha, active_cov)."""
     with np.errstate(over="ignore"):  # products that overflow are inf, and refused below
-        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name)
+        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name, cov_name)
 
 
 def _check_scales(
     report: Any, n: int, budget: float, mu: np.ndarray | None, benchmark: np.ndarray | None,
-    risk_aversion: float | None, frontier: bool, mu_name: str,
+    risk_aversion: float | None, frontier: bool, mu_name: str, cov_name: str,
 ) -> None:
     var = np.float64(report.max_variance)
     if var < SCALE_TINY:
-        raise InputError("cov", f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
+        raise InputError(cov_name, f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
                          "covariance underflow (rescale the returns, e.g. to percent)")
     bmax = np.abs(benchmark).max() if benchmark is not None and benchmark.size else np.float64(0.0)
     w = np.float64(max(1.0, abs(budget)))  # the size of the weights: the budget, or 1 for a long-short book
     if n * var * w * w > SCALE_HUGE:
-        name = "budget" if n * var <= SCALE_HUGE else "cov"  # the budget alone tips it over
+        name = "budget" if n * var <= SCALE_HUGE else cov_name  # the budget alone tips it over
         raise InputError(name, f"n * max variance * max(1, |budget|)^2 = {_fmt(n * var * w * w)} exceeds "
                          f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns or the budget)")
     if bmax and n * var * (w + bmax) ** 2 > SCALE_HUGE:
-        raise InputError("benchmark", f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
+        # a benchmark of the weights' size at most cannot be blamed: the covariance is too large
+        name = "benchmark" if bmax > w else cov_name
+        raise InputError(name, f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
                          f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
     mmax = np.abs(mu).max() if mu is not None and mu.size else np.float64(0.0)
     if n * mmax * (w + bmax) > SCALE_HUGE:
@@ -586,3 +591,7 @@ def _check_scales(
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
                          f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
                          f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")
+    if frontier and mmax * FRONTIER_RATIO > var * (w + bmax):
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
+                         f"variance * max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions overflow "
+                         f"(the path's products of {mu_name} are not finite); rescale {mu_name} or the covariance")

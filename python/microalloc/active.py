@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import Covariance, _as_float_array, _entry, _num, align, as_scalar, as_vector, asset_labels, is_pandas
+from ._validate import Covariance, _as_float_array, _entry, _num, _square, align, as_scalar, as_vector, asset_labels, is_pandas
 from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status
@@ -198,6 +198,8 @@ def _n_assets(cov: Any, benchmark: Any) -> int:
     if isinstance(cov, Covariance):
         return cov.n
     s = _as_float_array(cov, "cov")
+    if s.ndim == 2 and (s.shape[0] == 0 or s.shape[0] != s.shape[1]):
+        _square(s, "cov")  # a 0 x 0 or rectangular matrix is the covariance's fault: raises naming cov
     return s.shape[0] if s.ndim == 2 else _as_float_array(benchmark, "benchmark").size
 
 
