@@ -288,3 +288,44 @@ def test_combine_funds_with_a_riskless_combination_names_the_covariance():
 @pytest.mark.parametrize("ppy", [0, -1, float("inf"), float("nan"), True, "12", [12]])
 def test_tracking_error_checks_periods_per_year_the_same_way(ppy):
     raises_naming("periods_per_year", lambda: ma.tracking_error([0.01, 0.02], [0.0, 0.0], periods_per_year=ppy))
+
+
+# -- yes/no flags and the method: one check everywhere, never "truth value is ambiguous" ---------
+
+FLAGGED = {
+    "solve_mean_variance": lambda **f: ma.solve_mean_variance(S, MU, **f),
+    "solve_mean_variance_batch": lambda **f: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), **f),
+    "efficient_frontier": lambda **f: ma.efficient_frontier(S, MU, **f),
+    "max_sharpe": lambda **f: ma.max_sharpe(S, MU, **f),
+    "min_risk": lambda **f: ma.min_risk(S, MU, 0.07, **f),
+    "max_return": lambda **f: ma.max_return(S, MU, target_volatility=0.25, **f),
+    "active_portfolio": lambda **f: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, **f),
+    "risk_contributions": lambda **f: ma.risk_contributions(S, W, **f),
+    "risk_budgeting": lambda **f: ma.risk_budgeting(S, **f),
+    "money_risk_budget": lambda **f: ma.money_risk_budget(S, W, portfolio_value=1e6, risk_budget=1e4, allocation=T, **f),
+    "Covariance": lambda **f: ma.Covariance(S, **f),
+}
+RAISING = {"solve_mean_variance", "min_risk", "max_return", "risk_budgeting"}
+
+
+@pytest.mark.parametrize("function", sorted(FLAGGED))
+@pytest.mark.parametrize("value", [np.array([True, False]), np.array([True]), "no", None, 2, float("nan")])
+def test_a_flag_that_is_not_a_bool_is_named(function, value):
+    e = raises_naming("check_psd", lambda: FLAGGED[function](check_psd=value))
+    assert "ambiguous" not in str(e) and "np." not in str(e)
+    if function in RAISING:
+        raises_naming("raise_on_failure", lambda: FLAGGED[function](raise_on_failure=value))
+
+
+@pytest.mark.parametrize("function", sorted(FLAGGED))
+def test_flags_take_python_and_numpy_bools(function):
+    for value in (True, False, np.True_, np.False_):
+        FLAGGED[function](check_psd=value)
+
+
+@pytest.mark.parametrize("method", [np.array(["active_set", "active_set"]), ["active_set"], b"active_set", 5, None])
+def test_a_method_that_is_not_a_name_is_named(method):
+    for call in (lambda: ma.solve_mean_variance(S, MU, method=method),
+                 lambda: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), method=method)):
+        e = raises_naming("method", call)
+        assert "ambiguous" not in str(e)

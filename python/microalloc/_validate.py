@@ -243,6 +243,7 @@ def _raise_if_not_psd(psd: Any, name: str = "cov") -> None:
 def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[np.ndarray, Any]:
     """Validated covariance as a float64 C-ordered square matrix (a labelled one with its rows in
     the order of its columns), and its core report."""
+    check_psd = as_flag(check_psd, "check_psd")
     if isinstance(cov, Covariance):
         try:
             return cov._checked(check_psd)
@@ -289,6 +290,7 @@ class Covariance:
     __slots__ = ("_matrix", "_labels", "_index", "_report", "_psd", "__weakref__")
 
     def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
+        check_psd = as_flag(check_psd, "check_psd")
         labels = labels_of(cov)
         s = _square(cov)
         owner = np.array(s, dtype=np.float64, order="C", copy=True)
@@ -464,6 +466,15 @@ def _describe(x: Any) -> str:
         x = x.item()
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_flag(x: Any, name: str) -> bool:
+    """A yes/no argument (check_psd, raise_on_failure): True or False, as a Python or numpy bool.
+    Anything else is refused, not read by its truth: ``"no"`` and ``nan`` are true, 2 is a typo and
+    an array has no single truth value."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    raise InputError(name, f"expected True or False, got {_describe(x)}")
 
 
 def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:

@@ -12,6 +12,7 @@ from ._validate import (
     _as_float_array,
     _describe,
     _tolerance_and_limit,
+    as_flag,
     as_bounds,
     as_periods_per_year,
     as_covariance,
@@ -416,6 +417,7 @@ def risk_budgeting(
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
         may be NaN otherwise, e.g. for a covariance singular on the support).
     """
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     labels = asset_labels(cov, budgets, lower, upper)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]

@@ -12,6 +12,7 @@ from ._validate import (
     _as_float_array,
     _describe,
     _tolerance_and_limit,
+    as_flag,
     as_bounds,
     as_covariance,
     as_scalar,
@@ -35,9 +36,9 @@ _CORE_FIELDS = (
 )
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise InputError("method", f"unknown method {method!r}; expected one of {METHODS}")
+def _check_method(method: Any) -> None:
+    if not isinstance(method, str) or method not in METHODS:
+        raise InputError("method", f"unknown method {_describe(method)}; expected one of {METHODS}")
 
 
 def _labelled(values: np.ndarray, labels: Any) -> Any:
@@ -112,6 +113,7 @@ def solve_mean_variance(
     MeanVarianceResult
     """
     _check_method(method)
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
     labels = asset_labels(cov, mu, lower, upper, benchmark, w_start)
     s, report = as_covariance(cov, check_psd=check_psd)

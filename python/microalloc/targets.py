@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _num, as_scalar
+from ._validate import EMPTY, _num, as_flag, as_scalar
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
 from .status import Status, finite_status, from_core
@@ -263,6 +263,7 @@ def min_risk(
     naming the achievable range. The result carries the certificate of this problem (see
     :class:`TargetResult`).
     """
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     r = as_scalar(target_return, "target_return")
     return _min_risk(p, r, raise_on_failure)
@@ -301,5 +302,6 @@ def max_return(
         )
     name = "target_volatility" if target_volatility is not None else "target_tracking_error"
     sigma = as_scalar(target_volatility if target_volatility is not None else target_tracking_error, name, minimum=0.0)
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     return _max_return(p, sigma, name, raise_on_failure)
