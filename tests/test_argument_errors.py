@@ -329,3 +329,30 @@ def test_a_method_that_is_not_a_name_is_named(method):
                  lambda: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), method=method)):
         e = raises_naming("method", call)
         assert "ambiguous" not in str(e)
+
+
+# -- tol: a relative gap below the rounding of float64 cannot be certified -----------------------
+
+TOLERANT = {
+    "solve_mean_variance": lambda t: ma.solve_mean_variance(S, MU, tol=t),
+    "solve_mean_variance_batch": lambda t: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), tol=t),
+    "efficient_frontier": lambda t: ma.efficient_frontier(S, MU, tol=t),
+    "max_sharpe": lambda t: ma.max_sharpe(S, MU, tol=t),
+    "min_risk": lambda t: ma.min_risk(S, MU, 0.07, tol=t),
+    "max_return": lambda t: ma.max_return(S, MU, target_volatility=0.25, tol=t),
+    "active_portfolio": lambda t: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, tol=t),
+    "combine_funds": lambda t: ma.combine_funds(MU, S, tol=t),
+    "risk_budgeting": lambda t: ma.risk_budgeting(S, tol=t),
+}
+
+
+@pytest.mark.parametrize("function", sorted(TOLERANT))
+@pytest.mark.parametrize("tol", [1e-300, 1e-17, 2.2e-16, 1e-14])
+def test_a_tol_below_float64_rounding_is_refused(function, tol):
+    e = raises_naming("tol", lambda: TOLERANT[function](tol))
+    assert "rounding" in str(e)
+
+
+@pytest.mark.parametrize("function", sorted(TOLERANT))
+def test_the_smallest_tol_is_accepted(function):
+    TOLERANT[function](ma._validate.TOL_MIN)

@@ -503,9 +503,28 @@ def as_threads(threads: Any) -> int:
     return int(threads)
 
 
-def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
+#: The smallest tolerance let in, 64 u (u = 2**-52, the machine epsilon): a relative gap is a ratio
+#: of sums whose terms are each rounded at u, so a tolerance within a few dozen u of it cannot be
+#: certified; asking for one is refused rather than failing in the solver (near the floor, large
+#: problems may still end NUMERICAL_ERROR: their sums round more).
+TOL_MIN = 64 * float(np.finfo(np.float64).eps)
+
+
+def as_tolerance(tol: Any, *, maximum: float | None = None) -> float:
+    """A relative tolerance: one finite number in [TOL_MIN, maximum] (``maximum`` where a looser
+    one would break a guarantee, e.g. the bounds of risk budgeting)."""
+    v = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    if v < TOL_MIN:
+        raise InputError("tol", f"{_num(v)} is below the rounding of float64 (64 * 2.2e-16 = {_fmt(TOL_MIN)}): "
+                         "no certificate can reach it")
+    if maximum is not None and v > maximum:
+        raise InputError("tol", f"{_num(v)} is above the largest tolerance of this solver, {_num(maximum)}")
+    return v
+
+
+def _tolerance_and_limit(tol: Any, max_iter: Any, *, max_tol: float | None = None) -> tuple[float, int]:
     """Validated (tol, max_iter), the limit clipped to the core's int range."""
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    tol_f = as_tolerance(tol, maximum=max_tol)
     _positive_int(max_iter, "max_iter")
     return tol_f, int(min(max_iter, 2**31 - 1))
 

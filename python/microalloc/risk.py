@@ -430,12 +430,20 @@ def risk_budgeting(
             raise InputError("budgets", f"{_entry(labels, k)} = {_num(b[k])} is negative; budgets must be >= 0")
         if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
-    tol_f, sweeps = _tolerance_and_limit(tol, max_iter)
+    tol_f, sweeps = _tolerance_and_limit(tol, max_iter, max_tol=RISK_BUDGETING_MAX_TOL)
+    status_override = None
     if lower is None and upper is None:
         raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
     else:
         lo, up = _risk_budgeting_bounds(lower, upper, b, labels)
         raw = _core.risk_budgeting_bounded(s, b, lo, up, tol_f, sweeps, 8)
+        # The core's kkt_residual counts a bound violation like any other residual, so a loose tol
+        # lets a weight out of its bounds: the bounds must hold at any tol (to BOUND_TOL), so the
+        # solve is repeated at that tolerance, and a result still outside is not OPTIMAL.
+        if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+            raw = _core.risk_budgeting_bounded(s, b, lo, up, min(tol_f, BOUND_TOL), sweeps, 8)
+            if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+                status_override = Status.NUMERICAL_ERROR
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:
@@ -446,7 +454,7 @@ def risk_budgeting(
 
     result = RiskBudgetingResult(
         weights=lab(raw.weights),
-        status=from_core(raw.status),
+        status=status_override or from_core(raw.status),
         iterations=raw.iterations,
         newton_steps=raw.newton_steps,
         risk_contributions=lab(raw.risk_contributions),
@@ -458,6 +466,18 @@ def risk_budgeting(
         active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8)),
     )
     return result.raise_for_status() if raise_on_failure else result
+
+
+#: The loosest tolerance of risk budgeting: a relative error of the risk contributions above 1%
+#: is no risk budget.
+RISK_BUDGETING_MAX_TOL = 1e-2
+#: How far a weight of an OPTIMAL risk-budgeting result may lie outside its bounds, whatever tol.
+BOUND_TOL = 1e-10
+
+
+def _bound_violation(w: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float:
+    w = np.asarray(w)
+    return float(max(np.max(lo - w, initial=0.0), np.max(w - up, initial=0.0)))
 
 
 def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:
