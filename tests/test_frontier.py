@@ -355,3 +355,28 @@ def test_duplicated_assets_with_different_expected_returns(gap, cap):
     assert gap == 0 or room <= 1e-12
     ms = ma.max_sharpe(s, mu, upper=cap)
     assert ms.frontier.status == ma.Status.OPTIMAL
+
+
+@pytest.mark.parametrize("n, seed", [(2, 4), (3, 3), (4, 2)])
+def test_a_one_point_frontier_starts_at_plus_infinity(n, seed):
+    """All assets perfectly correlated (a matrix of ones): every portfolio has the same risk and the
+    frontier is the maximum-return vertex alone. Its risk aversion is +inf (the path's start), never
+    -inf from a parameter tau of -0.0."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.06, 0.03, n)
+    lo = rng.uniform(0, 0.1, n)
+    up = lo + rng.uniform(0.1, 0.9, n)
+    for cov in (np.ones((n, n), dtype=bool), np.ones((n, n))):
+        fr = ma.efficient_frontier(cov, mu, lower=lo, upper=up)
+        assert fr.status == ma.Status.OPTIMAL
+        assert (fr.risk_aversions > 0).all() and fr.risk_aversions[0] == np.inf, fr.risk_aversions
+        # the vertex of the linear program max mu'w: the highest mu filled first, by brute force order
+        w = lo.copy()
+        room = 1.0 - w.sum()
+        for i in np.argsort(-mu):
+            add = min(up[i] - lo[i], room)
+            w[i] += add
+            room -= add
+        np.testing.assert_allclose(fr.weights[-1], w, atol=1e-12)
+        ms = ma.max_sharpe(cov, mu, lower=lo, upper=up)
+        assert ms.risk_aversion > 0 and (ms.frontier.risk_aversions > 0).all()

@@ -299,7 +299,9 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     status = from_core(raw["status"])
     if status == Status.INFEASIBLE:
         raise InfeasibleError("lower", raw["message"])
-    tau = np.asarray(raw["tau"])
+    # + 0.0 turns a -0.0 from the core (a one-point path) into +0.0: 1 / tau is then +inf, the
+    # minimum-variance end, never -inf
+    tau = np.asarray(raw["tau"], dtype=np.float64) + 0.0
     if tau.size == 0:
         raise SolverError(f"frontier ended with status {status.name}: {raw['message']}", raw)
     weights = np.asarray(raw["weights"])
