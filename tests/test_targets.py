@@ -423,3 +423,22 @@ def test_combine_funds_bad_inputs():
         ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=1.0)
     with pytest.raises(ma.InputError, match="not both"):
         ma.combine_funds(alphas, np.diag(te**2), tracking_errors=te, correlations=c)
+
+
+@pytest.mark.parametrize("target", [1e300, 1.7e308, 1e10])
+def test_a_huge_non_binding_risk_target_gives_the_certified_maximum_return(target):
+    """A risk target far above the maximum-return portfolio's risk does not bind: the answer is the
+    linear program's vertex (here by brute force over the capped assets), OPTIMAL with a finite,
+    zero gap (the target's term is absent at risk aversion 0; it was 0 * inf = NaN)."""
+    s, mu, b = active_problem(3, n=8)
+    up = np.full(8, 0.3)
+    order = np.argsort(-mu)
+    w = np.zeros(8)
+    w[order[:3]] = 0.3
+    w[order[3]] = 0.1
+    for kwargs in ({"target_volatility": target}, {"target_tracking_error": target, "benchmark": b}):
+        res = ma.max_return(s, mu, upper=up, **kwargs)
+        assert res.status == ma.Status.OPTIMAL and not res.binding, res
+        assert np.isfinite([res.gap, res.rel_gap, res.primal_residual, res.dual_residual]).all()
+        np.testing.assert_allclose(res.weights, w, atol=1e-12)
+        assert res.expected_return == pytest.approx(mu @ w, rel=1e-12)
