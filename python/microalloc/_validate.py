@@ -625,3 +625,23 @@ def _check_scales(
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
                          f"variance * max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions overflow "
                          f"(the path's products of {mu_name} are not finite); rescale {mu_name} or the covariance")
+
+
+def row_scale_violations(
+    report: Any, n: int, m: int, *, budget: np.ndarray, mu: np.ndarray, benchmark: np.ndarray,
+    risk_aversion: np.ndarray,
+) -> np.ndarray:
+    """The limits of :func:`check_scales`, row by row for a batch: a boolean (m,) mask of the
+    problems whose products overflow (each of ``mu`` and ``benchmark`` is (1, n), (m, n) or empty;
+    ``budget`` and ``risk_aversion`` (1,) or (m,)). The covariance's own limits (the same for every
+    row) raise as in :func:`check_scales`."""
+    var = np.float64(report.max_variance)
+    if var < SCALE_TINY or n * var > SCALE_HUGE:
+        check_scales(report, n, budget=1.0)  # raises naming cov
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.maximum(1.0, np.abs(budget))
+        bmax = np.abs(benchmark).max(axis=1) if benchmark.size else np.zeros(1)
+        mmax = np.abs(mu).max(axis=1) if mu.size else np.zeros(1)
+        active = n * var * (w + bmax) ** 2
+        bad = (active > SCALE_HUGE) | (n * mmax * (w + bmax) > SCALE_HUGE) | (risk_aversion * active > SCALE_HUGE)
+    return np.broadcast_to(bad, (m,))
