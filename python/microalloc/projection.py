@@ -12,9 +12,9 @@ from .errors import InputError, ShapeError
 
 __all__ = ["project_box_budget"]
 
-#: nu beyond this many times the bounds' and budget's scale is re-solved on y shifted by the entry
-#: nearest to it (see :func:`_project`)
-_SHIFT_AT = 16.0
+#: nu beyond this many times the bounds' and budget's scale is re-solved on y shifted by an entry
+#: at the root (see :func:`_project`); below, the free entries keep all but ~1e-12 of their digits
+_SHIFT_AT = 1e4
 
 
 def project_box_budget(y: Any, lower: Any = 0.0, upper: Any = 1.0, budget: float = 1.0) -> Any:
