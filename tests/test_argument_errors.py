@@ -302,7 +302,9 @@ FLAGGED = {
     "active_portfolio": lambda **f: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, **f),
     "risk_contributions": lambda **f: ma.risk_contributions(S, W, **f),
     "risk_budgeting": lambda **f: ma.risk_budgeting(S, **f),
-    "money_risk_budget": lambda **f: ma.money_risk_budget(S, W, portfolio_value=1e6, risk_budget=1e4, allocation=T, **f),
+    "money_risk_budget": lambda **f: ma.money_risk_budget(
+        S, W, portfolio_value=1e6, risk_budget=1e4, allocation=T, **f
+    ),
     "Covariance": lambda **f: ma.Covariance(S, **f),
 }
 RAISING = {"solve_mean_variance", "min_risk", "max_return", "risk_budgeting"}

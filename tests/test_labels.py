@@ -404,5 +404,7 @@ def test_batch_refuses_rows_labelled_by_other_assets():
         ma.solve_mean_variance_batch(pd.DataFrame(S, index=LABELS, columns=LABELS), rows)
     assert info.value.argument == "mu" and "BP" in str(info.value)
     with pytest.raises(ma.InputError) as info:
-        ma.solve_mean_variance_batch(S, MU_ROWS, lower=pd.Series(LO, index=LABELS), upper=pd.Series(UP, index=LABELS[::-1][:-1] + ["BP"]))
+        ma.solve_mean_variance_batch(
+            S, MU_ROWS, lower=pd.Series(LO, index=LABELS), upper=pd.Series(UP, index=LABELS[::-1][:-1] + ["BP"])
+        )
     assert info.value.argument == "upper"

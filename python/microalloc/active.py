@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import Covariance, _as_float_array, _entry, _num, _square, align, as_scalar, as_vector, asset_labels, is_pandas
+from ._validate import (
+    Covariance, _as_float_array, _entry, _num, _square, align, as_scalar, as_vector, asset_labels, is_pandas,
+)
 from .errors import InfeasibleError, InputError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status

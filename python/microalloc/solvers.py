@@ -247,8 +247,9 @@ def solve_mean_variance_batch(
     row (NaN, infeasible bounds, a negative risk aversion, numbers beyond the scale limits of the
     single solve) does not raise: its status says so (INVALID_INPUT, INFEASIBLE) and its weights and
     numbers are NaN. Labelled inputs are aligned by label as in :func:`solve_mean_variance` (the
-    assets are the columns of a per-problem DataFrame). The GIL is released for the whole batch; every thread has its own workspace
-    and each problem is solved independently, so the results are identical for any ``threads``.
+    assets are the columns of a per-problem DataFrame). The GIL is released for the whole batch;
+    every thread has its own workspace and each problem is solved independently, so the results
+    are identical for any ``threads``.
 
     Parameters
     ----------
@@ -260,8 +261,9 @@ def solve_mean_variance_batch(
     -------
     MeanVarianceBatchResult
         ``weights`` (m, n): a DataFrame with the assets as columns when the inputs are labelled
-        (rows: the first per-problem DataFrame's index, else 0..m-1), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``,
-        ``objective``, ``expected_return``, ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
+        (rows: the first per-problem DataFrame's index, else 0..m-1), ``status`` (m,) names and
+        ``status_code`` (m,) ints, ``iterations``, ``objective``, ``expected_return``, ``risk``,
+        ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
     # per-problem rows are labelled by the assets along their columns
