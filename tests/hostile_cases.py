@@ -662,25 +662,30 @@ def _batch_rows(x: Any, m: int, n: int) -> np.ndarray:
 def check_batch(res: Any, kw: dict, p: Problem) -> list[str]:
     c = Checks()
     m, n = res.weights.shape
-    lo = _batch_rows(kw.get("lower", 0.0), m, n)
-    up = _batch_rows(kw.get("upper", 1.0), m, n)
+    # labelled weights (a DataFrame, assets as columns in the assets' order): bounds read by label
+    labels = list(res.weights.columns) if isinstance(res.weights, pd.DataFrame) else None
+    weights = np.asarray(res.weights, dtype=float)
+    lo = _batch_rows(_num(kw.get("lower", 0.0), labels), m, n)
+    up = _batch_rows(_num(kw.get("upper", 1.0), labels), m, n)
     bud = np.broadcast_to(np.asarray(_num(kw.get("budget", 1.0)), dtype=float), (m,))
     for i in range(m):
         c.status(f"status[{i}]", str(res.status[i]), name_only=True)
         s = Status(str(res.status[i]))
         if s in NAN_OK:
             continue
-        c.finite(f"weights[{i}]", res.weights[i])
+        c.finite(f"weights[{i}]", weights[i])
         for f in ("objective", "expected_return", "risk", "gap", "rel_gap"):
             c.finite(f"{f}[{i}]", getattr(res, f)[i])
         if s == Status.OPTIMAL:
-            c.feasible(res.weights[i], lo[i], up[i], float(bud[i]), what=f"row {i}")
+            c.feasible(weights[i], lo[i], up[i], float(bud[i]), what=f"row {i}")
     return c.problems
 
 
 def check_projection(res: Any, kw: dict, p: Problem) -> list[str]:
     c = Checks()
-    lo, up = _bounds_of(kw, None)
+    # a labelled result is in the assets' order (the first labelled argument's, README "Labelled
+    # inputs"): the bounds are read by label, not by position
+    lo, up = _bounds_of(kw, list(res.index) if isinstance(res, pd.Series) else None)
     c.feasible(_w(res), lo, up, float(_num(kw.get("budget", 1.0))))
     return c.problems
 

@@ -60,6 +60,23 @@ def test_thread_counts_up_to_the_limit_are_accepted(function):
         THREADED[function](threads)
 
 
+INTEGER_ARGUMENTS = {
+    "threads": lambda v: ma.solve_mean_variance_batch(S, np.tile(MU, (3, 1)), threads=v),
+    "max_iter": lambda v: ma.solve_mean_variance(S, MU, max_iter=v),
+    "max_points": lambda v: ma.efficient_frontier(S, MU, max_points=v),
+    "points_per_segment": lambda v: ma.efficient_frontier(S, MU).path(v),
+    "m": lambda v: ma.solve_mean_variance_batch(S, MU, m=v),
+    "ddof": lambda v: ma.tracking_error(np.array([0.01, 0.02, -0.01]), np.zeros(3), ddof=v, periods_per_year=12),
+}
+
+
+@pytest.mark.parametrize("argument", sorted(INTEGER_ARGUMENTS))
+@pytest.mark.parametrize("value", [np.int64(-3), np.int32(-3), -3])
+def test_a_bad_integer_is_shown_as_a_plain_number(argument, value):
+    e = raises_naming(argument, lambda: INTEGER_ARGUMENTS[argument](value))
+    assert "got -3" in str(e) and "np." not in str(e), str(e)
+
+
 # -- rebalance_trades: weights that do not sum to the targets' total ----------------------------
 
 
@@ -120,7 +137,7 @@ def test_ragged_lists_are_named(function, argument, call):
 
 @pytest.mark.parametrize(
     "method, argument",
-    [("at_risk_aversion", "risk_aversion"), ("at_return", "target_return"), ("at_volatility", "target_volatility")],
+    [("at_risk_aversion", "risk_aversion"), ("at_return", "target"), ("at_volatility", "target")],
 )
 @pytest.mark.parametrize("value", [np.array([1.0, 2.0]), np.array([0.07]), [0.07], "0.07"])
 def test_frontier_points_take_one_number(method, argument, value):
@@ -271,3 +288,73 @@ def test_combine_funds_with_a_riskless_combination_names_the_covariance():
 @pytest.mark.parametrize("ppy", [0, -1, float("inf"), float("nan"), True, "12", [12]])
 def test_tracking_error_checks_periods_per_year_the_same_way(ppy):
     raises_naming("periods_per_year", lambda: ma.tracking_error([0.01, 0.02], [0.0, 0.0], periods_per_year=ppy))
+
+
+# -- yes/no flags and the method: one check everywhere, never "truth value is ambiguous" ---------
+
+FLAGGED = {
+    "solve_mean_variance": lambda **f: ma.solve_mean_variance(S, MU, **f),
+    "solve_mean_variance_batch": lambda **f: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), **f),
+    "efficient_frontier": lambda **f: ma.efficient_frontier(S, MU, **f),
+    "max_sharpe": lambda **f: ma.max_sharpe(S, MU, **f),
+    "min_risk": lambda **f: ma.min_risk(S, MU, 0.07, **f),
+    "max_return": lambda **f: ma.max_return(S, MU, target_volatility=0.25, **f),
+    "active_portfolio": lambda **f: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, **f),
+    "risk_contributions": lambda **f: ma.risk_contributions(S, W, **f),
+    "risk_budgeting": lambda **f: ma.risk_budgeting(S, **f),
+    "money_risk_budget": lambda **f: ma.money_risk_budget(
+        S, W, portfolio_value=1e6, risk_budget=1e4, allocation=T, **f
+    ),
+    "Covariance": lambda **f: ma.Covariance(S, **f),
+}
+RAISING = {"solve_mean_variance", "min_risk", "max_return", "risk_budgeting"}
+
+
+@pytest.mark.parametrize("function", sorted(FLAGGED))
+@pytest.mark.parametrize("value", [np.array([True, False]), np.array([True]), "no", None, 2, float("nan")])
+def test_a_flag_that_is_not_a_bool_is_named(function, value):
+    e = raises_naming("check_psd", lambda: FLAGGED[function](check_psd=value))
+    assert "ambiguous" not in str(e) and "np." not in str(e)
+    if function in RAISING:
+        raises_naming("raise_on_failure", lambda: FLAGGED[function](raise_on_failure=value))
+
+
+@pytest.mark.parametrize("function", sorted(FLAGGED))
+def test_flags_take_python_and_numpy_bools(function):
+    for value in (True, False, np.True_, np.False_):
+        FLAGGED[function](check_psd=value)
+
+
+@pytest.mark.parametrize("method", [np.array(["active_set", "active_set"]), ["active_set"], b"active_set", 5, None])
+def test_a_method_that_is_not_a_name_is_named(method):
+    for call in (lambda: ma.solve_mean_variance(S, MU, method=method),
+                 lambda: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), method=method)):
+        e = raises_naming("method", call)
+        assert "ambiguous" not in str(e)
+
+
+# -- tol: a relative gap below the rounding of float64 cannot be certified -----------------------
+
+TOLERANT = {
+    "solve_mean_variance": lambda t: ma.solve_mean_variance(S, MU, tol=t),
+    "solve_mean_variance_batch": lambda t: ma.solve_mean_variance_batch(S, np.tile(MU, (2, 1)), tol=t),
+    "efficient_frontier": lambda t: ma.efficient_frontier(S, MU, tol=t),
+    "max_sharpe": lambda t: ma.max_sharpe(S, MU, tol=t),
+    "min_risk": lambda t: ma.min_risk(S, MU, 0.07, tol=t),
+    "max_return": lambda t: ma.max_return(S, MU, target_volatility=0.25, tol=t),
+    "active_portfolio": lambda t: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, tol=t),
+    "combine_funds": lambda t: ma.combine_funds(MU, S, tol=t),
+    "risk_budgeting": lambda t: ma.risk_budgeting(S, tol=t),
+}
+
+
+@pytest.mark.parametrize("function", sorted(TOLERANT))
+@pytest.mark.parametrize("tol", [1e-300, 1e-17, 2.2e-16, 1e-14])
+def test_a_tol_below_float64_rounding_is_refused(function, tol):
+    e = raises_naming("tol", lambda: TOLERANT[function](tol))
+    assert "rounding" in str(e)
+
+
+@pytest.mark.parametrize("function", sorted(TOLERANT))
+def test_the_smallest_tol_is_accepted(function):
+    TOLERANT[function](ma._validate.TOL_MIN)

@@ -151,10 +151,29 @@ def test_targets_hit_exactly_and_outside_the_range_name_it():
         assert np.sqrt(w @ s @ w) == pytest.approx(v, rel=1e-10)
     np.testing.assert_allclose(fr.at_return(er[0] - 1.0), fr.weights[0])  # below: minimum variance
     np.testing.assert_allclose(fr.at_volatility(vol[-1] * 2), fr.weights[-1])  # above: maximum return
-    with pytest.raises(ma.InfeasibleError, match=r"target_return.*achievable range"):
+    with pytest.raises(ma.InfeasibleError, match=r"^target: .*achievable range") as info:
         fr.at_return(er[-1] + 0.01)
-    with pytest.raises(ma.InfeasibleError, match=r"target_volatility.*achievable range"):
+    assert info.value.argument == "target"  # the method's own parameter
+    with pytest.raises(ma.InfeasibleError, match=r"^target: .*lowest volatility.*achievable range") as info:
         fr.at_volatility(vol[0] * 0.9)
+    assert info.value.argument == "target"
+
+
+def test_frontier_targets_name_the_methods_parameter():
+    """at_return(target) and at_volatility(target) name `target` in every error (a wrong value, a
+    NaN, an array, an unreachable target), with or without a benchmark."""
+    s, mu, lo, up = problem(3, 6, "capped")
+    bench = np.full(6, 1 / 6)
+    for fr, what in ((ma.efficient_frontier(s, mu, lower=lo, upper=up), "volatility"),
+                     (ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=bench), "tracking error")):
+        for method, bad in (("at_return", fr.expected_returns[-1] + 1.0), ("at_volatility", 0.0),
+                            ("at_volatility", -1.0), ("at_return", float("nan")), ("at_volatility", np.ones(2)),
+                            ("at_return", "high")):
+            with pytest.raises(ma.InputError) as info:
+                getattr(fr, method)(bad)
+            assert info.value.argument == "target", (method, bad, str(info.value))
+        with pytest.raises(ma.InfeasibleError, match=f"lowest {what}"):
+            fr.at_volatility(0.0)
 
 
 def test_max_sharpe_against_the_homogenised_qp_and_a_1d_search():
@@ -336,3 +355,28 @@ def test_duplicated_assets_with_different_expected_returns(gap, cap):
     assert gap == 0 or room <= 1e-12
     ms = ma.max_sharpe(s, mu, upper=cap)
     assert ms.frontier.status == ma.Status.OPTIMAL
+
+
+@pytest.mark.parametrize("n, seed", [(2, 4), (3, 3), (4, 2)])
+def test_a_one_point_frontier_starts_at_plus_infinity(n, seed):
+    """All assets perfectly correlated (a matrix of ones): every portfolio has the same risk and the
+    frontier is the maximum-return vertex alone. Its risk aversion is +inf (the path's start), never
+    -inf from a parameter tau of -0.0."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.06, 0.03, n)
+    lo = rng.uniform(0, 0.1, n)
+    up = lo + rng.uniform(0.1, 0.9, n)
+    for cov in (np.ones((n, n), dtype=bool), np.ones((n, n))):
+        fr = ma.efficient_frontier(cov, mu, lower=lo, upper=up)
+        assert fr.status == ma.Status.OPTIMAL
+        assert (fr.risk_aversions > 0).all() and fr.risk_aversions[0] == np.inf, fr.risk_aversions
+        # the vertex of the linear program max mu'w: the highest mu filled first, by brute force order
+        w = lo.copy()
+        room = 1.0 - w.sum()
+        for i in np.argsort(-mu):
+            add = min(up[i] - lo[i], room)
+            w[i] += add
+            room -= add
+        np.testing.assert_allclose(fr.weights[-1], w, atol=1e-12)
+        ms = ma.max_sharpe(cov, mu, lower=lo, upper=up)
+        assert ms.risk_aversion > 0 and (ms.frontier.risk_aversions > 0).all()

@@ -376,3 +376,37 @@ def test_numbers_in_messages_are_plain():
     assert str(e.value) == "cov: variance cov['XOM', 'XOM'] = -0.0125 is not positive"
     for message in (str(e.value),):
         assert "np." not in message
+
+
+@settings(max_examples=10, deadline=None)
+@given(perm=st.permutations(range(N)), perm2=st.permutations(range(N)))
+def test_batch_weights_are_labelled_and_match_the_ordered_numpy_call(perm, perm2):
+    """A shuffled labelled covariance (rows and columns), per-problem rows and bounds labelled in
+    other orders: the batch aligns each by label and labels its weights (assets as columns, in the
+    covariance's order; the problems as rows, from the per-problem DataFrame)."""
+    expected = ma.solve_mean_variance_batch(S, MU_ROWS, lower=LO, upper=UP, benchmark=BENCH, risk_aversion=4.0,
+                                            warm_start=W_ROWS, threads=1)
+    order = [LABELS[i] for i in perm]
+    cov = pd.DataFrame(S, index=LABELS, columns=LABELS).loc[order, order]
+    got = ma.solve_mean_variance_batch(
+        cov, _shuffled(MU_ROWS, perm2), lower=_shuffled(LO, perm2), upper=_shuffled(UP, perm[::-1]),
+        benchmark=_shuffled(BENCH, perm2), warm_start=_shuffled(W_ROWS, perm[::-1]), risk_aversion=4.0, threads=1,
+    )
+    assert isinstance(got.weights, pd.DataFrame) and list(got.weights.columns) == order
+    assert list(got.weights.index) == PORTFOLIOS
+    # the covariance in another order is the same problem solved in another order: equal to rounding
+    np.testing.assert_allclose(got.weights[LABELS].to_numpy(), expected.weights, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got.objective, expected.objective, rtol=1e-12)
+    assert (got.status == "OPTIMAL").all()
+
+
+def test_batch_refuses_rows_labelled_by_other_assets():
+    rows = pd.DataFrame(MU_ROWS, columns=LABELS[:-1] + ["BP"])
+    with pytest.raises(ma.InputError) as info:
+        ma.solve_mean_variance_batch(pd.DataFrame(S, index=LABELS, columns=LABELS), rows)
+    assert info.value.argument == "mu" and "BP" in str(info.value)
+    with pytest.raises(ma.InputError) as info:
+        ma.solve_mean_variance_batch(
+            S, MU_ROWS, lower=pd.Series(LO, index=LABELS), upper=pd.Series(UP, index=LABELS[::-1][:-1] + ["BP"])
+        )
+    assert info.value.argument == "upper"

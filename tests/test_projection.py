@@ -191,3 +191,47 @@ def test_projection_is_the_closest_feasible_point(n, seed):
     for _ in range(20):
         z = ma.project_box_budget(rng.normal(size=n) * 3, 0.0, up, 1.0)
         assert (y - x) @ (z - x) <= 1e-12
+
+
+def test_an_empty_y_is_named():
+    with pytest.raises(ma.ShapeError) as info:
+        ma.project_box_budget([], lower=np.zeros(2), upper=np.ones(2))
+    assert info.value.argument == "y"
+
+
+def test_huge_y_meets_the_budget_and_the_bounds():
+    """y of size 1e298 against bounds of size 1: y_i - nu keeps none of the bounds' digits, and
+    an entry's two breakpoints round to one number. The result must still meet the budget and the
+    bounds (the same projection, of y shifted by a constant)."""
+    lo, up = np.array([0.2, 0.2]), np.array([0.9, 0.9])
+    # the larger entry is free at 1 - 0.2 = 0.8, the other at its lower bound
+    np.testing.assert_allclose(ma.project_box_budget(np.array([3e298, 1e298]), lo, up), [0.8, 0.2], rtol=1e-15)
+    np.testing.assert_allclose(ma.project_box_budget(np.array([-1e300, 1e300]), lo, up), [0.2, 0.8], rtol=1e-15)
+    # the projection does not change when a constant is added to y: equal huge entries split evenly
+    np.testing.assert_allclose(ma.project_box_budget(np.full(3, 7e250), np.zeros(3), np.ones(3)), np.full(3, 1 / 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 2**32 - 1), st.integers(0, 300))
+def test_any_scale_of_y_meets_the_budget_and_the_bounds_or_is_refused(n, seed, exponent):
+    rng = np.random.default_rng(seed)
+    lo = rng.uniform(0, 0.2, n)
+    up = lo + rng.uniform(0.05, 0.9, n)
+    up[-1] = max(up[-1], 1.0)  # feasible: sum(lo) <= 1 <= sum(up)
+    lo *= 0.9 / max(lo.sum(), 0.9)
+    y = rng.normal(size=n) * 10.0**exponent
+    try:
+        x = ma.project_box_budget(y, lo, up, 1.0)
+    except ma.InputError as e:
+        assert e.argument == "y"
+        return
+    assert abs(x.sum() - 1.0) <= 1e-12
+    assert (x >= lo).all() and (x <= up).all()
+    if exponent <= 3:  # at ordinary scales, the independent reference
+        np.testing.assert_allclose(x, reference_projection(y, lo, up, 1.0), atol=1e-12)
+
+
+def test_y_beyond_the_scale_limit_is_refused():
+    with pytest.raises(ma.InputError) as info:
+        ma.project_box_budget(np.array([1e305, 0.0]))
+    assert info.value.argument == "y"

@@ -39,10 +39,35 @@ def test_a_benchmark_of_size_1e300_is_refused_not_optimal_with_inf():
     with pytest.raises(ma.InputError) as e:
         ma.efficient_frontier(s, mu, benchmark=b * 1e300)
     assert e.value.argument == "benchmark"
-    # a batch never raises for one row: the row says NUMERICAL_ERROR, not OPTIMAL with inf
+    # a batch never raises for one row: the row is INVALID_INPUT with NaN numbers, never inf
     r = ma.solve_mean_variance_batch(s, np.tile(mu, (2, 1)), benchmark=np.vstack([b, b * 1e300]))
     assert r.status[0] == ma.Status.OPTIMAL and finite(r.weights[0], r.objective[0], r.risk[0])
-    assert r.status[1] == ma.Status.NUMERICAL_ERROR
+    assert r.status[1] == ma.Status.INVALID_INPUT
+    assert np.isnan([r.objective[1], r.risk[1], r.expected_return[1], r.gap[1]]).all() and np.isnan(r.weights[1]).all()
+
+
+def test_batch_rows_beyond_the_scale_limits_are_invalid_not_inf():
+    """The limits of the single solve, row by row: each row that the single solve refuses is
+    INVALID_INPUT with NaN numbers; the others are solved exactly as alone."""
+    s, mu, b = problem()
+    rows_mu = np.vstack([mu, mu * 1e301, mu, mu])
+    rows_b = np.vstack([b, b, b * 1e300, b])
+    ra = np.array([1.0, 1.0, 1.0, 1e305])
+    r = ma.solve_mean_variance_batch(s, rows_mu, benchmark=rows_b, risk_aversion=ra)
+    for i in range(4):
+        try:
+            alone = ma.solve_mean_variance(s, rows_mu[i], benchmark=rows_b[i], risk_aversion=ra[i])
+        except ma.InputError:
+            assert r.status[i] == ma.Status.INVALID_INPUT, i
+            assert np.isnan([r.objective[i], r.risk[i], r.expected_return[i], r.gap[i], r.rel_gap[i]]).all()
+            continue
+        assert r.status[i] == ma.Status.OPTIMAL, i
+        np.testing.assert_allclose(r.weights[i], alone.weights, rtol=1e-12, atol=1e-15)
+    assert list(r.status) == ["OPTIMAL", "INVALID_INPUT", "INVALID_INPUT", "INVALID_INPUT"]
+    # a covariance whose products underflow is every row's: refused by name, as in the single solve
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance_batch(s * 1e-300, rows_mu)
+    assert e.value.argument == "cov"
 
 
 def test_expected_returns_too_small_for_the_frontier_are_refused():
@@ -65,6 +90,48 @@ def test_expected_returns_too_small_for_the_frontier_are_refused():
     assert r.is_optimal and finite(r.weights, r.objective, r.risk, r.gap)
     # an all-zero mu is not a scale problem (a one-point frontier)
     assert ma.efficient_frontier(s, np.zeros(len(mu))).status == ma.Status.OPTIMAL
+
+
+def test_expected_returns_too_large_for_the_frontier_are_refused():
+    """mu of size 1e298 passes the product limit (n * max|mu| * max|w| <= 1e300) but the path's
+    risk aversions (about max|mu| / (max_var max|w|)) overflow: refused naming mu (alpha, alphas)."""
+    s, mu, b = problem()
+    huge = mu * 1e298
+    for call in (
+        lambda: ma.efficient_frontier(s, huge),
+        lambda: ma.max_return(s, huge, target_volatility=0.15),
+        lambda: ma.min_risk(s, huge, target_return=float(huge.mean())),
+        lambda: ma.max_sharpe(s, huge),
+    ):
+        with pytest.raises(ma.InputError) as e:
+            call()
+        assert e.value.argument == "mu" and "overflow" in str(e.value)
+    with pytest.raises(ma.InputError) as e:
+        ma.active_portfolio(s, huge, b, max_tracking_error=0.02)
+    assert e.value.argument == "alpha"
+    with pytest.raises(ma.InputError) as e:
+        ma.combine_funds(huge, s)
+    assert e.value.argument == "alphas"
+    # just inside the limit the path is finite and certified
+    fr = ma.efficient_frontier(s, mu * 1e140)
+    assert fr.status == ma.Status.OPTIMAL and finite(fr.weights, fr.expected_returns, fr.volatilities)
+
+
+def test_combine_funds_names_active_cov_in_the_scale_limits():
+    s, mu, _ = problem()
+    for cov in (s * 1e301, s * 1e-300):
+        with pytest.raises(ma.InputError) as e:
+            ma.combine_funds(mu, cov)
+        assert e.value.argument == "active_cov", str(e.value)
+
+
+def test_a_covariance_too_large_for_an_ordinary_benchmark_is_named():
+    """The active-risk limit blames the benchmark only when it is larger than the weights."""
+    s, mu, b = problem()
+    big = s / s.max() * 1e300 / len(mu) * 0.9  # passes n * max_var <= 1e300, fails with |w - b|
+    with pytest.raises(ma.InputError) as e:
+        ma.efficient_frontier(big, mu, benchmark=b)
+    assert e.value.argument == "cov", str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -127,9 +194,17 @@ def test_no_optimal_with_a_non_finite_number_over_a_grid_of_scales():
             else:
                 numbers = (r.weights, r.objective, r.expected_return, r.risk, r.gap, r.rel_gap, r.budget_multiplier)
             assert finite(*numbers), (name, cs, ms, bs)
-        batch = ma.solve_mean_variance_batch(sx, np.tile(mx, (2, 1)), benchmark=bx)
-        for i in np.flatnonzero(batch.status == ma.Status.OPTIMAL):
-            assert finite(batch.weights[i], batch.objective[i], batch.risk[i], batch.gap[i]), (cs, ms, bs)
+        try:
+            batch = ma.solve_mean_variance_batch(sx, np.tile(mx, (2, 1)), benchmark=bx)
+        except ma.InputError as e:
+            assert e.argument == "cov", (cs, ms, bs, str(e))  # the shared covariance, not a row
+            continue
+        for i in range(len(batch)):  # never inf, whatever the status
+            numbers = (batch.weights[i], batch.objective[i], batch.risk[i], batch.gap[i])
+            if batch.status[i] in ("INVALID_INPUT", "INFEASIBLE"):
+                assert np.isnan(np.hstack(numbers)).all(), (cs, ms, bs)
+            else:
+                assert finite(*numbers), (cs, ms, bs, batch.status[i])
     assert optimal > 100  # the grid is not all refusals
 
 

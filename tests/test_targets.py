@@ -271,6 +271,14 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
             assert risk_of(s, v, b) >= res.tracking_error * (1 - 1e-12)
 
 
+@pytest.mark.parametrize("cov", [np.zeros((0, 0)), np.zeros((3, 2))])
+def test_active_portfolio_names_a_covariance_of_no_assets_or_the_wrong_shape(cov):
+    b = np.full(3, 1 / 3)
+    with pytest.raises(ma.ShapeError) as info:
+        ma.active_portfolio(cov, np.array([0.01, 0.02, 0.03]), b, max_tracking_error=0.02)
+    assert info.value.argument == "cov", str(info.value)
+
+
 def test_active_portfolio_tracking_error_limit_and_both_targets():
     s, alpha, b = active_problem(7)
     res = ma.active_portfolio(s, alpha, b, max_tracking_error=0.015)
@@ -445,3 +453,22 @@ def test_combine_funds_with_large_but_safe_tracking_errors_matches_the_closed_fo
     res = ma.combine_funds(np.full(3, 1e100), tracking_errors=te, correlations=np.eye(3), target_alpha=1e100)
     x = (1 / te**2) / (1 / te**2).sum()
     np.testing.assert_allclose(np.asarray(res.weights), x, atol=1e-9)
+
+
+@pytest.mark.parametrize("target", [1e300, 1.7e308, 1e10])
+def test_a_huge_non_binding_risk_target_gives_the_certified_maximum_return(target):
+    """A risk target far above the maximum-return portfolio's risk does not bind: the answer is the
+    linear program's vertex (here by brute force over the capped assets), OPTIMAL with a finite,
+    zero gap (the target's term is absent at risk aversion 0; it was 0 * inf = NaN)."""
+    s, mu, b = active_problem(3, n=8)
+    up = np.full(8, 0.3)
+    order = np.argsort(-mu)
+    w = np.zeros(8)
+    w[order[:3]] = 0.3
+    w[order[3]] = 0.1
+    for kwargs in ({"target_volatility": target}, {"target_tracking_error": target, "benchmark": b}):
+        res = ma.max_return(s, mu, upper=up, **kwargs)
+        assert res.status == ma.Status.OPTIMAL and not res.binding, res
+        assert np.isfinite([res.gap, res.rel_gap, res.primal_residual, res.dual_residual]).all()
+        np.testing.assert_allclose(res.weights, w, atol=1e-12)
+        assert res.expected_return == pytest.approx(mu @ w, rel=1e-12)

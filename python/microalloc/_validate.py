@@ -243,6 +243,7 @@ def _raise_if_not_psd(psd: Any, name: str = "cov") -> None:
 def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[np.ndarray, Any]:
     """Validated covariance as a float64 C-ordered square matrix (a labelled one with its rows in
     the order of its columns), and its core report."""
+    check_psd = as_flag(check_psd, "check_psd")
     if isinstance(cov, Covariance):
         try:
             return cov._checked(check_psd)
@@ -289,6 +290,7 @@ class Covariance:
     __slots__ = ("_matrix", "_labels", "_index", "_report", "_psd", "__weakref__")
 
     def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
+        check_psd = as_flag(check_psd, "check_psd")
         labels = labels_of(cov)
         s = _square(cov)
         owner = np.array(s, dtype=np.float64, order="C", copy=True)
@@ -481,13 +483,24 @@ def _describe(x: Any) -> str:
     shape = getattr(x, "shape", None)
     if shape is not None and len(shape) > 0:
         return f"an array of shape {tuple(shape)}"
+    if isinstance(x, np.generic):  # a numpy scalar as the plain number it holds: -3, not np.int64(-3)
+        x = x.item()
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def as_flag(x: Any, name: str) -> bool:
+    """A yes/no argument (check_psd, raise_on_failure): True or False, as a Python or numpy bool.
+    Anything else is refused, not read by its truth: ``"no"`` and ``nan`` are true, 2 is a typo and
+    an array has no single truth value."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    raise InputError(name, f"expected True or False, got {_describe(x)}")
+
+
 def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
-        raise InputError(name, f"expected a positive integer, got {x!r}")
+        raise InputError(name, f"expected a positive integer, got {_describe(x)}")
     if maximum is not None and x > maximum:
         raise InputError(name, f"{int(x)} is above the limit of {maximum}")
 
@@ -503,7 +516,7 @@ def as_threads(threads: Any) -> int:
     if threads is None:
         return os.cpu_count() or 1
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise InputError("threads", f"expected a positive integer (or None for all cores), got {threads!r}")
+        raise InputError("threads", f"expected a positive integer (or None for all cores), got {_describe(threads)}")
     if threads > MAX_THREADS:
         raise InputError(
             "threads", f"{int(threads)} is above the limit of {MAX_THREADS} (this machine has {os.cpu_count()} cores)"
@@ -511,9 +524,28 @@ def as_threads(threads: Any) -> int:
     return int(threads)
 
 
-def _tolerance_and_limit(tol: Any, max_iter: Any) -> tuple[float, int]:
+#: The smallest tolerance let in, 64 u (u = 2**-52, the machine epsilon): a relative gap is a ratio
+#: of sums whose terms are each rounded at u, so a tolerance within a few dozen u of it cannot be
+#: certified; asking for one is refused rather than failing in the solver (near the floor, large
+#: problems may still end NUMERICAL_ERROR: their sums round more).
+TOL_MIN = 64 * float(np.finfo(np.float64).eps)
+
+
+def as_tolerance(tol: Any, *, maximum: float | None = None) -> float:
+    """A relative tolerance: one finite number in [TOL_MIN, maximum] (``maximum`` where a looser
+    one would break a guarantee, e.g. the bounds of risk budgeting)."""
+    v = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    if v < TOL_MIN:
+        raise InputError("tol", f"{_num(v)} is below the rounding of float64 (64 * 2.2e-16 = {_fmt(TOL_MIN)}): "
+                         "no certificate can reach it")
+    if maximum is not None and v > maximum:
+        raise InputError("tol", f"{_num(v)} is above the largest tolerance of this solver, {_num(maximum)}")
+    return v
+
+
+def _tolerance_and_limit(tol: Any, max_iter: Any, *, max_tol: float | None = None) -> tuple[float, int]:
     """Validated (tol, max_iter), the limit clipped to the core's int range."""
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
+    tol_f = as_tolerance(tol, maximum=max_tol)
     _positive_int(max_iter, "max_iter")
     return tol_f, int(min(max_iter, 2**31 - 1))
 
@@ -558,7 +590,9 @@ SCALE_HUGE = 1e300
 #: numbers (above 2.2e-308), or products lose their relative precision unseen.
 SCALE_TINY = 1e-290
 #: The frontier's parameter tau = 1 / risk_aversion reaches about max_var max|w| / max|mu| and its
-#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows.
+#: square enters the risk along the path: with max|mu| below 1e-150 of max_var max|w| it overflows;
+#: the other way round (max|mu| above 1e150 times max_var max|w|) the risk aversions and the
+#: products of mu with them along the path overflow. Both are refused.
 FRONTIER_RATIO = 1e-150
 
 
@@ -568,31 +602,34 @@ def _fmt(x: float) -> str:
 
 def check_scales(
     report: Any, n: int, *, budget: float, mu: np.ndarray | None = None, benchmark: np.ndarray | None = None,
-    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu",
+    risk_aversion: float | None = None, frontier: bool = False, mu_name: str = "mu", cov_name: str = "cov",
 ) -> None:
     """Refuse data whose products overflow or underflow in float64 (InputError naming the argument
     responsible), instead of reporting non-finite numbers. The limits: SCALE_HUGE, SCALE_TINY and,
-    for the frontier and its targets, FRONTIER_RATIO."""
+    for the frontier and its targets, FRONTIER_RATIO (both ways). ``mu_name`` and ``cov_name`` are
+    the caller's names of mu and the covariance (alpha, active_cov)."""
     with np.errstate(over="ignore"):  # products that overflow are inf, and refused below
-        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name)
+        _check_scales(report, n, budget, mu, benchmark, risk_aversion, frontier, mu_name, cov_name)
 
 
 def _check_scales(
     report: Any, n: int, budget: float, mu: np.ndarray | None, benchmark: np.ndarray | None,
-    risk_aversion: float | None, frontier: bool, mu_name: str,
+    risk_aversion: float | None, frontier: bool, mu_name: str, cov_name: str,
 ) -> None:
     var = np.float64(report.max_variance)
     if var < SCALE_TINY:
-        raise InputError("cov", f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
+        raise InputError(cov_name, f"the largest variance is {_fmt(var)}, below {_fmt(SCALE_TINY)}: products of the "
                          "covariance underflow (rescale the returns, e.g. to percent)")
     bmax = np.abs(benchmark).max() if benchmark is not None and benchmark.size else np.float64(0.0)
     w = np.float64(max(1.0, abs(budget)))  # the size of the weights: the budget, or 1 for a long-short book
     if n * var * w * w > SCALE_HUGE:
-        name = "budget" if n * var <= SCALE_HUGE else "cov"  # the budget alone tips it over
+        name = "budget" if n * var <= SCALE_HUGE else cov_name  # the budget alone tips it over
         raise InputError(name, f"n * max variance * max(1, |budget|)^2 = {_fmt(n * var * w * w)} exceeds "
                          f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns or the budget)")
     if bmax and n * var * (w + bmax) ** 2 > SCALE_HUGE:
-        raise InputError("benchmark", f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
+        # a benchmark of the weights' size at most cannot be blamed: the covariance is too large
+        name = "benchmark" if bmax > w else cov_name
+        raise InputError(name, f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
                          f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
     mmax = np.abs(mu).max() if mu is not None and mu.size else np.float64(0.0)
     if n * mmax * (w + bmax) > SCALE_HUGE:
@@ -605,3 +642,27 @@ def _check_scales(
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
                          f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
                          f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")
+    if frontier and mmax * FRONTIER_RATIO > var * (w + bmax):
+        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
+                         f"variance * max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions overflow "
+                         f"(the path's products of {mu_name} are not finite); rescale {mu_name} or the covariance")
+
+
+def row_scale_violations(
+    report: Any, n: int, m: int, *, budget: np.ndarray, mu: np.ndarray, benchmark: np.ndarray,
+    risk_aversion: np.ndarray,
+) -> np.ndarray:
+    """The limits of :func:`check_scales`, row by row for a batch: a boolean (m,) mask of the
+    problems whose products overflow (each of ``mu`` and ``benchmark`` is (1, n), (m, n) or empty;
+    ``budget`` and ``risk_aversion`` (1,) or (m,)). The covariance's own limits (the same for every
+    row) raise as in :func:`check_scales`."""
+    var = np.float64(report.max_variance)
+    if var < SCALE_TINY or n * var > SCALE_HUGE:
+        check_scales(report, n, budget=1.0)  # raises naming cov
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.maximum(1.0, np.abs(budget))
+        bmax = np.abs(benchmark).max(axis=1) if benchmark.size else np.zeros(1)
+        mmax = np.abs(mu).max(axis=1) if mu.size else np.zeros(1)
+        active = n * var * (w + bmax) ** 2
+        bad = (active > SCALE_HUGE) | (n * mmax * (w + bmax) > SCALE_HUGE) | (risk_aversion * active > SCALE_HUGE)
+    return np.broadcast_to(bad, (m,))

@@ -23,6 +23,7 @@ from ._validate import (
     _as_float_array,
     _entry,
     _num,
+    _square,
     align,
     as_scalar,
     as_vector,
@@ -210,6 +211,8 @@ def _n_assets(cov: Any, benchmark: Any) -> int:
     if isinstance(cov, Covariance):
         return cov.n
     s = _as_float_array(cov, "cov")
+    if s.ndim == 2 and (s.shape[0] == 0 or s.shape[0] != s.shape[1]):
+        _square(s, "cov")  # a 0 x 0 or rectangular matrix is the covariance's fault: raises naming cov
     return s.shape[0] if s.ndim == 2 else _as_float_array(benchmark, "benchmark").size
 
 

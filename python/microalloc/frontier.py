@@ -15,6 +15,7 @@ from ._validate import (
     as_bounds,
     as_covariance,
     as_scalar,
+    as_tolerance,
     as_vector,
     asset_labels,
     check_scales,
@@ -147,15 +148,16 @@ class Frontier:
 
         A target at or below the minimum-variance portfolio's return gives that portfolio; one
         above the highest feasible return raises InfeasibleError naming the achievable range.
+        Errors name the parameter, ``target``.
         """
-        r = as_scalar(target, "target_return")
+        r = as_scalar(target, "target")
         er = self.expected_returns
         tol = 1e-12 * max(1.0, abs(r))
         if r <= er[0]:
             return self._label(self.weights[0].copy())
         if not self.unbounded and r > er[-1] + tol:
             raise InfeasibleError(
-                "target_return",
+                "target",
                 f"{_num(r)} is above the highest expected return of a feasible portfolio; achievable range "
                 f"[{_num(er[0])}, {_num(er[-1])}] (from minimum variance to maximum return)",
             )
@@ -165,15 +167,16 @@ class Frontier:
         """The highest-return portfolio with risk <= target (volatility; tracking error with a benchmark).
 
         A target below the minimum risk raises InfeasibleError naming the achievable range; one
-        above the risk of the maximum-return portfolio gives that portfolio.
+        above the risk of the maximum-return portfolio gives that portfolio. Errors name the
+        parameter, ``target``.
         """
-        v = as_scalar(target, "target_volatility", minimum=0.0)
+        v = as_scalar(target, "target", minimum=0.0)
         risk = self.risks
-        name = "target_tracking_error" if self.tracking_errors is not None else "target_volatility"
+        what = "tracking error" if self.tracking_errors is not None else "volatility"
         if v < risk[0] * (1 - 1e-12):
             raise InfeasibleError(
-                name,
-                f"{_num(v)} is below the lowest risk of a feasible portfolio; achievable range "
+                "target",
+                f"{_num(v)} is below the lowest {what} of a feasible portfolio; achievable range "
                 f"[{_num(risk[0])}, {'inf' if self.unbounded else _num(risk[-1])}]",
             )
         if not self.unbounded and v >= risk[-1]:
@@ -283,8 +286,8 @@ def _prepare(
     budget_f = as_scalar(budget, "budget")
     lo, up = as_bounds(lower, upper, n, budget_f, labels)
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
-    tol_f = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, frontier=True, mu_name=mu_name)
+    tol_f = as_tolerance(tol)
+    check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, frontier=True, mu_name=mu_name, cov_name=cov_name)
     return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
 
 
@@ -296,7 +299,9 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     status = from_core(raw["status"])
     if status == Status.INFEASIBLE:
         raise InfeasibleError("lower", raw["message"])
-    tau = np.asarray(raw["tau"])
+    # + 0.0 turns a -0.0 from the core (a one-point path) into +0.0: 1 / tau is then +inf, the
+    # minimum-variance end, never -inf
+    tau = np.asarray(raw["tau"], dtype=np.float64) + 0.0
     if tau.size == 0:
         raise SolverError(f"frontier ended with status {status.name}: {raw['message']}", raw)
     weights = np.asarray(raw["weights"])

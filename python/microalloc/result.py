@@ -134,7 +134,7 @@ class MeanVarianceBatchResult:
     weights, and never stops the others.
     """
 
-    weights: np.ndarray  # (m, n)
+    weights: Any  # (m, n) array; a DataFrame (assets as columns) with labelled inputs
     status_code: np.ndarray  # (m,) int32 codes of the core (Status(code) converts one)
     iterations: np.ndarray  # (m,)
     objective: np.ndarray

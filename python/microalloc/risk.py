@@ -11,7 +11,9 @@ from . import _core
 from ._validate import (
     SCALE_HUGE,
     _as_float_array,
+    _describe,
     _tolerance_and_limit,
+    as_flag,
     as_bounds,
     as_periods_per_year,
     as_covariance,
@@ -288,7 +290,7 @@ def tracking_error(
                 where = _entry(periods, t)
             raise NonFiniteError(name, f"{where} is {_num(a.ravel()[k])}; every return must be finite")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
-        raise InputError("ddof", f"expected 0 or a positive integer, got {ddof.item() if isinstance(ddof, np.generic) else ddof!r}")
+        raise InputError("ddof", f"expected 0 or a positive integer, got {_describe(ddof)}")
     t = rp.shape[0]
     if t - ddof < 1:
         raise InputError("ddof", f"needs more than {ddof} periods, got {t}")
@@ -434,6 +436,7 @@ def risk_budgeting(
         Raise :class:`~microalloc.errors.SolverError` unless the status is OPTIMAL (the weights
         may be NaN otherwise, e.g. for a covariance singular on the support).
     """
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     labels = asset_labels(cov, budgets, lower, upper)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
@@ -446,12 +449,20 @@ def risk_budgeting(
             raise InputError("budgets", f"{_entry(labels, k)} = {_num(b[k])} is negative; budgets must be >= 0")
         if not (b.max() > 0):
             raise InputError("budgets", "all budgets are 0; at least one must be positive")
-    tol_f, sweeps = _tolerance_and_limit(tol, max_iter)
+    tol_f, sweeps = _tolerance_and_limit(tol, max_iter, max_tol=RISK_BUDGETING_MAX_TOL)
+    status_override = None
     if lower is None and upper is None:
         raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
     else:
         lo, up = _risk_budgeting_bounds(lower, upper, b, labels)
         raw = _core.risk_budgeting_bounded(s, b, lo, up, tol_f, sweeps, 8)
+        # The core's kkt_residual counts a bound violation like any other residual, so a loose tol
+        # lets a weight out of its bounds: the bounds must hold at any tol (to BOUND_TOL), so the
+        # solve is repeated at that tolerance, and a result still outside is not OPTIMAL.
+        if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+            raw = _core.risk_budgeting_bounded(s, b, lo, up, min(tol_f, BOUND_TOL), sweeps, 8)
+            if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+                status_override = Status.NUMERICAL_ERROR
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:
@@ -462,7 +473,7 @@ def risk_budgeting(
 
     result = RiskBudgetingResult(
         weights=lab(raw.weights),
-        status=from_core(raw.status),
+        status=status_override or from_core(raw.status),
         iterations=raw.iterations,
         newton_steps=raw.newton_steps,
         risk_contributions=lab(raw.risk_contributions),
@@ -474,6 +485,18 @@ def risk_budgeting(
         active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8)),
     )
     return result.raise_for_status() if raise_on_failure else result
+
+
+#: The loosest tolerance of risk budgeting: a relative error of the risk contributions above 1%
+#: is no risk budget.
+RISK_BUDGETING_MAX_TOL = 1e-2
+#: How far a weight of an OPTIMAL risk-budgeting result may lie outside its bounds, whatever tol.
+BOUND_TOL = 1e-10
+
+
+def _bound_violation(w: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float:
+    w = np.asarray(w)
+    return float(max(np.max(lo - w, initial=0.0), np.max(w - up, initial=0.0)))
 
 
 def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:

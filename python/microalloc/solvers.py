@@ -10,8 +10,12 @@ from . import _core
 from ._validate import (
     EMPTY,
     _as_float_array,
+    _describe,
     _tolerance_and_limit,
     as_choice,
+    as_flag,
+    is_pandas,
+    row_scale_violations,
     as_bounds,
     as_covariance,
     as_scalar,
@@ -35,7 +39,7 @@ _CORE_FIELDS = (
 )
 
 
-def _check_method(method: str) -> None:
+def _check_method(method: Any) -> None:
     as_choice(method, METHODS, "method")
 
 
@@ -111,6 +115,7 @@ def solve_mean_variance(
     MeanVarianceResult
     """
     _check_method(method)
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
     labels = asset_labels(cov, mu, lower, upper, benchmark, w_start)
     s, report = as_covariance(cov, check_psd=check_psd)
@@ -184,7 +189,7 @@ def _number_of_problems(rows: list[tuple[str, int]], m: Any) -> int:
     number most inputs have (the first one's on a tie), raises ShapeError naming it."""
     if m is not None:
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-            raise InputError("m", f"expected a non-negative integer, got {m!r}")
+            raise InputError("m", f"expected a non-negative integer, got {_describe(m)}")
     counts = [(name, k) for name, k in rows if k != 1]
     if not counts:
         return 1 if m is None else int(m)
@@ -204,6 +209,14 @@ def _number_of_problems(rows: list[tuple[str, int]], m: Any) -> int:
                 "(1 row is shared by every problem)",
             )
     return expected
+
+
+def _problem_index(*inputs: Any) -> Any:
+    """The problems' labels: the index of the first per-problem DataFrame (None without one)."""
+    for x in inputs:
+        if is_pandas(x) and getattr(x, "ndim", 1) == 2:
+            return x.index
+    return None
 
 
 def solve_mean_variance_batch(
@@ -231,9 +244,12 @@ def solve_mean_variance_batch(
     length-m vectors. The number of problems m is read off those shapes (or given as ``m``).
 
     The covariance is validated once, as in :func:`solve_mean_variance`; shape errors raise. A bad
-    row (NaN, infeasible bounds, a negative risk aversion) does not raise: its status says so and its
-    weights are NaN. The GIL is released for the whole batch; every thread has its own workspace
-    and each problem is solved independently, so the results are identical for any ``threads``.
+    row (NaN, infeasible bounds, a negative risk aversion, numbers beyond the scale limits of the
+    single solve) does not raise: its status says so (INVALID_INPUT, INFEASIBLE) and its weights and
+    numbers are NaN. Labelled inputs are aligned by label as in :func:`solve_mean_variance` (the
+    assets are the columns of a per-problem DataFrame). The GIL is released for the whole batch;
+    every thread has its own workspace and each problem is solved independently, so the results
+    are identical for any ``threads``.
 
     Parameters
     ----------
@@ -244,8 +260,10 @@ def solve_mean_variance_batch(
     Returns
     -------
     MeanVarianceBatchResult
-        ``weights`` (m, n), ``status`` (m,) names and ``status_code`` (m,) ints, ``iterations``,
-        ``objective``, ``expected_return``, ``risk``, ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
+        ``weights`` (m, n): a DataFrame with the assets as columns when the inputs are labelled
+        (rows: the first per-problem DataFrame's index, else 0..m-1), ``status`` (m,) names and
+        ``status_code`` (m,) ints, ``iterations``, ``objective``, ``expected_return``, ``risk``,
+        ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
     # per-problem rows are labelled by the assets along their columns
@@ -254,8 +272,9 @@ def solve_mean_variance_batch(
         align(x, labels, name)
         for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start))
     )
-    s, _ = as_covariance(cov, check_psd=check_psd)
+    s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
+    problem_index = _problem_index(mu, lower, upper, benchmark, warm_start)
     # read every per-problem input once (ragged lists raise InputError naming them)
     mu, lower, upper, benchmark, warm_start, risk_aversion, budget = (
         None if x is None else _as_float_array(x, name)
@@ -284,6 +303,12 @@ def solve_mean_variance_batch(
     bud = _per_problem(budget, m, "budget")
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
     threads = as_threads(threads)
+    # a row whose products overflow (check_scales, row by row) is INVALID_INPUT with NaN numbers,
+    # marked for the core's per-row check by a NaN bound, instead of ending with inf
+    overflow = row_scale_violations(report, n, m, budget=bud, mu=mu_a, benchmark=b, risk_aversion=ra)
+    if overflow.any():
+        lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
+        lo[overflow] = np.nan
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
     )
@@ -291,8 +316,14 @@ def solve_mean_variance_batch(
     status = np.array(raw.status, copy=True)
     numbers = np.column_stack([raw.weights, raw.objective, raw.expected_return, raw.risk, raw.gap, raw.rel_gap])
     status[(status == Status.OPTIMAL.code) & ~np.isfinite(numbers).all(axis=1)] = Status.NUMERICAL_ERROR.code
+    weights = raw.weights
+    if labels is not None:
+        import pandas as pd  # only reached when the caller passed pandas objects
+
+        index = problem_index if problem_index is not None and len(problem_index) == m else None
+        weights = pd.DataFrame(weights, index=index, columns=labels)
     return MeanVarianceBatchResult(
-        weights=raw.weights,
+        weights=weights,
         status_code=status,
         iterations=raw.iterations,
         objective=raw.objective,

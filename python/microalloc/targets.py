@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _num, as_scalar
+from ._validate import EMPTY, _num, as_flag, as_scalar
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
 from .status import Status, finite_status, from_core
@@ -165,12 +165,15 @@ def _max_return_gap(p: _Problem, w: np.ndarray, ra: float, sigma: float) -> tupl
     """(core certificate, gap, scale) of ``max mu'w s.t. (w-b)'S(w-b) <= sigma^2`` at a feasible w,
     from the mean-variance certificate at the risk aversion ``ra`` (0: the linear program)."""
     cert = _certify(p, w, ra)
-    var = float(cert.risk) ** 2
-    gap = float(cert.gap) + 0.5 * ra * max(sigma * sigma - var, 0.0)
+    risk = float(cert.risk)
+    # the target's term (ra / 2)(sigma^2 - risk^2), absent at ra = 0 (the linear program's end,
+    # where a huge non-binding sigma would make it 0 * inf); as (sigma - risk)(sigma + risk)
+    slack = 0.5 * ra * max(sigma - risk, 0.0) * (sigma + risk) if ra > 0 else 0.0
+    gap = float(cert.gap) + slack
     # relative to the objective's size, which a constant added to mu must not shrink: the spread of
     # mu times the budget bounds the return differences between portfolios
     spread = float(p.mu.max() - p.mu.min()) * max(1.0, abs(p.budget))
-    scale = max(0.5 * ra * sigma * sigma + abs(float(p.mu @ w)), spread, 1e-300)
+    scale = max((0.5 * ra * sigma * sigma if ra > 0 else 0.0) + abs(float(p.mu @ w)), spread, 1e-300)
     return cert, gap, scale
 
 
@@ -263,6 +266,7 @@ def min_risk(
     naming the achievable range. The result carries the certificate of this problem (see
     :class:`TargetResult`).
     """
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     r = as_scalar(target_return, "target_return")
     return _min_risk(p, r, raise_on_failure)
@@ -301,5 +305,6 @@ def max_return(
         )
     name = "target_volatility" if target_volatility is not None else "target_tracking_error"
     sigma = as_scalar(target_volatility if target_volatility is not None else target_tracking_error, name, minimum=0.0)
+    raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     return _max_return(p, sigma, name, raise_on_failure)
