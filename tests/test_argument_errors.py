@@ -355,6 +355,16 @@ def test_a_tol_below_float64_rounding_is_refused(function, tol):
     assert "rounding" in str(e)
 
 
+FRONTIER_FAMILY = {"efficient_frontier", "max_sharpe", "min_risk", "max_return", "active_portfolio", "combine_funds"}
+
+
+@pytest.mark.parametrize("function", sorted(FRONTIER_FAMILY))
+@pytest.mark.parametrize("tol", [5e-14, 9.9e-13])
+def test_the_frontier_functions_refuse_tol_below_their_floor(function, tol):
+    raises_naming("tol", lambda: TOLERANT[function](tol))
+
+
 @pytest.mark.parametrize("function", sorted(TOLERANT))
 def test_the_smallest_tol_is_accepted(function):
-    TOLERANT[function](ma._validate.TOL_MIN)
+    floor = ma._validate.FRONTIER_TOL_MIN if function in FRONTIER_FAMILY else ma._validate.TOL_MIN
+    TOLERANT[function](floor)

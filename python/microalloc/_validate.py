@@ -529,15 +529,19 @@ def as_threads(threads: Any) -> int:
 #: certified; asking for one is refused rather than failing in the solver (near the floor, large
 #: problems may still end NUMERICAL_ERROR: their sums round more).
 TOL_MIN = 64 * float(np.finfo(np.float64).eps)
+#: The frontier functions certify every turning point (and the minimum-variance start) at ``tol``,
+#: and raise when one fails: they ask for a margin above the rounding of the sums in the gap.
+FRONTIER_TOL_MIN = 1e-12
 
 
-def as_tolerance(tol: Any, *, maximum: float | None = None) -> float:
-    """A relative tolerance: one finite number in [TOL_MIN, maximum] (``maximum`` where a looser
-    one would break a guarantee, e.g. the bounds of risk budgeting)."""
+def as_tolerance(tol: Any, *, maximum: float | None = None, minimum: float = TOL_MIN) -> float:
+    """A relative tolerance: one finite number in [minimum, maximum] (``maximum`` where a looser
+    one would break a guarantee, e.g. the bounds of risk budgeting; ``minimum`` at least the
+    rounding of float64, TOL_MIN)."""
     v = as_scalar(tol, "tol", minimum=0.0, strict=True)
-    if v < TOL_MIN:
-        raise InputError("tol", f"{_num(v)} is below the rounding of float64 (64 * 2.2e-16 = {_fmt(TOL_MIN)}): "
-                         "no certificate can reach it")
+    if v < minimum:
+        raise InputError("tol", f"{_num(v)} is below {_fmt(minimum)}, the smallest this function can certify "
+                         "(the rounding of float64 in the certificate's sums)")
     if maximum is not None and v > maximum:
         raise InputError("tol", f"{_num(v)} is above the largest tolerance of this solver, {_num(maximum)}")
     return v

@@ -15,6 +15,7 @@ from ._validate import (
     as_bounds,
     as_covariance,
     as_scalar,
+    FRONTIER_TOL_MIN,
     as_tolerance,
     as_vector,
     asset_labels,
@@ -286,7 +287,7 @@ def _prepare(
     budget_f = as_scalar(budget, "budget")
     lo, up = as_bounds(lower, upper, n, budget_f, labels)
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
-    tol_f = as_tolerance(tol)
+    tol_f = as_tolerance(tol, minimum=FRONTIER_TOL_MIN)
     check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, frontier=True, mu_name=mu_name, cov_name=cov_name)
     return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
 
