@@ -237,3 +237,17 @@ def test_the_final_guard_of_the_result_builders(monkeypatch):
     monkeypatch.setattr(_core, "efficient_frontier", frontier_with_nan_risk)
     fr = ma.efficient_frontier(s, mu)
     assert fr.status == ma.Status.NUMERICAL_ERROR and "not finite" in fr.message
+
+
+def test_an_overflowing_objective_names_the_factor_out_of_scale():
+    """risk_aversion * risk overflowing with both factors below the limit: the covariance scaled
+    near the limit is at fault at an ordinary risk aversion, the risk aversion at an ordinary
+    covariance."""
+    s = np.array([[0.04, 0.01], [0.01, 0.09]])
+    mu = np.array([0.05, 0.08])
+    with pytest.raises(ma.InputError) as info:
+        ma.solve_mean_variance(s * 1e300 / 0.18 * 0.5, mu, risk_aversion=3.0)  # risk ~ 5e299
+    assert info.value.argument == "cov"
+    with pytest.raises(ma.InputError) as info:
+        ma.solve_mean_variance(s, mu, risk_aversion=1e302)
+    assert info.value.argument == "risk_aversion"

@@ -639,9 +639,14 @@ def _check_scales(
     if n * mmax * (w + bmax) > SCALE_HUGE:
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)}: n * max|{mu_name}| * max|w| = "
                          f"{_fmt(n * mmax * (w + bmax))} exceeds {_fmt(SCALE_HUGE)}, the expected return overflows")
-    if risk_aversion is not None and risk_aversion * n * var * (w + bmax) ** 2 > SCALE_HUGE:
-        raise InputError("risk_aversion", f"{_fmt(risk_aversion)} times the largest risk "
-                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}: the objective overflows")
+    risk = n * var * (w + bmax) ** 2
+    if risk_aversion is not None and risk_aversion * risk > SCALE_HUGE:
+        # both factors are below the limit: blame the one further from a plausible size (1)
+        name = "risk_aversion"
+        if abs(math.log10(risk_aversion)) < abs(math.log10(risk)):
+            name = "benchmark" if bmax > w else cov_name
+        raise InputError(name, f"risk_aversion = {_fmt(risk_aversion)} times the largest risk "
+                         f"{_fmt(risk)} exceeds {_fmt(SCALE_HUGE)}: the objective overflows")
     if frontier and 0.0 < mmax < FRONTIER_RATIO * var * (w + bmax):
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
                          f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
