@@ -251,3 +251,20 @@ def test_an_overflowing_objective_names_the_factor_out_of_scale():
     with pytest.raises(ma.InputError) as info:
         ma.solve_mean_variance(s, mu, risk_aversion=1e302)
     assert info.value.argument == "risk_aversion"
+
+
+def test_a_ratio_of_mu_to_the_risk_out_of_range_names_the_input_out_of_scale():
+    """The frontier needs max|mu| within 1e150 of max variance * max|w| either way: a covariance
+    scaled to 1e298 with ordinary returns is the covariance's fault, returns of 1e-160 against an
+    ordinary covariance the returns'."""
+    s = np.array([[0.04, 0.01], [0.01, 0.09]])
+    mu = np.array([0.05, 0.08])
+    with pytest.raises(ma.InputError) as info:
+        ma.efficient_frontier(s * 1e298, mu)
+    assert info.value.argument == "cov"
+    with pytest.raises(ma.InputError) as info:
+        ma.efficient_frontier(s, mu * 1e-160)
+    assert info.value.argument == "mu"
+    with pytest.raises(ma.InputError) as info:
+        ma.max_sharpe(s * 1e-200, mu)
+    assert info.value.argument == "cov"

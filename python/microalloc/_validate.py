@@ -647,12 +647,15 @@ def _check_scales(
             name = "benchmark" if bmax > w else cov_name
         raise InputError(name, f"risk_aversion = {_fmt(risk_aversion)} times the largest risk "
                          f"{_fmt(risk)} exceeds {_fmt(SCALE_HUGE)}: the objective overflows")
+    scale = var * (w + bmax)
+    # the ratio of mu to the risk's scale is out of range: blame the one further from a plausible size (1)
+    ratio_name = mu_name if mmax == 0 or abs(math.log10(mmax)) >= abs(math.log10(scale)) else cov_name
     if frontier and 0.0 < mmax < FRONTIER_RATIO * var * (w + bmax):
-        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
+        raise InputError(ratio_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
                          f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
                          f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")
     if frontier and mmax * FRONTIER_RATIO > var * (w + bmax):
-        raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
+        raise InputError(ratio_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
                          f"variance * max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions overflow "
                          f"(the path's products of {mu_name} are not finite); rescale {mu_name} or the covariance")
 
