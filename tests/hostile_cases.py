@@ -157,11 +157,9 @@ def _pandas_index_shuffled(ctx: Ctx) -> Any:
     return v
 
 
-def _pandas_foreign(ctx: Ctx) -> Any:
+def _relabelled(ctx: Ctx, lab: list) -> Any:
+    """The pandas value of ``ctx`` with its asset labels replaced by ``lab`` (anything else as is)."""
     v = ctx.value
-    k = ctx.draw(st.integers(0, ctx.p.n - 1))
-    lab = list(ctx.p.labels)
-    lab[k] = "FOREIGN"
     if isinstance(v, pd.DataFrame):
         out = v.copy()
         out.columns = lab
@@ -173,24 +171,21 @@ def _pandas_foreign(ctx: Ctx) -> Any:
         out.index = lab
         return out
     return v
+
+
+def _pandas_foreign(ctx: Ctx) -> Any:
+    """One label that is not an asset's."""
+    k = ctx.draw(st.integers(0, ctx.p.n - 1))
+    lab = list(ctx.p.labels)
+    lab[k] = "FOREIGN"
+    return _relabelled(ctx, lab)
 
 
 def _pandas_duplicate(ctx: Ctx) -> Any:
     """A label used twice (and one missing)."""
-    v = ctx.value
     lab = list(ctx.p.labels)
     lab[-1] = lab[0]
-    if isinstance(v, pd.DataFrame):
-        out = v.copy()
-        out.columns = lab
-        if ctx.param in COV_PARAMS:
-            out.index = lab
-        return out
-    if isinstance(v, pd.Series):
-        out = v.copy()
-        out.index = lab
-        return out
-    return v
+    return _relabelled(ctx, lab)
 
 
 def _pandas_na(ctx: Ctx) -> Any:
