@@ -197,11 +197,9 @@ def align(
             [f"unknown {_few(foreign)}"] if len(foreign) else []
         )
         raise InputError(name, f"{subject} are not {what} labels: {'; '.join(parts)}")
-    if ref.has_duplicates:
-        raise InputError(
-            name, f"{subject} cannot be matched: {what} labels repeat {_few(ref[ref.duplicated()].unique())}"
-        )
-    return x.reindex(ref) if axis == "rows" or x.ndim == 1 else x.reindex(columns=ref)  # not reached
+    # the same set of unique labels in another order was aligned above: what is left is a
+    # reference that repeats labels
+    raise InputError(name, f"{subject} cannot be matched: {what} labels repeat {_few(ref[ref.duplicated()].unique())}")
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
@@ -364,7 +362,6 @@ class Covariance:
 def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, check_psd: bool) -> Covariance:
     c = Covariance(matrix, check_psd=check_psd)
     c._labels = labels
-    c._index = None
     return c
 
 
@@ -630,16 +627,16 @@ def _check_scales(
         name = "budget" if n * var <= SCALE_HUGE else cov_name  # the budget alone tips it over
         raise InputError(name, f"n * max variance * max(1, |budget|)^2 = {_fmt(n * var * w * w)} exceeds "
                          f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns or the budget)")
-    if bmax and n * var * (w + bmax) ** 2 > SCALE_HUGE:
+    risk = n * var * (w + bmax) ** 2  # the largest (w-b)'S(w-b)
+    if bmax and risk > SCALE_HUGE:
         # a benchmark of the weights' size at most cannot be blamed: the covariance is too large
         name = "benchmark" if bmax > w else cov_name
         raise InputError(name, f"max |benchmark| = {_fmt(bmax)}: n * max variance * max|w - b|^2 = "
-                         f"{_fmt(n * var * (w + bmax) ** 2)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
+                         f"{_fmt(risk)} exceeds {_fmt(SCALE_HUGE)}, the active risk overflows")
     mmax = np.abs(mu).max() if mu is not None and mu.size else np.float64(0.0)
     if n * mmax * (w + bmax) > SCALE_HUGE:
         raise InputError(mu_name, f"max |{mu_name}| = {_fmt(mmax)}: n * max|{mu_name}| * max|w| = "
                          f"{_fmt(n * mmax * (w + bmax))} exceeds {_fmt(SCALE_HUGE)}, the expected return overflows")
-    risk = n * var * (w + bmax) ** 2
     if risk_aversion is not None and risk_aversion * risk > SCALE_HUGE:
         # both factors are below the limit: blame the one further from a plausible size (1)
         name = "risk_aversion"
@@ -650,13 +647,13 @@ def _check_scales(
     scale = var * (w + bmax)
     # the ratio of mu to the risk's scale is out of range: blame the one further from a plausible size (1)
     ratio_name = mu_name if mmax == 0 or abs(math.log10(mmax)) >= abs(math.log10(scale)) else cov_name
-    if frontier and 0.0 < mmax < FRONTIER_RATIO * var * (w + bmax):
+    if frontier and 0.0 < mmax < FRONTIER_RATIO * scale:
         raise InputError(ratio_name, f"max |{mu_name}| = {_fmt(mmax)} is below {_fmt(FRONTIER_RATIO)} of max variance * "
-                         f"max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions underflow "
+                         f"max|w| = {_fmt(scale)}: the frontier's risk aversions underflow "
                          f"(1 / risk_aversion overflows); rescale {mu_name} or the covariance")
-    if frontier and mmax * FRONTIER_RATIO > var * (w + bmax):
+    if frontier and mmax * FRONTIER_RATIO > scale:
         raise InputError(ratio_name, f"max |{mu_name}| = {_fmt(mmax)} is above 1 / {_fmt(FRONTIER_RATIO)} times max "
-                         f"variance * max|w| = {_fmt(var * (w + bmax))}: the frontier's risk aversions overflow "
+                         f"variance * max|w| = {_fmt(scale)}: the frontier's risk aversions overflow "
                          f"(the path's products of {mu_name} are not finite); rescale {mu_name} or the covariance")
 
 
