@@ -1,0 +1,145 @@
+#pragma once
+/// The covariance S as an operator. Every algorithm of the core reaches S through this interface
+/// and never reads a matrix directly, so a model of S is one class:
+///
+///   DenseCovariance   S given entry by entry (n x n, row-major, borrowed from the caller);
+///   FactorCovariance  S = X F X' + diag(d) with loadings X (n x k), factor covariance F (k x k)
+///                     and specific variances d (n), never formed: O(n k) memory and O(n k) work
+///                     per product.
+///
+/// The operations are the ones the algorithms need, at the granularity that keeps a virtual call
+/// out of inner loops: products with a vector or a block of portfolios, a column, the entries of a
+/// few rows, the diagonal, and a factorisation of a principal sub-block (FreeBlock) that follows a
+/// changing set of free assets.
+///
+/// A model borrows its arrays: they must outlive it and must not change while it is used.
+#include <memory>
+#include <vector>
+
+#include "microalloc/types.hpp"
+
+namespace microalloc {
+
+/// A factorisation of Ht = ra S_FF + sigma 11' for a set F of assets (the "free" assets of an
+/// active-set method) that follows insertions and deletions. sigma 11' makes Ht positive definite
+/// on faces where S_FF is singular only along directions that change the budget (see
+/// docs/methods.md §2).
+class FreeBlock {
+ public:
+  virtual ~FreeBlock() = default;
+
+  /// Sets ra > 0 and sigma >= 0 and factors Ht for F = `assets` (in this order) from scratch.
+  /// False when Ht is not numerically positive definite (a relative pivot below the tolerance);
+  /// the set is then empty.
+  virtual bool reset(const std::vector<Index>& assets, double ra, double sigma) = 0;
+
+  enum class Append { Ok, Singular, NegativeCurvature };
+  /// Appends asset j at the end of F. On Singular or NegativeCurvature, F is unchanged and `dir`
+  /// holds Ht_FF^{-1} Ht_{F,j}: the direction d_F = -dir, d_j = 1 has zero curvature
+  /// (Singular, up to rounding) or negative curvature.
+  virtual Append append(Index j, Vec& dir) = 0;
+
+  /// Removes the asset at position pos of F; later assets move up one position.
+  virtual void remove(Index pos) = 0;
+
+  /// x <- Ht_FF^{-1} x, for x in the order of F.
+  virtual void solve(Eigen::Ref<Vec> x) const = 0;
+
+  virtual Index size() const noexcept = 0;
+
+  /// Factorisations from scratch so far (reset, and the periodic refresh after many updates).
+  virtual int factorizations() const noexcept = 0;
+};
+
+class CovarianceModel {
+ public:
+  virtual ~CovarianceModel() = default;
+
+  virtual Index size() const noexcept = 0;
+
+  /// The variances S_ii.
+  virtual const Vec& diagonal() const noexcept = 0;
+
+  /// y = S x.
+  virtual void apply(const VecRef& x, Eigen::Ref<Vec> y) const = 0;
+
+  /// Y = X S: one portfolio per row of X (m x n). Y is resized.
+  virtual void apply_rows(const MatRef& x, RowMat& y) const = 0;
+
+  /// y += alpha S e_j.
+  virtual void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const = 0;
+
+  /// out[r * ld + c] = S(rows[r], cols[c]) for r < nr, c < nc.
+  virtual void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
+                      Index ld) const = 0;
+
+  /// x'Sx for the model, >= 0 (each model's own accurate form).
+  virtual double quadratic(const VecRef& x) const = 0;
+
+  /// A new, empty factorisation of sub-blocks of this model.
+  virtual std::unique_ptr<FreeBlock> free_block() const = 0;
+
+  /// The mean variance, the scale that tolerances of the solvers refer to.
+  double mean_variance() const noexcept;
+};
+
+/// S given by its entries: a symmetric n x n matrix (row-major, borrowed).
+class DenseCovariance final : public CovarianceModel {
+ public:
+  explicit DenseCovariance(const MatRef& cov);
+
+  Index size() const noexcept override { return cov_.rows(); }
+  const Vec& diagonal() const noexcept override { return diag_; }
+  void apply(const VecRef& x, Eigen::Ref<Vec> y) const override;
+  void apply_rows(const MatRef& x, RowMat& y) const override;
+  void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const override;
+  void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
+              Index ld) const override;
+  double quadratic(const VecRef& x) const override;
+  std::unique_ptr<FreeBlock> free_block() const override;
+
+  /// The matrix, for the algorithms that need all of it at once (dense-only methods such as the
+  /// O(n^3) positive-semidefiniteness test).
+  const MatRef& matrix() const noexcept { return cov_; }
+
+ private:
+  MatRef cov_;
+  Vec diag_;
+};
+
+/// S = X F X' + diag(d): loadings X (n x k, row-major), factor covariance F (k x k, symmetric
+/// positive semidefinite), specific variances d >= 0 (n). All three are borrowed. The constructor
+/// costs O(n k^2 + k^3): F = R R' (R: k x r, r = rank F, from an eigendecomposition), the scaled
+/// loadings V = X R (n x r, owned: the one O(n k) array the model adds) and the diagonal.
+/// Then S = V V' + diag(d), and every operation works on V.
+class FactorCovariance final : public CovarianceModel {
+ public:
+  FactorCovariance(const MatRef& loadings, const MatRef& factor_cov, const VecRef& specific_var);
+
+  Index size() const noexcept override { return d_.size(); }
+  const Vec& diagonal() const noexcept override { return diag_; }
+  void apply(const VecRef& x, Eigen::Ref<Vec> y) const override;
+  void apply_rows(const MatRef& x, RowMat& y) const override;
+  void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const override;
+  void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
+              Index ld) const override;
+  double quadratic(const VecRef& x) const override;
+  std::unique_ptr<FreeBlock> free_block() const override;
+
+  Index factors() const noexcept { return x_.cols(); }
+  Index rank() const noexcept { return v_.cols(); }
+  const MatRef& loadings() const noexcept { return x_; }
+  const MatRef& factor_cov() const noexcept { return f_; }
+  const VecRef& specific_var() const noexcept { return d_; }
+  /// V = X R with F = R R' (n x r).
+  const RowMat& scaled_loadings() const noexcept { return v_; }
+
+ private:
+  MatRef x_;
+  MatRef f_;
+  VecRef d_;
+  RowMat v_;
+  Vec diag_;
+};
+
+}  // namespace microalloc
