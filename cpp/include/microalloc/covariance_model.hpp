@@ -33,6 +33,12 @@ class FreeBlock {
   /// the set is then empty.
   virtual bool reset(const std::vector<Index>& assets, double ra, double sigma) = 0;
 
+  /// As reset, but a model may reuse the current factorisation and update it by the assets that
+  /// came and went (the primal-dual active set moves many at once). F takes the order of `assets`.
+  virtual bool assign(const std::vector<Index>& assets, double ra, double sigma) {
+    return reset(assets, ra, sigma);
+  }
+
   enum class Append { Ok, Singular, NegativeCurvature };
   /// Appends asset j at the end of F. On Singular or NegativeCurvature, F is unchanged and `dir`
   /// holds Ht_FF^{-1} Ht_{F,j}: the direction d_F = -dir, d_j = 1 has zero curvature
