@@ -28,6 +28,7 @@ from ._validate import (
     asset_labels,
     is_pandas,
 )
+from . import risk_sources
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 from .status import Status, from_core
 
@@ -53,6 +54,17 @@ class RiskContributions:
     a_i alpha_i / a'alpha - a_i (Sa)_i / a'Sa (zero for every holding of the
     information-ratio-optimal portfolio; positive: the holding earns more than its risk share).
 
+    With a :class:`FactorCovariance` S = X F X' + diag(d), the risk by source (labelled by the
+    factors' names where the model is): ``factor_exposures`` X'w; ``factor_contribution``, each
+    factor's share of the volatility y_j (F y)_j / sigma with y = X'w; ``specific_contribution``
+    w'Dw / sigma (the factors' contributions and this one sum to the volatility);
+    ``systematic_variance`` y'Fy and ``specific_variance`` w'Dw (summing to the variance); and
+    each asset's component split into ``component_factor`` w_i (X F y)_i / sigma and
+    ``component_specific`` d_i w_i^2 / sigma. With a benchmark, the same for the active weights
+    and the tracking error: ``active_factor_exposures``, ``active_factor_contribution``,
+    ``active_specific_contribution``, ``active_systematic_variance``,
+    ``active_specific_variance``, ``active_component_factor`` and ``active_component_specific``.
+
     Undefined values are NaN, never a division by ~0: ``marginal`` and ``percent`` when the
     volatility is 0 (components are then 0), the active versions when the tracking error is 0,
     and ``efficiency`` when the active return or the tracking error vanishes, i.e. when the sum is
@@ -71,6 +83,20 @@ class RiskContributions:
     active_return: Any = None
     active_return_contribution: Any = None
     efficiency: Any = None
+    factor_exposures: Any = None
+    factor_contribution: Any = None
+    specific_contribution: Any = None
+    systematic_variance: Any = None
+    specific_variance: Any = None
+    component_factor: Any = None
+    component_specific: Any = None
+    active_factor_exposures: Any = None
+    active_factor_contribution: Any = None
+    active_specific_contribution: Any = None
+    active_systematic_variance: Any = None
+    active_specific_variance: Any = None
+    active_component_factor: Any = None
+    active_component_specific: Any = None
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -84,7 +110,7 @@ class RiskContributions:
 
 
 #: fields with one value per portfolio (the others have one per asset)
-_PER_PORTFOLIO = frozenset({"volatility", "tracking_error", "active_return"})
+_PER_PORTFOLIO = frozenset({"volatility", "tracking_error", "active_return", *risk_sources.PORTFOLIO_FIELDS})
 
 
 def _matrix_rows(x: Any, n: int, name: str, m: int | None, labels: Any = None) -> np.ndarray:
@@ -142,7 +168,8 @@ def risk_contributions(
 
     Parameters
     ----------
-    cov : (n, n) array_like, pandas.DataFrame or Covariance
+    cov : (n, n) array_like, pandas.DataFrame, Covariance or FactorCovariance
+        A factor model adds the risk by source (see RiskContributions).
     weights : (n,) or (m, n) array_like, pandas.Series or DataFrame
         One portfolio, or m portfolios as rows (one GEMM for the batch).
     benchmark : (n,) or (m, n) array_like, optional
@@ -197,6 +224,15 @@ def risk_contributions(
         if present
         for name in names
     }
+    if isinstance(cov, FactorCovariance):
+        sources = risk_sources.risk_by_source(
+            cov, w, None if benchmark is None else b, np.asarray(raw.volatility),
+            None if benchmark is None else np.asarray(raw.tracking_error))
+        for name, values in sources.items():
+            if name in risk_sources.FACTOR_FIELDS:
+                out[name] = _labelled_rows(values, single, index, cov.factors)
+            else:
+                out[name] = (scalars if name in _PER_PORTFOLIO else rows)(values)
     return RiskContributions(**out)
 
 
