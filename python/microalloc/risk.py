@@ -16,7 +16,6 @@ from ._validate import (
     as_flag,
     as_bounds,
     as_periods_per_year,
-    as_covariance,
     as_scalar,
     _at,
     _entry,
@@ -28,6 +27,7 @@ from ._validate import (
     asset_labels,
     is_pandas,
 )
+from .covariance import as_covariance
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 from .status import Status, from_core
 
