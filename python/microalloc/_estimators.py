@@ -35,7 +35,7 @@ def principal_components(returns: Any, n_factors: Any, specific_floor: Any) -> M
     _positive_int(n_factors, "n_factors", maximum=min(t - 1, n))
     k = int(n_factors)
     centred = r - r.mean(axis=0)
-    variances = _sample_variances(centred, labels)
+    variances = _sample_variances(r, centred, labels)
     # economy SVD: U (T x r), s (r), V' (r x n), r = min(T, n); no n x n matrix
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     rank = int(np.count_nonzero(s > s[0] * max(t, n) * _EPS))
@@ -80,7 +80,7 @@ def cross_sectional(returns: Any, exposures: Any, specific_floor: Any) -> Model:
     q, rr = np.linalg.qr(x)  # X = Q R: the least-squares fit of r_t is f_t = R^{-1} Q' r_t
     _require_full_rank(rr, n, factors)
     centred = r - r.mean(axis=0)
-    variances = _sample_variances(centred, labels)
+    variances = _sample_variances(r, centred, labels)
     factor_returns = np.linalg.solve(rr, (r @ q).T).T  # (T, k)
     residuals = r - factor_returns @ x.T  # (T, n)
     residuals -= residuals.mean(axis=0)
@@ -119,11 +119,11 @@ def _as_floor(specific_floor: Any) -> float:
     return v
 
 
-def _sample_variances(centred: np.ndarray, labels: Sequence[Any] | None) -> np.ndarray:
-    """Each asset's sample variance (demeaned returns); a constant asset is refused: its floor, and
-    so its risk, would be 0."""
+def _sample_variances(r: np.ndarray, centred: np.ndarray, labels: Sequence[Any] | None) -> np.ndarray:
+    """Each asset's sample variance (of the demeaned returns); a constant asset (every return the
+    same: its demeaned returns are rounding noise) is refused: it would have no risk."""
     v = np.einsum("ti,ti->i", centred, centred) / (centred.shape[0] - 1)
-    zero = np.flatnonzero(v <= 0)
+    zero = np.flatnonzero((r.max(axis=0) == r.min(axis=0)) | (v <= 0))
     if zero.size:
         raise InputError("returns", f"the returns of asset {_entry(labels, zero[0])[6:]} are constant (zero sample "
                          f"variance): it would have no risk; {zero.size} such assets")

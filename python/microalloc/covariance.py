@@ -85,6 +85,9 @@ def _remember(key: tuple[int, bytes], entry: list[Any]) -> None:
 
 
 def _square(cov: Any, name: str = "cov") -> np.ndarray:
+    if isinstance(cov, FactorCovariance):
+        raise InputError(name, "this function takes a dense covariance, not a FactorCovariance: pass "
+                         f"{name}.to_dense() (for small n) or a Covariance")
     if is_pandas(cov) and getattr(cov, "ndim", 0) == 2:
         # the rows of a labelled matrix follow its columns (the assets' labels)
         cov = align(cov, cov.columns, name, axis="rows", what="its column", subject="row labels")
@@ -644,13 +647,15 @@ def _check_factor_cov(f: np.ndarray, factors: Sequence[Any] | None) -> np.ndarra
     if neg.size:
         j = neg[0]
         raise NotPSDError(name, f"variance {name}{_at(factors, j, j)} = {_num(diag[j])} is negative")
-    excess = np.abs(f - f.T) - SYMMETRY_TOL * np.sqrt(np.outer(diag, diag))
+    root = np.sqrt(diag)
+    with np.errstate(over="ignore"):  # a difference of entries near the float64 limit is inf: not symmetric
+        excess = np.abs(f - f.T) - SYMMETRY_TOL * np.outer(root, root)
     if (excess > 0).any():
         i, j = np.unravel_index(np.argmax(excess), excess.shape)
         a, b = _nums(f[i, j], f[j, i])
         raise NotSymmetricError(name, f"not symmetric: {name}{_at(factors, i, j)} = {a} but "
                                 f"{name}{_at(factors, j, i)} = {b}")
-    sym = (f + f.T) * 0.5
+    sym = f * 0.5 + f.T * 0.5  # halves first: no overflow near the float64 limit
     # the test of a dense covariance: the correlation matrix's smallest eigenvalue >= -PSD_TOL k
     # (a factor of zero variance scaled by the largest, so its row is judged at F's scale)
     top = diag.max()
@@ -670,14 +675,19 @@ def _check_factor_scales(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
     with np.errstate(over="ignore"):
         xmax, fmax, dmax = np.abs(x).max(), np.abs(f).max(), d.max()
         bound = n * np.float64(k) ** 2 * xmax * xmax * fmax
-        if bound > SCALE_HUGE:
+        if not bound <= SCALE_HUGE:  # nan (inf * 0) too: X' w itself overflows
             # both may be within range: blame the one further from a plausible size (1)
-            name = "loadings" if abs(math.log10(xmax * xmax)) >= abs(math.log10(fmax)) else "factor_cov"
+            name = "loadings" if _magnitude(xmax * xmax) >= _magnitude(fmax) else "factor_cov"
             raise InputError(name, f"n k^2 max|loadings|^2 max|factor_cov| = {_fmt(bound)} exceeds {_fmt(SCALE_HUGE)}: "
                              "the factor part's products overflow (rescale the returns or the loadings)")
         if n * dmax > SCALE_HUGE:
             raise InputError("specific_var", f"n * max specific variance = {_fmt(n * dmax)} exceeds "
                              f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns)")
+
+
+def _magnitude(v: float) -> float:
+    """How many orders of magnitude v is from 1 (inf for 0 and inf)."""
+    return abs(math.log10(v)) if 0 < v < np.inf else np.inf
 
 
 def _check_variances(
