@@ -464,3 +464,21 @@ def test_cross_sectional_regression_recovers_planted_factor_covariance_and_speci
     rel = m.specific_var / expected - 1
     assert (np.abs(rel) < 5 * np.sqrt(2 / (t - 1))).all(), np.abs(rel).max()
     assert abs(rel.mean()) < 5 * np.sqrt(2 / (t - 1)) / np.sqrt(n)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_estimators_refuse_returns_out_of_scale_naming_them(scale):
+    r = panel(30, 6) * scale
+    for call in (lambda: ma.FactorCovariance.from_returns(r, 2),
+                 lambda: ma.FactorCovariance.from_exposures(r, np.column_stack([np.ones(6), np.arange(6.0)]))):
+        with pytest.raises(ma.InputError, match="overflow" if scale > 1 else "underflow") as e:
+            call()
+        assert e.value.argument == "returns"
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_exposures_out_of_scale_are_named(scale):
+    x = np.column_stack([np.ones(6), np.arange(6.0)]) * scale
+    with pytest.raises(ma.InputError) as e:  # the estimated model's checks, blamed on the exposures
+        ma.FactorCovariance.from_exposures(panel(30, 6), x)
+    assert e.value.argument == "exposures" and "overflow" in str(e.value)

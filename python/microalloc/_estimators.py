@@ -10,9 +10,12 @@ import numpy as np
 
 from . import _core
 from ._validate import (
+    SCALE_HUGE,
+    SCALE_TINY,
     _as_float_array,
     _entry,
     _few,
+    _fmt,
     _num,
     _positive_int,
     _row_entry,
@@ -34,7 +37,7 @@ def principal_components(returns: Any, n_factors: Any, specific_floor: Any) -> M
     t, n = r.shape
     _positive_int(n_factors, "n_factors", maximum=min(t - 1, n))
     k = int(n_factors)
-    centred = r - r.mean(axis=0)
+    centred = _centred(r)
     variances = _sample_variances(r, centred, labels)
     # economy SVD: U (T x r), s (r), V' (r x n), r = min(T, n); no n x n matrix
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
@@ -79,16 +82,42 @@ def cross_sectional(returns: Any, exposures: Any, specific_floor: Any) -> Model:
                          "least as many assets as factors")
     q, rr = np.linalg.qr(x)  # X = Q R: the least-squares fit of r_t is f_t = R^{-1} Q' r_t
     _require_full_rank(rr, n, factors)
-    centred = r - r.mean(axis=0)
-    variances = _sample_variances(r, centred, labels)
-    factor_returns = np.linalg.solve(rr, (r @ q).T).T  # (T, k)
-    residuals = r - factor_returns @ x.T  # (T, n)
-    residuals -= residuals.mean(axis=0)
-    d = np.einsum("ti,ti->i", residuals, residuals) / (t - 1)
-    fc = factor_returns - factor_returns.mean(axis=0)
-    f = fc.T @ fc / (t - 1)
-    f = (f + f.T) * 0.5
+    variances = _sample_variances(r, _centred(r), labels)
+    with np.errstate(over="ignore", invalid="ignore"):  # tiny exposures make huge factor returns: refused below
+        factor_returns = np.linalg.solve(rr, (r @ q).T).T  # (T, k)
+        residuals = r - factor_returns @ x.T  # (T, n)
+        residuals -= residuals.mean(axis=0)
+        d = np.einsum("ti,ti->i", residuals, residuals) / (t - 1)
+        fc = factor_returns - factor_returns.mean(axis=0)
+        f = fc.T @ fc / (t - 1)
+        f = f * 0.5 + f.T * 0.5
+    if not (np.isfinite(f).all() and np.isfinite(d).all()):
+        raise InputError("exposures", f"the factor returns' covariance overflows (max |exposures| = "
+                         f"{_num(np.abs(x).max())}): rescale the exposures")
     return x, f, np.maximum(d, floor * variances), labels, factors
+
+
+def _centred(r: np.ndarray) -> np.ndarray:
+    """The returns less each asset's mean (refused when that overflows: returns near the float64 limit)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = r - r.mean(axis=0)
+    if not np.isfinite(centred).all():
+        raise InputError("returns", f"max |returns| = {_num(np.abs(r).max())}: the demeaned returns overflow "
+                         "(rescale the returns)")
+    return centred
+
+
+def estimated(cls: Any, model: Model, names: dict[str, str]) -> Any:
+    """The model checked in full; an error of the checks names the estimator's argument the
+    estimated array came from (``names``: model argument -> estimator argument)."""
+    try:
+        return cls._from_arrays(*model)
+    except InputError as e:
+        name = names.get(e.argument, e.argument)
+        if name == e.argument:
+            raise
+        detail = str(e).split(": ", 1)[-1]
+        raise type(e)(name, f"the estimated {e.argument} fail their checks: {detail}") from None
 
 
 def _read_returns(returns: Any) -> tuple[np.ndarray, list[Any] | None, list[Any] | None]:
@@ -120,13 +149,23 @@ def _as_floor(specific_floor: Any) -> float:
 
 
 def _sample_variances(r: np.ndarray, centred: np.ndarray, labels: Sequence[Any] | None) -> np.ndarray:
-    """Each asset's sample variance (of the demeaned returns); a constant asset (every return the
-    same: its demeaned returns are rounding noise) is refused: it would have no risk."""
-    v = np.einsum("ti,ti->i", centred, centred) / (centred.shape[0] - 1)
+    """Each asset's sample variance (of the demeaned returns), within the scale limits of a
+    covariance; a constant asset (every return the same: its demeaned returns are rounding noise)
+    is refused: it would have no risk."""
+    t, n = r.shape
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing sums are inf, and refused here
+        v = np.einsum("ti,ti->i", centred, centred) / (t - 1)
+        top = v.max()
+        if not n * top <= SCALE_HUGE:
+            raise InputError("returns", f"n * the largest sample variance = {_fmt(n * top)} exceeds "
+                             f"{_fmt(SCALE_HUGE)}: the risk overflows (rescale the returns)")
+    if top < SCALE_TINY:
+        raise InputError("returns", f"the largest sample variance is {_fmt(top)}, below {_fmt(SCALE_TINY)}: "
+                         "products of the covariance underflow (rescale the returns, e.g. to percent)")
     zero = np.flatnonzero((r.max(axis=0) == r.min(axis=0)) | (v <= 0))
     if zero.size:
         raise InputError("returns", f"the returns of asset {_entry(labels, zero[0])[6:]} are constant (zero sample "
-                         f"variance): it would have no risk; {zero.size} such assets")
+                         f"variance in float64): it would have no risk; {zero.size} such assets")
     return v
 
 

@@ -367,9 +367,10 @@ class FactorCovariance(CovarianceObject):
 
         The factors are named ``"PC1"``, ``"PC2"``, ...
         """
-        from ._estimators import principal_components
+        from ._estimators import estimated, principal_components
 
-        return cls._from_arrays(*principal_components(returns, n_factors, specific_floor))
+        model = principal_components(returns, n_factors, specific_floor)
+        return estimated(cls, model, {"loadings": "returns", "factor_cov": "returns", "specific_var": "returns"})
 
     @classmethod
     def from_exposures(cls, returns: Any, exposures: Any, *, specific_floor: float = 1e-3) -> "FactorCovariance":
@@ -393,9 +394,10 @@ class FactorCovariance(CovarianceObject):
         specific_floor : float
             The least specific variance, as a fraction of the asset's sample variance, in (0, 1].
         """
-        from ._estimators import cross_sectional
+        from ._estimators import cross_sectional, estimated
 
-        return cls._from_arrays(*cross_sectional(returns, exposures, specific_floor))
+        model = cross_sectional(returns, exposures, specific_floor)
+        return estimated(cls, model, {"loadings": "exposures", "factor_cov": "returns", "specific_var": "returns"})
 
     # -- the model ----------------------------------------------------------------------------
     @property
@@ -672,7 +674,7 @@ def _check_factor_scales(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
     """The overflow limit of a dense covariance (n max variance <= SCALE_HUGE), through a bound that
     also covers every intermediate of S w: |X' w|, |F X' w| and |S w| stay below it for |w| <= 1."""
     n, k = x.shape
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 is nan, and refused
         xmax, fmax, dmax = np.abs(x).max(), np.abs(f).max(), d.max()
         bound = n * np.float64(k) ** 2 * xmax * xmax * fmax
         if not bound <= SCALE_HUGE:  # nan (inf * 0) too: X' w itself overflows
