@@ -327,6 +327,14 @@ def test_the_specific_floor_is_a_fraction_of_the_sample_variance():
     assert (m.diagonal() > 0).all()
 
 
+def test_the_specific_floor_holds_for_the_fundamental_model_too():
+    rng = np.random.default_rng(5)
+    x = np.column_stack([np.ones(8), rng.normal(size=8)])
+    r = rng.normal(size=(20, 2)) @ x.T  # the exposures explain every return: residuals are rounding
+    m = ma.FactorCovariance.from_exposures(r, x, specific_floor=0.02)
+    np.testing.assert_allclose(m.specific_var, 0.02 * r.var(axis=0, ddof=1), rtol=1e-12)
+
+
 def test_cross_sectional_factor_returns_match_least_squares():
     rng = np.random.default_rng(4)
     t, n = 40, 15

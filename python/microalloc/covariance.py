@@ -680,7 +680,8 @@ def _check_factor_scales(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
         if not bound <= SCALE_HUGE:  # nan (inf * 0) too: X' w itself overflows
             # both may be within range: blame the one further from a plausible size (1)
             name = "loadings" if _magnitude(xmax * xmax) >= _magnitude(fmax) else "factor_cov"
-            raise InputError(name, f"n k^2 max|loadings|^2 max|factor_cov| = {_fmt(bound)} exceeds {_fmt(SCALE_HUGE)}: "
+            shown = np.inf if np.isnan(bound) else bound  # nan: inf * 0
+            raise InputError(name, f"n k^2 max|loadings|^2 max|factor_cov| = {_fmt(shown)} exceeds {_fmt(SCALE_HUGE)}: "
                              "the factor part's products overflow (rescale the returns or the loadings)")
         if n * dmax > SCALE_HUGE:
             raise InputError("specific_var", f"n * max specific variance = {_fmt(n * dmax)} exceeds "
