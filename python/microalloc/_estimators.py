@@ -18,11 +18,11 @@ from ._validate import (
     _fmt,
     _num,
     _positive_int,
-    _row_entry,
     align,
     as_scalar,
     is_pandas,
 )
+from .covariance import _cell
 from .errors import InputError, NonFiniteError, ShapeError
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -75,7 +75,7 @@ def cross_sectional(returns: Any, exposures: Any, specific_floor: Any) -> Model:
     k = x.shape[1]
     bad = _core.find_non_finite(x.reshape(-1), False)
     if bad is not None:
-        raise NonFiniteError("exposures", f"{_row_entry(*divmod(bad[0], k), factors, labels)} is {_num(bad[2])}; "
+        raise NonFiniteError("exposures", f"{_cell(bad[0], x, factors, labels)} is {_num(bad[2])}; "
                              f"every entry must be finite ({bad[1]} such entries)")
     if k > n:
         raise ShapeError("exposures", f"{k} factors for {n} assets: the cross-sectional regression needs at "
@@ -136,7 +136,7 @@ def _read_returns(returns: Any) -> tuple[np.ndarray, list[Any] | None, list[Any]
     bad = _core.find_non_finite(r.reshape(-1), False)
     if bad is not None:
         at, count, value = bad
-        raise NonFiniteError("returns", f"{_row_entry(*divmod(at, r.shape[1]), labels, periods)} is {_num(value)} "
+        raise NonFiniteError("returns", f"{_cell(at, r, labels, periods)} is {_num(value)} "
                              f"({count} such entries): missing returns are refused; drop or fill them first")
     return r, labels, periods
 
@@ -180,7 +180,7 @@ def _require_full_rank(rr: np.ndarray, n: int, factors: Sequence[Any] | None) ->
         return
     null = vt[-1]
     involved = np.flatnonzero(np.abs(null) > 1e-6 * np.abs(null).max())
-    names = [factors[j] for j in involved] if factors is not None else [int(j) for j in involved]
+    names = [factors[int(j)] for j in involved] if factors is not None else [int(j) for j in involved]
     raise InputError("exposures", f"the columns are linearly dependent (rank {rank} for {k} factors): a "
                      f"combination of the factors {_few(names, 8)} is zero (a dummy for every sector and an "
                      "intercept?); drop one of them")

@@ -476,8 +476,7 @@ class FactorCovariance(CovarianceObject):
             raise ShapeError("w", f"expected shape ({n},) or (m, {n}), got {a.shape}")
         bad = _core.find_non_finite(np.ascontiguousarray(a).reshape(-1), False)
         if bad is not None:
-            at = bad[0] if a.ndim == 1 else divmod(bad[0], n)
-            where = _entry(self._labels, at) if a.ndim == 1 else _row_entry(*at, self._labels)
+            where = _cell(bad[0], a, self._labels, None)
             raise NonFiniteError("w", f"{where} is {_num(bad[2])}; every entry must be finite")
         return a
 
@@ -638,8 +637,17 @@ def _require_finite(a: np.ndarray, name: str, columns: Sequence[Any] | None, row
     if bad is None:
         return
     at, count, value = bad
-    where = _entry(rows, at) if a.ndim == 1 else _row_entry(*divmod(at, a.shape[1]), columns, rows)
+    where = _cell(at, a, rows if a.ndim == 1 else columns, rows)
     raise NonFiniteError(name, f"{where} is {_num(value)}; every entry must be finite ({count} such entries)")
+
+
+def _cell(flat: int, a: np.ndarray, columns: Sequence[Any] | None, rows: Sequence[Any] | None) -> str:
+    """The entry at a flat index of a vector (labelled by ``columns``) or a matrix (rows by columns),
+    by label when labelled: ``entry 'XOM'``, ``entry ['XOM', 'value']``."""
+    if a.ndim == 1:
+        return _entry(columns, flat)
+    row, col = divmod(int(flat), a.shape[1])
+    return _row_entry(row, col, columns, rows)
 
 
 def _check_factor_cov(f: np.ndarray, factors: Sequence[Any] | None) -> np.ndarray:
@@ -653,7 +661,7 @@ def _check_factor_cov(f: np.ndarray, factors: Sequence[Any] | None) -> np.ndarra
     with np.errstate(over="ignore"):  # a difference of entries near the float64 limit is inf: not symmetric
         excess = np.abs(f - f.T) - SYMMETRY_TOL * np.outer(root, root)
     if (excess > 0).any():
-        i, j = np.unravel_index(np.argmax(excess), excess.shape)
+        i, j = (int(v) for v in np.unravel_index(np.argmax(excess), excess.shape))
         a, b = _nums(f[i, j], f[j, i])
         raise NotSymmetricError(name, f"not symmetric: {name}{_at(factors, i, j)} = {a} but "
                                 f"{name}{_at(factors, j, i)} = {b}")
