@@ -305,8 +305,9 @@ def panel(t, n, seed=0):
     return rng.normal(size=(t, 3)) @ rng.normal(size=(3, n)) * 0.1 + rng.normal(size=(t, n)) * 0.05
 
 
-def test_principal_components_match_the_sample_covariance_eigendecomposition():
-    r = panel(60, 12)
+@pytest.mark.parametrize("t, n", [(60, 12), (30, 80)])  # T > n: the SVD; T <= n: through the T x T matrix
+def test_principal_components_match_the_sample_covariance_eigendecomposition(t, n):
+    r = panel(t, n)
     k = 3
     m = ma.FactorCovariance.from_returns(r, k, specific_floor=1e-12)
     sample = np.cov(r, rowvar=False)
@@ -314,6 +315,7 @@ def test_principal_components_match_the_sample_covariance_eigendecomposition():
     top = vec[:, -k:] @ np.diag(lam[-k:]) @ vec[:, -k:].T
     np.testing.assert_allclose(m.loadings @ m.factor_cov @ m.loadings.T, top, rtol=0, atol=1e-12 * lam[-1])
     np.testing.assert_allclose(np.diag(m.factor_cov), lam[::-1][:k], rtol=1e-10)
+    np.testing.assert_allclose(m.loadings.T @ m.loadings, np.eye(k), rtol=0, atol=1e-14)  # orthonormal
     assert np.count_nonzero(m.factor_cov - np.diag(np.diag(m.factor_cov))) == 0  # F diagonal
     np.testing.assert_allclose(m.specific_var, np.diag(sample - top), rtol=1e-9)
     np.testing.assert_allclose(m.diagonal(), np.diag(sample), rtol=1e-12)  # the sample variances
@@ -376,8 +378,11 @@ def test_estimator_inputs_are_checked():
         with pytest.raises(ma.InputError) as e:
             ma.FactorCovariance.from_returns(r, k)
         assert e.value.argument == "n_factors"
-    with pytest.raises(ma.InputError, match="rank 2") as e:  # 3 columns spanned by 2
+    with pytest.raises(ma.InputError, match="have 2 components") as e:  # 3 columns spanned by 2
         ma.FactorCovariance.from_returns(np.column_stack([r.A, r.B, r.A + r.B]), 3)
+    assert e.value.argument == "n_factors"
+    with pytest.raises(ma.InputError, match="have 2 components") as e:  # T <= n: the same rule
+        ma.FactorCovariance.from_returns(np.column_stack([r.A, r.B, r.A + r.B] * 12), 3)
     assert e.value.argument == "n_factors"
     for floor in (0.0, -1.0, 1.5, np.nan):
         with pytest.raises(ma.InputError) as e:

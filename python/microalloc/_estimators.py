@@ -39,24 +39,44 @@ def principal_components(returns: Any, n_factors: Any, specific_floor: Any) -> M
     k = int(n_factors)
     centred = _centred(r)
     variances = _sample_variances(r, centred, labels)
-    # economy SVD: U (T x r), s (r), V' (r x n), r = min(T, n); no n x n matrix
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    rank = int(np.count_nonzero(s > s[0] * max(t, n) * _EPS))
-    if k > rank:
-        raise InputError("n_factors", f"{k} factors, but the demeaned returns have rank {rank}: at most {rank}")
-    x = vt[:k].T.copy()
+    x, s = _leading_components(centred, k)
     # a component's sign is arbitrary: make each column sum >= 0 (its largest entry positive on a tie)
     sums = x.sum(axis=0)
     tie = np.abs(sums) <= np.abs(x).max(axis=0) * n * _EPS
     peak = x[np.abs(x).argmax(axis=0), np.arange(k)]
     x *= np.where(tie, np.sign(peak), np.sign(sums))
-    f = np.diag(s[:k] ** 2 / (t - 1))
-    # the residual's variance from the remaining components, not as total minus explained (which
-    # cancels): sum_{j > k} s_j^2 V_ij^2 / (T - 1)
-    tail = vt[k:]
-    residual = np.einsum("j,ji->i", s[k:] ** 2, tail * tail) / (t - 1) if tail.size else np.zeros(n)
+    f = np.diag(s**2 / (t - 1))
+    # the residual's variance, from the residual itself (not as total minus explained, which cancels)
+    centred -= (centred @ x) @ x.T
+    residual = np.einsum("ti,ti->i", centred, centred) / (t - 1)
     d = np.maximum(residual, floor * variances)
     return x, f, d, labels, [f"PC{j + 1}" for j in range(k)]
+
+
+def _leading_components(centred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k leading right singular vectors (n, k) and singular values of the (T, n) demeaned
+    returns, as an economy SVD gives them, without an n x n matrix. With T > n, LAPACK's economy
+    SVD (O(T n^2)). With T <= n, through the T x T matrix C C' (one O(T^2 n) product, far faster
+    than the SVD of a wide panel): its eigenvectors U give the subspace C'U_k, made orthonormal and
+    refined by a Rayleigh-Ritz step (the SVD of C V, T x k), so the loadings are orthonormal to
+    rounding. A component counts when its variance exceeds max(T, n) eps of the first's (the
+    resolution of C C'); asking for more is refused."""
+    t, n = centred.shape
+    if t > n:
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
+        variances, basis = s**2, None
+    else:
+        variances, u = np.linalg.eigh(centred @ centred.T)
+        variances, basis = variances[::-1], u[:, ::-1][:, :k]
+    rank = int(np.count_nonzero(variances > variances[0] * max(t, n) * _EPS))
+    if k > rank:
+        raise InputError("n_factors", f"{k} factors, but the demeaned returns have {rank} components above "
+                         f"{_fmt(max(t, n) * _EPS)} of the first's variance: at most {rank}")
+    if basis is None:
+        return vt[:k].T.copy(), s[:k]
+    q = np.linalg.qr(centred.T @ basis)[0]  # (n, k), orthonormal
+    _, s, wt = np.linalg.svd(centred @ q, full_matrices=False)  # (T, k): the Ritz values and vectors
+    return np.ascontiguousarray(q @ wt.T), s
 
 
 def cross_sectional(returns: Any, exposures: Any, specific_floor: Any) -> Model:

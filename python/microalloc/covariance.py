@@ -344,14 +344,17 @@ class FactorCovariance(CovarianceObject):
     ) -> "FactorCovariance":
         """A statistical factor model: the first principal components of a panel of returns.
 
-        The returns are demeaned per asset and factored by an economy-size SVD, R = U diag(s) V'
-        (never an n x n matrix; T < n is allowed). The loadings are the first ``n_factors`` right
-        singular vectors (unit columns, each signed so that its entries sum to >= 0); F is diagonal,
-        the components' sample variances s_j^2 / (T - 1); d_i is the sample variance of asset i's
-        residual after the components (exact, from the remaining singular values: no
-        cancellation), floored at ``specific_floor`` times the asset's sample variance so that no
-        asset is without specific risk. Before the floor, the model's variances equal the sample
-        variances. Time O(T n min(T, n)) (the SVD), memory O(T n).
+        The returns are demeaned per asset, C (T x n), and their leading singular vectors found
+        without an n x n matrix (T < n is allowed): with T > n by LAPACK's economy SVD of C; with
+        T <= n through the T x T matrix C C' and a Rayleigh-Ritz step (the same components to
+        rounding, see ``_estimators._leading_components``). The loadings are the first
+        ``n_factors`` right singular vectors (orthonormal columns, each signed so that its entries
+        sum to >= 0); F is diagonal, the components' sample variances s_j^2 / (T - 1); d_i is the
+        sample variance of asset i's residual after the components (computed from the residual
+        itself, not as total minus explained), floored at ``specific_floor`` times the asset's
+        sample variance so that no asset is without specific risk. Before the floor, the model's
+        variances are the sample variances. Time O(T n min(T, n)) for the components (one
+        product C C' when T <= n) and O(T n k) for the rest; memory O(T n + T^2).
 
         Parameters
         ----------
@@ -360,8 +363,9 @@ class FactorCovariance(CovarianceObject):
             least 2 periods. Missing values (NaN) are refused, naming the entry: drop or fill them
             first. An asset whose returns are constant (zero sample variance) is refused.
         n_factors : int
-            Number of components, 1 <= n_factors <= min(T - 1, n), and at most the rank of the
-            demeaned returns.
+            Number of components, 1 <= n_factors <= min(T - 1, n), and at most the number of
+            components whose variance exceeds max(T, n) * 2.2e-16 of the first's (the numerical
+            rank of the demeaned returns).
         specific_floor : float
             The least specific variance, as a fraction of the asset's sample variance, in (0, 1].
 
