@@ -516,6 +516,31 @@ DATES = [
 ]
 
 
+def _symmetric_entry(ctx: Ctx, value: float) -> Any:
+    """One entry of a factor covariance and its mirror set to ``value``."""
+    v = _arr(ctx)
+    i, j = (ctx.draw(st.integers(0, v.shape[0] - 1)) for _ in range(2))
+    v[i, j] = v[j, i] = value
+    return v
+
+
+#: FactorCovariance and its estimators: arrays that are not indexed by the problem's assets alone
+#: (loadings and exposures: assets by factors; returns: periods by assets; F: factors by factors),
+#: so no label hostiles here (tests/test_factor_covariance.py tests their labels)
+MATRIX = ARRAY_COMMON + _SCALES
+FACTOR_COV = [h for h in ARRAY_COMMON if not h.name.endswith("_entry")] + _SCALES + [
+    Hostile("nan_entry", lambda c: _symmetric_entry(c, np.nan)),
+    Hostile("posinf_entry", lambda c: _symmetric_entry(c, np.inf)),
+    Hostile("huge_entry", lambda c: _symmetric_entry(c, 1e300)),
+    Hostile("not_symmetric", _not_symmetric),
+    Hostile("not_psd", _not_psd),
+    Hostile("negative_variance", lambda c: np.diag(-np.abs(np.diag(_arr(c))))),
+    Hostile("covariance_object", lambda c: ma.Covariance(_arr(c)), expect="aligned"),
+    Hostile("fortran_order", lambda c: np.asfortranarray(_arr(c)), expect="aligned"),
+]
+SPECIFIC = [h for h in VECTOR if not h.expect.startswith("labelled")]
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -538,6 +563,9 @@ K_FLAG = Kind("flag", tuple(FLAG))
 K_TIME = Kind("time", tuple(TIME_SERIES))
 K_POLICIES = Kind("policies", tuple(POLICIES))
 K_DATES = Kind("dates", tuple(DATES))
+K_MATRIX = Kind("matrix", tuple(MATRIX))
+K_FACTOR_COV = Kind("factor_cov", tuple(FACTOR_COV))
+K_SPECIFIC = Kind("specific_var", tuple(SPECIFIC))
 
 
 def K_CHOICE(valid: str) -> Kind:
@@ -933,6 +961,26 @@ def check_covariance(res: Any, kw: dict, p: Problem) -> list[str]:
     return c.problems
 
 
+def check_factor_model(res: Any, kw: dict, p: Problem) -> list[str]:
+    """A FactorCovariance, formed: finite, symmetric, positive variances, positive semidefinite."""
+    c = Checks()
+    if not isinstance(res, ma.FactorCovariance):
+        c.fail(f"a {type(res).__name__}, not a FactorCovariance")
+        return c.problems
+    m = res.to_dense()
+    c.finite("to_dense()", m)
+    c.finite("diagonal()", res.diagonal())
+    if c.problems:
+        return c.problems
+    if not np.array_equal(m, m.T):
+        c.fail("to_dense() is not symmetric")
+    if not (np.diag(m) > 0).all() or not np.allclose(np.diag(m), res.diagonal(), rtol=1e-12, atol=0):
+        c.fail("variances not positive or not the diagonal")
+    if np.linalg.eigvalsh(m)[0] < -1e-9 * np.abs(m).max():
+        c.fail(f"not PSD: smallest eigenvalue {np.linalg.eigvalsh(m)[0]}")
+    return c.problems
+
+
 # ------------------------------------------------------------------------------------------------
 # Valid calls
 # ------------------------------------------------------------------------------------------------
@@ -1234,6 +1282,26 @@ SPECS: list[Spec] = [
         check_backtest,
         # max(costs) + max(impact) < 0.5 is one condition on the two
         excuses={("impact", "*"): {"costs"}},
+    ),
+    Spec(
+        "FactorCovariance", _kw_call(ma.FactorCovariance),
+        lambda p: dict(loadings=p.rng.normal(0.0, 0.3, (p.n, 2)), factor_cov=np.array([[0.04, 0.01], [0.01, 0.02]]),
+                       specific_var=p.rng.uniform(0.01, 0.05, p.n)),
+        dict(loadings=K_MATRIX, factor_cov=K_FACTOR_COV, specific_var=K_SPECIFIC),
+        check_factor_model,
+    ),
+    Spec(
+        "FactorCovariance.from_returns", _kw_call(ma.FactorCovariance.from_returns),
+        lambda p: dict(returns=p.rng.normal(0.0, 0.05, (24, p.n)), n_factors=1, specific_floor=1e-3),
+        dict(returns=K_MATRIX, n_factors=K_INT, specific_floor=K_REAL),
+        check_factor_model,
+    ),
+    Spec(
+        "FactorCovariance.from_exposures", _kw_call(ma.FactorCovariance.from_exposures),
+        lambda p: dict(returns=p.rng.normal(0.0, 0.05, (24, p.n)),
+                       exposures=np.column_stack([np.ones(p.n), p.rng.normal(size=p.n)]), specific_floor=1e-3),
+        dict(returns=K_MATRIX, exposures=K_MATRIX, specific_floor=K_REAL),
+        check_factor_model,
     ),
     Spec(
         "Covariance", lambda kw: ma.Covariance(kw["cov"], check_psd=kw["check_psd"]),

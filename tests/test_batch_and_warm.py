@@ -180,21 +180,21 @@ def test_the_requested_method_ran():
 
 
 def test_covariance_verdict_is_remembered_by_content_not_identity():
-    from microalloc import _validate
+    from microalloc import covariance
 
     cov, mu = factor_cov(12, 9)
-    _validate.clear_covariance_cache()
+    covariance.clear_covariance_cache()
     ma.solve_mean_variance(cov, mu)
-    assert len(_validate._CHECKED) == 1
+    assert len(covariance._CHECKED) == 1
     ma.solve_mean_variance(cov.copy(), mu)  # same bits, new array: remembered
-    assert len(_validate._CHECKED) == 1
+    assert len(covariance._CHECKED) == 1
     bad = cov.copy()
     bad[2, 5] = bad[5, 2] = -1.5 * np.sqrt(bad[2, 2] * bad[5, 5])  # now not PSD
     with pytest.raises(ma.NotPSDError):
         ma.solve_mean_variance(bad, mu)
     cov[3, 3] *= 1.0 + 1e-15  # one bit-level change in place: checked afresh
     ma.solve_mean_variance(cov, mu)
-    assert len(_validate._CHECKED) == 2
+    assert len(covariance._CHECKED) == 2
 
 
 def _feasible(lo: np.ndarray, up: np.ndarray, budget: float) -> bool:
@@ -245,7 +245,7 @@ def test_a_not_psd_edit_that_keeps_an_additive_fingerprint_is_checked_afresh():
     # keys that repeat every 64 columns, so an additive fingerprint cannot tell the two matrices
     # apart. The first is PSD (smallest eigenvalue 0.12), the second is not (-0.198): its verdict
     # must not be the first one's.
-    from microalloc import _validate
+    from microalloc import covariance
 
     n, i, j, k = 200, 3, 10, 150
     e = np.eye(n)
@@ -259,7 +259,7 @@ def test_a_not_psd_edit_that_keeps_an_additive_fingerprint_is_checked_afresh():
             flipped[c, r] = -flipped[c, r]
     assert np.array_equal(flipped, flipped.T)
     assert np.linalg.eigvalsh(psd).min() > 0.1 and np.linalg.eigvalsh(flipped).min() < -0.19
-    _validate.clear_covariance_cache()
+    covariance.clear_covariance_cache()
     assert ma.solve_mean_variance(psd).is_optimal
     with pytest.raises(ma.NotPSDError):
         ma.solve_mean_variance(flipped)

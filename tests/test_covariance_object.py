@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import microalloc as ma
-from microalloc import _core, _validate
+from microalloc import _core, covariance
 
 from test_validation import NOT_PSD, MU, S, with_entry
 
@@ -43,7 +43,7 @@ def test_it_owns_a_read_only_copy():
 def test_solves_with_it_do_not_fingerprint_or_rescan(monkeypatch):
     c = ma.Covariance(S)
     calls = []
-    for module, name in ((_validate, "covariance_key"), (_core, "inspect_covariance"),
+    for module, name in ((covariance, "covariance_key"), (_core, "inspect_covariance"),
                          (_core, "check_positive_semidefinite")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import errors
 from ._core import ISA as CORE_ISA
 from ._core import __version__
-from ._validate import Covariance, clear_covariance_cache
+from .covariance import Covariance, FactorCovariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
 from .active import ActivePortfolio, FundCombination, active_portfolio, combine_funds
@@ -42,6 +42,7 @@ __all__ = [
     "CORE_ISA",
     "Status",
     "Covariance",
+    "FactorCovariance",
     "clear_covariance_cache",
     "MeanVarianceResult",
     "solve_mean_variance",

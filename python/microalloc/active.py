@@ -19,17 +19,16 @@ import numpy as np
 from ._validate import (
     SCALE_HUGE,
     SCALE_TINY,
-    Covariance,
     _as_float_array,
     _entry,
     _num,
-    _square,
     align,
     as_scalar,
     as_vector,
     asset_labels,
     is_pandas,
 )
+from .covariance import Covariance, _square
 from .errors import InfeasibleError, InputError, ShapeError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status

@@ -13,7 +13,6 @@ from ._validate import (
     _num,
     _positive_int,
     as_bounds,
-    as_covariance,
     as_scalar,
     FRONTIER_TOL_MIN,
     as_tolerance,
@@ -21,6 +20,7 @@ from ._validate import (
     asset_labels,
     check_scales,
 )
+from .covariance import as_covariance
 from .errors import InfeasibleError, InputError, SolverError
 from .status import Status, finite_status, from_core
 

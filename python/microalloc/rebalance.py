@@ -22,7 +22,6 @@ from ._validate import (
     _row_entry,
     align,
     as_choice,
-    as_covariance,
     as_periods_per_year,
     as_scalar,
     as_threads,
@@ -30,6 +29,7 @@ from ._validate import (
     is_pandas,
     labels_of,
 )
+from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}

@@ -16,7 +16,6 @@ from ._validate import (
     as_flag,
     as_bounds,
     as_periods_per_year,
-    as_covariance,
     as_scalar,
     _at,
     _entry,
@@ -29,6 +28,7 @@ from ._validate import (
     is_pandas,
 )
 from . import risk_sources
+from .covariance import FactorCovariance, as_covariance
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 from .status import Status, from_core
 

@@ -17,7 +17,6 @@ from ._validate import (
     is_pandas,
     row_scale_violations,
     as_bounds,
-    as_covariance,
     as_scalar,
     as_threads,
     as_vector,
@@ -25,6 +24,7 @@ from ._validate import (
     asset_labels,
     check_scales,
 )
+from .covariance import as_covariance
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
 
