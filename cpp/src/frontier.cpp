@@ -102,6 +102,7 @@ class Walk {
   // free assets, in the block's order (plus, while need_factor_, those not factored yet)
   std::vector<Index> free_;
   std::unique_ptr<FreeBlock> block_;
+  int factorizations_before_ = 0;  // the block's count after its empty start
   double sigma_ = 0.0;
   bool need_factor_ = false;
   int settled_ = 0;  // < 0: the start's free block could not be settled (see settle())
@@ -146,6 +147,7 @@ bool Walk::start() {
   max_points_ = settings_.max_points > 0 ? settings_.max_points : static_cast<int>(20 * n_ + 100);
   block_ = cov_.free_block();
   (void)block_->reset(free_, 1.0, sigma_);  // empty: cannot fail
+  factorizations_before_ = block_->factorizations();
   read_working_set(start.weights);
   // The start's free assets enter the block one by one (settling any dependent ones).
   for (Index i = 0; i < n_ && settled_ >= 0; ++i) {
@@ -575,7 +577,7 @@ void Walk::collect() {
     out_.risk[r] = std::sqrt(std::max(v0_[r] + 2.0 * t * v1_[r] + t * t * v2_[r], 0.0));
   }
   if (!out_.unbounded) out_.ray = Vec::Zero(n_);
-  out_.factorizations = block_->factorizations() - 1;  // the empty reset of start() is not one
+  out_.factorizations = block_->factorizations() - factorizations_before_;
 }
 
 }  // namespace
