@@ -202,19 +202,21 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
     if (budgets[i] > 0.0) P.push_back(i);
   }
   const Index k = static_cast<Index>(P.size());
-  // The method works on the support's block S_PP, dense (k x k), gathered once.
-  RowMat S_PP(k, k);
-  cov.gather(P.data(), k, P.data(), k, S_PP.data(), k);
+  const Vec& variances = cov.diagonal();
   Vec b(k), sd(k);
   for (Index t = 0; t < k; ++t) {
     b[t] = budgets[P[t]];
-    sd[t] = std::sqrt(S_PP(t, t));
+    sd[t] = std::sqrt(variances[P[t]]);
   }
   b /= b.maxCoeff();  // first by the largest: the sum of huge budgets must not overflow
   b /= b.sum();
-  Eigen::MatrixXd C(k, k);  // dense correlation block of the support (rows contiguous)
+  // Dense correlation block of the support (columns contiguous), a row of S_PP at a time (S is
+  // symmetric: row r is column r), scaled as it is copied.
+  Eigen::MatrixXd C(k, k);
+  Vec row(k);
   for (Index r = 0; r < k; ++r) {
-    for (Index t = 0; t < k; ++t) C(t, r) = S_PP(r, t) / (sd[r] * sd[t]);
+    cov.gather(&P[static_cast<std::size_t>(r)], 1, P.data(), k, row.data(), k);
+    for (Index t = 0; t < k; ++t) C(t, r) = row[t] / (sd[r] * sd[t]);
   }
   // Start: y = b scaled so that y'Cy = 1 (the value at the solution).
   Vec y = b;
@@ -317,19 +319,14 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
   double total = 0.0;
   for (Index t = 0; t < k; ++t) total += y[t] / sd[t];
   for (Index t = 0; t < k; ++t) res.weights[P[t]] = y[t] / sd[t] / total;
-  // S w and |S| w on the support, from S_PP (w is 0 elsewhere, and only the support's entries
-  // are read: rc_i = 0 off the support).
+  // S w exactly (a column per asset of the support), and |S| w on the support for the rounding
+  // floor, from the correlations: |S_rt| w_t = sd_r |C_rt| y_t / total.
   Vec sw = Vec::Zero(n), abs_sw = Vec::Zero(n);
+  for (Index t = 0; t < k; ++t) cov.add_column(P[t], res.weights[P[t]], sw);
   {
-    Vec sw_p = Vec::Zero(k), abs_sw_p = Vec::Zero(k);
-    for (Index t = 0; t < k; ++t) {
-      sw_p.noalias() += res.weights[P[t]] * S_PP.row(t).transpose();
-      abs_sw_p.noalias() += res.weights[P[t]] * S_PP.row(t).transpose().cwiseAbs();
-    }
-    for (Index t = 0; t < k; ++t) {
-      sw[P[t]] = sw_p[t];
-      abs_sw[P[t]] = abs_sw_p[t];
-    }
+    Vec abs_cy = Vec::Zero(k);
+    for (Index t = 0; t < k; ++t) abs_cy.noalias() += y[t] * C.col(t).cwiseAbs();
+    for (Index r = 0; r < k; ++r) abs_sw[P[r]] = sd[r] * abs_cy[r] / total;
   }
   const double var = res.weights.dot(sw);
   res.volatility = std::sqrt(std::max(var, 0.0));
