@@ -16,10 +16,11 @@ void bind_frontier(py::module_& m) {
       "efficient_frontier",
       [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double budget, double tol,
          int max_points, double stop_return, double stop_risk) {
+        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
         Frontier f;
         {
           py::gil_scoped_release release;
-          f = efficient_frontier(FrontierProblem{cov, mu, lower, upper, benchmark, budget},
+          f = efficient_frontier(FrontierProblem{model, mu, lower, upper, benchmark, budget},
                                  FrontierSettings{tol, max_points, stop_return, stop_risk});
         }
         py::dict d;

@@ -50,9 +50,12 @@ void bind_rebalance(py::module_& m) {
         out.l1_drift = ptr(l1);
         out.tracking_error = cov.rows() ? ptr(te) : nullptr;
         out.triggered = ptr(triggered);
+        std::optional<DenseCovariance> model;  // O(n): the diagonal; the matrix is borrowed
+        if (cov.rows()) model.emplace(cov);
         {
           py::gil_scoped_release release;
-          check_bands(weights, Bands{targets, absolute, relative, combine_max}, cov, trigger, threshold, threads, out);
+          check_bands(weights, Bands{targets, absolute, relative, combine_max}, model ? &*model : nullptr,
+                      trigger, threshold, threads, out);
         }
         return py::make_tuple(with_breach ? py::object(breach) : py::none(), count, max_drift, l1,
                               cov.rows() ? py::object(te) : py::none(), triggered);

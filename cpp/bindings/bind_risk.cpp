@@ -42,8 +42,9 @@ void bind_risk(py::module_& m) {
         settings.tol = tol;
         settings.max_sweeps = max_sweeps;
         settings.newton_max_n = newton_max_n;
+        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
         py::gil_scoped_release release;
-        return risk_budgeting(cov, budgets, settings);
+        return risk_budgeting(model, budgets, settings);
       },
       py::arg("cov").noconvert(), py::arg("budgets").noconvert(), py::arg("tol"), py::arg("max_sweeps"),
       py::arg("newton_max_n"));
@@ -55,8 +56,9 @@ void bind_risk(py::module_& m) {
         settings.guess_rounds = guess_rounds;
         settings.tol = tol;
         settings.max_sweeps = max_iter;
+        const DenseCovariance model(cov);
         py::gil_scoped_release release;
-        return risk_budgeting(cov, budgets, lower, upper, settings);
+        return risk_budgeting(model, budgets, lower, upper, settings);
       },
       py::arg("cov").noconvert(), py::arg("budgets").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("tol"), py::arg("max_iter"), py::arg("guess_rounds"));
@@ -64,7 +66,8 @@ void bind_risk(py::module_& m) {
   m.def(
       "decompose_risk",
       [](MatRef cov, MatRef weights, MatRef benchmark, MatRef expected_returns, int threads) {
-        RiskInput in{cov, weights, benchmark, expected_returns};
+        const DenseCovariance model(cov);
+        RiskInput in{model, weights, benchmark, expected_returns};
         py::gil_scoped_release release;
         return decompose_risk(in, threads);
       },

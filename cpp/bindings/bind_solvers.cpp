@@ -89,7 +89,8 @@ void bind_solvers(py::module_& m) {
       "solve_projected_gradient",
       [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef warm_start, double tol, int max_iter, bool check_curvature) {
-        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
@@ -106,7 +107,8 @@ void bind_solvers(py::module_& m) {
       "solve_active_set",
       [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef warm_start, double tol, int max_iter) {
-        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
@@ -121,7 +123,8 @@ void bind_solvers(py::module_& m) {
       "certify_weights",
       [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef weights, double tol) {
-        MeanVarianceProblem problem{cov, mu, lower, upper, benchmark, risk_aversion, budget};
+        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         py::gil_scoped_release release;
         return certify_weights(problem, weights, tol);
       },
@@ -133,7 +136,8 @@ void bind_solvers(py::module_& m) {
       "solve_batch",
       [](MatRef cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
          VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads) {
-        BatchInput in{cov, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m};
+        const DenseCovariance model(cov);
+        BatchInput in{model, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;

@@ -33,9 +33,8 @@ Status bounds_status(const VecRef& lo, const VecRef& up, double budget) {
 }  // namespace
 
 BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
-  const Index n = in.cov.rows();
+  const Index n = in.cov.size();
   const Index m = in.m;
-  MICROALLOC_CHECK_SIZE(in.cov.cols(), n, "cov columns");
   check_rows(in.mu, m, n, "mu", true);
   check_rows(in.lower, m, n, "lower", false);
   check_rows(in.upper, m, n, "upper", false);

@@ -23,9 +23,13 @@ SolveResult certify_weights(const MeanVarianceProblem& prob, const VecRef& weigh
     return res;
   }
   Vec cov_b;
-  if (prob.has_benchmark()) cov_b.noalias() = prob.cov * prob.benchmark;
+  if (prob.has_benchmark()) {
+    cov_b.resize(n);
+    prob.cov.apply(prob.benchmark, cov_b);
+  }
   Evaluator ev(prob, lb, ub, cov_b);
-  const Vec cov_w = prob.cov * res.weights;
+  Vec cov_w(n);
+  prob.cov.apply(res.weights, cov_w);
   const auto pt = ev.evaluate(res.weights, cov_w);
   fill_result(prob, pt, ev, res);
   res.status = ev.passes(pt, tol) ? Status::Optimal : Status::NumericalError;

@@ -29,7 +29,7 @@ struct Evaluator {
   Evaluator(const MeanVarianceProblem& prob, const Vec& lb_, const Vec& ub_, const Vec& cov_b_)
       : p(prob), lb(lb_), ub(ub_), cov_b(cov_b_) {
     const Index n = p.size();
-    const double mean_var = n > 0 ? p.cov.diagonal().sum() / static_cast<double>(n) : 0.0;
+    const double mean_var = p.cov.mean_variance();
     const double mu_max = p.has_mu() ? p.mu.cwiseAbs().maxCoeff() : 0.0;
     const double b2 = std::max(1.0, p.budget * p.budget);
     floor_scale = 1e-4 * p.risk_aversion * mean_var * b2 +

@@ -18,14 +18,14 @@ namespace {
 using namespace detail;
 
 /// Largest eigenvalue of D^{-1/2} S D^{-1/2} by power iteration (from below).
-double jacobi_lambda_max(const MatRef& cov, const Vec& inv_sd) {
-  const Index n = cov.rows();
+double jacobi_lambda_max(const CovarianceModel& cov, const Vec& inv_sd) {
+  const Index n = cov.size();
   Vec v = Vec::Constant(n, 1.0 / std::sqrt(static_cast<double>(n)));
   Vec tmp(n), mv(n);
   double lam = 0.0;
   for (int k = 0; k < 50; ++k) {
     tmp = inv_sd.cwiseProduct(v);
-    mv.noalias() = cov * tmp;
+    cov.apply(tmp, mv);
     mv.array() *= inv_sd.array();
     const double lam_new = v.dot(mv);
     const double norm = mv.norm();
@@ -41,8 +41,7 @@ double jacobi_lambda_max(const MatRef& cov, const Vec& inv_sd) {
 }  // namespace
 
 void MeanVarianceProblem::check_sizes() const {
-  const Index n = cov.rows();
-  MICROALLOC_CHECK_SIZE(cov.cols(), n, "cov columns");
+  const Index n = cov.size();  // a model is square by construction
   if (has_mu()) MICROALLOC_CHECK_SIZE(mu.size(), n, "mu");
   MICROALLOC_CHECK_SIZE(lower.size(), n, "lower");
   MICROALLOC_CHECK_SIZE(upper.size(), n, "upper");
@@ -73,7 +72,10 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     return res;
   }
   Vec cov_b;
-  if (p.has_benchmark()) cov_b.noalias() = p.cov * p.benchmark;
+  if (p.has_benchmark()) {
+    cov_b.resize(n);
+    p.cov.apply(p.benchmark, cov_b);
+  }
   Evaluator ev(p, lb, ub, cov_b);
   BoxBudgetProjector proj;
   Vec x(n), z(n);
@@ -84,7 +86,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     return res;
   }
 
-  const Vec d = p.cov.diagonal();
+  const Vec& d = p.cov.diagonal();
   const Vec inv_sd = d.cwiseSqrt().cwiseInverse();
   double L = jacobi_lambda_max(p.cov, inv_sd) * (1.0 + 1e-3);
   if (!(L > 0.0) || !std::isfinite(L)) L = 1.0;
@@ -100,7 +102,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     u *= B / u.sum();
   }
   proj.project(u.data(), nullptr, lb.data(), ub.data(), n, B, x.data());
-  z.noalias() = p.cov * x;
+  p.cov.apply(x, z);
 
   // c: linear coefficient of the gradient g = ra S w - c.
   Vec c = Vec::Zero(n);
@@ -140,7 +142,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     for (int bt = 0;; ++bt) {
       u = y - h.cwiseProduct(g);
       nu = proj.project(u.data(), h.data(), lb.data(), ub.data(), n, B, xn.data(), nu);
-      zn.noalias() = p.cov * xn;
+      p.cov.apply(xn, zn);
       dlt = xn - y;
       const double dsd = dlt.dot(zn - sy);
       const double ddd = dlt.dot(d.cwiseProduct(dlt));

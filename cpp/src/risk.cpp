@@ -49,9 +49,8 @@ double decompose_row(const double* x, const double* sx, Index n, double* margina
 }  // namespace
 
 RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
-  const Index n = in.cov.rows();
+  const Index n = in.cov.size();
   const Index m = in.weights.rows();
-  MICROALLOC_CHECK_SIZE(in.cov.cols(), n, "cov columns");
   MICROALLOC_CHECK_SIZE(in.weights.cols(), n, "weights columns");
   check_rows(in.benchmark, m, n, "benchmark", true);
   check_rows(in.expected_returns, m, n, "expected_returns", true);
@@ -78,13 +77,16 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
 
   // S b once when the benchmark is shared: S a = S w - S b.
   Vec sb;
-  if (active && in.benchmark.rows() == 1) sb.noalias() = in.cov * row_of(in.benchmark, 0);
+  if (active && in.benchmark.rows() == 1) {
+    sb.resize(n);
+    in.cov.apply(row_of(in.benchmark, 0), sb);
+  }
 
   auto work = [&](Index r0, Index r1) {
     if (r0 >= r1) return;
     // M = W S for these rows (S symmetric: rows of M are (S w)').
-    RowMat mw(r1 - r0, n);
-    mw.noalias() = in.weights.middleRows(r0, r1 - r0) * in.cov;
+    RowMat mw;
+    in.cov.apply_rows(in.weights.middleRows(r0, r1 - r0), mw);
     Vec a(n), sa(n);
     for (Index i = r0; i < r1; ++i) {
       const Index k = i - r0;
@@ -98,7 +100,7 @@ RiskDecomposition decompose_risk(const RiskInput& in, int threads) {
       if (sb.size() == n) {
         sa = Eigen::Map<const Vec>(sw, n) - sb;
       } else {
-        sa.noalias() = in.cov * a;
+        in.cov.apply(a, sa);
       }
       const double te = decompose_row(a.data(), sa.data(), n, out.active_marginal.row(i).data(),
                                       out.active_component.row(i).data(), out.active_percent.row(i).data());
@@ -184,10 +186,10 @@ double correlation_cancellation(const Eigen::MatrixXd& C, const Vec& y, const Ve
 
 }  // namespace
 
-RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings) {
+RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& budgets,
+                                   const RiskBudgetingSettings& settings) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Index n = cov.rows();
-  MICROALLOC_CHECK_SIZE(cov.cols(), n, "cov columns");
+  const Index n = cov.size();
   MICROALLOC_CHECK_SIZE(budgets.size(), n, "budgets");
   if (n == 0) throw std::invalid_argument("cov: no assets");
   if (!budgets.allFinite() || !(budgets.minCoeff() >= 0.0) || !(budgets.maxCoeff() > 0.0)) {
@@ -200,16 +202,21 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
     if (budgets[i] > 0.0) P.push_back(i);
   }
   const Index k = static_cast<Index>(P.size());
+  const Vec& variances = cov.diagonal();
   Vec b(k), sd(k);
   for (Index t = 0; t < k; ++t) {
     b[t] = budgets[P[t]];
-    sd[t] = std::sqrt(cov(P[t], P[t]));
+    sd[t] = std::sqrt(variances[P[t]]);
   }
   b /= b.maxCoeff();  // first by the largest: the sum of huge budgets must not overflow
   b /= b.sum();
-  Eigen::MatrixXd C(k, k);  // dense correlation block of the support (rows contiguous)
+  // Dense correlation block of the support (columns contiguous), a row of S_PP at a time (S is
+  // symmetric: row r is column r), scaled as it is copied.
+  Eigen::MatrixXd C(k, k);
+  Vec row(k);
   for (Index r = 0; r < k; ++r) {
-    for (Index t = 0; t < k; ++t) C(t, r) = cov(P[r], P[t]) / (sd[r] * sd[t]);
+    cov.gather(&P[static_cast<std::size_t>(r)], 1, P.data(), k, row.data(), k);
+    for (Index t = 0; t < k; ++t) C(t, r) = row[t] / (sd[r] * sd[t]);
   }
   // Start: y = b scaled so that y'Cy = 1 (the value at the solution).
   Vec y = b;
@@ -312,10 +319,14 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   double total = 0.0;
   for (Index t = 0; t < k; ++t) total += y[t] / sd[t];
   for (Index t = 0; t < k; ++t) res.weights[P[t]] = y[t] / sd[t] / total;
+  // S w exactly (a column per asset of the support), and |S| w on the support for the rounding
+  // floor, from the correlations: |S_rt| w_t = sd_r |C_rt| y_t / total.
   Vec sw = Vec::Zero(n), abs_sw = Vec::Zero(n);
-  for (Index t = 0; t < k; ++t) {
-    sw.noalias() += res.weights[P[t]] * cov.row(P[t]).transpose();
-    abs_sw.noalias() += res.weights[P[t]] * cov.row(P[t]).transpose().cwiseAbs();
+  for (Index t = 0; t < k; ++t) cov.add_column(P[t], res.weights[P[t]], sw);
+  {
+    Vec abs_cy = Vec::Zero(k);
+    for (Index t = 0; t < k; ++t) abs_cy.noalias() += y[t] * C.col(t).cwiseAbs();
+    for (Index r = 0; r < k; ++r) abs_sw[P[r]] = sd[r] * abs_cy[r] / total;
   }
   const double var = res.weights.dot(sw);
   res.volatility = std::sqrt(std::max(var, 0.0));

@@ -267,10 +267,10 @@ Certificate certify(const MatRef& S, const Vec& w, const Vec& b, const Vec& lowe
 
 }  // namespace
 
-RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const VecRef& lower_in,
+RiskBudgetingResult risk_budgeting(const CovarianceModel& model, const VecRef& budgets, const VecRef& lower_in,
                                    const VecRef& upper_in, const RiskBudgetingSettings& settings) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Index n = cov.rows();
+  const Index n = model.size();
   MICROALLOC_CHECK_SIZE(lower_in.size(), n, "lower");
   MICROALLOC_CHECK_SIZE(upper_in.size(), n, "upper");
   const Vec lower = lower_in.cwiseMax(0.0);
@@ -283,7 +283,7 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
     throw std::invalid_argument("lower, upper: no weights within the bounds sum to 1");
   }
   // The unconstrained solution, when it satisfies the bounds, is the answer (no bound binds).
-  RiskBudgetingResult res = risk_budgeting(cov, budgets, settings);
+  RiskBudgetingResult res = risk_budgeting(model, budgets, settings);
   res.bound_state = IndexVec::Zero(n);
   if (res.status == Status::Optimal && (res.weights.array() >= lower.array()).all() &&
       (res.weights.array() <= upper.array()).all()) {
@@ -310,6 +310,9 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
   }
   const Index k = n - static_cast<Index>(held.size());
   const double room = 1.0 - held_sum;  // the weight left for the other assets
+  // Dense by nature: Newton on all of S (O(n^3) per solve) and a certificate from |S| |w|.
+  RowMat gathered;
+  const MatRef cov = dense_entries(model, gathered);
   if (k == 0 || free_lower > room + kSumTol || free_upper < room - kSumTol || !(room > 0.0)) {
     throw std::invalid_argument(
         "lower, upper: with assets of zero budget (or lower == upper) held at their lower bound, no "

@@ -7,6 +7,7 @@
 /// infeasible bounds, a negative risk aversion) gets its status, never an exception.
 #include <cstdint>
 
+#include "microalloc/covariance_model.hpp"
 #include "microalloc/mean_variance.hpp"
 #include "microalloc/types.hpp"
 
@@ -15,7 +16,7 @@ namespace microalloc {
 enum class Method : int { ActiveSet = 0, ProjectedGradient = 1 };
 
 struct BatchInput {
-  MatRef cov;
+  const CovarianceModel& cov;  ///< n x n, shared by every row
   MatRef mu;         ///< 0 x 0 (minimum variance), 1 x n or m x n
   MatRef lower;      ///< 1 x n or m x n
   MatRef upper;      ///< 1 x n or m x n

@@ -23,7 +23,9 @@ namespace microalloc {
 /// A factorisation of Ht = ra S_FF + sigma 11' for a set F of assets (the "free" assets of an
 /// active-set method) that follows insertions and deletions. sigma 11' makes Ht positive definite
 /// on faces where S_FF is singular only along directions that change the budget (see
-/// docs/methods.md §2).
+/// docs/methods.md §2). The caller keeps its own list of F (in the block's order): the block
+/// holds only what it needs to factor. Updates drift from a factorisation from scratch by
+/// rounding, so a block refactors itself now and then (in remove(), see there).
 class FreeBlock {
  public:
   virtual ~FreeBlock() = default;
@@ -31,7 +33,7 @@ class FreeBlock {
   /// Sets ra > 0 and sigma >= 0 and factors Ht for F = `assets` (in this order) from scratch.
   /// False when Ht is not numerically positive definite (a relative pivot below the tolerance);
   /// the set is then empty.
-  virtual bool reset(const std::vector<Index>& assets, double ra, double sigma) = 0;
+  [[nodiscard]] virtual bool reset(const std::vector<Index>& assets, double ra, double sigma) = 0;
 
   /// As reset, but a model may reuse the current factorisation and update it by the assets that
   /// came and went (the primal-dual active set moves many at once). F takes the order of `assets`.
@@ -45,8 +47,11 @@ class FreeBlock {
   /// (Singular, up to rounding) or negative curvature.
   virtual Append append(Index j, Vec& dir) = 0;
 
-  /// Removes the asset at position pos of F; later assets move up one position.
-  virtual void remove(Index pos) = 0;
+  /// Removes the asset at position pos of F; later assets move up one position. A removal may
+  /// trigger the block's periodic refactorisation from scratch (after many updates); false when
+  /// that finds Ht not numerically positive definite: the set is then empty, as after a failed
+  /// reset(), and the caller decides (reset with a shift, or give up).
+  [[nodiscard]] virtual bool remove(Index pos) = 0;
 
   /// x <- Ht_FF^{-1} x, for x in the order of F.
   virtual void solve(Eigen::Ref<Vec> x) const = 0;
@@ -85,11 +90,20 @@ class CovarianceModel {
   /// A new, empty factorisation of sub-blocks of this model.
   virtual std::unique_ptr<FreeBlock> free_block() const = 0;
 
-  /// The mean variance, the scale that tolerances of the solvers refer to.
+  /// The mean variance, the scale that tolerances of the solvers refer to (0 when n = 0). Summed
+  /// in index order, so that every model with the same diagonal gives the same scale.
   double mean_variance() const noexcept;
 };
 
-/// S given by its entries: a symmetric n x n matrix (row-major, borrowed).
+/// All of S as a dense row-major matrix, for the methods that are dense by nature (an O(n^3)
+/// factorisation of S, a Newton method on all of it): the matrix itself for a DenseCovariance (no
+/// copy), else the entries gathered into `storage` (n x n). Never use it in an algorithm that the
+/// operations above can serve.
+MatRef dense_entries(const CovarianceModel& cov, RowMat& storage);
+
+/// S given by its entries: a symmetric n x n matrix (row-major, borrowed). The constructor reads
+/// the diagonal (O(n)); throws std::invalid_argument when the matrix is not square. Its free block
+/// is an updated Cholesky factor of Ht_FF (k x k, O(k^2) per update).
 class DenseCovariance final : public CovarianceModel {
  public:
   explicit DenseCovariance(const MatRef& cov);

@@ -11,13 +11,14 @@
 #include <limits>
 #include <vector>
 
+#include "microalloc/covariance_model.hpp"
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
 
 struct FrontierProblem {
-  MatRef cov;        ///< n x n, symmetric positive semidefinite
+  const CovarianceModel& cov;  ///< n x n, symmetric positive semidefinite
   VecRef mu;         ///< n
   VecRef lower;      ///< n; may hold -inf
   VecRef upper;      ///< n; may hold +inf

@@ -9,13 +9,14 @@
 #include <chrono>
 #include <memory>
 
+#include "microalloc/covariance_model.hpp"
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
 
 struct MeanVarianceProblem {
-  MatRef cov;          ///< n x n, symmetric positive semidefinite
+  const CovarianceModel& cov;  ///< S (n x n, symmetric positive semidefinite), borrowed
   VecRef mu;           ///< length n, or length 0 for minimum variance
   VecRef lower;        ///< length n; may hold -inf
   VecRef upper;        ///< length n; may hold +inf
@@ -23,7 +24,7 @@ struct MeanVarianceProblem {
   double risk_aversion = 1.0;
   double budget = 1.0;
 
-  Index size() const noexcept { return cov.rows(); }
+  Index size() const noexcept { return cov.size(); }
   bool has_mu() const noexcept { return mu.size() > 0; }
   bool has_benchmark() const noexcept { return benchmark.size() > 0; }
   /// Throws std::invalid_argument on inconsistent sizes or a negative risk aversion.
@@ -74,7 +75,9 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& problem,
 /// free block and the budget through its scalar Schur complement (see active_set.cpp). It starts
 /// from `warm_start` (length n, projected onto the feasible set; its working set is read off the
 /// bounds it touches) or, without one, from a greedy vertex. The object keeps its workspace between
-/// solves, so one solver per thread serves a whole batch without reallocating.
+/// solves, so one solver per thread serves a whole batch without reallocating; the free block's
+/// factorisation is kept while consecutive solves use the same covariance model object (a model
+/// must outlive the solves that use it).
 class ActiveSetSolver {
  public:
   ActiveSetSolver();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "microalloc/covariance_model.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
@@ -42,9 +43,9 @@ struct BandCheckOutput {
   bool* triggered = nullptr;           ///< m
 };
 
-/// Band check of m portfolios. `cov` is 0 x 0 (no tracking error) or n x n. Throws
+/// Band check of m portfolios. `cov` is null (no tracking error) or an n x n model. Throws
 /// std::invalid_argument on inconsistent sizes and on a weight that is not finite (naming it).
-void check_bands(const MatRef& weights, const Bands& bands, const MatRef& cov, Trigger trigger,
+void check_bands(const MatRef& weights, const Bands& bands, const CovarianceModel* cov, Trigger trigger,
                  double threshold, int threads, const BandCheckOutput& out);
 
 enum class Action : int {

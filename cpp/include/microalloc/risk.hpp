@@ -10,6 +10,7 @@
 /// Undefined quantities are NaN: marginal and percent contributions when sigma (or the tracking
 /// error) is 0; the efficiency when the active return or the tracking error is 0 relative to the
 /// terms that sum to it (|sum| <= kVanishing * sum of |terms|). Components are 0 when sigma is 0.
+#include "microalloc/covariance_model.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
@@ -17,7 +18,7 @@ namespace microalloc {
 constexpr double kVanishing = 1e-12;
 
 struct RiskInput {
-  MatRef cov;               ///< n x n, symmetric
+  const CovarianceModel& cov;  ///< n x n, symmetric
   MatRef weights;           ///< m x n
   MatRef benchmark;         ///< 0 x 0, 1 x n (shared) or m x n
   MatRef expected_returns;  ///< 0 x 0, 1 x n (shared) or m x n; used with a benchmark
@@ -71,7 +72,8 @@ struct RiskBudgetingResult {
 /// (Griveau-Billion, Richard & Roncalli) with a rescaling per sweep, handing over to damped Newton
 /// (fraction-to-boundary, Armijo) when the observed rate of the sweeps makes Newton cheaper;
 /// w = (y / sd) / sum(y / sd).
-RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const RiskBudgetingSettings& settings);
+RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& budgets,
+                                   const RiskBudgetingSettings& settings);
 
 /// Risk budgeting with bounds lower <= w <= upper on the weights (docs/methods.md §6.2): Spinu's
 /// problem over the cone l_i 1'x <= x_i <= u_i 1'x, convex with a unique solution, at which
@@ -80,7 +82,7 @@ RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, con
 /// Assets with a zero budget, or with lower == upper, are held at their lower bound. Without
 /// binding bounds the result is that of the overload above. Throws std::invalid_argument when no
 /// weights within the bounds sum to 1. Cost: a few dense Newton solves, O(n^3) each.
-RiskBudgetingResult risk_budgeting(const MatRef& cov, const VecRef& budgets, const VecRef& lower,
+RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& budgets, const VecRef& lower,
                                    const VecRef& upper, const RiskBudgetingSettings& settings);
 
 }  // namespace microalloc
