@@ -49,6 +49,7 @@ constexpr double kRefineAbove = 64.0;
 constexpr std::int64_t kRefreshMin = 256;
 constexpr double kDriftRatio = 1e4;
 constexpr Index kBlock = 256;  // rows per block of gather and of T's recomputation
+constexpr Index kPrefetchRows = 8;  // rows of V prefetched ahead by the passes of solve()
 
 /// hi + lo += p, error-free (Knuth's two-sum; the rounding error of the sum goes to lo). The
 /// products p come from a buffer written beforehand, so no multiply can be fused into the sum.
@@ -117,8 +118,19 @@ class FactorFreeBlock final : public FreeBlock {
   /// C, its Cholesky factor, the Z block's QR and N (E = N'N); false if a pivot of Z vanishes.
   bool factor_small();
   bool fail();
-  /// x = Ht_FF^{-1} b by Woodbury and the Z block, without refinement (b and x may not alias).
-  void woodbury(const double* b, double* x) const;
+  // The passes of solve() (x = Ht_FF^{-1} b by Woodbury and the Z block, then one step of
+  // refinement): b and x never alias.
+  using RowMap = Eigen::Map<const Vec>;
+  const double* row(Index i) const noexcept { return v_.data() + i * r_; }
+  void prefetch(Index t) const;
+  /// U_P' (ra D_P)^{-1} b_P (m).
+  Vec capacitance_rhs(const double* b) const;
+  /// c <- C^{-1} c, then the Z block: writes x_Z and adds C^{-1} U_Z' x_Z to c.
+  void small_solve(const double* b, Vec& c, double* x) const;
+  /// x_P = (ra D_P)^{-1} (b_P - U_P c); with sum_xv, also V_F' x and 1'x.
+  void finish(const double* b, const Vec& c, double* x, Vec* sum_xv, double* sum_x) const;
+  /// res = b - Ht_FF x (from V_F' x and 1'x); returns U_P' (ra D_P)^{-1} res.
+  Vec residual(const double* b, const double* x, const Vec& sum_xv, double sum_x, double* res) const;
 
   const FactorCovariance* model_;
   const RowMat& v_;
@@ -392,51 +404,101 @@ void FactorFreeBlock::remove(Index pos) {
   factor_small();  // a principal sub-block of a positive definite block
 }
 
-void FactorFreeBlock::woodbury(const double* b, double* x) const {
-  const Index f = size();
-  const double sra = std::sqrt(ra_), ssg = std::sqrt(sigma_);
-  // c1 = C^{-1} U_P' (ra D_P)^{-1} b_P
+// The solve walks the rows of V of the free assets (scattered in V) in four passes: they are
+// prefetched a few rows ahead, and the passes of the refinement are fused with those of the solve.
+
+void FactorFreeBlock::prefetch(Index t) const {
+#if defined(__GNUC__)
+  if (t < size()) {
+    const char* p = reinterpret_cast<const char*>(row(assets_[static_cast<std::size_t>(t)]));
+    for (Index byte = 0; byte < r_ * static_cast<Index>(sizeof(double)); byte += 64) __builtin_prefetch(p + byte);
+  }
+#else
+  (void)t;
+#endif
+}
+
+Vec FactorFreeBlock::capacitance_rhs(const double* b) const {
+  // U_P' (ra D_P)^{-1} b_P
   Vec sv = Vec::Zero(r_);
   double ss = 0.0;
+  const Index f = size();
   for (Index t = 0; t < f; ++t) {
+    prefetch(t + kPrefetchRows);
     const Index i = assets_[static_cast<std::size_t>(t)];
     if (dense_[static_cast<std::size_t>(i)]) continue;
     const double a = b[t] / (ra_ * d_[i]);
-    sv.noalias() += a * v_.row(i).transpose();
+    sv.noalias() += a * RowMap(row(i), r_);
     ss += a;
   }
   Vec c(m_);
-  c.head(r_) = sra * sv;
-  if (m_ > r_) c[r_] = ssg * ss;
-  llt_.solveInPlace(c);
+  c.head(r_) = std::sqrt(ra_) * sv;
+  if (m_ > r_) c[r_] = std::sqrt(sigma_) * ss;
+  return c;
+}
+
+void FactorFreeBlock::small_solve(const double* b, Vec& c, double* x) const {
+  llt_.solveInPlace(c);  // c1 = C^{-1} U_P' (ra D_P)^{-1} b_P
   const Index z = z_size();
-  if (z > 0) {
-    // x_Z = S_Z^{-1} (b_Z - U_Z c1); then c = c1 + C^{-1} U_Z' x_Z
-    Vec xz(z), u(m_), tz = Vec::Zero(m_);
-    for (Index t = 0; t < z; ++t) {
-      const Index p = zpos_[static_cast<std::size_t>(t)];
-      u_row(assets_[static_cast<std::size_t>(p)], u);
-      xz[t] = b[p] - u.dot(c);
-    }
-    rz_.triangularView<Eigen::Upper>().transpose().solveInPlace(xz);
-    rz_.triangularView<Eigen::Upper>().solveInPlace(xz);
-    for (Index t = 0; t < z; ++t) {
-      const Index p = zpos_[static_cast<std::size_t>(t)];
-      u_row(assets_[static_cast<std::size_t>(p)], u);
-      tz.noalias() += xz[t] * u;
-      x[p] = xz[t];
-    }
-    llt_.solveInPlace(tz);
-    c += tz;
+  if (z == 0) return;
+  // x_Z = S_Z^{-1} (b_Z - U_Z c1); then c = c1 + C^{-1} U_Z' x_Z
+  Vec xz(z), u(m_), tz = Vec::Zero(m_);
+  for (Index t = 0; t < z; ++t) {
+    const Index p = zpos_[static_cast<std::size_t>(t)];
+    u_row(assets_[static_cast<std::size_t>(p)], u);
+    xz[t] = b[p] - u.dot(c);
   }
-  // x_P = (ra D_P)^{-1} (b_P - U_P c)
-  const Vec cv = sra * c.head(r_);
-  const double cs = m_ > r_ ? ssg * c[r_] : 0.0;
+  rz_.triangularView<Eigen::Upper>().transpose().solveInPlace(xz);
+  rz_.triangularView<Eigen::Upper>().solveInPlace(xz);
+  for (Index t = 0; t < z; ++t) {
+    const Index p = zpos_[static_cast<std::size_t>(t)];
+    u_row(assets_[static_cast<std::size_t>(p)], u);
+    tz.noalias() += xz[t] * u;
+    x[p] = xz[t];
+  }
+  llt_.solveInPlace(tz);
+  c += tz;
+}
+
+void FactorFreeBlock::finish(const double* b, const Vec& c, double* x, Vec* sum_xv, double* sum_x) const {
+  // x_P = (ra D_P)^{-1} (b_P - U_P c); optionally also V_F' x and 1'x (x_Z is already in x)
+  const Vec cv = std::sqrt(ra_) * c.head(r_);
+  const double cs = m_ > r_ ? std::sqrt(sigma_) * c[r_] : 0.0;
+  if (sum_xv) sum_xv->setZero(r_);
+  double sx = 0.0;
+  const Index f = size();
   for (Index t = 0; t < f; ++t) {
+    prefetch(t + kPrefetchRows);
     const Index i = assets_[static_cast<std::size_t>(t)];
-    if (dense_[static_cast<std::size_t>(i)]) continue;
-    x[t] = (b[t] - v_.row(i).dot(cv) - cs) / (ra_ * d_[i]);
+    const RowMap vi(row(i), r_);
+    if (!dense_[static_cast<std::size_t>(i)]) x[t] = (b[t] - vi.dot(cv) - cs) / (ra_ * d_[i]);
+    if (sum_xv) {
+      sum_xv->noalias() += x[t] * vi;
+      sx += x[t];
+    }
   }
+  if (sum_x) *sum_x = sx;
+}
+
+Vec FactorFreeBlock::residual(const double* b, const double* x, const Vec& sum_xv, double sum_x, double* res) const {
+  // res = b - Ht x = b - ra d .* x - ra V_F (V_F' x) - sigma 1'x, and U_P' (ra D_P)^{-1} res
+  Vec sv = Vec::Zero(r_);
+  double ss = 0.0;
+  const Index f = size();
+  for (Index t = 0; t < f; ++t) {
+    prefetch(t + kPrefetchRows);
+    const Index i = assets_[static_cast<std::size_t>(t)];
+    const RowMap vi(row(i), r_);
+    res[t] = b[t] - ra_ * d_[i] * x[t] - ra_ * vi.dot(sum_xv) - sigma_ * sum_x;
+    if (dense_[static_cast<std::size_t>(i)]) continue;
+    const double a = res[t] / (ra_ * d_[i]);
+    sv.noalias() += a * vi;
+    ss += a;
+  }
+  Vec c(m_);
+  c.head(r_) = std::sqrt(ra_) * sv;
+  if (m_ > r_) c[r_] = std::sqrt(sigma_) * ss;
+  return c;
 }
 
 void FactorFreeBlock::solve(Eigen::Ref<Vec> x) const {
@@ -444,22 +506,20 @@ void FactorFreeBlock::solve(Eigen::Ref<Vec> x) const {
   MICROALLOC_CHECK_SIZE(x.size(), f, "solve: x");
   if (f == 0) return;
   const Vec b = x;
-  woodbury(b.data(), x.data());
-  if (!refine_) return;
-  // One step of iterative refinement: res = b - Ht x = b - ra d .* x - U (U' x).
-  Vec sv = Vec::Zero(r_);
-  double ss = 0.0;
-  for (Index t = 0; t < f; ++t) {
-    const Index i = assets_[static_cast<std::size_t>(t)];
-    sv.noalias() += x[t] * v_.row(i).transpose();
-    ss += x[t];
+  Vec c = capacitance_rhs(b.data());
+  small_solve(b.data(), c, x.data());
+  if (!refine_) {
+    finish(b.data(), c, x.data(), nullptr, nullptr);
+    return;
   }
+  // One step of iterative refinement, its passes fused with the solve's.
+  Vec sum_xv(r_);
+  double sum_x = 0.0;
+  finish(b.data(), c, x.data(), &sum_xv, &sum_x);
   Vec res(f), dx(f);
-  for (Index t = 0; t < f; ++t) {
-    const Index i = assets_[static_cast<std::size_t>(t)];
-    res[t] = b[t] - ra_ * d_[i] * x[t] - ra_ * v_.row(i).dot(sv) - sigma_ * ss;
-  }
-  woodbury(res.data(), dx.data());
+  c = residual(b.data(), x.data(), sum_xv, sum_x, res.data());
+  small_solve(res.data(), c, dx.data());
+  finish(res.data(), c, dx.data(), nullptr, nullptr);
   x += dx;
 }
 
