@@ -7,4 +7,5 @@ void bind_solvers(pybind11::module_& m);
 void bind_risk(pybind11::module_& m);
 void bind_rebalance(pybind11::module_& m);
 void bind_frontier(pybind11::module_& m);
+void bind_covariance(pybind11::module_& m);
 }  // namespace microalloc::bindings

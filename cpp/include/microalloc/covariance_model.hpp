@@ -41,6 +41,16 @@ class FreeBlock {
     return reset(assets, ra, sigma);
   }
 
+  /// Moves F to `assets` (in this order) and sets ra and sigma: afterwards the factorisation is
+  /// that of the same matrix as after reset(assets, ra, sigma) (and the same return value), but
+  /// a factorisation that can follow a change of set cheaply does so at a cost that grows with the
+  /// assets that came and went rather than with |F| (FactorFreeBlock: O(changes r^2 + r^3) plus
+  /// O(|F|) integer work). Meant for methods that change many assets per iteration (a primal-dual
+  /// active-set method). The default is reset().
+  virtual bool assign(const std::vector<Index>& assets, double ra, double sigma) {
+    return reset(assets, ra, sigma);
+  }
+
   enum class Append { Ok, Singular, NegativeCurvature };
   /// Appends asset j at the end of F. On Singular or NegativeCurvature, F is unchanged and `dir`
   /// holds Ht_FF^{-1} Ht_{F,j}: the direction d_F = -dir, d_j = 1 has zero curvature
@@ -132,6 +142,15 @@ class DenseCovariance final : public CovarianceModel {
 /// costs O(n k^2 + k^3): F = R R' (R: k x r, r = rank F, from an eigendecomposition), the scaled
 /// loadings V = X R (n x r, owned: the one O(n k) array the model adds) and the diagonal.
 /// Then S = V V' + diag(d), and every operation works on V.
+///
+/// Eigenvalues of F at or below 1e-12 times the largest are dropped (they are rounding); the
+/// constructor throws std::invalid_argument on inconsistent sizes, a non-finite entry, a negative
+/// specific variance, an F that is not symmetric (to 1e-10 of max |F|) or not positive semidefinite
+/// (an eigenvalue below -1e-10 times the largest). Its free_block() factors Ht through the Woodbury
+/// identity with an (r+1) x (r+1) capacitance matrix, keeping the assets with d_i = 0 (or
+/// negligible) in a small dense block (docs/methods.md, "Covariance models"): O(|F| r + r^2) per
+/// solve, O(r^2 + r^3) per append or remove, and it never reports NegativeCurvature (S is PSD by
+/// construction). The free block must not outlive the model.
 class FactorCovariance final : public CovarianceModel {
  public:
   FactorCovariance(const MatRef& loadings, const MatRef& factor_cov, const VecRef& specific_var);
