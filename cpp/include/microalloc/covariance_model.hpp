@@ -35,19 +35,13 @@ class FreeBlock {
   /// the set is then empty.
   [[nodiscard]] virtual bool reset(const std::vector<Index>& assets, double ra, double sigma) = 0;
 
-  /// As reset, but a model may reuse the current factorisation and update it by the assets that
-  /// came and went (the primal-dual active set moves many at once). F takes the order of `assets`.
-  virtual bool assign(const std::vector<Index>& assets, double ra, double sigma) {
-    return reset(assets, ra, sigma);
-  }
-
   /// Moves F to `assets` (in this order) and sets ra and sigma: afterwards the factorisation is
   /// that of the same matrix as after reset(assets, ra, sigma) (and the same return value), but
   /// a factorisation that can follow a change of set cheaply does so at a cost that grows with the
   /// assets that came and went rather than with |F| (FactorFreeBlock: O(changes r^2 + r^3) plus
   /// O(|F|) integer work). Meant for methods that change many assets per iteration (a primal-dual
   /// active-set method). The default is reset().
-  virtual bool assign(const std::vector<Index>& assets, double ra, double sigma) {
+  [[nodiscard]] virtual bool assign(const std::vector<Index>& assets, double ra, double sigma) {
     return reset(assets, ra, sigma);
   }
 
