@@ -27,7 +27,6 @@ namespace py = pybind11;
 namespace microalloc::bindings {
 namespace {
 
-using CArray = py::array_t<double, py::array::c_style>;
 using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
 
 void check_ndim(const py::array& a, py::ssize_t ndim, const char* what) {
@@ -59,22 +58,6 @@ std::vector<Index> as_indices(const IndexArray& a, const char* what) {
   const std::int64_t* p = a.data();
   return std::vector<Index>(p, p + a.shape(0));
 }
-
-/// The model and the arrays it borrows (members are destroyed in reverse order: the model first).
-struct FactorModelHolder {
-  CArray loadings, factor_cov, specific_var;
-  std::unique_ptr<FactorCovariance> model;
-
-  FactorModelHolder(CArray x, CArray f, CArray d)
-      : loadings(std::move(x)), factor_cov(std::move(f)), specific_var(std::move(d)) {
-    const auto xm = as_matrix(loadings, "loadings");
-    const auto fm = as_matrix(factor_cov, "factor_cov");
-    const auto dv = as_vector(specific_var, "specific_var");
-    py::gil_scoped_release release;
-    model = std::make_unique<FactorCovariance>(xm, fm, dv);
-  }
-  Index n() const { return model->size(); }
-};
 
 /// A FreeBlock of a model, keeping the model (a Python object) alive.
 struct FreeBlockHolder {
@@ -164,6 +147,28 @@ void bind_free_block(py::module_& m) {
 
 }  // namespace
 
+FactorModelHolder::FactorModelHolder(CArray x, CArray f, CArray d)
+    : loadings(std::move(x)), factor_cov(std::move(f)), specific_var(std::move(d)) {
+  const auto xm = as_matrix(loadings, "loadings");
+  const auto fm = as_matrix(factor_cov, "factor_cov");
+  const auto dv = as_vector(specific_var, "specific_var");
+  py::gil_scoped_release release;
+  model = std::make_unique<FactorCovariance>(xm, fm, dv);
+}
+
+CovArg::CovArg(py::handle cov) {
+  if (py::isinstance<FactorModelHolder>(cov)) {
+    model_ = cov.cast<const FactorModelHolder&>().model.get();
+    return;
+  }
+  py::detail::make_caster<MatRef> caster;
+  if (!caster.load(cov, /*convert=*/false)) {
+    throw py::type_error("cov: expected a _core.FactorModel or a float64 C-ordered matrix");
+  }
+  dense_.emplace(py::detail::cast_op<MatRef>(caster));  // O(n): the diagonal; the matrix is borrowed
+  model_ = &*dense_;
+}
+
 void bind_covariance(py::module_& m) {
   bind_free_block(m);
   py::class_<FactorModelHolder>(m, "FactorModel",
@@ -172,6 +177,7 @@ void bind_covariance(py::module_& m) {
       .def(py::init<CArray, CArray, CArray>(), py::arg("loadings").noconvert(), py::arg("factor_cov").noconvert(),
            py::arg("specific_var").noconvert())
       .def_property_readonly("n", &FactorModelHolder::n)
+      .def_property_readonly("shape", [](const FactorModelHolder& h) { return py::make_tuple(h.n(), h.n()); })
       .def_property_readonly("k", [](const FactorModelHolder& h) { return h.model->factors(); })
       .def_property_readonly("rank", [](const FactorModelHolder& h) { return h.model->rank(); })
       .def("diagonal",

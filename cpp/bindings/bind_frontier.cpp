@@ -14,9 +14,10 @@ void bind_frontier(py::module_& m) {
   // The whole frontier as a dict of arrays (turning points and segment coefficients).
   m.def(
       "efficient_frontier",
-      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double budget, double tol,
+      [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double budget, double tol,
          int max_points, double stop_return, double stop_risk) {
-        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         Frontier f;
         {
           py::gil_scoped_release release;

@@ -35,30 +35,31 @@ void bind_rebalance(py::module_& m) {
   // Returns (breach or None, n_breaches, max_drift, l1_drift, tracking_error or None, triggered).
   m.def(
       "check_bands",
-      [](MatRef weights, MatRef targets, VecRef absolute, VecRef relative, bool combine_max, MatRef cov,
+      [](MatRef weights, MatRef targets, VecRef absolute, VecRef relative, bool combine_max, const py::object& cov,
          Trigger trigger, double threshold, bool with_breach, int threads) {
         const auto rows = static_cast<py::ssize_t>(weights.rows()), cols = static_cast<py::ssize_t>(weights.cols());
+        const CovArg cov_arg(cov);  // a 0 x 0 matrix: no tracking-error trigger
+        const bool with_te = cov_arg.model().size() > 0;
         py::array_t<bool> breach = with_breach ? py::array_t<bool>({rows, cols}) : py::array_t<bool>();
         py::array_t<std::int64_t> count(rows);
         py::array_t<double> max_drift(rows), l1(rows);
-        py::array_t<double> te = cov.rows() ? py::array_t<double>(rows) : py::array_t<double>();
+        py::array_t<double> te = with_te ? py::array_t<double>(rows) : py::array_t<double>();
         py::array_t<bool> triggered(rows);
         BandCheckOutput out;
         out.breach = with_breach ? ptr(breach) : nullptr;
         out.n_breaches = ptr(count);
         out.max_drift = ptr(max_drift);
         out.l1_drift = ptr(l1);
-        out.tracking_error = cov.rows() ? ptr(te) : nullptr;
+        out.tracking_error = with_te ? ptr(te) : nullptr;
         out.triggered = ptr(triggered);
-        std::optional<DenseCovariance> model;  // O(n): the diagonal; the matrix is borrowed
-        if (cov.rows()) model.emplace(cov);
+        const CovarianceModel* model = with_te ? &cov_arg.model() : nullptr;
         {
           py::gil_scoped_release release;
-          check_bands(weights, Bands{targets, absolute, relative, combine_max}, model ? &*model : nullptr,
+          check_bands(weights, Bands{targets, absolute, relative, combine_max}, model,
                       trigger, threshold, threads, out);
         }
         return py::make_tuple(with_breach ? py::object(breach) : py::none(), count, max_drift, l1,
-                              cov.rows() ? py::object(te) : py::none(), triggered);
+                              with_te ? py::object(te) : py::none(), triggered);
       },
       py::arg("weights").noconvert(), py::arg("targets").noconvert(), py::arg("absolute").noconvert(),
       py::arg("relative").noconvert(), py::arg("combine_max"), py::arg("cov").noconvert(), py::arg("trigger"),

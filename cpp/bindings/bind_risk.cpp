@@ -37,12 +37,13 @@ void bind_risk(py::module_& m) {
 
   m.def(
       "risk_budgeting",
-      [](MatRef cov, VecRef budgets, double tol, int max_sweeps, int newton_max_n) {
+      [](const py::object& cov, VecRef budgets, double tol, int max_sweeps, int newton_max_n) {
         RiskBudgetingSettings settings;
         settings.tol = tol;
         settings.max_sweeps = max_sweeps;
         settings.newton_max_n = newton_max_n;
-        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         py::gil_scoped_release release;
         return risk_budgeting(model, budgets, settings);
       },
@@ -51,12 +52,13 @@ void bind_risk(py::module_& m) {
 
   m.def(
       "risk_budgeting_bounded",
-      [](MatRef cov, VecRef budgets, VecRef lower, VecRef upper, double tol, int max_iter, int guess_rounds) {
+      [](const py::object& cov, VecRef budgets, VecRef lower, VecRef upper, double tol, int max_iter, int guess_rounds) {
         RiskBudgetingSettings settings;
         settings.guess_rounds = guess_rounds;
         settings.tol = tol;
         settings.max_sweeps = max_iter;
-        const DenseCovariance model(cov);
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         py::gil_scoped_release release;
         return risk_budgeting(model, budgets, lower, upper, settings);
       },
@@ -65,8 +67,9 @@ void bind_risk(py::module_& m) {
 
   m.def(
       "decompose_risk",
-      [](MatRef cov, MatRef weights, MatRef benchmark, MatRef expected_returns, int threads) {
-        const DenseCovariance model(cov);
+      [](const py::object& cov, MatRef weights, MatRef benchmark, MatRef expected_returns, int threads) {
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         RiskInput in{model, weights, benchmark, expected_returns};
         py::gil_scoped_release release;
         return decompose_risk(in, threads);

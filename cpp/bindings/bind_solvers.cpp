@@ -87,9 +87,10 @@ void bind_solvers(py::module_& m) {
 
   m.def(
       "solve_projected_gradient",
-      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+      [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef warm_start, double tol, int max_iter, bool check_curvature) {
-        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         SolverSettings settings;
         settings.tol = tol;
@@ -105,9 +106,10 @@ void bind_solvers(py::module_& m) {
 
   m.def(
       "solve_active_set",
-      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+      [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef warm_start, double tol, int max_iter) {
-        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         SolverSettings settings;
         settings.tol = tol;
@@ -121,9 +123,10 @@ void bind_solvers(py::module_& m) {
 
   m.def(
       "certify_weights",
-      [](MatRef cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+      [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, VecRef weights, double tol) {
-        const DenseCovariance model(cov);  // O(n): the diagonal; the matrix is borrowed
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         py::gil_scoped_release release;
         return certify_weights(problem, weights, tol);
@@ -134,9 +137,10 @@ void bind_solvers(py::module_& m) {
 
   m.def(
       "solve_batch",
-      [](MatRef cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
+      [](const py::object& cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
          VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads) {
-        const DenseCovariance model(cov);
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
         BatchInput in{model, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m};
         SolverSettings settings;
         settings.tol = tol;

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "mean_variance_common.hpp"
+#include "newton_active_set.hpp"
 #include "microalloc/check.hpp"
 #include "microalloc/mean_variance.hpp"
 #include "microalloc/projection.hpp"
@@ -48,16 +49,13 @@ constexpr double kStepCancelTol = 1e-14;  // a step below this fraction of its t
 // Crossover: once the iterations have read more than kCrossoverRows * n rows of S (about as many
 // matrix-vector products; solves with few free assets end below 7 n on the 720 long-only problems
 // of sizes 20-1000 and caps 1/n-100% we tried, none of which crosses over) with at least
-// kCrossoverMinFree assets free, many assets are
-// probably free at the optimum and single pivots from a vertex are the slow way there. A
-// projected-gradient run from an interior point (its own start) until its bound pattern settles
-// then identifies the faces, and the solve restarts warm from its point: one blocked
-// factorisation of the free block and a few pivots. Mixed cases (a few hundred free out of
-// thousands) may cross over too; they then pay up to kCrossoverMaxIter gradient iterations.
+// kCrossoverMinFree assets free, many assets are probably free at the optimum and single pivots
+// from a vertex are the slow way there. The primal-dual active set (newton_active_set.cpp) then
+// moves many bounds per step from the current working set; the primal method finishes whatever
+// it cannot certify, from its last iterate.
 constexpr double kCrossoverRows = 12.0;
 constexpr Index kCrossoverMinFree = 32;
-constexpr int kCrossoverStable = 10;
-constexpr int kCrossoverMaxIter = 60;  // then the active set goes on from its point
+constexpr int kNewtonMaxIter = 50;  // primal-dual steps; then the primal active set goes on
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3, kInside = 4 };
 
@@ -71,6 +69,7 @@ struct ActiveSetSolver::Impl {
   double sigma = 0.0;
   double shift_value = 0.0;  // the sigma to switch on when a pivot vanishes
   Vec lb, ub, c, w, g;
+  Vec cov_b;  // S b (empty without a benchmark)
   std::vector<signed char> state;
   // The free set F, in the block's order, and the factorisation of Ht_FF. The block is kept
   // between solves on the same model (its storage is the workspace a batch reuses).
@@ -79,6 +78,8 @@ struct ActiveSetSolver::Impl {
   const CovarianceModel* block_model = nullptr;
   int factorizations_before = 0;  // the block's count when this solve started
   Vec e, u, pf, dir, dvec;
+  std::vector<Index> nonzero;  // workspace of cov_times_w
+  std::vector<double> nonzero_w;
   double s_e = 0.0;  // 1'e
   int zero_curvature = 0;
   double rows_read = 0.0;  // rows of S read by gradient updates, plus one per pricing pass
@@ -158,21 +159,24 @@ struct ActiveSetSolver::Impl {
 
   // ---- the gradient, through the covariance model
 
-  /// g += alpha * H[:, idx] * dir (one column of S per free asset: O(n k)).
+  /// g += alpha * H[:, idx] * dir (the columns of the free assets: O(n k) for a dense S).
   void gradient_step(const std::vector<Index>& idx, const Vec& d, double alpha) {
     rows_read += static_cast<double>(idx.size());
-    for (std::size_t t = 0; t < idx.size(); ++t) {
-      const double a = alpha * ra * d[static_cast<Index>(t)];
-      if (a != 0.0) cov().add_column(idx[t], a, g);
-    }
+    cov().add_columns(idx.data(), d.data(), static_cast<Index>(idx.size()), alpha * ra, g);
   }
 
-  /// S w from scratch, using only the non-zero weights (O(n nnz(w))).
-  void cov_times_w(Vec& out) const {
-    out.setZero(n);
+  /// S w from scratch, using only the non-zero weights (O(n nnz(w)) for a dense S).
+  void cov_times_w(Vec& out) {
+    nonzero.clear();
+    nonzero_w.clear();
     for (Index j = 0; j < n; ++j) {
-      if (w[j] != 0.0) cov().add_column(j, w[j], out);
+      if (w[j] != 0.0) {
+        nonzero.push_back(j);
+        nonzero_w.push_back(w[j]);
+      }
     }
+    out.setZero(n);
+    cov().add_columns(nonzero.data(), nonzero_w.data(), static_cast<Index>(nonzero.size()), 1.0, out);
   }
 
   /// g = H w - c from scratch.
@@ -297,6 +301,7 @@ struct ActiveSetSolver::Impl {
     shift_value = ra * prob.cov.mean_variance();
     c = prob.has_mu() ? Vec(prob.mu) : Vec::Zero(n);
     if (prob.has_benchmark()) c += ra * cov_b;
+    this->cov_b = cov_b;
     state.assign(static_cast<std::size_t>(n), kLower);
     if (block_model != &prob.cov) {
       block = prob.cov.free_block();
@@ -597,11 +602,15 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
 
   s.set_up(prob, cov_b);
   const bool finite = s.lb.allFinite() && s.ub.allFinite();
-  if (warm_start.size() == n || !finite) {
+  // A model whose free block follows many changes cheaply starts with the primal-dual active set
+  // from an interior point (every asset free unless the projection puts it at a bound).
+  const bool newton_first = settings.crossover && prob.cov.cheap_assign();
+  if (warm_start.size() == n || !finite || newton_first) {
     s.start_from(warm_start);
   } else {
     s.start_at_vertex();
   }
+  if (newton_first) return crossover(prob, settings, 0, t0);
   s.enter_working_set();
   if (s.iterate(settings, ev, res.status) == Impl::Next::Crossover) {
     return crossover(prob, settings, s.it, t0);
@@ -614,30 +623,31 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
 
 SolveResult ActiveSetSolver::crossover(const MeanVarianceProblem& prob, const SolverSettings& settings,
                                        int iterations, std::chrono::steady_clock::time_point t0) {
-  const int factorizations = impl_->factorizations();
-  const int zero_curvature = impl_->zero_curvature;
-  impl_->p = nullptr;
-  SolverSettings pg = settings;
-  pg.max_iter = std::max(1, std::min(kCrossoverMaxIter, settings.max_iter - iterations));
-  pg.stop_when_stable = kCrossoverStable;
-  pg.check_curvature = true;  // free here: a negative-curvature step ends the solve as NotConvex
-  const SolveResult first = solve_projected_gradient(prob, pg, Vec());
+  Impl& s = *impl_;
+  const int factorizations = s.factorizations();
+  const int zero_curvature = s.zero_curvature;
+  Vec w = s.w, sw;
+  const int limit = std::max(1, std::min(kNewtonMaxIter, settings.max_iter - iterations));
+  const auto out = newton_active_set(prob.cov, *s.block, s.ra, s.c, s.lb, s.ub, prob.budget, limit, w, sw);
   SolveResult res;
-  if (first.status == Status::NotConvex) {
-    res = first;
-    res.iterations = 0;
+  Evaluator ev(prob, s.lb, s.ub, s.cov_b);
+  const Evaluator::Point pt = ev.evaluate(w, sw);
+  if (out.settled && ev.passes(pt, settings.tol)) {
+    res.weights = w;
+    fill_result(prob, pt, ev, res);
+    res.status = Status::Optimal;
   } else {
     SolverSettings as = settings;
     as.crossover = false;
-    as.max_iter = std::max(0, settings.max_iter - iterations - first.iterations);
-    res = solve(prob, as, first.weights);
+    as.max_iter = std::max(0, settings.max_iter - iterations - out.iterations);
+    res = solve(prob, as, w);
   }
-  // iterations: active set before + projected gradient + active set after
-  res.iterations += iterations + first.iterations;
-  res.crossover_iterations = first.iterations;
-  res.factorizations += factorizations;
+  res.iterations += iterations + out.iterations;
+  res.crossover_iterations = out.iterations;
+  res.factorizations += factorizations + (s.block->factorizations() - s.factorizations_before);
   res.zero_curvature_steps += zero_curvature;
   res.solve_time_s = seconds_since(t0);
+  s.p = nullptr;
   return res;
 }
 

@@ -183,6 +183,13 @@ void DenseCovariance::add_column(Index j, double alpha, Eigen::Ref<Vec> y) const
   y.noalias() += alpha * cov_.row(j).transpose();  // S symmetric: row j is column j, contiguous
 }
 
+void CovarianceModel::add_columns(const Index* idx, const double* v, Index count, double alpha,
+                                  Eigen::Ref<Vec> y) const {
+  for (Index t = 0; t < count; ++t) {
+    if (v[t] != 0.0) add_column(idx[t], alpha * v[t], y);
+  }
+}
+
 void DenseCovariance::gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
                              Index ld) const {
   for (Index r = 0; r < nr; ++r) {

@@ -99,7 +99,7 @@ class FactorFreeBlock final : public FreeBlock {
   bool reset(const std::vector<Index>& assets, double ra, double sigma) override;
   bool assign(const std::vector<Index>& assets, double ra, double sigma) override;
   Append append(Index j, Vec& dir) override;
-  void remove(Index pos) override;
+  bool remove(Index pos) override;
   void solve(Eigen::Ref<Vec> x) const override;
   Index size() const noexcept override { return static_cast<Index>(assets_.size()); }
   int factorizations() const noexcept override { return factorizations_; }
@@ -388,7 +388,7 @@ FreeBlock::Append FactorFreeBlock::append(Index j, Vec& dir) {
   return Append::Ok;
 }
 
-void FactorFreeBlock::remove(Index pos) {
+bool FactorFreeBlock::remove(Index pos) {
   if (pos < 0 || pos >= size()) throw std::out_of_range("remove: position " + std::to_string(pos) + " out of range");
   const Index i = assets_[static_cast<std::size_t>(pos)];
   assets_.erase(assets_.begin() + pos);
@@ -402,6 +402,7 @@ void FactorFreeBlock::remove(Index pos) {
   }
   for (auto& p : zpos_) p -= (p > pos);
   factor_small();  // a principal sub-block of a positive definite block
+  return true;
 }
 
 // The solve walks the rows of V of the free assets (scattered in V) in four passes: they are
@@ -562,6 +563,19 @@ void FactorCovariance::add_column(Index j, double alpha, Eigen::Ref<Vec> y) cons
   const Vec vj = alpha * v_.row(j).transpose();
   y.noalias() += v_ * vj;
   y[j] += alpha * d_[j];
+}
+
+void FactorCovariance::add_columns(const Index* idx, const double* v, Index count, double alpha,
+                                   Eigen::Ref<Vec> y) const {
+  MICROALLOC_CHECK_SIZE(y.size(), size(), "add_columns: y");
+  Vec t = Vec::Zero(rank());  // V_J' v: O(count r), then one pass over V
+  for (Index k = 0; k < count; ++k) {
+    const Index j = idx[k];
+    if (j < 0 || j >= size()) throw std::out_of_range("add_columns: index out of range");
+    t.noalias() += (alpha * v[k]) * v_.row(j).transpose();
+    y[j] += alpha * v[k] * d_[j];
+  }
+  y.noalias() += v_ * t;
 }
 
 void FactorCovariance::gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,

@@ -12,7 +12,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -109,10 +109,13 @@ def _raise_if_not_psd(psd: Any, name: str = "cov") -> None:
         )
 
 
-def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[np.ndarray, Any]:
-    """Validated covariance as a float64 C-ordered square matrix (a labelled one with its rows in
-    the order of its columns), and its core report."""
+def as_covariance(cov: Any, *, check_psd: bool, name: str = "cov") -> tuple[Any, Any]:
+    """Validated covariance as the core takes it: a float64 C-ordered square matrix (a labelled one
+    with its rows in the order of its columns), or the core's FactorModel for a FactorCovariance
+    (``.shape`` (n, n) like a matrix); and a report with the largest variance."""
     check_psd = as_flag(check_psd, "check_psd")
+    if isinstance(cov, FactorCovariance):
+        return cov._model(), cov._scale_report()  # positive semidefinite by construction
     if isinstance(cov, Covariance):
         try:
             return cov._checked(check_psd)
@@ -500,6 +503,10 @@ class FactorCovariance(CovarianceObject):
         s[np.diag_indices_from(s)] += self._specific
         return s
 
+    def _scale_report(self) -> Any:
+        """What the scale checks read of a covariance (as the core's report of a matrix)."""
+        return _ScaleReport(float(self._variances.max()), float(self._variances.mean()))
+
     def _model(self) -> Any:
         """The core's FactorModel over the stored arrays (built once, kept), or None when this build
         of the core has none."""
@@ -524,6 +531,11 @@ class FactorCovariance(CovarianceObject):
 
     def __repr__(self) -> str:
         return f"FactorCovariance(n={self.n}, k={self.k}, labelled={self._labels is not None})"
+
+
+class _ScaleReport(NamedTuple):
+    max_variance: float
+    mean_variance: float
 
 
 def _rebuild_factor_covariance(

@@ -84,6 +84,17 @@ class CovarianceModel {
   /// y += alpha S e_j.
   virtual void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const = 0;
 
+  /// y += alpha S_{:,J} v for the `count` assets J = idx[0..count) with values v: a product with a
+  /// sparse vector (the active set's step moves only the free assets). The default adds the
+  /// columns one by one (O(n count) for a dense S); a factor model does it in O((n + count) r).
+  virtual void add_columns(const Index* idx, const double* v, Index count, double alpha,
+                           Eigen::Ref<Vec> y) const;
+
+  /// Whether the free block follows large changes of the free set cheaply (FreeBlock::assign in
+  /// O(changes), not a factorisation from scratch): then a method that moves many assets per step
+  /// (the primal-dual active set) is the first choice.
+  virtual bool cheap_assign() const noexcept { return false; }
+
   /// out[r * ld + c] = S(rows[r], cols[c]) for r < nr, c < nc.
   virtual void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
                       Index ld) const = 0;
@@ -158,6 +169,9 @@ class FactorCovariance final : public CovarianceModel {
               Index ld) const override;
   double quadratic(const VecRef& x) const override;
   std::unique_ptr<FreeBlock> free_block() const override;
+  void add_columns(const Index* idx, const double* v, Index count, double alpha,
+                   Eigen::Ref<Vec> y) const override;
+  bool cheap_assign() const noexcept override { return true; }
 
   Index factors() const noexcept { return x_.cols(); }
   Index rank() const noexcept { return v_.cols(); }

@@ -39,7 +39,7 @@ struct SolverSettings {
   /// Projected gradient: stop (status MaxIter unless certified) once the set of weights at a bound
   /// has not changed for this many iterations; 0 = never. The active set's crossover uses it.
   int stop_when_stable = 0;
-  /// Active set: allow the crossover to projected gradient (see active_set.cpp).
+  /// Active set: allow the crossover to the primal-dual active set (see active_set.cpp).
   bool crossover = true;
 };
 
@@ -62,7 +62,7 @@ struct SolveResult {
   int restarts = 0;               ///< projected gradient: momentum restarts
   int factorizations = 0;         ///< active set: Cholesky factorisations from scratch
   int zero_curvature_steps = 0;   ///< active set: moves along a direction of zero curvature
-  int crossover_iterations = 0;   ///< active set: projected-gradient iterations of its crossover
+  int crossover_iterations = 0;   ///< active set: primal-dual active-set steps of its crossover
 };
 
 /// Accelerated projected gradient (FISTA) in the Jacobi metric with adaptive restart and a
@@ -91,8 +91,9 @@ class ActiveSetSolver {
                     const VecRef& warm_start);
 
  private:
-  /// A projected-gradient run from its own start until the bound pattern settles, then a solve
-  /// warm-started from its point; `iterations` active-set iterations were spent already.
+  /// The primal-dual active set from the solver's current point (its bound pattern the first
+  /// guess), certified; what it cannot certify the primal active set finishes from its last
+  /// iterate. `iterations` active-set iterations were spent already.
   SolveResult crossover(const MeanVarianceProblem& problem, const SolverSettings& settings,
                         int iterations, std::chrono::steady_clock::time_point t0);
 
