@@ -192,13 +192,6 @@ def test_to_dense_refuses_large_models_and_products_check_their_argument():
         assert e.value.argument == "w"
 
 
-def test_solvers_refuse_it_with_a_clear_message():
-    m = ma.FactorCovariance(X3, F3, D3)
-    with pytest.raises(ma.InputError, match="not a FactorCovariance") as e:
-        ma.solve_mean_variance(m, np.full(4, 0.05))
-    assert e.value.argument == "cov"
-
-
 # -- hypothesis: any valid model, and any one corrupted entry -------------------------------------
 @st.composite
 def models(draw):

@@ -199,6 +199,19 @@ void bind_covariance(py::module_& m) {
           },
           py::arg("x").noconvert())
       .def(
+          "__matmul__",  // S @ x for a vector, as a matrix would (the Python layer's few products)
+          [](const FactorModelHolder& h, const CArray& x) {
+            const auto xv = as_vector(x, "x");
+            check_len(x.shape(0), h.n(), "x");
+            Vec y(h.n());
+            {
+              py::gil_scoped_release release;
+              h.model->apply(xv, y);
+            }
+            return py::array_t<double>(y.size(), y.data());
+          },
+          py::arg("x").noconvert())
+      .def(
           "apply_rows",
           [](const FactorModelHolder& h, const CArray& w) {
             const auto wm = as_matrix(w, "w");

@@ -137,7 +137,7 @@ def project_box_budget(
     y: npt.NDArray[np.float64], lower: npt.NDArray[np.float64], upper: npt.NDArray[np.float64], budget: float
 ) -> tuple[npt.NDArray[np.float64], float]: ...
 def solve_projected_gradient(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -150,7 +150,7 @@ def solve_projected_gradient(
     check_curvature: bool,
 ) -> SolveResult: ...
 def solve_active_set(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -162,7 +162,7 @@ def solve_active_set(
     max_iter: int,
 ) -> SolveResult: ...
 def certify_weights(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -173,7 +173,7 @@ def certify_weights(
     tol: float,
 ) -> SolveResult: ...
 def solve_batch(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -239,17 +239,17 @@ class RiskBudgetingResult(_Result):
     def bound_rounds(self) -> int: ...
 
 def decompose_risk(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     weights: npt.NDArray[np.float64],
     benchmark: npt.NDArray[np.float64],
     expected_returns: npt.NDArray[np.float64],
     threads: int,
 ) -> RiskDecomposition: ...
 def risk_budgeting(
-    cov: npt.NDArray[np.float64], budgets: npt.NDArray[np.float64], tol: float, max_sweeps: int, newton_max_n: int
+    cov: npt.NDArray[np.float64] | FactorModel, budgets: npt.NDArray[np.float64], tol: float, max_sweeps: int, newton_max_n: int
 ) -> RiskBudgetingResult: ...
 def risk_budgeting_bounded(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     budgets: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -300,7 +300,7 @@ def check_bands(
     absolute: npt.NDArray[np.float64],
     relative: npt.NDArray[np.float64],
     combine_max: bool,
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     trigger: Trigger,
     threshold: float,
     with_breach: bool,
@@ -350,7 +350,7 @@ def drift(
     weights: npt.NDArray[np.float64], returns: npt.NDArray[np.float64], threads: int
 ) -> npt.NDArray[np.float64]: ...
 def efficient_frontier(
-    cov: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
@@ -375,10 +375,13 @@ class FactorModel(metaclass=_Pybind11Type):
     @property
     def n(self) -> int: ...
     @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
     def k(self) -> int: ...
     @property
     def rank(self) -> int: ...
     def diagonal(self) -> npt.NDArray[np.float64]: ...
+    def __matmul__(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def apply(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def apply_rows(self, w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def quadratic(self, x: npt.NDArray[np.float64]) -> float: ...

@@ -28,7 +28,7 @@ from ._validate import (
     asset_labels,
     is_pandas,
 )
-from .covariance import Covariance, _square
+from .covariance import Covariance, FactorCovariance, _square
 from .errors import InfeasibleError, InputError, ShapeError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status
@@ -185,7 +185,10 @@ def active_portfolio(
     a = float(p.mu @ (w - p.benchmark))
     te = float(res.tracking_error)
     lab = _labeller(p.labels)
-    if p.labels is None:
+    if isinstance(cov, FactorCovariance):  # the model itself: its report adds the risk by source
+        report = risk_contributions(cov, lab(w), benchmark=lab(p.benchmark), expected_returns=lab(p.mu),
+                                    check_psd=False)
+    elif p.labels is None:
         report = risk_contributions(p.cov, w, benchmark=p.benchmark, expected_returns=p.mu, check_psd=False)
     else:
         import pandas as pd
@@ -207,7 +210,7 @@ def active_portfolio(
 def _n_assets(cov: Any, benchmark: Any) -> int:
     """The number of assets, read off the covariance (the benchmark's length if cov is not a
     matrix: the covariance check then names cov)."""
-    if isinstance(cov, Covariance):
+    if isinstance(cov, (Covariance, FactorCovariance)):
         return cov.n
     s = _as_float_array(cov, "cov")
     if s.ndim == 2 and (s.shape[0] == 0 or s.shape[0] != s.shape[1]):
@@ -378,7 +381,7 @@ def combine_funds(
     a = float(p.mu @ w)
     sw = s @ w
     te_c = float(np.sqrt(max(w @ sw, 0.0)))
-    fund_te = np.sqrt(np.diag(s))
+    fund_te = np.sqrt(s.diagonal())
     avg = float(w @ fund_te)
     lab = _labeller(labels)
     with np.errstate(divide="ignore", invalid="ignore"):

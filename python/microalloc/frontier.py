@@ -374,7 +374,7 @@ def max_sharpe(
             f"{_num(fr.expected_returns[-1])} against risk_free * budget = {_num(rf * fr.budget)}",
         )
     vol0 = fr.volatilities[0]
-    if vol0 <= 1e-9 * np.sqrt(np.trace(p.cov) / len(p.mu)) * max(1.0, abs(fr.budget)) and (
+    if vol0 <= 1e-9 * np.sqrt(p.cov.diagonal().sum() / len(p.mu)) * max(1.0, abs(fr.budget)) and (
         fr.expected_returns[0] - rf * fr.budget > 0
     ):
         raise InfeasibleError(

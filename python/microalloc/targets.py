@@ -146,7 +146,7 @@ def _finish(
 def _variance_floor(p: _Problem) -> float:
     """The variance below which relative gaps become absolute: the solvers' floor (1e-4 of the
     average variance times the squared budget in their half-variance objective, so 2e-4 here)."""
-    return 2e-4 * float(np.trace(p.cov)) / len(p.mu) * max(1.0, p.budget * p.budget)
+    return 2e-4 * float(p.cov.diagonal().sum()) / len(p.mu) * max(1.0, p.budget * p.budget)
 
 
 def _min_risk_gap(p: _Problem, w: np.ndarray, tau: float, r: float) -> tuple[Any, float, float]:
