@@ -602,10 +602,11 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
 
   s.set_up(prob, cov_b);
   const bool finite = s.lb.allFinite() && s.ub.allFinite();
-  // A model whose free block follows many changes cheaply starts with the primal-dual active set
-  // from an interior point (every asset free unless the projection puts it at a bound).
+  // A model whose free block follows many changes cheaply goes to the primal-dual active set at
+  // once, from the start's working set (the greedy vertex: a few assets, so the first free block
+  // is small; starting with every asset free cost 2-4x more steps on long-only problems).
   const bool newton_first = settings.crossover && prob.cov.cheap_assign();
-  if (warm_start.size() == n || !finite || newton_first) {
+  if (warm_start.size() == n || !finite) {
     s.start_from(warm_start);
   } else {
     s.start_at_vertex();
