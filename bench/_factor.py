@@ -84,7 +84,7 @@ def factor_model(n: int, k: int | None = None) -> FactorModel:
     are then scaled so that its total annualised vol is uniform in [15%, 40%] with a systematic
     share (R^2) uniform in [0.2, 0.6]; d is the remaining (specific) variance.
     """
-    k = FACTORS[n] if k is None else k
+    k = FACTORS.get(n, 20) if k is None else k
     rng = np.random.default_rng([SEED, n, k])
     n_ind = k - N_STYLE
     vol_f = np.r_[0.16, rng.uniform(0.03, 0.10, N_STYLE - 1), rng.uniform(0.04, 0.12, n_ind)]
@@ -434,14 +434,22 @@ def _reset_peak() -> bool:
 def measure_memory(solver: str, n: int, problem: str) -> dict:
     """Peak RSS of one solve above the RSS after building the data, in this (fresh) process.
 
-    A warm-up solve at n = 1000 first loads every library and lazily imported module, so the
-    measured solve pays only for its own allocations. When VmHWM cannot be reset, the baseline is
-    the high-water mark before the solve (a peak below it would read as 0)."""
+    A warm-up solve at n = 200 first loads every library and lazily imported module, so the
+    measured solve pays only for its own allocations; the freed heap is then handed back to the
+    system (malloc_trim) so that the measured solve cannot reuse it unseen. When VmHWM cannot be
+    reset, the baseline is the high-water mark before the solve (a peak below it would read as 0)."""
+    import ctypes
+    import gc
+
     module_name, adapter, _ = SOLVERS[solver]
     mod = __import__(module_name) if module_name else None
-    adapter(instance(1_000, problem), mod)
+    adapter(instance(200, problem), mod)
     inst = instance(n, problem)
-    sparse_qp(instance(1_000, problem))  # scipy.sparse's lazy imports
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     reset = _reset_peak()
     base_rss = _status_kib("VmRSS")
     base = base_rss if reset else _status_kib("VmHWM")
