@@ -18,6 +18,7 @@ Short mode (the default, for CI): n in (50, 200). ``MICROALLOC_BENCH_FULL=1`` ad
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,3 +278,13 @@ def make_data_fn():
 @pytest.fixture
 def problem_cls():
     return Problem
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The speed guard's ratios (test_ratio_guard.py), one line per case, in the CI log."""
+    rows = getattr(sys.modules.get("_bench_ratios"), "RESULTS", None)
+    if not rows:
+        return
+    terminalreporter.section("speed ratios: microalloc / numpy reference (this run vs bench/ratios.json)")
+    for case, now, old, ref in rows:
+        terminalreporter.write_line(f"{case:32s} {now:9.4g} vs {old:9.4g} committed  ({now / old:5.2f} x)  [{ref}]")
