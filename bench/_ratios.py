@@ -4,8 +4,8 @@ run, compared with the ratios committed in bench/ratios.json (see bench/README.m
 Each case pairs a microalloc call with a numpy reference on the same data (``S @ w`` on the same
 matrix, or one pass of numpy over the same batch). Both run on one thread (microalloc's
 ``threads=1``, BLAS limited to one thread through threadpoolctl when it is installed), in
-alternating blocks; the ratio is median(microalloc) / median(reference) over the blocks, so that
-a hiccup in a few blocks moves neither median.
+alternating blocks, in a fresh process per case; the ratio is median(microalloc) /
+median(reference) over the blocks, so that a hiccup in a few blocks moves neither median.
 
 Regenerate the committed ratios (on an otherwise idle machine) with
 
@@ -114,17 +114,6 @@ CASES: dict[str, Callable] = {
 }
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
-
-
 def _loops(fn: Callable, min_s: float) -> int:
     """Inner loop count so that one block lasts at least min_s (after one warm-up call)."""
     fn()
@@ -139,7 +128,7 @@ def _loops(fn: Callable, min_s: float) -> int:
 def measure(case: str, blocks: int = BLOCKS, min_block_s: float = MIN_BLOCK_S) -> dict:
     """Paired timing of one case: median seconds per call of each, and their ratio."""
     target, reference, ref_name = CASES[case]()
-    with _one_blas_thread():
+    with _conftest().one_blas_thread():
         nt, nr = _loops(target, min_block_s), _loops(reference, min_block_s)
         tt, tr = timeit.Timer(target), timeit.Timer(reference)  # timeit switches gc off while timing
         t_target, t_ref = [], []
@@ -148,6 +137,19 @@ def measure(case: str, blocks: int = BLOCKS, min_block_s: float = MIN_BLOCK_S) -
             t_ref.append(tr.timeit(nr) / nr)
     med_t, med_r = statistics.median(t_target), statistics.median(t_ref)
     return {"ratio": med_t / med_r, "microalloc_s": med_t, "reference_s": med_r, "reference": ref_name}
+
+
+def measure_isolated(case: str) -> dict:
+    """measure(case) in a fresh interpreter: the times must not depend on what ran before in the
+    process (the allocator's state does: risk_contributions at 1000 x 100 ran 5x faster after a
+    batch solve had raised glibc's mmap and trim thresholds)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", case],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"measuring {case!r} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict:
@@ -171,7 +173,7 @@ def update(repeats: int = 3) -> dict:
     """Measure every case `repeats` times and commit the median ratio of each."""
     cases = {}
     for case in CASES:
-        runs = [measure(case) for _ in range(repeats)]
+        runs = [measure_isolated(case) for _ in range(repeats)]
         best = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
         cases[case] = best
         print(f"{case:32s} {best['ratio']:10.4g}  ({best['microalloc_s'] * 1e6:.4g} µs / {best['reference_s'] * 1e6:.4g} µs)")
@@ -191,13 +193,17 @@ def update(repeats: int = 3) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--update", action="store_true", help=f"write {RATIOS_FILE.name}")
+    ap.add_argument("--measure", metavar="CASE", choices=list(CASES), help="measure one case in this process (JSON)")
     args = ap.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return 0
     if args.update:
         update()
         return 0
     committed = load()["cases"] if RATIOS_FILE.exists() else {}
     for case in CASES:
-        r = measure(case)
+        r = measure_isolated(case)
         old = committed.get(case, {}).get("ratio")
         change = f"{r['ratio'] / old:6.2f}x committed" if old else ""
         print(f"{case:32s} {r['ratio']:10.4g}  {change}")

@@ -17,6 +17,7 @@ Short mode (the default, for CI): n in (50, 200). ``MICROALLOC_BENCH_FULL=1`` ad
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -231,6 +232,19 @@ def accuracy(p: Problem, ref: Reference, w) -> dict:
         "max_violation": viol,
         "meets_target": bool(abs(gap) <= TARGET_REL_GAP and viol <= TARGET_VIOLATION),
     }
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """numpy's BLAS limited to one thread (through threadpoolctl when it is installed): the
+    yardsticks that must not depend on how busy the other cores are."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def factor_tables(data: dict) -> str:
             others[b["group"]][ei["solver"]] = b
     out = [
         "Factor-model covariance S = X F X' + diag(d), long-only, cap 5% (test_bench_factor.py). passes over X: "
-        "median / median of one numpy X.T @ x at that n (given in the yardstick rows). vs fastest peer: median / the "
+        "median / median of one numpy X.T @ x on one BLAS thread at that n (the yardstick rows). vs fastest peer: median / the "
         "fastest non-microalloc median of the instance. peak memory: RSS high-water mark of one solve above the data, "
         "in a fresh process.",
         "",
@@ -150,12 +150,12 @@ def factor_tables(data: dict) -> str:
         med = {s: b["stats"]["median"] for s, b in recs.items()}
         fastest = _fastest_peer(recs, med)
         if n in xt and problem == "mv":
-            out.append(f"| {n} | | | *numpy X.T @ x (yardstick)* | {fmt_time(xt[n])} | 1 | | | | | | | |")
+            out.append(f"| {n} | | | *numpy X.T @ x, 1 thread (yardstick)* | {fmt_time(xt[n])} | 1 | | | | | | | |")
         for s in sorted(recs, key=lambda s: (not s.startswith("microalloc"), med[s])):
             ei = recs[s]["extra_info"]
             label = f"cvxpy → {ei['cvxpy_solver']}" if s == "cvxpy" and ei.get("cvxpy_solver") else s
             ok = ei.get("meets_target")
-            passes = ei.get("passes_over_X") or (med[s] / xt[n] if n in xt else None)
+            passes = med[s] / xt[n] if n in xt else ei.get("passes_over_X")
             out.append(
                 f"| {n} | {ei.get('k', '?')} | {problem} | {label} | {fmt_time(med[s])} "
                 f"| {'—' if passes is None else f'{passes:,.0f}'} | {fmt_ratio(med[s], fastest)} "
@@ -177,7 +177,7 @@ def factor_tables(data: dict) -> str:
             for s in sorted(recs, key=per.get):
                 b = recs[s]
                 ei = b["extra_info"]
-                passes = ei.get("passes_over_X")
+                passes = per[s] / xt[ei["n"]] if ei.get("n") in xt else ei.get("passes_over_X")
                 check = ei.get("max_rel_obj_gap", ei.get("max_budget_error"))
                 out.append(
                     f"| {grp} | {s} | {fmt_time(b['stats']['median'])} | {ei.get('m', 1)} | {fmt_time(per[s])} "

@@ -2,7 +2,8 @@
 timed in the same run must stay within 2x of the ratio committed in bench/ratios.json.
 
 Runs in the short benchmark run of CI (``python -m pytest bench --benchmark-disable``); it times
-with its own paired loops (bench/_ratios.py), not with pytest-benchmark, so it is skipped by
+with its own paired loops in a fresh process per case (bench/_ratios.py), not with
+pytest-benchmark, so it is skipped by
 ``--benchmark-only`` runs. A case over the limit is measured a second time and fails only if both
 measurements are over. ``MICROALLOC_RATIO_GUARD=0`` skips it (e.g. under a profiler or coverage).
 Regenerate the committed ratios with ``python bench/_ratios.py --update``.
@@ -45,9 +46,9 @@ def test_speed_ratio(case, committed):
     assert case in committed["cases"], f"no committed ratio for {case!r}: regenerate with `{rg.UPDATE_COMMAND}`"
     old = committed["cases"][case]
     limit = float(committed.get("limit", rg.LIMIT))
-    runs = [rg.measure(case)]
+    runs = [rg.measure_isolated(case)]
     if runs[0]["ratio"] > limit * old["ratio"]:  # confirm: one slow stretch of the machine is not a regression
-        runs.append(rg.measure(case))
+        runs.append(rg.measure_isolated(case))
     now = min(runs, key=lambda r: r["ratio"])
     rg.RESULTS.append((case, now["ratio"], old["ratio"], now["reference"]))  # printed by conftest's summary
     m = committed.get("machine", {})
