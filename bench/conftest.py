@@ -17,7 +17,9 @@ Short mode (the default, for CI): n in (50, 200). ``MICROALLOC_BENCH_FULL=1`` ad
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,6 +234,19 @@ def accuracy(p: Problem, ref: Reference, w) -> dict:
     }
 
 
+@contextlib.contextmanager
+def one_blas_thread():
+    """numpy's BLAS limited to one thread (through threadpoolctl when it is installed): the
+    yardsticks that must not depend on how busy the other cores are."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
 # ---------------------------------------------------------------------------------------------
 # pytest plumbing
 # ---------------------------------------------------------------------------------------------
@@ -277,3 +292,13 @@ def make_data_fn():
 @pytest.fixture
 def problem_cls():
     return Problem
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The speed guard's ratios (test_ratio_guard.py), one line per case, in the CI log."""
+    rows = getattr(sys.modules.get("_bench_ratios"), "RESULTS", None)
+    if not rows:
+        return
+    terminalreporter.section("speed ratios: microalloc / numpy reference (this run vs bench/ratios.json)")
+    for case, now, old, ref in rows:
+        terminalreporter.write_line(f"{case:32s} {now:9.4g} vs {old:9.4g} committed  ({now / old:5.2f} x)  [{ref}]")

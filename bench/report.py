@@ -21,6 +21,7 @@ MA_NOPSD = "microalloc"  # the default call (active set, check_psd=True, verdict
 MA_PSD = "microalloc(check_psd=False)"
 MA_COV = "microalloc(Covariance)"  # validated once, outside the timed calls
 YARDSTICK = "numpy S @ w"
+FACTOR_KINDS = ("factor", "factor_yardstick", "factor_batch", "factor_frontier", "factor_erc")
 
 
 def fmt_time(s: float | None) -> str:
@@ -105,23 +106,100 @@ def extras(data: dict) -> str:
     out = ["| group | what | median | iterations |", "|:---|:---|---:|---:|"]
     for b in sorted(data["benchmarks"], key=lambda b: (b["group"] or "", b["stats"]["median"])):
         ei = b.get("extra_info", {})
-        if "kind" not in ei:
+        if "kind" not in ei or ei["kind"] in FACTOR_KINDS:
             continue
         out.append(f"| {b['group']} | {ei['solver']} | {fmt_time(b['stats']['median'])} | {ei.get('iterations', '')} |")
     return "\n".join(out) + "\n"
 
 
-def build(data: dict) -> str:
-    rows, yard = group(data)
-    out = []
+def _fastest_peer(records: dict, per: dict) -> float | None:
+    peers = [per[s] for s in records if not s.startswith("microalloc") and per.get(s)]
+    return min(peers) if peers else None
+
+
+def fmt_mib(v) -> str:
+    return "—" if v is None else f"{v:,.1f} MiB"
+
+
+def factor_tables(data: dict) -> str:
+    """The factor-model benchmarks: single solves per (n, problem), then batch, frontier and ERC."""
+    benches = [b for b in data["benchmarks"] if b.get("extra_info", {}).get("kind") in FACTOR_KINDS]
+    if not benches:
+        return ""
+    xt = {b["extra_info"]["n"]: b["stats"]["median"] for b in benches if b["extra_info"]["kind"] == "factor_yardstick"}
+    solves = defaultdict(dict)
+    others = defaultdict(dict)
+    for b in benches:
+        ei = b["extra_info"]
+        if ei["kind"] == "factor":
+            solves[(ei["n"], ei["problem"])][ei["solver"]] = b
+        elif ei["kind"] != "factor_yardstick":
+            others[b["group"]][ei["solver"]] = b
+    out = [
+        "Factor-model covariance S = X F X' + diag(d), long-only, cap 5% (test_bench_factor.py). passes over X: "
+        "median / median of one numpy X.T @ x on one BLAS thread at that n (the yardstick rows). vs fastest peer: median / the "
+        "fastest non-microalloc median of the instance. peak memory: RSS high-water mark of one solve above the data, "
+        "in a fresh process.",
+        "",
+        "| n | k | problem | solver | median | passes over X | vs fastest peer | peak memory | iters | status "
+        "| rel. obj. gap | max viol. | ≤1e-9? |",
+        "|---:|---:|:---|:---|---:|---:|---:|---:|---:|:---|---:|---:|:---:|",
+    ]
+    for n, problem in sorted(solves, key=lambda k: (k[0], k[1] != "mv")):
+        recs = solves[(n, problem)]
+        med = {s: b["stats"]["median"] for s, b in recs.items()}
+        fastest = _fastest_peer(recs, med)
+        if n in xt and problem == "mv":
+            out.append(f"| {n} | | | *numpy X.T @ x, 1 thread (yardstick)* | {fmt_time(xt[n])} | 1 | | | | | | | |")
+        for s in sorted(recs, key=lambda s: (not s.startswith("microalloc"), med[s])):
+            ei = recs[s]["extra_info"]
+            label = f"cvxpy → {ei['cvxpy_solver']}" if s == "cvxpy" and ei.get("cvxpy_solver") else s
+            ok = ei.get("meets_target")
+            passes = med[s] / xt[n] if n in xt else ei.get("passes_over_X")
+            out.append(
+                f"| {n} | {ei.get('k', '?')} | {problem} | {label} | {fmt_time(med[s])} "
+                f"| {'—' if passes is None else f'{passes:,.0f}'} | {fmt_ratio(med[s], fastest)} "
+                f"| {fmt_mib(ei.get('peak_memory_mib'))} | {ei.get('iterations', '—')} "
+                f"| {str(ei.get('status', '?')).split(' via ')[0]} | {fmt_sci(ei.get('rel_obj_gap'), True)} "
+                f"| {fmt_sci(ei.get('max_violation'))} | {'✓' if ok else ('**✗**' if ok is not None else '?')} |"
+            )
+    if others:
+        out += [
+            "",
+            "| what | solver | median per call | problems per call | per problem | passes over X per problem "
+            "| per problem vs fastest peer | turning points | checked rel. gap / budget error |",
+            "|:---|:---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for grp in sorted(others):
+            recs = others[grp]
+            per = {s: b["stats"]["median"] / b["extra_info"].get("m", 1) for s, b in recs.items()}
+            fastest = _fastest_peer(recs, per)
+            for s in sorted(recs, key=per.get):
+                b = recs[s]
+                ei = b["extra_info"]
+                passes = per[s] / xt[ei["n"]] if ei.get("n") in xt else ei.get("passes_over_X")
+                check = ei.get("max_rel_obj_gap", ei.get("max_budget_error"))
+                out.append(
+                    f"| {grp} | {s} | {fmt_time(b['stats']['median'])} | {ei.get('m', 1)} | {fmt_time(per[s])} "
+                    f"| {'—' if passes is None else f'{passes:,.0f}'} | {fmt_ratio(per[s], fastest)} "
+                    f"| {ei.get('turning_points', '—')} | {fmt_sci(check)} |"
+                )
+    return "\n".join(out) + "\n"
+
+
+def machine_line(data: dict) -> str:
     mi, ci = data.get("machine_info", {}), data.get("commit_info", {})
     cpu = mi.get("cpu", {})
-    out.append(
+    return (
         f"Machine: {cpu.get('brand_raw', mi.get('processor', '?'))}, {cpu.get('count', '?')} logical CPUs; "
         f"Python {mi.get('python_version', '?')}; run {data.get('datetime', '?')}"
         + (f"; commit {ci.get('id', '')[:10]}{' (dirty)' if ci.get('dirty') else ''}" if ci.get("id") else "")
     )
-    out.append("")
+
+
+def build(data: dict) -> str:
+    rows, yard = group(data)
+    out = [machine_line(data), ""]
     out.append(
         "| n | cap | cov | solver | median | IQR | × S@w | vs microalloc | vs ma(check_psd=False) | rounds | iters | status "
         "| rel. obj. gap | max viol. | ≤1e-9? |"
@@ -186,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", action="store_true", help="one row per instance (the README table)")
     args = ap.parse_args(argv)
     data = load(Path(args.json))
-    md = (summary(data) if args.summary else build(data)) + "\n" + extras(data)
+    parts = []
+    if group(data)[0]:  # the dense solves of test_bench_mean_variance.py
+        parts.append(summary(data) if args.summary else build(data))
+    else:
+        parts.append(machine_line(data) + "\n")
+    if any("kind" in b.get("extra_info", {}) and b["extra_info"]["kind"] not in FACTOR_KINDS for b in data["benchmarks"]):
+        parts.append(extras(data))
+    parts.append(factor_tables(data))
+    md = "\n".join(p for p in parts if p)
     sys.stdout.write(md)
     if args.output:
         Path(args.output).write_text(md)
