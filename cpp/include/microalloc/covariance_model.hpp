@@ -74,6 +74,12 @@ class CovarianceModel {
   /// y += alpha S e_j.
   virtual void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const = 0;
 
+  /// Y += S[:, cols] C: column cols[r] of S times row r of C (m x p) added to the p columns of
+  /// Y (n x p), for r < m in order; rows of C that are all zero are skipped. S times vectors
+  /// supported on a few assets (a gradient update, S alpha and S beta of a frontier segment) in
+  /// one call, each column of S read once for all p. The default calls add_column.
+  virtual void add_columns(const Index* cols, Index m, const MatRef& c, Eigen::Ref<Eigen::MatrixXd> y) const;
+
   /// out[r * ld + c] = S(rows[r], cols[c]) for r < nr, c < nc.
   virtual void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
                       Index ld) const = 0;
@@ -107,6 +113,7 @@ class DenseCovariance final : public CovarianceModel {
   void apply(const VecRef& x, Eigen::Ref<Vec> y) const override;
   void apply_rows(const MatRef& x, RowMat& y) const override;
   void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const override;
+  void add_columns(const Index* cols, Index m, const MatRef& c, Eigen::Ref<Eigen::MatrixXd> y) const override;
   void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
               Index ld) const override;
   double quadratic(const VecRef& x) const override;
