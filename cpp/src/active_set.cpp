@@ -78,8 +78,8 @@ struct ActiveSetSolver::Impl {
   const CovarianceModel* block_model = nullptr;
   int factorizations_before = 0;  // the block's count when this solve started
   Vec e, u, pf, dir, dvec;
-  std::vector<Index> nonzero;  // workspace of cov_times_w
-  std::vector<double> nonzero_w;
+  Vec coef;                    // (n) coefficients of the columns of S added to the gradient
+  std::vector<Index> support;  // the non-zero weights
   double s_e = 0.0;  // 1'e
   int zero_curvature = 0;
   double rows_read = 0.0;  // rows of S read by gradient updates, plus one per pricing pass
@@ -161,22 +161,23 @@ struct ActiveSetSolver::Impl {
 
   /// g += alpha * H[:, idx] * dir (the columns of the free assets: O(n k) for a dense S).
   void gradient_step(const std::vector<Index>& idx, const Vec& d, double alpha) {
-    rows_read += static_cast<double>(idx.size());
-    cov().add_columns(idx.data(), d.data(), static_cast<Index>(idx.size()), alpha * ra, g);
+    const Index m = static_cast<Index>(idx.size());
+    rows_read += static_cast<double>(m);
+    for (Index t = 0; t < m; ++t) coef[t] = alpha * ra * d[t];
+    cov().add_columns(idx.data(), m, Eigen::Map<const RowMat>(coef.data(), m, 1), g);
   }
 
-  /// S w from scratch, using only the non-zero weights (O(n nnz(w)) for a dense S).
+  /// S w from scratch, using only the non-zero weights (O(n nnz(w))).
   void cov_times_w(Vec& out) {
-    nonzero.clear();
-    nonzero_w.clear();
-    for (Index j = 0; j < n; ++j) {
-      if (w[j] != 0.0) {
-        nonzero.push_back(j);
-        nonzero_w.push_back(w[j]);
-      }
+    support.resize(static_cast<std::size_t>(n));
+    Index m = 0;
+    for (Index j = 0; j < n; ++j) {  // branch-free: the support and its weights in one pass
+      support[static_cast<std::size_t>(m)] = j;
+      coef[m] = w[j];
+      m += w[j] != 0.0;
     }
     out.setZero(n);
-    cov().add_columns(nonzero.data(), nonzero_w.data(), static_cast<Index>(nonzero.size()), 1.0, out);
+    cov().add_columns(support.data(), m, Eigen::Map<const RowMat>(coef.data(), m, 1), out);
   }
 
   /// g = H w - c from scratch.
@@ -308,6 +309,8 @@ struct ActiveSetSolver::Impl {
       block_model = &prob.cov;
     }
     free.clear();
+    free.reserve(static_cast<std::size_t>(n));
+    coef.resize(n);  // once: a resize per gradient update would allocate
     (void)block->reset(free, ra, sigma);  // empty: cannot fail
     factorizations_before = block->factorizations();
     zero_curvature = 0;

@@ -23,6 +23,15 @@ double CovarianceModel::mean_variance() const noexcept {
   return sum / static_cast<double>(n);
 }
 
+void CovarianceModel::add_columns(const Index* cols, Index m, const MatRef& c,
+                                  Eigen::Ref<Eigen::MatrixXd> y) const {
+  for (Index r = 0; r < m; ++r) {
+    for (Index q = 0; q < c.cols(); ++q) {
+      if (c(r, q) != 0.0) add_column(cols[r], c(r, q), y.col(q));
+    }
+  }
+}
+
 MatRef dense_entries(const CovarianceModel& cov, RowMat& storage) {
   if (const auto* dense = dynamic_cast<const DenseCovariance*>(&cov)) return dense->matrix();
   const Index n = cov.size();
@@ -63,6 +72,7 @@ class DenseFreeBlock final : public FreeBlock {
   bool reset(const std::vector<Index>& assets, double ra, double sigma) override {
     ra_ = ra;
     sigma_ = sigma;
+    free_.reserve(static_cast<std::size_t>(cov_->size()));
     free_ = assets;
     k_ = 0;  // nothing to keep: reserve() copies only the leading k x k block
     // Room for a few appends after a warm start without a reallocation.
@@ -183,10 +193,14 @@ void DenseCovariance::add_column(Index j, double alpha, Eigen::Ref<Vec> y) const
   y.noalias() += alpha * cov_.row(j).transpose();  // S symmetric: row j is column j, contiguous
 }
 
-void CovarianceModel::add_columns(const Index* idx, const double* v, Index count, double alpha,
-                                  Eigen::Ref<Vec> y) const {
-  for (Index t = 0; t < count; ++t) {
-    if (v[t] != 0.0) add_column(idx[t], alpha * v[t], y);
+void DenseCovariance::add_columns(const Index* cols, Index m, const MatRef& c,
+                                  Eigen::Ref<Eigen::MatrixXd> y) const {
+  const Index p = c.cols();
+  for (Index r = 0; r < m; ++r) {
+    const auto col = cov_.row(cols[r]).transpose();  // row j is column j, contiguous
+    for (Index q = 0; q < p; ++q) {
+      if (c(r, q) != 0.0) y.col(q).noalias() += c(r, q) * col;
+    }
   }
 }
 

@@ -565,15 +565,16 @@ void FactorCovariance::add_column(Index j, double alpha, Eigen::Ref<Vec> y) cons
   y[j] += alpha * d_[j];
 }
 
-void FactorCovariance::add_columns(const Index* idx, const double* v, Index count, double alpha,
-                                   Eigen::Ref<Vec> y) const {
-  MICROALLOC_CHECK_SIZE(y.size(), size(), "add_columns: y");
-  Vec t = Vec::Zero(rank());  // V_J' v: O(count r), then one pass over V
-  for (Index k = 0; k < count; ++k) {
-    const Index j = idx[k];
+void FactorCovariance::add_columns(const Index* cols, Index m, const MatRef& c,
+                                   Eigen::Ref<Eigen::MatrixXd> y) const {
+  MICROALLOC_CHECK_SIZE(y.rows(), size(), "add_columns: rows of y");
+  MICROALLOC_CHECK_SIZE(c.cols(), y.cols(), "add_columns: columns of c");
+  Eigen::MatrixXd t = Eigen::MatrixXd::Zero(rank(), c.cols());  // V_J' C: O(m r p), then one pass over V
+  for (Index k = 0; k < m; ++k) {
+    const Index j = cols[k];
     if (j < 0 || j >= size()) throw std::out_of_range("add_columns: index out of range");
-    t.noalias() += (alpha * v[k]) * v_.row(j).transpose();
-    y[j] += alpha * v[k] * d_[j];
+    t.noalias() += v_.row(j).transpose() * c.row(k);
+    y.row(j) += d_[j] * c.row(k);
   }
   y.noalias() += v_ * t;
 }

@@ -109,6 +109,8 @@ class Walk {
   Vec dir_;
   // the current segment: w = alpha + tau beta, nu = nu0 + tau nu1, S alpha and S beta
   Vec x0_, x1_, e_, alpha_, beta_, s_alpha_, s_beta_, g_, wt_;
+  Eigen::MatrixXd sab_;  // [S alpha, S beta] as they are accumulated
+  RowMat coef_;          // [alpha_F, beta_F] in its first k rows (n x 2: allocated once)
   double nu0_ = 0.0, nu1_ = 0.0;
   // the path so far
   std::vector<Vec> points_;
@@ -155,6 +157,8 @@ bool Walk::start() {
   }
   alpha_.resize(n_);
   beta_.resize(n_);
+  sab_.resize(n_, 2);
+  coef_.resize(n_, 2);
   s_alpha_.resize(n_);
   s_beta_.resize(n_);
   g_.resize(n_);
@@ -365,13 +369,16 @@ void Walk::solve_segment() {
   if (slope <= kCancelTol * terms) {
     for (Index r = 0; r < k; ++r) beta_[free_[r]] = 0.0;
   }
-  // S alpha and S beta (alpha holds w_B on the held assets).
-  s_alpha_ = held_sw_;
-  s_beta_.setZero();
+  // S alpha and S beta (alpha holds w_B on the held assets), in one pass over the free columns.
+  sab_.col(0) = held_sw_;
+  sab_.col(1).setZero();
   for (Index r = 0; r < k; ++r) {
-    cov_.add_column(free_[r], alpha_[free_[r]], s_alpha_);
-    cov_.add_column(free_[r], beta_[free_[r]], s_beta_);
+    coef_(r, 0) = alpha_[free_[r]];
+    coef_(r, 1) = beta_[free_[r]];
   }
+  cov_.add_columns(free_.data(), k, Eigen::Map<const RowMat>(coef_.data(), k, 2), sab_);
+  s_alpha_ = sab_.col(0);
+  s_beta_ = sab_.col(1);
 }
 
 /// The duality gap of the mean-variance problem at tau = t on the current segment, from

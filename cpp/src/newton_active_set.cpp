@@ -51,22 +51,46 @@ struct WorkingSet {
   }
 };
 
-/// The point of the working set: bounds where bound, the face's minimiser on the free block.
-/// Returns false when the free block cannot be factored (singular even with the shift).
+/// Products with S of vectors that are zero but on a few assets (the bound assets off zero, the free
+/// assets): a pass over the model for a factor S, instead of two for a full product.
+struct SparseProduct {
+  std::vector<Index> idx;
+  std::vector<double> val;
+
+  /// y = S x_J + (accumulate ? y : 0) for the entries of x on `assets` (or everywhere) that are not 0.
+  template <class Pick>
+  void add(const CovarianceModel& cov, const Vec& x, Index n, Pick pick, Eigen::Ref<Vec> y) {
+    idx.clear();
+    val.clear();
+    for (Index i = 0; i < n; ++i) {
+      if (x[i] != 0.0 && pick(i)) {
+        idx.push_back(i);
+        val.push_back(x[i]);
+      }
+    }
+    const Index m = static_cast<Index>(idx.size());
+    cov.add_columns(idx.data(), m, Eigen::Map<const RowMat>(val.data(), m, 1), y);
+  }
+};
+
+/// The point of the working set: bounds where bound, the face's minimiser on the free block; `sw`
+/// returns S w. Returns false when the free block cannot be factored (singular even with the shift).
 bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, double& sigma,
                     double shift, const Vec& c, const Vec& lb, const Vec& ub, double budget,
-                    const WorkingSet& ws, Vec& w, Vec& sw, Vec& h, Vec& e, double& nu) {
+                    const WorkingSet& ws, Vec& w, Vec& sw, Vec& h, Vec& e, double& nu,
+                    SparseProduct& sp) {
   const Index n = w.size();
   for (Index i = 0; i < n; ++i) {
     const signed char s = ws.state[static_cast<std::size_t>(i)];
     w[i] = s == kFree ? 0.0 : (s == kUpper ? ub[i] : lb[i]);
   }
+  sw.setZero(n);
+  sp.add(cov, w, n, [](Index) { return true; }, sw);  // S x_A: the bound assets' pull
   const Index k = static_cast<Index>(ws.free.size());
   if (k == 0) return true;
   if (!block.assign(ws.free, ra, sigma)) {
     if (sigma != 0.0 || !block.assign(ws.free, ra, sigma = shift)) return false;
   }
-  cov.apply(w, sw);  // S x_A: the bound assets' pull on the free ones
   const double b_free = budget - accurate_sum(w.data(), n);
   h.resize(k);
   e.setOnes(k);
@@ -77,6 +101,8 @@ bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, dou
   const double nu_shifted = (accurate_sum(h.data(), k) - b_free) / accurate_sum(e.data(), k);
   nu = nu_shifted + sigma * b_free;
   for (Index t = 0; t < k; ++t) w[ws.free[t]] = h[t] - nu_shifted * e[t];
+  const auto& state = ws.state;
+  sp.add(cov, w, n, [&state](Index i) { return state[static_cast<std::size_t>(i)] == kFree; }, sw);
   return true;
 }
 
@@ -130,6 +156,7 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
   Vec h, e, r(n);
   sw.resize(n);
   Certifier certifier;
+  SparseProduct sp;
   Vec previous;
   while (out.iterations < max_iter) {
     ws.list_free();
@@ -137,11 +164,10 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
     ++out.iterations;
     previous = w;
     if (!face_minimiser(cov, block, ra, sigma, shift, c, lb, ub, budget, ws, w, sw, h, e,
-                        out.multiplier)) {
+                        out.multiplier, sp)) {
       w.swap(previous);  // the free block is singular: the last iterate is the better guess
       break;
     }
-    cov.apply(w, sw);
     r = ra * sw - c;  // the gradient g
     if (ws.free.empty()) {
       out.multiplier = certifier.certify(w.data(), r.data(), lb.data(), ub.data(), n, budget, 1.0).multiplier;
@@ -155,9 +181,12 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
       break;
     }
   }
-  // The last iterate, inside the bounds (a settled one is off by rounding only).
-  w = w.cwiseMax(lb).cwiseMin(ub);
-  cov.apply(w, sw);
+  // The last iterate, inside the bounds (a settled one is off by rounding only), and its S w.
+  const Vec clipped = w.cwiseMax(lb).cwiseMin(ub);
+  if (!out.settled || clipped != w) {
+    w = clipped;
+    cov.apply(w, sw);
+  }
   return out;
 }
 

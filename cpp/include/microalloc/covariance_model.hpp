@@ -84,11 +84,11 @@ class CovarianceModel {
   /// y += alpha S e_j.
   virtual void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const = 0;
 
-  /// y += alpha S_{:,J} v for the `count` assets J = idx[0..count) with values v: a product with a
-  /// sparse vector (the active set's step moves only the free assets). The default adds the
-  /// columns one by one (O(n count) for a dense S); a factor model does it in O((n + count) r).
-  virtual void add_columns(const Index* idx, const double* v, Index count, double alpha,
-                           Eigen::Ref<Vec> y) const;
+  /// Y += S[:, cols] C: column cols[r] of S times row r of C (m x p) added to the p columns of
+  /// Y (n x p), for r < m in order; rows of C that are all zero are skipped. S times vectors
+  /// supported on a few assets (a gradient update, S alpha and S beta of a frontier segment) in
+  /// one call, each column of S read once for all p. The default calls add_column.
+  virtual void add_columns(const Index* cols, Index m, const MatRef& c, Eigen::Ref<Eigen::MatrixXd> y) const;
 
   /// Whether the free block follows large changes of the free set cheaply (FreeBlock::assign in
   /// O(changes), not a factorisation from scratch): then a method that moves many assets per step
@@ -128,6 +128,7 @@ class DenseCovariance final : public CovarianceModel {
   void apply(const VecRef& x, Eigen::Ref<Vec> y) const override;
   void apply_rows(const MatRef& x, RowMat& y) const override;
   void add_column(Index j, double alpha, Eigen::Ref<Vec> y) const override;
+  void add_columns(const Index* cols, Index m, const MatRef& c, Eigen::Ref<Eigen::MatrixXd> y) const override;
   void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
               Index ld) const override;
   double quadratic(const VecRef& x) const override;
@@ -169,8 +170,8 @@ class FactorCovariance final : public CovarianceModel {
               Index ld) const override;
   double quadratic(const VecRef& x) const override;
   std::unique_ptr<FreeBlock> free_block() const override;
-  void add_columns(const Index* idx, const double* v, Index count, double alpha,
-                   Eigen::Ref<Vec> y) const override;
+  void add_columns(const Index* cols, Index m, const MatRef& c,
+                   Eigen::Ref<Eigen::MatrixXd> y) const override;
   bool cheap_assign() const noexcept override { return true; }
 
   Index factors() const noexcept { return x_.cols(); }
