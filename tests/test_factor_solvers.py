@@ -151,3 +151,44 @@ def test_large_factor_against_clarabel(method, seed, n, k, kind):
     f_ma, f_ref = factor_objective(x, f, d, mu, 5.0, w), factor_objective(x, f, d, mu, 5.0, ref)
     scale = abs(f_ref) + abs(mu @ ref)
     assert f_ma <= f_ref + 1e-9 * scale
+
+
+# --------------------------------------------------------------------------------------------------
+# every public function that takes a covariance: the model and its dense form give the same answer
+# --------------------------------------------------------------------------------------------------
+
+def _calls(mu, b, n):
+    cap = max(0.1, 1.5 / n)
+    return {
+        "solve_batch": lambda c: ma.solve_mean_variance_batch(c, np.vstack([mu, 0.5 * mu]), upper=cap).weights,
+        "warm_start": lambda c: ma.solve_mean_variance(c, mu, upper=cap, warm_start=np.full(n, 1 / n)).weights,
+        "frontier": lambda c: ma.efficient_frontier(c, mu, upper=cap).weights,
+        "max_sharpe": lambda c: ma.max_sharpe(c, mu, upper=cap).weights,
+        "min_risk": lambda c: ma.min_risk(c, mu, target_return=float(np.median(mu)), upper=cap).weights,
+        "max_return": lambda c: ma.max_return(c, mu, target_volatility=0.2, upper=cap).weights,
+        "active_portfolio": lambda c: ma.active_portfolio(c, mu - mu.mean(), b, max_tracking_error=0.02, upper=cap).weights,
+        "risk_contributions": lambda c: ma.risk_contributions(c, np.vstack([b, np.full(n, 1 / n)]), benchmark=b).active_component,
+        "risk_budgeting": lambda c: ma.risk_budgeting(c).weights,
+        "check_bands": lambda c: ma.check_bands(np.vstack([b, np.full(n, 1 / n)]), np.full(n, 1 / n), absolute=0.5,
+                                                cov=c, trigger="tracking_error", threshold=0.01).tracking_error,
+    }
+
+
+@pytest.mark.parametrize("function", list(_calls(np.zeros(2), np.zeros(2), 2)))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 30), k=st.integers(1, 5))
+def test_every_function_takes_a_factor_model(function, seed, n, k):
+    rng = np.random.default_rng(seed)
+    x, f, d = random_model(rng, n, k)
+    mu = rng.normal(0.06, 0.04, n)
+    b = rng.dirichlet(np.ones(n))
+    call = _calls(mu, b, n)[function]
+    try:
+        dense = np.asarray(call(formed(x, f, d)), dtype=float)
+    except ma.MicroallocError as e:  # e.g. an infeasible target: the model must refuse it the same way
+        with pytest.raises(type(e)):
+            call(ma.FactorCovariance(x, f, d))
+        return
+    model = np.asarray(call(ma.FactorCovariance(x, f, d)), dtype=float)
+    assert model.shape == dense.shape
+    np.testing.assert_allclose(model, dense, rtol=0, atol=1e-9)
