@@ -169,6 +169,18 @@ CovArg::CovArg(py::handle cov) {
   model_ = &*dense_;
 }
 
+/// S x for a vector x.
+py::array_t<double> apply_model(const FactorModelHolder& h, const CArray& x) {
+  const auto xv = as_vector(x, "x");
+  check_len(x.shape(0), h.n(), "x");
+  Vec y(h.n());
+  {
+    py::gil_scoped_release release;
+    h.model->apply(xv, y);
+  }
+  return py::array_t<double>(y.size(), y.data());
+}
+
 void bind_covariance(py::module_& m) {
   bind_free_block(m);
   py::class_<FactorModelHolder>(m, "FactorModel",
@@ -185,32 +197,8 @@ void bind_covariance(py::module_& m) {
              const Vec& d = h.model->diagonal();
              return py::array_t<double>(d.size(), d.data());
            })
-      .def(
-          "apply",
-          [](const FactorModelHolder& h, const CArray& x) {
-            const auto xv = as_vector(x, "x");
-            check_len(x.shape(0), h.n(), "x");
-            Vec y(h.n());
-            {
-              py::gil_scoped_release release;
-              h.model->apply(xv, y);
-            }
-            return py::array_t<double>(y.size(), y.data());
-          },
-          py::arg("x").noconvert())
-      .def(
-          "__matmul__",  // S @ x for a vector, as a matrix would (the Python layer's few products)
-          [](const FactorModelHolder& h, const CArray& x) {
-            const auto xv = as_vector(x, "x");
-            check_len(x.shape(0), h.n(), "x");
-            Vec y(h.n());
-            {
-              py::gil_scoped_release release;
-              h.model->apply(xv, y);
-            }
-            return py::array_t<double>(y.size(), y.data());
-          },
-          py::arg("x").noconvert())
+      .def("apply", &apply_model, py::arg("x").noconvert())
+      .def("__matmul__", &apply_model, py::arg("x").noconvert())  // S @ x, as a matrix would
       .def(
           "apply_rows",
           [](const FactorModelHolder& h, const CArray& w) {

@@ -591,11 +591,7 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
     res.solve_time_s = seconds_since(t0);
     return res;
   }
-  Vec cov_b;
-  if (prob.has_benchmark()) {
-    cov_b.resize(n);
-    prob.cov.apply(prob.benchmark, cov_b);
-  }
+  const Vec cov_b = cov_times_benchmark(prob);
   Evaluator ev(prob, s.lb, s.ub, cov_b);
   if (prob.risk_aversion == 0.0) {
     solve_linear(prob, settings, s.lb, s.ub, ev, res);

@@ -22,11 +22,7 @@ SolveResult certify_weights(const MeanVarianceProblem& prob, const VecRef& weigh
     res.solve_time_s = seconds_since(t0);
     return res;
   }
-  Vec cov_b;
-  if (prob.has_benchmark()) {
-    cov_b.resize(n);
-    prob.cov.apply(prob.benchmark, cov_b);
-  }
+  const Vec cov_b = cov_times_benchmark(prob);
   Evaluator ev(prob, lb, ub, cov_b);
   Vec cov_w(n);
   prob.cov.apply(res.weights, cov_w);

@@ -102,6 +102,16 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// S b, or an empty vector without a benchmark.
+inline Vec cov_times_benchmark(const MeanVarianceProblem& p) {
+  Vec cov_b;
+  if (p.has_benchmark()) {
+    cov_b.resize(p.size());
+    p.cov.apply(p.benchmark, cov_b);
+  }
+  return cov_b;
+}
+
 /// The budget-implied finite bounds; false when the problem is infeasible (or empty).
 inline bool feasible_bounds(const MeanVarianceProblem& p, Vec& lb, Vec& ub) {
   const Index n = p.size();

@@ -71,11 +71,7 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     res.solve_time_s = seconds_since(t0);
     return res;
   }
-  Vec cov_b;
-  if (p.has_benchmark()) {
-    cov_b.resize(n);
-    p.cov.apply(p.benchmark, cov_b);
-  }
+  const Vec cov_b = cov_times_benchmark(p);
   Evaluator ev(p, lb, ub, cov_b);
   BoxBudgetProjector proj;
   Vec x(n), z(n);
