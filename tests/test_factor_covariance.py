@@ -496,13 +496,3 @@ def test_the_label_rules_read_a_models_labels():
     m = ma.FactorCovariance(*labelled())
     assert list(_validate.asset_labels(m, np.ones(4))) == ASSETS and _validate.labels_of(m) == tuple(ASSETS)
     assert _validate.asset_labels(ma.FactorCovariance(X3, F3, D3), pd.Series(D3, index=ASSETS)) is not None
-
-
-def test_names_moved_to_the_covariance_module_stay_readable_from_validate():
-    from microalloc import _validate
-
-    assert _validate.Covariance is ma.Covariance and _validate.as_covariance is covariance.as_covariance
-    c = _validate._rebuild_covariance(np.array(F3), ("a", "b"), True)  # what older pickles call
-    assert c.labels == ("a", "b") and np.array_equal(c.matrix, F3)
-    with pytest.raises(AttributeError):
-        _validate.no_such_name

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._validate import (
+    _cell,
     SCALE_HUGE,
     SCALE_TINY,
     _as_float_array,
@@ -22,7 +23,6 @@ from ._validate import (
     as_scalar,
     is_pandas,
 )
-from .covariance import _cell
 from .errors import InputError, NonFiniteError, ShapeError
 
 _EPS = float(np.finfo(np.float64).eps)

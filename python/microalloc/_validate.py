@@ -473,20 +473,10 @@ def row_scale_violations(
     return np.broadcast_to(bad, (m,))
 
 
-# -- moved to microalloc.covariance ---------------------------------------------------------------
-#: Names that lived here before the covariance got its own module: still readable from here (by
-#: code written against the old layout and by pickles of a Covariance, which name
-#: ``microalloc._validate._rebuild_covariance``).
-_MOVED = frozenset({
-    "Covariance", "as_covariance", "clear_covariance_cache", "covariance_key", "SYMMETRY_TOL", "PSD_TOL",
-    "_CHECKED", "_square", "_raise_if_not_psd", "_raise_for_issue", "_rebuild_covariance", "_remembered",
-    "_remember",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from . import covariance
-
-        return getattr(covariance, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def _cell(flat: int, a: np.ndarray, columns: Sequence[Any] | None, rows: Sequence[Any] | None) -> str:
+    """The entry at a flat index of a vector (labelled by ``columns``) or a matrix (rows by columns),
+    by label when labelled: ``entry 'XOM'``, ``entry ['XOM', 'value']``."""
+    if a.ndim == 1:
+        return _entry(columns, flat)
+    row, col = divmod(int(flat), a.shape[1])
+    return _row_entry(row, col, columns, rows)

@@ -22,6 +22,7 @@ from ._validate import (
     SCALE_TINY,
     CovarianceObject,
     _as_float_array,
+    _cell,
     _at,
     _cached_constant,
     _entry,
@@ -655,15 +656,6 @@ def _require_finite(a: np.ndarray, name: str, columns: Sequence[Any] | None, row
     at, count, value = bad
     where = _cell(at, a, rows if a.ndim == 1 else columns, rows)
     raise NonFiniteError(name, f"{where} is {_num(value)}; every entry must be finite ({count} such entries)")
-
-
-def _cell(flat: int, a: np.ndarray, columns: Sequence[Any] | None, rows: Sequence[Any] | None) -> str:
-    """The entry at a flat index of a vector (labelled by ``columns``) or a matrix (rows by columns),
-    by label when labelled: ``entry 'XOM'``, ``entry ['XOM', 'value']``."""
-    if a.ndim == 1:
-        return _entry(columns, flat)
-    row, col = divmod(int(flat), a.shape[1])
-    return _row_entry(row, col, columns, rows)
 
 
 def _check_factor_cov(f: np.ndarray, factors: Sequence[Any] | None) -> np.ndarray:
