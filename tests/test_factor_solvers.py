@@ -46,8 +46,14 @@ def kkt_residual(s, w, mu, ra, lo, up, budget, bench):
     g = ra * s @ (w - bench) - mu
     free = (w > lo + 1e-10) & (w < up - 1e-10)
     # nu from the free assets when there are any, else the best split of the bound ones
-    nu = -np.median(g[free]) if free.any() else -0.5 * (np.max(g[w <= lo + 1e-10], initial=-np.inf)
-                                                         + np.min(g[w >= up - 1e-10], initial=np.inf))
+    # (r = g + nu >= 0 at a lower bound and <= 0 at an upper one: nu in [-min g_L, -max g_U])
+    g_lower, g_upper = g[w <= lo + 1e-10], g[w >= up - 1e-10]
+    if free.any():
+        nu = -np.median(g[free])
+    elif g_lower.size and g_upper.size:
+        nu = -0.5 * (g_lower.min() + g_upper.max())
+    else:
+        nu = -g_lower.min() if g_lower.size else -g_upper.max()
     r = g + nu
     viol = np.where(free, np.abs(r), 0.0)
     viol = np.maximum(viol, np.where(w <= lo + 1e-10, np.maximum(-r, 0.0), 0.0))

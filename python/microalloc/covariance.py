@@ -319,15 +319,16 @@ class FactorCovariance(CovarianceObject):
         """Owns read-only copies of the arrays and checks them (the checks are skipped when the
         variances come with them: an unpickled model whose digest matched)."""
         x, f, d = _owned(x), _owned(f), _owned(d)  # copied first: the checks see what is kept
+        model = None
         if variances is None:
-            f, variances = _check_factor_model(x, f, d, labels, factors)
+            f, variances, model = _check_factor_model(x, f, d, labels, factors)
         self._loadings, self._factor_cov, self._specific = x, f, d
         self._variances = _owned(variances)
         self._labels = None if labels is None else tuple(labels)
         self._factors = None if factors is None else tuple(factors)
         self._index = None  # the labels as a pandas Index, built on first use (for alignment)
         self._digest: bytes | None = None
-        self._core_model = None
+        self._core_model = model
 
     @classmethod
     def _from_arrays(
@@ -631,8 +632,9 @@ def _check_factor_shapes(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
 def _check_factor_model(
     x: np.ndarray, f: np.ndarray, d: np.ndarray, labels: Sequence[Any] | None, factors: Sequence[Any] | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every check of a factor model (O(n k^2 + k^3)); returns F made exactly symmetric (read-only)
-    and the assets' variances."""
+    """Every check of a factor model (O(n k^2 + k^3)); returns F made exactly symmetric (read-only),
+    the assets' variances and the core's model of them (built here: its one O(n k^2) product,
+    V = X R with F = R R', gives the variances as well)."""
     _require_finite(x, "loadings", factors, labels)
     _require_finite(f, "factor_cov", factors, factors)
     _require_finite(d, "specific_var", None, labels)
@@ -643,10 +645,11 @@ def _check_factor_model(
         raise InputError("specific_var", f"{_entry(labels, i)} = {_num(d[i])} is negative (a variance); "
                          f"{neg.size} such entries")
     _check_factor_scales(x, f, d)
-    factor_part = np.einsum("ij,ij->i", x @ f, x)
-    variances = factor_part + d
+    model = _core.FactorModel(x, f, d)
+    variances = np.array(model.diagonal())
+    factor_part = variances - d
     _check_variances(factor_part, d, variances, x.shape[1], labels)
-    return f, variances
+    return f, variances, model
 
 
 def _require_finite(a: np.ndarray, name: str, columns: Sequence[Any] | None, rows: Sequence[Any] | None) -> None:
@@ -691,7 +694,7 @@ def _check_factor_scales(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
     also covers every intermediate of S w: |X' w|, |F X' w| and |S w| stay below it for |w| <= 1."""
     n, k = x.shape
     with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 is nan, and refused
-        xmax, fmax, dmax = np.abs(x).max(), np.abs(f).max(), d.max()
+        xmax, fmax, dmax = max(x.max(), -x.min()), np.abs(f).max(), d.max()  # no n x k temporary
         bound = n * np.float64(k) ** 2 * xmax * xmax * fmax
         if not bound <= SCALE_HUGE:  # nan (inf * 0) too: X' w itself overflows
             # both may be within range: blame the one further from a plausible size (1)
