@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <Eigen/Cholesky>
@@ -23,9 +25,14 @@ double CovarianceModel::mean_variance() const noexcept {
   return sum / static_cast<double>(n);
 }
 
-MatRef dense_entries(const CovarianceModel& cov, RowMat& storage) {
+MatRef dense_entries(const CovarianceModel& cov, RowMat& storage, Index max_copy) {
   if (const auto* dense = dynamic_cast<const DenseCovariance*>(&cov)) return dense->matrix();
   const Index n = cov.size();
+  if (n > max_copy) {
+    throw std::invalid_argument("cov: this method needs the covariance as a dense matrix, and a model of " +
+                                std::to_string(n) + " assets is copied as one only up to " +
+                                std::to_string(max_copy) + " assets");
+  }
   storage.resize(n, n);
   std::vector<Index> all(static_cast<std::size_t>(n));
   for (Index i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;

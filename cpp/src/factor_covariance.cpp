@@ -584,18 +584,17 @@ class FactorBlockTracker final : public CoordinateTracker {
   }
 
   void abs_apply(const Vec& y, Vec& out) const override {
-    // The product sums |w_t||z| + e_t |y_t| with z = W'y accurate to about eps |z| plus the
-    // double-double remainder, at most k eps^2 |W|'|y| (counted as k eps |W|'|y| inside the
-    // rounding floor's factor eps, generously).
+    // |C||y| <= |W|(|W|'|y|) + e|y| entrywise (|w_t'w_s| <= |w_t|'|w_s|): O(k r) where |C||y| is
+    // O(k^2). The bound, not the size of the terms of the computed product (which sums |w_t||z|
+    // with z accurate), because the floor must also cover the rounding of y itself: a relative
+    // change of u in each y_s moves (C y)_t by up to u (|C||y|)_t.
     const Index k = size();
-    Vec z, a = Vec::Zero(r_);  // W'y, |W|'|y|
-    exposures(y, z);
+    Vec a = Vec::Zero(r_);  // |W|'|y|
     for (Index t = 0; t < k; ++t) {
       const double* v = row(p_[static_cast<std::size_t>(t)]);
       const double c = std::abs(y[t]) * inv_[t];
       for (Index q = 0; q < r_; ++q) a[q] += c * std::abs(v[q]);
     }
-    a = z.cwiseAbs() + (static_cast<double>(k) * std::numeric_limits<double>::epsilon()) * a;
     out.resize(k);
     for (Index t = 0; t < k; ++t) {
       const Index i = p_[static_cast<std::size_t>(t)];

@@ -103,9 +103,8 @@ class CoordinateTracker {
   /// out = C y for any y (from scratch; the tracked state is unchanged).
   virtual void apply(const Vec& y, Vec& out) const = 0;
 
-  /// out_t >= (|C||y|)_t: the size of the terms the computed (C y)_t sums (a dense model:
-  /// |C||y|; a factor model: |W||W'||y| + e|y| with W = D^{-1} V_P, e = D^{-2} d_P, which bounds
-  /// |C||y| and is what the rounding of its product W(W'y) + e y grows with). For rounding floors.
+  /// out_t >= (|C||y|)_t, for rounding floors (rounding.hpp): a dense model gives |C||y| itself; a
+  /// factor model the bound |W|(|W|'|y|) + e|y| (W = D^{-1} V_P, e = D^{-2} d_P), O(k r).
   virtual void abs_apply(const Vec& y, Vec& out) const = 0;
 
   /// x = (C + diag(h))^{-1} g for h > 0 (a Newton step). False when the factorisation fails.
@@ -182,8 +181,9 @@ class CovarianceModel {
 /// All of S as a dense row-major matrix, for the methods that are dense by nature (an O(n^3)
 /// factorisation of S, a Newton method on all of it): the matrix itself for a DenseCovariance (no
 /// copy), else the entries gathered into `storage` (n x n). Never use it in an algorithm that the
-/// operations above can serve.
-MatRef dense_entries(const CovarianceModel& cov, RowMat& storage);
+/// operations above can serve. Throws std::invalid_argument ("cov: ...") rather than copy a model
+/// of more than `max_copy` assets.
+MatRef dense_entries(const CovarianceModel& cov, RowMat& storage, Index max_copy);
 
 /// S given by its entries: a symmetric n x n matrix (row-major, borrowed). The constructor reads
 /// the diagonal (O(n)); throws std::invalid_argument when the matrix is not square. Its free block
