@@ -138,6 +138,7 @@ constexpr double kNewtonSteps = 8.0;  // Newton steps budgeted when comparing wi
 constexpr int kStallSweeps = 3;       // sweeps without a new lowest error: rounding level reached...
 constexpr int kStallSteps = 2;        // (Newton steps)
 constexpr double kStallLevel = 1e3;   // ...when the error is within this factor of the target
+constexpr double kFullStep = 1e-8;    // Newton decrement squared below which the full step is taken
 
 /// Spinu's F on the support (y > 0), given u = C y.
 double spinu_objective(const Vec& y, const Vec& u, const Vec& b) {
@@ -162,6 +163,16 @@ bool newton_step(CoordinateTracker& c, const Vec& b, Vec& y) {
   const double f0 = spinu_objective(y, u, b);
   const double slope = g.dot(d);
   Vec y_new, u_new;
+  if (-slope < kFullStep && alpha == 1.0) {
+    // Near the solution the full step converges quadratically while the decrease of F it brings
+    // (about -slope / 2) is below the rounding of F, a sum of k logarithms: Armijo's test would
+    // only see that rounding and halve the step every time. No line search.
+    y_new = y + d;
+    if (!(y_new.minCoeff() > 0.0)) return false;
+    y.swap(y_new);
+    c.reset(y);
+    return true;
+  }
   for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
     y_new = y + alpha * d;
     c.apply(y_new, u_new);
