@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <Eigen/Cholesky>
@@ -32,9 +34,14 @@ void CovarianceModel::add_columns(const Index* cols, Index m, const MatRef& c,
   }
 }
 
-MatRef dense_entries(const CovarianceModel& cov, RowMat& storage) {
+MatRef dense_entries(const CovarianceModel& cov, RowMat& storage, Index max_copy) {
   if (const auto* dense = dynamic_cast<const DenseCovariance*>(&cov)) return dense->matrix();
   const Index n = cov.size();
+  if (n > max_copy) {
+    throw std::invalid_argument("cov: this method needs the covariance as a dense matrix, and a model of " +
+                                std::to_string(n) + " assets is copied as one only up to " +
+                                std::to_string(max_copy) + " assets");
+  }
   storage.resize(n, n);
   std::vector<Index> all(static_cast<std::size_t>(n));
   for (Index i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
@@ -175,6 +182,55 @@ class DenseFreeBlock final : public FreeBlock {
   Vec v_;  // workspace of cholesky_remove
 };
 
+/// C = D^{-1} S_PP D^{-1} gathered (k x k, column-major: a move reads one contiguous column) and
+/// u = C y kept whole: O(k) per move, O(k^2) per product, Newton by a dense Cholesky
+/// factorisation (O(k^3)).
+class DenseBlockTracker final : public CoordinateTracker {
+ public:
+  DenseBlockTracker(const CovarianceModel& cov, const std::vector<Index>& assets, const Vec& divisors) {
+    const Index k = static_cast<Index>(assets.size());
+    MICROALLOC_CHECK_SIZE(divisors.size(), k, "divisors");
+    // A row of S_PP at a time (S is symmetric: row r is column r), scaled as it is copied.
+    c_.resize(k, k);
+    Vec row(k);
+    for (Index r = 0; r < k; ++r) {
+      cov.gather(&assets[static_cast<std::size_t>(r)], 1, assets.data(), k, row.data(), k);
+      for (Index t = 0; t < k; ++t) c_(t, r) = row[t] / (divisors[r] * divisors[t]);
+    }
+    u_ = Vec::Zero(k);
+  }
+
+  Index size() const noexcept override { return c_.rows(); }
+  double diagonal(Index t) const override { return c_(t, t); }
+  void reset(const Vec& y) override { u_.noalias() = c_ * y; }
+  void rescale(double s) override { u_ *= s; }
+  double value(Index t, double) const override { return u_[t]; }
+  void move(Index t, double delta) override { u_.noalias() += delta * c_.col(t); }
+  const Vec& product() const noexcept override { return u_; }
+  void apply(const Vec& y, Vec& out) const override { out.noalias() = c_ * y; }
+
+  void abs_apply(const Vec& y, Vec& out) const override {
+    out = Vec::Zero(c_.rows());
+    for (Index t = 0; t < c_.rows(); ++t) out.noalias() += std::abs(y[t]) * c_.col(t).cwiseAbs();
+  }
+
+  bool solve_shifted(const Vec& h, const Vec& g, Vec& x) const override {
+    Eigen::MatrixXd a = c_;
+    a.diagonal() += h;
+    Eigen::LLT<Eigen::MatrixXd> llt(a);
+    if (llt.info() != Eigen::Success) return false;
+    x = llt.solve(g);
+    return true;
+  }
+
+  double solve_cost() const noexcept override { return static_cast<double>(c_.rows()) / 3.0; }
+  bool dense_solve() const noexcept override { return true; }
+
+ private:
+  Eigen::MatrixXd c_;
+  Vec u_;
+};
+
 }  // namespace
 
 DenseCovariance::DenseCovariance(const MatRef& cov) : cov_(cov) {
@@ -216,6 +272,11 @@ void DenseCovariance::gather(const Index* rows, Index nr, const Index* cols, Ind
 double DenseCovariance::quadratic(const VecRef& x) const {
   const Vec sx = cov_ * x;
   return std::max(x.dot(sx), 0.0);
+}
+
+std::unique_ptr<CoordinateTracker> CovarianceModel::coordinate_tracker(const std::vector<Index>& assets,
+                                                                       const Vec& divisors) const {
+  return std::make_unique<DenseBlockTracker>(*this, assets, divisors);
 }
 
 std::unique_ptr<FreeBlock> DenseCovariance::free_block() const {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -137,6 +138,7 @@ constexpr double kNewtonSteps = 8.0;  // Newton steps budgeted when comparing wi
 constexpr int kStallSweeps = 3;       // sweeps without a new lowest error: rounding level reached...
 constexpr int kStallSteps = 2;        // (Newton steps)
 constexpr double kStallLevel = 1e3;   // ...when the error is within this factor of the target
+constexpr double kFullStep = 1e-8;    // Newton decrement squared below which the full step is taken
 
 /// Spinu's F on the support (y > 0), given u = C y.
 double spinu_objective(const Vec& y, const Vec& u, const Vec& b) {
@@ -145,15 +147,15 @@ double spinu_objective(const Vec& y, const Vec& u, const Vec& b) {
 
 /// One damped Newton step on F: H = C + diag(b / y^2), g = Cy - b / y; fraction to the boundary
 /// and Armijo backtracking keep y > 0 (the other roots of y_i (Cy)_i = b_i have mixed signs).
-/// False (y, u unchanged) when the factorisation or the line search fails.
-bool newton_step(const Eigen::MatrixXd& C, const Vec& b, Vec& y, Vec& u) {
+/// False (y and the tracker unchanged) when the solve or the line search fails; else the tracker
+/// follows the new y.
+bool newton_step(CoordinateTracker& c, const Vec& b, Vec& y) {
   const Index k = y.size();
+  const Vec& u = c.product();
   const Vec g = u - b.cwiseQuotient(y);
-  Eigen::MatrixXd H = C;
-  H.diagonal() += b.cwiseQuotient(y.cwiseProduct(y));
-  Eigen::LLT<Eigen::MatrixXd> llt(H);
-  if (llt.info() != Eigen::Success) return false;
-  const Vec d = -llt.solve(g);
+  Vec x;
+  if (!c.solve_shifted(b.cwiseQuotient(y.cwiseProduct(y)), g, x)) return false;
+  const Vec d = -x;
   double alpha = 1.0;
   for (Index t = 0; t < k; ++t) {
     if (d[t] < 0.0) alpha = std::min(alpha, 0.99 * y[t] / -d[t]);
@@ -161,27 +163,37 @@ bool newton_step(const Eigen::MatrixXd& C, const Vec& b, Vec& y, Vec& u) {
   const double f0 = spinu_objective(y, u, b);
   const double slope = g.dot(d);
   Vec y_new, u_new;
+  if (-slope < kFullStep && alpha == 1.0) {
+    // Near the solution the full step converges quadratically while the decrease of F it brings
+    // (about -slope / 2) is below the rounding of F, a sum of k logarithms: Armijo's test would
+    // only see that rounding and halve the step every time. No line search.
+    y_new = y + d;
+    if (!(y_new.minCoeff() > 0.0)) return false;
+    y.swap(y_new);
+    c.reset(y);
+    return true;
+  }
   for (int bt = 0; bt < 60; ++bt, alpha *= 0.5) {
     y_new = y + alpha * d;
-    u_new.noalias() = C * y_new;
+    c.apply(y_new, u_new);
     if (spinu_objective(y_new, u_new, b) <= f0 + 1e-4 * alpha * slope + 1e-15 * std::abs(f0)) {
       if (!(y_new.minCoeff() > 0.0)) return false;
       y.swap(y_new);
-      u.swap(u_new);
+      c.reset(y);  // the same product as u_new
       return true;
     }
   }
   return false;
 }
 
-/// max over t of (|C| y)_t / |(C y)_t| with u = C y (rounding.hpp).
-double correlation_cancellation(const Eigen::MatrixXd& C, const Vec& y, const Vec& u) {
+/// max over t of (|C| y)_t / |(C y)_t| (rounding.hpp; a factor model bounds |C| y from above).
+double correlation_cancellation(const CoordinateTracker& c, const Vec& y) {
   const Index k = y.size();
-  Vec abs_u = Vec::Zero(k);
-  for (Index t = 0; t < k; ++t) abs_u.noalias() += y[t] * C.col(t).cwiseAbs();
+  Vec abs_u;
+  c.abs_apply(y, abs_u);
   std::vector<Index> all(static_cast<std::size_t>(k));
   for (Index t = 0; t < k; ++t) all[static_cast<std::size_t>(t)] = t;
-  return detail::cancellation_ratio(u, abs_u, all);
+  return detail::cancellation_ratio(c.product(), abs_u, all);
 }
 
 }  // namespace
@@ -210,23 +222,20 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
   }
   b /= b.maxCoeff();  // first by the largest: the sum of huge budgets must not overflow
   b /= b.sum();
-  // Dense correlation block of the support (columns contiguous), a row of S_PP at a time (S is
-  // symmetric: row r is column r), scaled as it is copied.
-  Eigen::MatrixXd C(k, k);
-  Vec row(k);
-  for (Index r = 0; r < k; ++r) {
-    cov.gather(&P[static_cast<std::size_t>(r)], 1, P.data(), k, row.data(), k);
-    for (Index t = 0; t < k; ++t) C(t, r) = row[t] / (sd[r] * sd[t]);
-  }
+  // The correlation block C of the support, through the model: a dense model gathers it (O(k^2)),
+  // a factor model follows V_P' y instead (O(k r)).
+  const std::unique_ptr<CoordinateTracker> tracker = cov.coordinate_tracker(P, sd);
+  CoordinateTracker& C = *tracker;
+  const Vec& u = C.product();
   // Start: y = b scaled so that y'Cy = 1 (the value at the solution).
   Vec y = b;
-  Vec u = C * y;
+  C.reset(y);
   y *= 1.0 / std::sqrt(y.dot(u));
-  u = C * y;
+  C.reset(y);
   // The rounding level of the y-space error: tol plus what rounding in C y and y'Cy can show
   // (grows with the cancellation in C y; recomputed when y has moved far).
   auto rounding_level = [&]() {
-    return settings.tol + detail::ratio_rounding_floor(correlation_cancellation(C, y, u));
+    return settings.tol + detail::ratio_rounding_floor(correlation_cancellation(C, y));
   };
   auto max_error = [&]() {
     const double var = y.dot(u);
@@ -240,28 +249,34 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
   // One sweep of coordinate descent: y_i is the positive root of C_ii y^2 + c y - b_i = 0 (in the
   // form without cancellation for c > 0, where small budgets would otherwise round to 0), then
   // the exact minimisation of F along the ray through y (Choi & Chen): y'Cy = 1 at the optimum.
+  Vec cdiag(k);  // C_ii, read once (two calls to the tracker per coordinate, not three)
+  for (Index i = 0; i < k; ++i) cdiag[i] = C.diagonal(i);
   auto sweep = [&]() {
     for (Index i = 0; i < k; ++i) {
-      const double c = u[i] - C(i, i) * y[i];
-      const double root = std::sqrt(c * c + 4.0 * C(i, i) * b[i]);
-      const double yi = c > 0.0 ? 2.0 * b[i] / (c + root) : (root - c) / (2.0 * C(i, i));
+      const double cii = cdiag[i];
+      const double c = C.value(i, y[i]) - cii * y[i];
+      const double root = std::sqrt(c * c + 4.0 * cii * b[i]);
+      const double yi = c > 0.0 ? 2.0 * b[i] / (c + root) : (root - c) / (2.0 * cii);
       const double d = yi - y[i];
       if (d != 0.0) {
-        u.noalias() += d * C.col(i);
+        C.move(i, d);
         y[i] = yi;
       }
     }
     ++res.iterations;
-    u.noalias() = C * y;  // exact product once per sweep: no drift from the updates
+    C.reset(y);  // exact product once per sweep: no drift from the updates
     const double scale = 1.0 / std::sqrt(y.dot(u));
     y *= scale;
-    u *= scale;
+    C.rescale(scale);
   };
   res.status = Status::MaxIter;
-  const bool newton_allowed = k <= settings.newton_max_n;
+  // A dense Newton step is O(k^3): allowed up to newton_max_n assets; a factor model's (Woodbury,
+  // O(k r^2)) always.
+  const bool newton_allowed = !C.dense_solve() || k <= settings.newton_max_n;
   // Coordinate descent while its observed rate of convergence promises to reach the target for
-  // less than a few Newton steps cost (a sweep is O(k^2), a Newton step O(k^3 / 3)); on strongly
-  // correlated matrices the rate degrades with k, and damped Newton finishes instead.
+  // less than a few Newton steps cost (dense: a sweep is O(k^2), a Newton step O(k^3 / 3), k / 3
+  // sweeps; factor: O(k r) and O(k r^2)); on strongly correlated matrices the rate degrades with
+  // k, and damped Newton finishes instead.
   double err = max_error();
   double level = rounding_level();
   // Stall test: steps that no longer lower the error near its rounding level end the iteration;
@@ -286,7 +301,7 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
     if (stalling()) break;
     if (newton_allowed && res.iterations >= 3 && err > settings.tol) {
       const double remaining = rate < 1.0 ? std::log(settings.tol / err) / std::log(rate) : kInfSweeps;
-      if (remaining > kNewtonSteps * static_cast<double>(k) / 3.0) break;
+      if (remaining > kNewtonSteps * C.solve_cost()) break;
     }
   }
   if (newton_allowed && err > settings.tol && stalled < kStallSweeps) {
@@ -294,12 +309,12 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
     stalled = 0;
     for (int it = 0; it < 100 && err > settings.tol && stalled < kStallSteps; ++it) {
       const double before = err;
-      if (!newton_step(C, b, y, u)) break;
+      if (!newton_step(C, b, y)) break;
       ++res.newton_steps;
       err = max_error();
       stalling();
       // At the rounding level, a step that no longer divides the error by 10 has nothing
-      // quadratic left to give (a step costs k / 3 sweeps).
+      // quadratic left to give (a step costs solve_cost() sweeps).
       if (err <= level && err > 0.1 * before) break;
     }
   }
@@ -319,13 +334,16 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
   double total = 0.0;
   for (Index t = 0; t < k; ++t) total += y[t] / sd[t];
   for (Index t = 0; t < k; ++t) res.weights[P[t]] = y[t] / sd[t] / total;
-  // S w exactly (a column per asset of the support), and |S| w on the support for the rounding
-  // floor, from the correlations: |S_rt| w_t = sd_r |C_rt| y_t / total.
+  // S w exactly (the columns of the support: one pass over V for a factor model), and |S| w on the
+  // support for the rounding floor, from the correlations: |S_rt| w_t = sd_r |C_rt| y_t / total
+  // (a factor model: the bound |V||V'| w + d w, see CoordinateTracker::abs_apply).
   Vec sw = Vec::Zero(n), abs_sw = Vec::Zero(n);
-  for (Index t = 0; t < k; ++t) cov.add_column(P[t], res.weights[P[t]], sw);
   {
-    Vec abs_cy = Vec::Zero(k);
-    for (Index t = 0; t < k; ++t) abs_cy.noalias() += y[t] * C.col(t).cwiseAbs();
+    Vec wp(k);
+    for (Index t = 0; t < k; ++t) wp[t] = res.weights[P[t]];
+    cov.add_columns_accurate(P.data(), wp.data(), k, 1.0, sw);
+    Vec abs_cy;
+    C.abs_apply(y, abs_cy);
     for (Index r = 0; r < k; ++r) abs_sw[P[r]] = sd[r] * abs_cy[r] / total;
   }
   const double var = res.weights.dot(sw);

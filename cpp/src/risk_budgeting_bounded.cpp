@@ -204,6 +204,10 @@ struct Certificate {
 
 constexpr int kFree = 0, kLower = -1, kUpper = 1, kFixed = 2;
 
+/// The largest model copied into a dense matrix (200 MB) for this method (the Python layer refuses
+/// larger factor models first, with the same limit).
+constexpr Index kMaxDenseCopy = 5000;
+
 /// The KKT conditions of the header comment in the original S, relative to the budgets:
 /// stationarity |rc_i - b_i - shift w_i| / b_i for free assets (shift by least squares), the signs
 /// at active bounds, bound violations and |1'w - 1|.
@@ -310,9 +314,10 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& model, const VecRef& b
   }
   const Index k = n - static_cast<Index>(held.size());
   const double room = 1.0 - held_sum;  // the weight left for the other assets
-  // Dense by nature: Newton on all of S (O(n^3) per solve) and a certificate from |S| |w|.
+  // Dense by nature: Newton on all of S (O(n^3) per solve) and a certificate from |S| |w|; a model
+  // that is not a dense matrix is copied into one only up to kMaxDenseCopy assets.
   RowMat gathered;
-  const MatRef cov = dense_entries(model, gathered);
+  const MatRef cov = dense_entries(model, gathered, kMaxDenseCopy);
   if (k == 0 || free_lower > room + kSumTol || free_upper < room - kSumTol || !(room > 0.0)) {
     throw std::invalid_argument(
         "lower, upper: with assets of zero budget (or lower == upper) held at their lower bound, no "

@@ -66,6 +66,59 @@ class FreeBlock {
   virtual int factorizations() const noexcept = 0;
 };
 
+/// The scaled principal block C = D^{-1} S_PP D^{-1} of a model (P a list of k assets, D =
+/// diag(divisors) > 0; with the volatilities as divisors, C is the correlation block) with a
+/// product u = C y followed through changes of one coordinate of y at a time: what a cyclical
+/// coordinate method needs (risk budgeting, docs/methods.md §6.1). The caller owns y and reports
+/// every change of it (move).
+///
+/// A dense model keeps C (k x k, gathered once) and u itself: a move is u += delta C e_t, O(k).
+/// A factor model keeps z = V_P' D^{-1} y (r entries): (C y)_t = (v_t'z + d_t y_t / s_t) / s_t is
+/// O(r) to read and a move is z += (delta / s_t) v_t, O(r); C is never formed.
+class CoordinateTracker {
+ public:
+  virtual ~CoordinateTracker() = default;
+
+  virtual Index size() const noexcept = 0;
+
+  /// C_tt.
+  virtual double diagonal(Index t) const = 0;
+
+  /// Starts following y: u = C y from scratch (the exact product, no drift from earlier moves).
+  virtual void reset(const Vec& y) = 0;
+
+  /// The caller scaled y by s (> 0): u (and any state) scaled alike.
+  virtual void rescale(double s) = 0;
+
+  /// (C y)_t for the current y (the one of the last reset, changed by the moves since), whose
+  /// t-th entry is y_t.
+  virtual double value(Index t, double y_t) const = 0;
+
+  /// y_t changed by delta.
+  virtual void move(Index t, double delta) = 0;
+
+  /// u = C y as of the last reset or rescale (moves since may have left it stale).
+  virtual const Vec& product() const noexcept = 0;
+
+  /// out = C y for any y (from scratch; the tracked state is unchanged).
+  virtual void apply(const Vec& y, Vec& out) const = 0;
+
+  /// out_t >= (|C||y|)_t, for rounding floors (rounding.hpp): a dense model gives |C||y| itself; a
+  /// factor model the bound |W|(|W|'|y|) + e|y| (W = D^{-1} V_P, e = D^{-2} d_P), O(k r).
+  virtual void abs_apply(const Vec& y, Vec& out) const = 0;
+
+  /// x = (C + diag(h))^{-1} g for h > 0 (a Newton step). False when the factorisation fails.
+  [[nodiscard]] virtual bool solve_shifted(const Vec& h, const Vec& g, Vec& x) const = 0;
+
+  /// The cost of solve_shifted measured in sweeps (k moves and values), to choose between sweeps
+  /// and Newton steps: k / 3 for a dense Cholesky factorisation, about r for Woodbury.
+  virtual double solve_cost() const noexcept = 0;
+
+  /// Whether solve_shifted factors a dense k x k matrix (O(k^3) work, O(k^2) memory): callers cap
+  /// k for it (RiskBudgetingSettings::newton_max_n).
+  virtual bool dense_solve() const noexcept = 0;
+};
+
 class CovarianceModel {
  public:
   virtual ~CovarianceModel() = default;
@@ -90,6 +143,17 @@ class CovarianceModel {
   /// one call, each column of S read once for all p. The default calls add_column.
   virtual void add_columns(const Index* cols, Index m, const MatRef& c, Eigen::Ref<Eigen::MatrixXd> y) const;
 
+  /// add_columns for a certificate: each entry of the product as accurate as the model allows.
+  /// The default is add_columns (a dense entry is a plain sum of `count` products); a factor
+  /// model sums V_J' v in double-double, so that exposures that cancel do not carry the rounding
+  /// of the sum of |terms| into every entry.
+  virtual void add_columns_accurate(const Index* idx, const double* v, Index count, double alpha,
+                                    Eigen::Ref<Vec> y) const {
+    const Eigen::Map<const RowMat> c(v, count, 1);
+    const RowMat scaled = alpha * c;
+    add_columns(idx, count, scaled, y);
+  }
+
   /// Whether the free block follows large changes of the free set cheaply (FreeBlock::assign in
   /// O(changes), not a factorisation from scratch): then a method that moves many assets per step
   /// (the primal-dual active set) is the first choice.
@@ -102,6 +166,12 @@ class CovarianceModel {
   /// x'Sx for the model, >= 0 (each model's own accurate form).
   virtual double quadratic(const VecRef& x) const = 0;
 
+  /// A coordinate tracker of C = D^{-1} S_PP D^{-1} for P = `assets` (distinct indices) and D =
+  /// diag(`divisors`) (positive, one per asset of P). The default gathers C (k x k: O(k^2) memory,
+  /// O(k) per move); a factor model overrides it with O(r) per move and O(k r) memory.
+  virtual std::unique_ptr<CoordinateTracker> coordinate_tracker(const std::vector<Index>& assets,
+                                                                const Vec& divisors) const;
+
   /// A new, empty factorisation of sub-blocks of this model.
   virtual std::unique_ptr<FreeBlock> free_block() const = 0;
 
@@ -113,8 +183,9 @@ class CovarianceModel {
 /// All of S as a dense row-major matrix, for the methods that are dense by nature (an O(n^3)
 /// factorisation of S, a Newton method on all of it): the matrix itself for a DenseCovariance (no
 /// copy), else the entries gathered into `storage` (n x n). Never use it in an algorithm that the
-/// operations above can serve.
-MatRef dense_entries(const CovarianceModel& cov, RowMat& storage);
+/// operations above can serve. Throws std::invalid_argument ("cov: ...") rather than copy a model
+/// of more than `max_copy` assets.
+MatRef dense_entries(const CovarianceModel& cov, RowMat& storage, Index max_copy);
 
 /// S given by its entries: a symmetric n x n matrix (row-major, borrowed). The constructor reads
 /// the diagonal (O(n)); throws std::invalid_argument when the matrix is not square. Its free block
@@ -173,6 +244,10 @@ class FactorCovariance final : public CovarianceModel {
   void add_columns(const Index* cols, Index m, const MatRef& c,
                    Eigen::Ref<Eigen::MatrixXd> y) const override;
   bool cheap_assign() const noexcept override { return true; }
+  void add_columns_accurate(const Index* idx, const double* v, Index count, double alpha,
+                            Eigen::Ref<Vec> y) const override;
+  std::unique_ptr<CoordinateTracker> coordinate_tracker(const std::vector<Index>& assets,
+                                                        const Vec& divisors) const override;
 
   Index factors() const noexcept { return x_.cols(); }
   Index rank() const noexcept { return v_.cols(); }
