@@ -12,6 +12,7 @@
 
 #include "cholesky_update.hpp"
 #include "microalloc/check.hpp"
+#include "coordinate_pass.hpp"
 #include "microalloc/covariance_model.hpp"
 
 namespace microalloc {
@@ -207,6 +208,7 @@ class DenseBlockTracker final : public CoordinateTracker {
   double value(Index t, double) const override { return u_[t]; }
   void move(Index t, double delta) override { u_.noalias() += delta * c_.col(t); }
   const Vec& product() const noexcept override { return u_; }
+  void spinu_pass(const Vec& cdiag, const Vec& b, Vec& y) override { detail::spinu_pass(*this, cdiag, b, y); }
   void apply(const Vec& y, Vec& out) const override { out.noalias() = c_ * y; }
 
   void abs_apply(const Vec& y, Vec& out) const override {

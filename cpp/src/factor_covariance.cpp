@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "microalloc/check.hpp"
+#include "coordinate_pass.hpp"
 #include "microalloc/covariance_model.hpp"
 
 namespace microalloc {
@@ -576,6 +577,7 @@ class FactorBlockTracker final : public CoordinateTracker {
   }
 
   const Vec& product() const noexcept override { return u_; }
+  void spinu_pass(const Vec& cdiag, const Vec& b, Vec& y) override { detail::spinu_pass(*this, cdiag, b, y); }
 
   void apply(const Vec& y, Vec& out) const override {
     Vec z(r_);

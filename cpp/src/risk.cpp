@@ -246,23 +246,13 @@ RiskBudgetingResult risk_budgeting(const CovarianceModel& cov, const VecRef& bud
     }
     return e;
   };
-  // One sweep of coordinate descent: y_i is the positive root of C_ii y^2 + c y - b_i = 0 (in the
-  // form without cancellation for c > 0, where small budgets would otherwise round to 0), then
-  // the exact minimisation of F along the ray through y (Choi & Chen): y'Cy = 1 at the optimum.
-  Vec cdiag(k);  // C_ii, read once (two calls to the tracker per coordinate, not three)
+  // One sweep of coordinate descent (detail::spinu_pass: y_i is the positive root of
+  // C_ii y^2 + c y - b_i = 0), then the exact minimisation of F along the ray through y (Choi &
+  // Chen): y'Cy = 1 at the optimum.
+  Vec cdiag(k);  // C_ii, read once
   for (Index i = 0; i < k; ++i) cdiag[i] = C.diagonal(i);
   auto sweep = [&]() {
-    for (Index i = 0; i < k; ++i) {
-      const double cii = cdiag[i];
-      const double c = C.value(i, y[i]) - cii * y[i];
-      const double root = std::sqrt(c * c + 4.0 * cii * b[i]);
-      const double yi = c > 0.0 ? 2.0 * b[i] / (c + root) : (root - c) / (2.0 * cii);
-      const double d = yi - y[i];
-      if (d != 0.0) {
-        C.move(i, d);
-        y[i] = yi;
-      }
-    }
+    C.spinu_pass(cdiag, b, y);
     ++res.iterations;
     C.reset(y);  // exact product once per sweep: no drift from the updates
     const double scale = 1.0 / std::sqrt(y.dot(u));

@@ -97,6 +97,11 @@ class CoordinateTracker {
   /// y_t changed by delta.
   virtual void move(Index t, double delta) = 0;
 
+  /// One cyclic pass of risk budgeting's coordinate descent over t = 0..k-1 (the rule, the same
+  /// for every model, is detail::spinu_pass in cpp/src/coordinate_pass.hpp: each tracker
+  /// instantiates it so that value and move are direct calls). y is changed in place and followed.
+  virtual void spinu_pass(const Vec& cdiag, const Vec& b, Vec& y) = 0;
+
   /// u = C y as of the last reset or rescale (moves since may have left it stale).
   virtual const Vec& product() const noexcept = 0;
 
