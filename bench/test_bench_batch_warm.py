@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import microalloc as ma
-from microalloc import _core, _validate
+from microalloc import _core, covariance
 
 BATCH_M = 1000
 BATCH_N = 100
@@ -94,11 +94,11 @@ def test_validation_cost(benchmark, n, what, make_data_fn):
     benchmark.group = f"n={n} validation"
     benchmark.extra_info.update(solver=what, n=n, kind="validation")
     if what.startswith("fingerprint"):
-        benchmark(_validate.covariance_key, cov)
+        benchmark(covariance.covariance_key, cov)
     elif what.startswith("full"):
         def full():
-            _validate.clear_covariance_cache()
-            _validate.as_covariance(cov, check_psd=True)
+            covariance.clear_covariance_cache()
+            covariance.as_covariance(cov, check_psd=True)
         benchmark.pedantic(full, rounds=3, iterations=1)
     elif what.startswith("Covariance"):
         benchmark.pedantic(ma.Covariance, args=(cov,), rounds=3, iterations=1)
