@@ -33,30 +33,19 @@ import pytest
 import microalloc
 
 
-def _load_factor_module():
-    """bench/_factor.py, loaded by path (the suite runs under --import-mode=importlib)."""
-    mod = sys.modules.get("_bench_factor")
+def _sibling(module: str, filename: str):
+    """A module of bench/ loaded by path (the suite runs under --import-mode=importlib), once."""
+    mod = sys.modules.get(module)
     if mod is None:
-        spec = importlib.util.spec_from_file_location("_bench_factor", Path(__file__).with_name("_factor.py"))
+        spec = importlib.util.spec_from_file_location(module, Path(__file__).with_name(filename))
         mod = importlib.util.module_from_spec(spec)
-        sys.modules["_bench_factor"] = mod  # dataclasses look their module up
+        sys.modules[module] = mod  # dataclasses look their module up
         spec.loader.exec_module(mod)
     return mod
 
 
-def _load_conftest():
-    """bench/conftest.py as a module (its helpers; pytest loads it as a plugin on its own)."""
-    mod = sys.modules.get("_bench_conftest")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("_bench_conftest", Path(__file__).with_name("conftest.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["_bench_conftest"] = mod
-        spec.loader.exec_module(mod)
-    return mod
-
-
-fm = _load_factor_module()
-one_blas_thread = _load_conftest().one_blas_thread
+fm = _sibling("_bench_factor", "_factor.py")
+one_blas_thread = _sibling("_bench_conftest", "conftest.py").one_blas_thread
 
 FULL = os.environ.get("MICROALLOC_BENCH_FULL", "") == "1"
 SIZES = (1_000, 10_000, 100_000) if FULL else (1_000,)
