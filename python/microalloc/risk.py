@@ -478,38 +478,13 @@ def risk_budgeting(
     labels = asset_labels(cov, budgets, lower, upper)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    if budgets is None:
-        b = np.full(n, 1.0 / n)
-    else:
-        b = as_vector(budgets, n, "budgets", labels=labels)
-        if (b < 0).any():
-            k = int(np.flatnonzero(b < 0)[0])
-            raise InputError("budgets", f"{_entry(labels, k)} = {_num(b[k])} is negative; budgets must be >= 0")
-        if not (b.max() > 0):
-            raise InputError("budgets", "all budgets are 0; at least one must be positive")
+    b = _risk_budgets(budgets, n, labels)
     tol_f, sweeps = _tolerance_and_limit(tol, max_iter, max_tol=RISK_BUDGETING_MAX_TOL)
     status_override = None
     if lower is None and upper is None:
         raw = _core.risk_budgeting(s, b, tol_f, sweeps, 5000)
     else:
-        if isinstance(cov, FactorCovariance) and n > BOUNDED_FACTOR_MAX_N:
-            raise InputError(
-                "cov",
-                f"risk budgeting with bounds is dense by nature (Newton on all of S, O(n^3)): a "
-                f"FactorCovariance of {n} assets would be formed as a {n} x {n} matrix "
-                f"({_num(round(8.0 * n * n / 1e9, 1))} GB); bounds are taken for factor models up to "
-                f"{BOUNDED_FACTOR_MAX_N} assets (or pass cov.to_dense() for a moderate n), and without "
-                "lower and upper any n is solved through the model",
-            )
-        lo, up = _risk_budgeting_bounds(lower, upper, b, labels)
-        raw = _core.risk_budgeting_bounded(s, b, lo, up, tol_f, sweeps, 8)
-        # The core's kkt_residual counts a bound violation like any other residual, so a loose tol
-        # lets a weight out of its bounds: the bounds must hold at any tol (to BOUND_TOL), so the
-        # solve is repeated at that tolerance, and a result still outside is not OPTIMAL.
-        if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
-            raw = _core.risk_budgeting_bounded(s, b, lo, up, min(tol_f, BOUND_TOL), sweeps, 8)
-            if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
-                status_override = Status.NUMERICAL_ERROR
+        raw, status_override = _bounded_risk_budgeting(cov, s, b, lower, upper, labels, tol_f, sweeps)
 
     def lab(v: np.ndarray) -> Any:
         if labels is None:
@@ -532,6 +507,46 @@ def risk_budgeting(
         active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8)),
     )
     return result.raise_for_status() if raise_on_failure else result
+
+
+def _risk_budgets(budgets: Any, n: int, labels: Any) -> np.ndarray:
+    """The budgets (equal without any), each >= 0 and not all 0."""
+    if budgets is None:
+        return np.full(n, 1.0 / n)
+    b = as_vector(budgets, n, "budgets", labels=labels)
+    if (b < 0).any():
+        k = int(np.flatnonzero(b < 0)[0])
+        raise InputError("budgets", f"{_entry(labels, k)} = {_num(b[k])} is negative; budgets must be >= 0")
+    if not (b.max() > 0):
+        raise InputError("budgets", "all budgets are 0; at least one must be positive")
+    return b
+
+
+def _bounded_risk_budgeting(
+    cov: Any, s: Any, b: np.ndarray, lower: Any, upper: Any, labels: Any, tol_f: float, sweeps: int
+) -> tuple[Any, Status | None]:
+    """The core's bounded solve, and NUMERICAL_ERROR to report instead of its status when its
+    weights leave the bounds (None otherwise)."""
+    n = s.shape[0]
+    if isinstance(cov, FactorCovariance) and n > BOUNDED_FACTOR_MAX_N:
+        raise InputError(
+            "cov",
+            f"risk budgeting with bounds is dense by nature (Newton on all of S, O(n^3)): a "
+            f"FactorCovariance of {n} assets would be formed as a {n} x {n} matrix "
+            f"({_num(round(8.0 * n * n / 1e9, 1))} GB); bounds are taken for factor models up to "
+            f"{BOUNDED_FACTOR_MAX_N} assets (or pass cov.to_dense() for a moderate n), and without "
+            "lower and upper any n is solved through the model",
+        )
+    lo, up = _risk_budgeting_bounds(lower, upper, b, labels)
+    raw = _core.risk_budgeting_bounded(s, b, lo, up, tol_f, sweeps, 8)
+    # The core's kkt_residual counts a bound violation like any other residual, so a loose tol
+    # lets a weight out of its bounds: the bounds must hold at any tol (to BOUND_TOL), so the
+    # solve is repeated at that tolerance, and a result still outside is not OPTIMAL.
+    if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+        raw = _core.risk_budgeting_bounded(s, b, lo, up, min(tol_f, BOUND_TOL), sweeps, 8)
+        if from_core(raw.status) == Status.OPTIMAL and _bound_violation(raw.weights, lo, up) > BOUND_TOL:
+            return raw, Status.NUMERICAL_ERROR
+    return raw, None
 
 
 #: The loosest tolerance of risk budgeting: a relative error of the risk contributions above 1%
