@@ -186,10 +186,17 @@ def test_to_dense_refuses_large_models_and_products_check_their_argument():
         big.to_dense()
     assert e.value.argument == "max_n"
     for w, exc in ((np.ones(3), ma.ShapeError), (np.ones((2, 2, 4)), ma.ShapeError),
-                   (np.array([1.0, np.nan, 0, 0]), ma.NonFiniteError), (np.full(4, 1.5e308), ma.InputError)):
+                   (np.array([1.0, np.nan, 0, 0]), ma.NonFiniteError)):
         with pytest.raises(exc) as e:
             m @ w
         assert e.value.argument == "w"
+    # S w beyond float64 (S_ii >= 20 here, so each entry of S w is above 20 * 1.5e308)
+    with pytest.raises(ma.InputError) as e:
+        ma.FactorCovariance(X3, F3, D3 * 1000) @ np.full(4, 1.5e308)
+    assert e.value.argument == "w"
+    # large weights whose product is finite are fine: S w as the formed matrix gives it
+    w = np.full(4, 1.5e308)
+    np.testing.assert_allclose(m @ w, (X3 @ F3 @ X3.T + np.diag(D3)) @ (w / 1e300) * 1e300, rtol=1e-12)
 
 
 # -- hypothesis: any valid model, and any one corrupted entry -------------------------------------

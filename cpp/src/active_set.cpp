@@ -624,11 +624,11 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
 SolveResult ActiveSetSolver::crossover(const MeanVarianceProblem& prob, const SolverSettings& settings,
                                        int iterations, std::chrono::steady_clock::time_point t0) {
   Impl& s = *impl_;
-  const int factorizations = s.factorizations();
   const int zero_curvature = s.zero_curvature;
   Vec w = s.w, sw;
   const int limit = std::max(1, std::min(kNewtonMaxIter, settings.max_iter - iterations));
   const auto out = newton_active_set(prob.cov, *s.block, s.ra, s.c, s.lb, s.ub, prob.budget, limit, w, sw);
+  const int factorizations = s.factorizations();  // the primal iterations' and the steps' so far
   SolveResult res;
   Evaluator ev(prob, s.lb, s.ub, s.cov_b);
   const Evaluator::Point pt = ev.evaluate(w, sw);
@@ -644,7 +644,7 @@ SolveResult ActiveSetSolver::crossover(const MeanVarianceProblem& prob, const So
   }
   res.iterations += iterations + out.iterations;
   res.crossover_iterations = out.iterations;
-  res.factorizations += factorizations + (s.block->factorizations() - s.factorizations_before);
+  res.factorizations += factorizations;  // a finishing solve() counted its own from its set_up
   res.zero_curvature_steps += zero_curvature;
   res.solve_time_s = seconds_since(t0);
   s.p = nullptr;

@@ -57,7 +57,7 @@ struct SparseProduct {
   std::vector<Index> idx;
   std::vector<double> val;
 
-  /// y = S x_J + (accumulate ? y : 0) for the entries of x on `assets` (or everywhere) that are not 0.
+  /// y += S x_J, J: the assets `pick` takes where x is not 0.
   template <class Pick>
   void add(const CovarianceModel& cov, const Vec& x, Index n, Pick pick, Eigen::Ref<Vec> y) {
     idx.clear();

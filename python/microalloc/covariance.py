@@ -464,10 +464,9 @@ class FactorCovariance(CovarianceObject):
         """S w for a vector of n weights, or W S (one row S w_r per portfolio) for an (m, n) block,
         in O(n k) per portfolio. A Series (DataFrame) is aligned to the assets by its index
         (columns), or refused. ``model @ w`` and ``w @ model`` are the same (S is symmetric)."""
-        a = self._weights(w)
-        x, f, d = self._loadings, self._factor_cov, self._specific
-        with np.errstate(over="ignore", invalid="ignore"):
-            y = x @ (f @ (a @ x)) + d * a if a.ndim == 1 else ((a @ x) @ f) @ x.T + a * d
+        a = np.ascontiguousarray(self._weights(w))
+        model = self._model()  # the core's operator, the one the solvers use
+        y = model.apply(a) if a.ndim == 1 else model.apply_rows(a)
         if not np.isfinite(y).all():
             raise InputError("w", f"S w overflows (max |w| = {_num(np.abs(a).max())}): rescale the weights")
         return y

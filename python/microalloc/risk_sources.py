@@ -36,12 +36,13 @@ def _split(loadings: np.ndarray, factor_cov: np.ndarray, specific: np.ndarray, w
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(risk > 0.0, 1.0 / risk, 0.0)[:, None]
     specific_part = w * w * specific       # (m, n)
+    specific_total = specific_part.sum(axis=1)
     return {
         "exposures": y,
         "contribution": y * fy * inv,
         "systematic": np.einsum("ij,ij->i", y, fy),
-        "specific": specific_part.sum(axis=1),
-        "specific_contribution": specific_part.sum(axis=1) * inv[:, 0],
+        "specific": specific_total,
+        "specific_contribution": specific_total * inv[:, 0],
         "component_factor": w * (fy @ loadings.T) * inv,
         "component_specific": specific_part * inv,
     }
