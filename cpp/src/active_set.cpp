@@ -370,20 +370,12 @@ struct ActiveSetSolver::Impl {
     w = lb;
     exact_gradient();
     double left = p->budget - accurate_sum(lb.data(), n);
-    std::vector<Index> order(static_cast<std::size_t>(n));
-    std::iota(order.begin(), order.end(), Index{0});
     Vec score(n);
     for (Index i = 0; i < n; ++i) {
       const double step = std::min(ub[i] - lb[i], std::max(left, 0.0));
       score[i] = -g[i] - 0.5 * ra * d[i] * step;
     }
-    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return score[a] > score[b]; });
-    for (Index i : order) {
-      if (!(left > 0.0)) break;
-      const double add = std::min(ub[i] - lb[i], left);
-      w[i] = add == ub[i] - lb[i] ? ub[i] : lb[i] + add;
-      left -= add;
-    }
+    greedy_fill(score, lb, ub, left, w);
   }
 
   /// The working set of the starting point: the variables strictly inside their bounds become

@@ -271,6 +271,16 @@ void DenseCovariance::gather(const Index* rows, Index nr, const Index* cols, Ind
   }
 }
 
+void DenseCovariance::rows_of_product(const Vec& x, const Index* support, Index m, const Index* rows,
+                                      Index nr, double* out) const {
+  for (Index t = 0; t < nr; ++t) {
+    const double* row = cov_.row(rows[t]).data();
+    double sum = 0.0;
+    for (Index k = 0; k < m; ++k) sum += row[support[k]] * x[support[k]];
+    out[t] = sum;
+  }
+}
+
 double DenseCovariance::quadratic(const VecRef& x) const {
   const Vec sx = cov_ * x;
   return std::max(x.dot(sx), 0.0);

@@ -50,7 +50,7 @@ constexpr double kRefineAbove = 64.0;
 constexpr std::int64_t kRefreshMin = 256;
 constexpr double kDriftRatio = 1e4;
 constexpr Index kBlock = 256;  // rows per block of gather and of T's recomputation
-constexpr Index kPrefetchRows = 8;  // rows of V prefetched ahead by the passes of solve()
+constexpr Index kPrefetchRows = 8;  // rows of V prefetched ahead when the free rows are gathered
 
 /// hi + lo += p, error-free (Knuth's two-sum; the rounding error of the sum goes to lo). The
 /// products p come from a buffer written beforehand, so no multiply can be fused into the sum.
@@ -123,7 +123,10 @@ class FactorFreeBlock final : public FreeBlock {
   // refinement): b and x never alias.
   using RowMap = Eigen::Map<const Vec>;
   const double* row(Index i) const noexcept { return v_.data() + i * r_; }
-  void prefetch(Index t) const;
+  /// Row of V of the asset at position t of F, from the gathered copy.
+  const double* free_row(Index t) const noexcept { return vf_.data() + t * r_; }
+  /// vf_ and df_ from scratch for the current F (the rows read with prefetching).
+  void gather_rows();
   /// U_P' (ra D_P)^{-1} b_P (m).
   Vec capacitance_rhs(const double* b) const;
   /// c <- C^{-1} c, then the Z block: writes x_Z and adds C^{-1} U_Z' x_Z to c.
@@ -144,6 +147,10 @@ class FactorFreeBlock final : public FreeBlock {
   std::vector<char> dense_;        // per asset of the model: goes to Z when free
   std::vector<char> in_;           // per asset: in F
   std::vector<std::uint32_t> stamp_;  // per asset: generation of the last assign() that listed it
+  // V_F and d_F in the order of F, contiguous: the solves walk them several times per call, and
+  // rows scattered over an n x r array cost a cache (and TLB) miss each at large n.
+  std::vector<double> vf_;
+  std::vector<double> df_;
   std::uint32_t generation_ = 0;
 
   Eigen::MatrixXd t_hi_, t_lo_;  // T (r+1 x r+1, lower triangle), double-double
@@ -222,10 +229,10 @@ void FactorFreeBlock::recompute_t() {
     if (filled > 0) t_hi_.selfadjointView<Eigen::Lower>().rankUpdate(y.leftCols(filled));
     filled = 0;
   };
-  for (Index i : assets_) {
-    if (dense_[static_cast<std::size_t>(i)]) continue;
-    const double w = 1.0 / std::sqrt(d_[i]);
-    y.col(filled).head(r_) = w * v_.row(i).transpose();
+  for (Index t = 0; t < size(); ++t) {
+    if (dense_[static_cast<std::size_t>(assets_[static_cast<std::size_t>(t)])]) continue;
+    const double w = 1.0 / std::sqrt(df_[static_cast<std::size_t>(t)]);
+    y.col(filled).head(r_) = w * RowMap(free_row(t), r_);
     y(r_, filled) = w;
     if (++filled == kBlock) flush();
   }
@@ -309,6 +316,7 @@ bool FactorFreeBlock::factor_small() {
 bool FactorFreeBlock::fail() {
   for (Index i : assets_) in_[static_cast<std::size_t>(i)] = 0;
   assets_.clear();
+  gather_rows();
   rebuild_zpos();
   recompute_t();
   factor_small();
@@ -322,6 +330,7 @@ bool FactorFreeBlock::reset(const std::vector<Index>& assets, double ra, double 
   for (Index i : assets_) in_[static_cast<std::size_t>(i)] = 1;
   ra_ = ra;
   sigma_ = sigma;
+  gather_rows();
   rebuild_zpos();
   recompute_t();
   return factor_small() || fail();
@@ -344,6 +353,7 @@ bool FactorFreeBlock::assign(const std::vector<Index>& assets, double ra, double
   assets_ = assets;
   ra_ = ra;
   sigma_ = sigma;
+  gather_rows();
   rebuild_zpos();
   // Beyond about a quarter of P the blocked recomputation (a rank-k update) is the cheaper way.
   const std::size_t changes = came.size() + went.size();
@@ -371,12 +381,14 @@ FreeBlock::Append FactorFreeBlock::append(Index j, Vec& dir) {
     dir.resize(f);
     for (Index t = 0; t < f; ++t) {
       const Index i = assets_[static_cast<std::size_t>(t)];
-      dir[t] = ra_ * v_.row(i).dot(v_.row(j)) + sigma_;
+      dir[t] = ra_ * RowMap(free_row(t), r_).dot(v_.row(j)) + sigma_;
     }
     solve(dir);
     return Append::Singular;  // S is PSD by construction: never NegativeCurvature
   }
   assets_.push_back(j);
+  vf_.insert(vf_.end(), row(j), row(j) + r_);
+  df_.push_back(d_[j]);
   in_[static_cast<std::size_t>(j)] = 1;
   if (dense_[static_cast<std::size_t>(j)]) {
     zpos_.push_back(size() - 1);
@@ -393,6 +405,8 @@ bool FactorFreeBlock::remove(Index pos) {
   if (pos < 0 || pos >= size()) throw std::out_of_range("remove: position " + std::to_string(pos) + " out of range");
   const Index i = assets_[static_cast<std::size_t>(pos)];
   assets_.erase(assets_.begin() + pos);
+  vf_.erase(vf_.begin() + pos * r_, vf_.begin() + (pos + 1) * r_);
+  df_.erase(df_.begin() + pos);
   in_[static_cast<std::size_t>(i)] = 0;
   if (dense_[static_cast<std::size_t>(i)]) {
     zpos_.erase(std::find(zpos_.begin(), zpos_.end(), pos));
@@ -406,18 +420,24 @@ bool FactorFreeBlock::remove(Index pos) {
   return true;
 }
 
-// The solve walks the rows of V of the free assets (scattered in V) in four passes: they are
-// prefetched a few rows ahead, and the passes of the refinement are fused with those of the solve.
+// The solves walk the gathered rows V_F in four passes (the passes of the refinement fused with
+// those of the solve).
 
-void FactorFreeBlock::prefetch(Index t) const {
+void FactorFreeBlock::gather_rows() {
+  const Index f = size();
+  vf_.resize(static_cast<std::size_t>(f * r_));
+  df_.resize(static_cast<std::size_t>(f));
+  for (Index t = 0; t < f; ++t) {
 #if defined(__GNUC__)
-  if (t < size()) {
-    const char* p = reinterpret_cast<const char*>(row(assets_[static_cast<std::size_t>(t)]));
-    for (Index byte = 0; byte < r_ * static_cast<Index>(sizeof(double)); byte += 64) __builtin_prefetch(p + byte);
-  }
-#else
-  (void)t;
+    if (t + kPrefetchRows < f) {
+      const char* p = reinterpret_cast<const char*>(row(assets_[static_cast<std::size_t>(t + kPrefetchRows)]));
+      for (Index byte = 0; byte < r_ * static_cast<Index>(sizeof(double)); byte += 64) __builtin_prefetch(p + byte);
+    }
 #endif
+    const Index i = assets_[static_cast<std::size_t>(t)];
+    std::copy(row(i), row(i) + r_, vf_.begin() + t * r_);
+    df_[static_cast<std::size_t>(t)] = d_[i];
+  }
 }
 
 Vec FactorFreeBlock::capacitance_rhs(const double* b) const {
@@ -426,11 +446,9 @@ Vec FactorFreeBlock::capacitance_rhs(const double* b) const {
   double ss = 0.0;
   const Index f = size();
   for (Index t = 0; t < f; ++t) {
-    prefetch(t + kPrefetchRows);
-    const Index i = assets_[static_cast<std::size_t>(t)];
-    if (dense_[static_cast<std::size_t>(i)]) continue;
-    const double a = b[t] / (ra_ * d_[i]);
-    sv.noalias() += a * RowMap(row(i), r_);
+    if (dense_[static_cast<std::size_t>(assets_[static_cast<std::size_t>(t)])]) continue;
+    const double a = b[t] / (ra_ * df_[static_cast<std::size_t>(t)]);
+    sv.noalias() += a * RowMap(free_row(t), r_);
     ss += a;
   }
   Vec c(m_);
@@ -470,10 +488,9 @@ void FactorFreeBlock::finish(const double* b, const Vec& c, double* x, Vec* sum_
   double sx = 0.0;
   const Index f = size();
   for (Index t = 0; t < f; ++t) {
-    prefetch(t + kPrefetchRows);
     const Index i = assets_[static_cast<std::size_t>(t)];
-    const RowMap vi(row(i), r_);
-    if (!dense_[static_cast<std::size_t>(i)]) x[t] = (b[t] - vi.dot(cv) - cs) / (ra_ * d_[i]);
+    const RowMap vi(free_row(t), r_);
+    if (!dense_[static_cast<std::size_t>(i)]) x[t] = (b[t] - vi.dot(cv) - cs) / (ra_ * df_[static_cast<std::size_t>(t)]);
     if (sum_xv) {
       sum_xv->noalias() += x[t] * vi;
       sx += x[t];
@@ -488,12 +505,12 @@ Vec FactorFreeBlock::residual(const double* b, const double* x, const Vec& sum_x
   double ss = 0.0;
   const Index f = size();
   for (Index t = 0; t < f; ++t) {
-    prefetch(t + kPrefetchRows);
     const Index i = assets_[static_cast<std::size_t>(t)];
-    const RowMap vi(row(i), r_);
-    res[t] = b[t] - ra_ * d_[i] * x[t] - ra_ * vi.dot(sum_xv) - sigma_ * sum_x;
+    const RowMap vi(free_row(t), r_);
+    const double di = df_[static_cast<std::size_t>(t)];
+    res[t] = b[t] - ra_ * di * x[t] - ra_ * vi.dot(sum_xv) - sigma_ * sum_x;
     if (dense_[static_cast<std::size_t>(i)]) continue;
-    const double a = res[t] / (ra_ * d_[i]);
+    const double a = res[t] / (ra_ * di);
     sv.noalias() += a * vi;
     ss += a;
   }
@@ -740,6 +757,7 @@ void FactorCovariance::add_columns(const Index* cols, Index m, const MatRef& c,
                                    Eigen::Ref<Eigen::MatrixXd> y) const {
   MICROALLOC_CHECK_SIZE(y.rows(), size(), "add_columns: rows of y");
   MICROALLOC_CHECK_SIZE(c.cols(), y.cols(), "add_columns: columns of c");
+  if (m == 0) return;  // nothing added: no pass over V
   Eigen::MatrixXd t = Eigen::MatrixXd::Zero(rank(), c.cols());  // V_J' C: O(m r p), then one pass over V
   for (Index k = 0; k < m; ++k) {
     const Index j = cols[k];
@@ -778,6 +796,16 @@ void FactorCovariance::gather(const Index* rows, Index nr, const Index* cols, In
         }
       }
     }
+  }
+}
+
+void FactorCovariance::rows_of_product(const Vec& x, const Index* support, Index m, const Index* rows,
+                                       Index nr, double* out) const {
+  Vec t = Vec::Zero(rank());  // V_J' x_J
+  for (Index k = 0; k < m; ++k) t.noalias() += x[support[k]] * v_.row(support[k]).transpose();
+  for (Index a = 0; a < nr; ++a) {
+    const Index i = rows[a];
+    out[a] = v_.row(i).dot(t) + d_[i] * x[i];
   }
 }
 

@@ -124,21 +124,33 @@ inline bool feasible_bounds(const MeanVarianceProblem& p, Vec& lb, Vec& ub) {
            sub < B - ftol || n == 0);
 }
 
+/// The greedy fill of a budget: from w = lb, each coordinate in decreasing `score` (ties by index)
+/// goes to its upper bound until `left` is spent, the last one part way. Only the prefix it uses is
+/// sorted (in doubling chunks): with caps, a few dozen of n coordinates.
+inline void greedy_fill(const Vec& score, const Vec& lb, const Vec& ub, double left, Vec& w) {
+  const Index n = score.size();
+  w = lb;
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), Index{0});
+  const auto before = [&](Index a, Index b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
+  Index done = 0;
+  for (Index chunk = std::min<Index>(n, 64); done < n && left > 0.0; chunk = std::min(n, 2 * chunk)) {
+    std::partial_sort(order.begin() + done, order.begin() + chunk, order.end(), before);
+    for (; done < chunk && left > 0.0; ++done) {
+      const Index i = order[static_cast<std::size_t>(done)];
+      const double add = std::min(ub[i] - lb[i], left);
+      w[i] = add == ub[i] - lb[i] ? ub[i] : lb[i] + add;
+      left -= add;
+    }
+  }
+}
+
 /// risk_aversion == 0: the linear objective -mu'w, filled greedily in decreasing mu (ties by index).
 inline void solve_linear(const MeanVarianceProblem& p, const SolverSettings& settings, const Vec& lb,
                          const Vec& ub, Evaluator& ev, SolveResult& res) {
   const Index n = p.size();
-  const double B = p.budget;
-  std::vector<Index> idx(static_cast<std::size_t>(n));
-  std::iota(idx.begin(), idx.end(), Index{0});
-  std::stable_sort(idx.begin(), idx.end(), [&](Index a, Index b) { return p.mu[a] > p.mu[b]; });
-  Vec x = lb;
-  double left = B - lb.sum();
-  for (Index i : idx) {
-    const double add = std::min(ub[i] - lb[i], std::max(left, 0.0));
-    x[i] += add;
-    left -= add;
-  }
+  Vec x;
+  greedy_fill(p.mu, lb, ub, p.budget - lb.sum(), x);
   res.weights = x;
   const auto pt = ev.evaluate(x, Vec::Zero(n));
   fill_result(p, pt, ev, res);

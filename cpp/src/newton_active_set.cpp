@@ -51,30 +51,36 @@ struct WorkingSet {
   }
 };
 
-/// Products with S of vectors that are zero but on a few assets (the bound assets off zero, the free
-/// assets): a pass over the model for a factor S, instead of two for a full product.
+/// The assets where a vector is not zero, and S times it: one pass over the model for a factor S,
+/// O(n |support|) entries for a dense one.
 struct SparseProduct {
-  std::vector<Index> idx;
-  std::vector<double> val;
+  std::vector<Index> support;
+  std::vector<double> values;
 
-  /// y += S x_J, J: the assets `pick` takes where x is not 0.
-  template <class Pick>
-  void add(const CovarianceModel& cov, const Vec& x, Index n, Pick pick, Eigen::Ref<Vec> y) {
-    idx.clear();
-    val.clear();
-    for (Index i = 0; i < n; ++i) {
-      if (x[i] != 0.0 && pick(i)) {
-        idx.push_back(i);
-        val.push_back(x[i]);
+  void find_support(const Vec& x) {
+    support.clear();
+    values.clear();
+    for (Index i = 0; i < x.size(); ++i) {
+      if (x[i] != 0.0) {
+        support.push_back(i);
+        values.push_back(x[i]);
       }
     }
-    const Index m = static_cast<Index>(idx.size());
-    cov.add_columns(idx.data(), m, Eigen::Map<const RowMat>(val.data(), m, 1), y);
+  }
+
+  /// y = S x, x zero outside the support found last.
+  void apply(const CovarianceModel& cov, Eigen::Ref<Vec> y) const {
+    y.setZero();
+    const Index m = static_cast<Index>(support.size());
+    cov.add_columns(support.data(), m, Eigen::Map<const RowMat>(values.data(), m, 1), y);
   }
 };
 
 /// The point of the working set: bounds where bound, the face's minimiser on the free block; `sw`
-/// returns S w. Returns false when the free block cannot be factored (singular even with the shift).
+/// returns S w. The free assets' pull from the bound ones, (S x_A)_F, is read off the bound
+/// assets' few columns (rows_of_product: no pass over the model), so that a step costs one
+/// product with S, the final S w. Returns false when the free block cannot be factored (singular
+/// even with the shift).
 bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, double& sigma,
                     double shift, const Vec& c, const Vec& lb, const Vec& ub, double budget,
                     const WorkingSet& ws, Vec& w, Vec& sw, Vec& h, Vec& e, double& nu,
@@ -84,25 +90,28 @@ bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, dou
     const signed char s = ws.state[static_cast<std::size_t>(i)];
     w[i] = s == kFree ? 0.0 : (s == kUpper ? ub[i] : lb[i]);
   }
-  sw.setZero(n);
-  sp.add(cov, w, n, [](Index) { return true; }, sw);  // S x_A: the bound assets' pull
   const Index k = static_cast<Index>(ws.free.size());
-  if (k == 0) return true;
-  if (!block.assign(ws.free, ra, sigma)) {
-    if (sigma != 0.0 || !block.assign(ws.free, ra, sigma = shift)) return false;
+  if (k > 0) {
+    if (!block.assign(ws.free, ra, sigma)) {
+      if (sigma != 0.0 || !block.assign(ws.free, ra, sigma = shift)) return false;
+    }
+    sp.find_support(w);  // the bound assets off zero
+    h.resize(k);
+    cov.rows_of_product(w, sp.support.data(), static_cast<Index>(sp.support.size()), ws.free.data(), k,
+                        h.data());
+    const double b_free = budget - accurate_sum(w.data(), n);
+    e.setOnes(k);
+    for (Index t = 0; t < k; ++t) h[t] = c[ws.free[t]] - ra * h[t];
+    block.solve(h);
+    block.solve(e);
+    // (ra S_FF + sigma 11') w_F = h_F - nu' 1 with nu' = nu - sigma b_free and 1'w_F = b_free
+    const double nu_shifted = (accurate_sum(h.data(), k) - b_free) / accurate_sum(e.data(), k);
+    nu = nu_shifted + sigma * b_free;
+    for (Index t = 0; t < k; ++t) w[ws.free[t]] = h[t] - nu_shifted * e[t];
   }
-  const double b_free = budget - accurate_sum(w.data(), n);
-  h.resize(k);
-  e.setOnes(k);
-  for (Index t = 0; t < k; ++t) h[t] = c[ws.free[t]] - ra * sw[ws.free[t]];
-  block.solve(h);
-  block.solve(e);
-  // (ra S_FF + sigma 11') w_F = h_F - nu' 1 with nu' = nu - sigma b_free and 1'w_F = b_free
-  const double nu_shifted = (accurate_sum(h.data(), k) - b_free) / accurate_sum(e.data(), k);
-  nu = nu_shifted + sigma * b_free;
-  for (Index t = 0; t < k; ++t) w[ws.free[t]] = h[t] - nu_shifted * e[t];
-  const auto& state = ws.state;
-  sp.add(cov, w, n, [&state](Index i) { return state[static_cast<std::size_t>(i)] == kFree; }, sw);
+  sp.find_support(w);
+  sw.resize(n);
+  sp.apply(cov, sw);
   return true;
 }
 

@@ -3,8 +3,8 @@
 ///
 /// For a feasible w with gradient g and any scalar nu, let r = g + nu. Then
 ///   gap(nu) = sum_i max(r_i, 0) (w_i - lb_i) + max(-r_i, 0) (ub_i - w_i)  >=  f(w) - f*,
-/// by weak duality of the linear program min_{v in C} g'v. The tightest nu is a weighted median of
-/// -g, found by sorting. Terms with an infinite bound cannot enter the gap; their sign violation
+/// by weak duality of the linear program min_{v in C} g'v. The tightest nu is a weighted quantile of
+/// -g, found by selection. Terms with an infinite bound cannot enter the gap; their sign violation
 /// is reported as `unbounded_violation` instead.
 #include <utility>
 #include <vector>
@@ -29,6 +29,7 @@ class Certifier {
                       double budget, double scale);
 
  private:
+  double tightest_multiplier(const double* w, const double* g, const double* lb, const double* ub, Index n);
   std::vector<std::pair<double, Index>> order_;
 };
 
