@@ -56,6 +56,7 @@ constexpr double kStepCancelTol = 1e-14;  // a step below this fraction of its t
 constexpr double kCrossoverRows = 12.0;
 constexpr Index kCrossoverMinFree = 32;
 constexpr int kNewtonMaxIter = 50;  // primal-dual steps; then the primal active set goes on
+constexpr Index kDiagonalStartFree = 256;  // the diagonal start is used with at most this many free (or n / 16)
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3, kInside = 4 };
 
@@ -363,6 +364,26 @@ struct ActiveSetSolver::Impl {
     }
   }
 
+  /// The minimiser of the problem with S replaced by its diagonal, (ra/2) sum S_ii w_i^2 - c'w
+  /// over the same box and budget (one weighted projection, O(n)): the start of the primal-dual
+  /// active set when its working set is small (at most `max_free` assets strictly inside their
+  /// bounds), as with a strong enough return signal. Returns false and leaves w alone otherwise
+  /// (a minimum variance problem frees almost every asset this way), or when a variance is 0.
+  bool start_at_diagonal(Index max_free) {
+    const Vec& d = cov().diagonal();
+    if (!(d.minCoeff() > 0.0)) return false;
+    const Vec h = (ra * d).cwiseInverse();
+    const Vec u = c.cwiseProduct(h);
+    Vec x(n);
+    // nu of the box-free minimiser starts the projection's search
+    proj.project(u.data(), h.data(), lb.data(), ub.data(), n, p->budget, x.data(), (u.sum() - p->budget) / h.sum());
+    Index inside = 0;
+    for (Index i = 0; i < n; ++i) inside += x[i] > lb[i] && x[i] < ub[i];
+    if (inside > max_free) return false;
+    w = x;
+    return true;
+  }
+
   /// Greedy vertex: w = lb, then the rest of the budget in decreasing order of the first- and
   /// second-order gain of each asset from there.
   void start_at_vertex() {
@@ -594,12 +615,13 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
   s.set_up(prob, cov_b);
   const bool finite = s.lb.allFinite() && s.ub.allFinite();
   // A model whose free block follows many changes cheaply goes to the primal-dual active set at
-  // once, from the start's working set (the greedy vertex: a few assets, so the first free block
-  // is small; starting with every asset free cost 2-4x more steps on long-only problems).
+  // once, from the start's working set: the diagonal model's minimiser when few of its assets are
+  // free, else the greedy vertex (a few assets, so the first free block is small; starting with
+  // every asset free cost 2-4x more steps on long-only problems).
   const bool newton_first = settings.crossover && prob.cov.cheap_assign();
   if (warm_start.size() == n || !finite) {
     s.start_from(warm_start);
-  } else {
+  } else if (!(newton_first && s.start_at_diagonal(std::max<Index>(kDiagonalStartFree, n / 16)))) {
     s.start_at_vertex();
   }
   if (newton_first) return crossover(prob, settings, 0, t0);

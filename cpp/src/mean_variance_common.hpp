@@ -78,9 +78,12 @@ struct Evaluator {
 /// are KKT quantities of the constraints as the user stated them, so they use the original bounds.
 inline void fill_result(const MeanVarianceProblem& p, const Evaluator::Point& pt, Evaluator& ev, SolveResult& r) {
   const Index n = p.size();
-  const Vec lower = p.lower, upper = p.upper;
+  // Often the budget implies no tighter box (a long-only cap), and the certificate is the same.
   const Certificate kkt =
-      ev.certifier.certify(r.weights.data(), ev.g.data(), lower.data(), upper.data(), n, p.budget, pt.scale);
+      ev.lb == p.lower && ev.ub == p.upper
+          ? pt.cert
+          : ev.certifier.certify(r.weights.data(), ev.g.data(), p.lower.data(), p.upper.data(), n, p.budget,
+                                 pt.scale);
   r.objective = pt.objective;
   r.expected_return = pt.expected_return;
   r.risk = std::sqrt(pt.risk_sq);

@@ -11,11 +11,20 @@
 #include <cmath>
 #include <cstdint>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "microalloc/certificate.hpp"
 
 namespace microalloc::detail {
 namespace {
+
+// A step frees at most max(kFreeAtLeast, kGrowth |F|) bound assets. From a poor first guess
+// (a vertex, whose multiplier makes a third of the assets look attractive) freeing all of them
+// made the free set 40x too large and then halved it step by step: on a 100,000-asset minimum
+// variance problem 11 steps with up to 30,000 free, against 9 steps with at most 1,300.
+constexpr Index kFreeAtLeast = 64;
+constexpr Index kGrowth = 2;
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3 };
 
@@ -36,39 +45,38 @@ struct WorkingSet {
     seen.clear();
   }
 
-  void list_free() {
+  /// Lists the free assets; false when this working set was met before (a cycle), told by an
+  /// FNV-1a hash of the states.
+  bool list_free_first_visit() {
     free.clear();
-    for (std::size_t i = 0; i < state.size(); ++i) {
-      if (state[i] == kFree) free.push_back(static_cast<Index>(i));
-    }
-  }
-
-  /// FNV-1a of the states; false when this working set was met before (a cycle).
-  bool first_visit() {
     std::uint64_t h = 1469598103934665603ULL;
-    for (signed char s : state) h = (h ^ static_cast<std::uint64_t>(s + 1)) * 1099511628211ULL;
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      const signed char s = state[i];
+      if (s == kFree) free.push_back(static_cast<Index>(i));
+      h = (h ^ static_cast<std::uint64_t>(s + 1)) * 1099511628211ULL;
+    }
     return seen.insert(h).second;
   }
 };
 
-/// The assets where a vector is not zero, and S times it: one pass over the model for a factor S,
-/// O(n |support|) entries for a dense one.
+/// A vector that is zero but on a few assets (its support, listed with the values), and S times
+/// it: one pass over the model for a factor S, O(n |support|) entries for a dense one.
 struct SparseProduct {
   std::vector<Index> support;
   std::vector<double> values;
 
-  void find_support(const Vec& x) {
+  void clear() {
     support.clear();
     values.clear();
-    for (Index i = 0; i < x.size(); ++i) {
-      if (x[i] != 0.0) {
-        support.push_back(i);
-        values.push_back(x[i]);
-      }
-    }
   }
 
-  /// y = S x, x zero outside the support found last.
+  void add(Index i, double v) {
+    if (v == 0.0) return;
+    support.push_back(i);
+    values.push_back(v);
+  }
+
+  /// y = S x.
   void apply(const CovarianceModel& cov, Eigen::Ref<Vec> y) const {
     y.setZero();
     const Index m = static_cast<Index>(support.size());
@@ -86,20 +94,21 @@ bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, dou
                     const WorkingSet& ws, Vec& w, Vec& sw, Vec& h, Vec& e, double& nu,
                     SparseProduct& sp) {
   const Index n = w.size();
+  sp.clear();  // the bound assets off zero, then the free ones
   for (Index i = 0; i < n; ++i) {
     const signed char s = ws.state[static_cast<std::size_t>(i)];
     w[i] = s == kFree ? 0.0 : (s == kUpper ? ub[i] : lb[i]);
+    sp.add(i, w[i]);
   }
   const Index k = static_cast<Index>(ws.free.size());
   if (k > 0) {
     if (!block.assign(ws.free, ra, sigma)) {
       if (sigma != 0.0 || !block.assign(ws.free, ra, sigma = shift)) return false;
     }
-    sp.find_support(w);  // the bound assets off zero
     h.resize(k);
-    cov.rows_of_product(w, sp.support.data(), static_cast<Index>(sp.support.size()), ws.free.data(), k,
-                        h.data());
-    const double b_free = budget - accurate_sum(w.data(), n);
+    const Index m = static_cast<Index>(sp.support.size());
+    cov.rows_of_product(w, sp.support.data(), m, ws.free.data(), k, h.data());
+    const double b_free = budget - accurate_sum(sp.values.data(), m);
     e.setOnes(k);
     for (Index t = 0; t < k; ++t) h[t] = c[ws.free[t]] - ra * h[t];
     block.solve(h);
@@ -107,33 +116,45 @@ bool face_minimiser(const CovarianceModel& cov, FreeBlock& block, double ra, dou
     // (ra S_FF + sigma 11') w_F = h_F - nu' 1 with nu' = nu - sigma b_free and 1'w_F = b_free
     const double nu_shifted = (accurate_sum(h.data(), k) - b_free) / accurate_sum(e.data(), k);
     nu = nu_shifted + sigma * b_free;
-    for (Index t = 0; t < k; ++t) w[ws.free[t]] = h[t] - nu_shifted * e[t];
+    for (Index t = 0; t < k; ++t) {
+      w[ws.free[t]] = h[t] - nu_shifted * e[t];
+      sp.add(ws.free[t], w[ws.free[t]]);
+    }
   }
-  sp.find_support(w);
   sw.resize(n);
   sp.apply(cov, sw);
   return true;
 }
 
-/// Moves every asset whose bound or sign is wrong; returns how many moved.
-Index update_working_set(WorkingSet& ws, const Vec& w, const Vec& r, const Vec& lb, const Vec& ub,
-                         double tol_w, double tol_r) {
+/// Moves every free asset beyond a bound to it, and frees bound assets whose multiplier g_i + nu
+/// has the wrong sign: all of them, or when more than `limit` (the rest of a poor first guess, say), the
+/// `limit` whose sign is the most wrong relative to their variance (the step each would take on
+/// its own). Returns how many moved.
+Index update_working_set(WorkingSet& ws, const Vec& w, const Vec& g, double nu, const Vec& lb, const Vec& ub,
+                         const Vec& var, double tol_w, double tol_r, Index limit,
+                         std::vector<std::pair<double, Index>>& candidates) {
   Index moved = 0;
   const Index n = w.size();
+  candidates.clear();
   for (Index i = 0; i < n; ++i) {
     signed char& s = ws.state[static_cast<std::size_t>(i)];
-    const signed char before = s;
     if (s == kFree) {
-      if (w[i] < lb[i] - tol_w) s = kLower;
-      else if (w[i] > ub[i] + tol_w) s = kUpper;
-    } else if (s == kLower) {
-      if (r[i] < -tol_r) s = kFree;  // the objective falls as w_i rises
-    } else if (s == kUpper) {
-      if (r[i] > tol_r) s = kFree;
+      if (w[i] < lb[i] - tol_w) s = kLower, ++moved;
+      else if (w[i] > ub[i] + tol_w) s = kUpper, ++moved;
+      continue;
     }
-    moved += s != before;
+    const double r = g[i] + nu;  // the bound's multiplier, signed
+    if ((s == kLower && r < -tol_r) || (s == kUpper && r > tol_r)) {
+      candidates.emplace_back(-std::abs(r) / std::max(var[i], 1e-300), i);  // most wrong first
+    }
   }
-  return moved;
+  auto last = candidates.end();
+  if (static_cast<Index>(candidates.size()) > limit) {
+    last = candidates.begin() + limit;
+    std::nth_element(candidates.begin(), last, candidates.end());
+  }
+  for (auto it = candidates.begin(); it != last; ++it) ws.state[static_cast<std::size_t>(it->second)] = kFree;
+  return moved + static_cast<Index>(last - candidates.begin());
 }
 
 /// Without free assets the budget may be missed: every asset that can move towards it is freed.
@@ -162,14 +183,14 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
   double sigma = 0.0;
   const double shift = ra * cov.mean_variance();
   const double tol_w = 1e-14 * std::max(1.0, std::abs(budget));
-  Vec h, e, r(n);
+  Vec h, e, g(n);
   sw.resize(n);
   Certifier certifier;
   SparseProduct sp;
+  std::vector<std::pair<double, Index>> candidates;
   Vec previous;
   while (out.iterations < max_iter) {
-    ws.list_free();
-    if (!ws.first_visit()) break;  // a cycle
+    if (!ws.list_free_first_visit()) break;  // a cycle
     ++out.iterations;
     previous = w;
     if (!face_minimiser(cov, block, ra, sigma, shift, c, lb, ub, budget, ws, w, sw, h, e,
@@ -177,13 +198,18 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
       w.swap(previous);  // the free block is singular: the last iterate is the better guess
       break;
     }
-    r = ra * sw - c;  // the gradient g
-    if (ws.free.empty()) {
-      out.multiplier = certifier.certify(w.data(), r.data(), lb.data(), ub.data(), n, budget, 1.0).multiplier;
+    double g_max = 0.0;  // g = ra S w - c and its largest magnitude, in one sweep
+    for (Index i = 0; i < n; ++i) {
+      g[i] = ra * sw[i] - c[i];
+      g_max = std::max(g_max, std::abs(g[i]));
     }
-    const double tol_r = 1e-13 * std::max(r.cwiseAbs().maxCoeff(), 1e-300);
-    r.array() += out.multiplier;
-    Index moved = update_working_set(ws, w, r, lb, ub, tol_w, tol_r);
+    if (ws.free.empty()) {
+      out.multiplier = certifier.certify(w.data(), g.data(), lb.data(), ub.data(), n, budget, 1.0).multiplier;
+    }
+    const double tol_r = 1e-13 * std::max(g_max, 1e-300);
+    const Index limit = std::max(kFreeAtLeast, kGrowth * static_cast<Index>(ws.free.size()));
+    Index moved = update_working_set(ws, w, g, out.multiplier, lb, ub, cov.diagonal(), tol_w, tol_r, limit,
+                                     candidates);
     if (moved == 0 && ws.free.empty()) moved = free_towards_budget(ws, w, budget);
     if (moved == 0) {
       out.settled = true;

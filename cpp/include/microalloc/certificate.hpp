@@ -6,6 +6,7 @@
 /// by weak duality of the linear program min_{v in C} g'v. The tightest nu is a weighted quantile of
 /// -g, found by selection. Terms with an infinite bound cannot enter the gap; their sign violation
 /// is reported as `unbounded_violation` instead.
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,8 @@ class Certifier {
 
  private:
   double tightest_multiplier(const double* w, const double* g, const double* lb, const double* ub, Index n);
+  std::vector<Index> candidates_;
+  std::vector<std::uint8_t> bucket_;
   std::vector<std::pair<double, Index>> order_;
 };
 
