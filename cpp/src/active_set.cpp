@@ -368,15 +368,18 @@ struct ActiveSetSolver::Impl {
   /// over the same box and budget (one weighted projection, O(n)): the start of the primal-dual
   /// active set when its working set is small (at most `max_free` assets strictly inside their
   /// bounds), as with a strong enough return signal. Returns false and leaves w alone otherwise
-  /// (a minimum variance problem frees almost every asset this way), or when a variance is 0.
+  /// (a minimum variance problem frees almost every asset this way), when a variance is 0 or
+  /// when c / (ra S_ii) overflows.
   bool start_at_diagonal(Index max_free) {
     const Vec& d = cov().diagonal();
     if (!(d.minCoeff() > 0.0)) return false;
     const Vec h = (ra * d).cwiseInverse();
     const Vec u = c.cwiseProduct(h);
+    const double nu0 = (u.sum() - p->budget) / h.sum();  // the box-free minimiser's multiplier
+    if (!u.allFinite() || !h.allFinite() || !std::isfinite(nu0)) return false;  // extreme scales
     Vec x(n);
-    // nu of the box-free minimiser starts the projection's search
-    proj.project(u.data(), h.data(), lb.data(), ub.data(), n, p->budget, x.data(), (u.sum() - p->budget) / h.sum());
+    proj.project(u.data(), h.data(), lb.data(), ub.data(), n, p->budget, x.data(), nu0);
+    if (!x.allFinite()) return false;
     Index inside = 0;
     for (Index i = 0; i < n; ++i) inside += x[i] > lb[i] && x[i] < ub[i];
     if (inside > max_free) return false;
@@ -614,11 +617,12 @@ SolveResult ActiveSetSolver::solve(const MeanVarianceProblem& prob, const Solver
 
   s.set_up(prob, cov_b);
   const bool finite = s.lb.allFinite() && s.ub.allFinite();
-  // A model whose free block follows many changes cheaply goes to the primal-dual active set at
-  // once, from the start's working set: the diagonal model's minimiser when few of its assets are
-  // free, else the greedy vertex (a few assets, so the first free block is small; starting with
-  // every asset free cost 2-4x more steps on long-only problems).
-  const bool newton_first = settings.crossover && prob.cov.cheap_assign();
+  // The primal-dual active set goes first, from the start's working set: the diagonal model's
+  // minimiser when few of its assets are free, else the greedy vertex (a few assets, so the first
+  // free block is small; starting with every asset free cost 2-4x more steps on long-only
+  // problems). Pivoting one asset at a time from the vertex took 160-520 pivots where 100-200
+  // assets end up free (a dense sample covariance, n = 500-2,000), against 8-9 steps.
+  const bool newton_first = settings.crossover;
   if (warm_start.size() == n || !finite) {
     s.start_from(warm_start);
   } else if (!(newton_first && s.start_at_diagonal(std::max<Index>(kDiagonalStartFree, n / 16)))) {

@@ -65,6 +65,10 @@ constexpr int kRefactorPeriod = 64;
 constexpr double kPivotTol = 1e-12;
 // rho^2 below -this fraction of Ht_jj is negative beyond rounding: S is not PSD on the face.
 constexpr double kNegativePivotTol = 1e-8;
+// assign() updates the factor (a removal or an append per change, each O(k^2) element moves and
+// rotations, at a far lower rate than a blocked factorisation's O(k^3 / 3)) when at most k /
+// kUpdateDivisor assets change, else it factors from scratch.
+constexpr Index kUpdateDivisor = 64;
 
 /// Ht_FF = L L', L in the lower triangle of the leading k x k block of a larger, column-major
 /// matrix (its capacity grows by doubling, up to n, so appends rarely reallocate).
@@ -75,27 +79,110 @@ class DenseFreeBlock final : public FreeBlock {
   auto upper() const { return fac_.topLeftCorner(k_, k_).transpose().triangularView<Eigen::Upper>(); }
 
  public:
-  explicit DenseFreeBlock(const DenseCovariance& cov) : cov_(&cov) {}
+  explicit DenseFreeBlock(const DenseCovariance& cov)
+      : cov_(&cov), where_(static_cast<std::size_t>(cov.size()), -1) {}
 
   bool reset(const std::vector<Index>& assets, double ra, double sigma) override {
     ra_ = ra;
     sigma_ = sigma;
+    for (Index i : free_) where_[static_cast<std::size_t>(i)] = -1;
     free_.reserve(static_cast<std::size_t>(cov_->size()));
     free_ = assets;
+    order_.clear();
+    for (std::size_t t = 0; t < free_.size(); ++t) where_[static_cast<std::size_t>(free_[t])] = static_cast<Index>(t);
     k_ = 0;  // nothing to keep: reserve() copies only the leading k x k block
     // Room for a few appends after a warm start without a reallocation.
     const Index k = static_cast<Index>(free_.size());
     reserve(std::max(k, std::min<Index>(cov_->size(), std::max<Index>(16, k + 8))));
     k_ = k;
     if (!factor()) {
-      free_.clear();
-      k_ = 0;
+      clear();
       return false;
     }
     return true;
   }
 
+  /// Few changes: the assets that went are removed and those that came appended (the factor's
+  /// own order then differs from `assets`, and order_ maps one to the other); else reset().
+  bool assign(const std::vector<Index>& assets, double ra, double sigma) override {
+    if (ra != ra_ || sigma != sigma_) return reset(assets, ra, sigma);
+    Index stay = 0;
+    for (Index i : assets) stay += where_[static_cast<std::size_t>(i)] >= 0;
+    const Index changes = (k_ - stay) + (static_cast<Index>(assets.size()) - stay);
+    if (changes == 0 && order_.empty() && assets == free_) return true;
+    if (kUpdateDivisor * changes > k_) return reset(assets, ra, sigma);
+    std::vector<char> keep(static_cast<std::size_t>(k_), 0);
+    for (Index i : assets) {
+      const Index t = where_[static_cast<std::size_t>(i)];
+      if (t >= 0) keep[static_cast<std::size_t>(t)] = 1;
+    }
+    for (Index t = k_ - 1; t >= 0; --t) {  // from the back: the positions before t stay valid
+      if (!keep[static_cast<std::size_t>(t)] && !remove_internal(t)) return reset(assets, ra, sigma);
+    }
+    Vec dir;
+    for (Index i : assets) {
+      if (where_[static_cast<std::size_t>(i)] < 0 && append_internal(i, dir) != Append::Ok) {
+        return reset(assets, ra, sigma);
+      }
+    }
+    order_.resize(assets.size());
+    for (std::size_t t = 0; t < assets.size(); ++t) order_[t] = where_[static_cast<std::size_t>(assets[t])];
+    return true;
+  }
+
   Append append(Index j, Vec& dir) override {
+    const Append a = append_internal(j, dir);
+    if (order_.empty()) return a;
+    if (a == Append::Ok) {
+      order_.push_back(k_ - 1);
+    } else {
+      to_caller(dir);
+    }
+    return a;
+  }
+
+  bool remove(Index pos) override {
+    if (order_.empty()) return remove_internal(pos);
+    const Index t = order_[static_cast<std::size_t>(pos)];
+    order_.erase(order_.begin() + pos);
+    for (auto& o : order_) o -= (o > t);
+    return remove_internal(t);
+  }
+
+  void solve(Eigen::Ref<Vec> x) const override {
+    if (k_ == 0) return;
+    if (order_.empty()) {
+      lower().solveInPlace(x);
+      upper().solveInPlace(x);
+      return;
+    }
+    Vec y(k_);
+    for (Index t = 0; t < k_; ++t) y[order_[static_cast<std::size_t>(t)]] = x[t];
+    lower().solveInPlace(y);
+    upper().solveInPlace(y);
+    for (Index t = 0; t < k_; ++t) x[t] = y[order_[static_cast<std::size_t>(t)]];
+  }
+
+  Index size() const noexcept override { return k_; }
+  int factorizations() const noexcept override { return factorizations_; }
+
+ private:
+  double ht(Index i, Index j) const { return ra_ * cov_->matrix()(i, j) + sigma_; }
+
+  void clear() {
+    for (Index i : free_) where_[static_cast<std::size_t>(i)] = -1;
+    free_.clear();
+    order_.clear();
+    k_ = 0;
+  }
+
+  /// A vector in the factor's order put in the caller's.
+  void to_caller(Vec& v) const {
+    const Vec internal = v;
+    for (Index t = 0; t < k_; ++t) v[t] = internal[order_[static_cast<std::size_t>(t)]];
+  }
+
+  Append append_internal(Index j, Vec& dir) {
     // q = L^{-1} Ht_Fj from row j (S symmetric: row j is column j, contiguous).
     const auto row = cov_->matrix().row(j);
     dir.resize(k_);
@@ -112,35 +199,25 @@ class DenseFreeBlock final : public FreeBlock {
     for (Index t = 0; t < k_; ++t) fac_(k_, t) = dir[t];
     fac_(k_, k_) = std::sqrt(rho2);
     free_.push_back(j);
+    where_[static_cast<std::size_t>(j)] = k_;
     ++k_;
     ++updates_;
     return Append::Ok;
   }
 
-  bool remove(Index pos) override {
+  bool remove_internal(Index pos) {
     detail::cholesky_remove(fac_, k_, pos, v_);
+    where_[static_cast<std::size_t>(free_[static_cast<std::size_t>(pos)])] = -1;
     free_.erase(free_.begin() + pos);
+    for (auto t = static_cast<std::size_t>(pos); t < free_.size(); ++t) --where_[static_cast<std::size_t>(free_[t])];
     --k_;
     // Only deletions refresh: appends compute the new row exactly as a factorisation from
     // scratch would, deletions accumulate the rounding of their rotations.
     if (++updates_ < kRefactorPeriod) return true;
     if (factor()) return true;
-    free_.clear();
-    k_ = 0;
+    clear();
     return false;
   }
-
-  void solve(Eigen::Ref<Vec> x) const override {
-    if (k_ == 0) return;
-    lower().solveInPlace(x);
-    upper().solveInPlace(x);
-  }
-
-  Index size() const noexcept override { return k_; }
-  int factorizations() const noexcept override { return factorizations_; }
-
- private:
-  double ht(Index i, Index j) const { return ra_ * cov_->matrix()(i, j) + sigma_; }
 
   void reserve(Index cap) {
     if (fac_.rows() >= cap) return;
@@ -175,7 +252,10 @@ class DenseFreeBlock final : public FreeBlock {
   const DenseCovariance* cov_;
   double ra_ = 1.0;
   double sigma_ = 0.0;
-  std::vector<Index> free_;
+  std::vector<Index> free_;    // F in the factor's order
+  std::vector<Index> where_;   // per asset: its position in free_, or -1
+  std::vector<Index> order_;   // after an updating assign(): position in free_ of the caller's t-th
+                               // asset (empty: the same order)
   Eigen::MatrixXd fac_;
   Index k_ = 0;
   int updates_ = 0;

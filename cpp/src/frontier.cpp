@@ -132,6 +132,9 @@ bool Walk::start() {
   }
   SolverSettings ss;
   ss.tol = settings_.tol;
+  // The primal method alone: with exact ties (a duplicated asset) its pivots in index order pick
+  // the same twin on every build, where the primal-dual steps leave the choice to rounding.
+  ss.crossover = false;
   const SolveResult start = solve_active_set(mv, ss, Vec());
   if (start.status != Status::Optimal) {
     fail(start.status, "the minimum-variance start could not be certified");

@@ -165,11 +165,6 @@ class CovarianceModel {
     add_columns(idx, count, scaled, y);
   }
 
-  /// Whether the free block follows large changes of the free set cheaply (FreeBlock::assign in
-  /// O(changes), not a factorisation from scratch): then a method that moves many assets per step
-  /// (the primal-dual active set) is the first choice.
-  virtual bool cheap_assign() const noexcept { return false; }
-
   /// out[r * ld + c] = S(rows[r], cols[c]) for r < nr, c < nc.
   virtual void gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,
                       Index ld) const = 0;
@@ -258,7 +253,6 @@ class FactorCovariance final : public CovarianceModel {
                        double* out) const override;
   void add_columns(const Index* cols, Index m, const MatRef& c,
                    Eigen::Ref<Eigen::MatrixXd> y) const override;
-  bool cheap_assign() const noexcept override { return true; }
   void add_columns_accurate(const Index* idx, const double* v, Index count, double alpha,
                             Eigen::Ref<Vec> y) const override;
   std::unique_ptr<CoordinateTracker> coordinate_tracker(const std::vector<Index>& assets,
