@@ -44,6 +44,7 @@ constexpr double kDenseTol = 1e-8;
 // One step of iterative refinement once a diagonal entry of C exceeds this (the Woodbury solve's
 // error grows with the capacitance, about eps x max C_aa) or when Z is not empty.
 constexpr double kRefineAbove = 64.0;
+constexpr Index kGemvColumns = 4;  // add_columns: up to this many columns, one V x per column
 // Recompute T from scratch after max(kRefreshMin, |P|) incremental changes (amortised O(m^2) per
 // change), or when a diagonal entry of T fell below 1 / kDriftRatio of its value at the last
 // recomputation (the rounding of that recomputation would then dominate what is left).
@@ -765,7 +766,13 @@ void FactorCovariance::add_columns(const Index* cols, Index m, const MatRef& c,
     t.noalias() += v_.row(j).transpose() * c.row(k);
     y.row(j) += d_[j] * c.row(k);
   }
-  y.noalias() += v_ * t;
+  if (t.cols() <= kGemvColumns) {
+    // A product per column: Eigen's matrix product packs all of V first (about 3 passes' worth at
+    // n = 10,000), where a matrix-vector product reads it once.
+    for (Index q = 0; q < t.cols(); ++q) y.col(q).noalias() += v_ * t.col(q);
+  } else {
+    y.noalias() += v_ * t;
+  }
 }
 
 void FactorCovariance::gather(const Index* rows, Index nr, const Index* cols, Index nc, double* out,

@@ -41,6 +41,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kSlopeTol = 1e-11;  // relative: slopes below this are not events
 constexpr double kTieTol = 1e-12;    // relative: events this close are ties
+constexpr double kNearTieTol = 1e-9; // relative: events this close whose weights agree to
+constexpr double kSamePoint = 1e-11; // this (x budget) are one turning point
 constexpr double kCancelTol = 1e-12; // a free slope below this fraction of its terms is rounding
 constexpr int kRefreshPeriod = 32;   // S w_B recomputed from scratch every this many events
 
@@ -402,11 +404,19 @@ bool Walk::certify_at(double t) {
 }
 
 /// The turning point at tau_ and the segment it starts (replacing a zero-length segment: several
-/// assets changing sides at the same tau make one turning point). False when the path stops
-/// here: a target reached (truncated) or the turning-point limit (MaxIter).
+/// assets changing sides at the same tau make one turning point, and so do events within
+/// kNearTieTol whose weights agree to kSamePoint: at large tau an event's tau = -gamma / delta is
+/// known only to the rounding of gamma's terms, and two events of one point came 6e-12 apart
+/// there; a segment along which the weights stay put over a real range of tau is kept). False when the path
+/// stops here: a target reached (truncated) or the turning-point limit (MaxIter).
 bool Walk::record_point() {
   const double tau = tau_;
-  if (!taus_.empty() && tau - taus_.back() <= kTieTol * tau) {
+  const auto same_point = [&] {
+    const double scale = kSamePoint * std::max(1.0, std::abs(budget_));
+    return ((alpha_ + tau * beta_) - points_.back()).cwiseAbs().maxCoeff() <= scale;
+  };
+  if (!taus_.empty() && (tau - taus_.back() <= kTieTol * tau ||
+                          (tau - taus_.back() <= kNearTieTol * tau && same_point()))) {
     points_.pop_back();
     taus_.pop_back();
     m0_.pop_back();
