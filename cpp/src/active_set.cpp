@@ -56,6 +56,7 @@ constexpr double kStepCancelTol = 1e-14;  // a step below this fraction of its t
 constexpr double kCrossoverRows = 12.0;
 constexpr Index kCrossoverMinFree = 32;
 constexpr int kNewtonMaxIter = 50;  // primal-dual steps; then the primal active set goes on
+constexpr double kDeepShare = 0.9;         // see start_at_diagonal
 constexpr Index kDiagonalStartFree = 256;  // the diagonal start is used with at most this many free (or n / 16)
 
 enum State : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3, kInside = 4 };
@@ -367,9 +368,11 @@ struct ActiveSetSolver::Impl {
   /// The minimiser of the problem with S replaced by its diagonal, (ra/2) sum S_ii w_i^2 - c'w
   /// over the same box and budget (one weighted projection, O(n)): the start of the primal-dual
   /// active set when its working set is small (at most `max_free` assets strictly inside their
-  /// bounds), as with a strong enough return signal. Returns false and leaves w alone otherwise
-  /// (a minimum variance problem frees almost every asset this way), when a variance is 0 or
-  /// when c / (ra S_ii) overflows.
+  /// bounds, as with a strong enough return signal), or when its free assets lie deep inside
+  /// their bounds (kDeepShare of them farther from both bounds than their own size: wide
+  /// long-short bounds, where most assets end up free). Returns false and leaves w alone
+  /// otherwise (long-only minimum variance frees every asset this way, each just above 0), when a
+  /// variance is 0 or when c / (ra S_ii) overflows.
   bool start_at_diagonal(Index max_free) {
     const Vec& d = cov().diagonal();
     if (!(d.minCoeff() > 0.0)) return false;
@@ -380,9 +383,13 @@ struct ActiveSetSolver::Impl {
     Vec x(n);
     proj.project(u.data(), h.data(), lb.data(), ub.data(), n, p->budget, x.data(), nu0);
     if (!x.allFinite()) return false;
-    Index inside = 0;
-    for (Index i = 0; i < n; ++i) inside += x[i] > lb[i] && x[i] < ub[i];
-    if (inside > max_free) return false;
+    Index inside = 0, deep = 0;
+    for (Index i = 0; i < n; ++i) {
+      if (!(x[i] > lb[i] && x[i] < ub[i])) continue;
+      ++inside;
+      deep += std::min(x[i] - lb[i], ub[i] - x[i]) > std::abs(x[i]);
+    }
+    if (inside > max_free && deep < kDeepShare * static_cast<double>(inside)) return false;
     w = x;
     return true;
   }

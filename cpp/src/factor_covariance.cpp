@@ -94,6 +94,32 @@ Eigen::MatrixXd factor_root(const MatRef& f) {
   return root;
 }
 
+/// V = X R. A root with one entry per column (a diagonal F, as principal components give) scales
+/// columns of X: O(n r) instead of the O(n k r) product.
+void compute_scaled_loadings(const MatRef& x, const Eigen::MatrixXd& root, RowMat& v) {
+  const Index r = root.cols();
+  v.resize(x.rows(), r);
+  std::vector<Index> source(static_cast<std::size_t>(r), -1);  // the one row of R's column c
+  bool one_each = true;
+  for (Index c = 0; c < r && one_each; ++c) {
+    for (Index a = 0; a < root.rows(); ++a) {
+      if (root(a, c) == 0.0) continue;
+      one_each = source[static_cast<std::size_t>(c)] < 0;
+      source[static_cast<std::size_t>(c)] = a;
+    }
+  }
+  if (!one_each) {
+    v.noalias() = x * root;
+    return;
+  }
+  for (Index i = 0; i < x.rows(); ++i) {
+    for (Index c = 0; c < r; ++c) {
+      const Index a = source[static_cast<std::size_t>(c)];
+      v(i, c) = x(i, a) * root(a, c);
+    }
+  }
+}
+
 class FactorFreeBlock final : public FreeBlock {
  public:
   explicit FactorFreeBlock(const FactorCovariance& model);
@@ -724,9 +750,7 @@ FactorCovariance::FactorCovariance(const MatRef& loadings, const MatRef& factor_
   check_finite(f_, "factor_cov");
   if (!d_.allFinite()) throw std::invalid_argument("specific_var: non-finite entry");
   if (d_.size() > 0 && d_.minCoeff() < 0.0) throw std::invalid_argument("specific_var: negative entry");
-  const Eigen::MatrixXd root = factor_root(f_);
-  v_.resize(x_.rows(), root.cols());
-  if (root.cols() > 0) v_.noalias() = x_ * root;
+  compute_scaled_loadings(x_, factor_root(f_), v_);
   diag_ = v_.rowwise().squaredNorm() + d_;
 }
 
