@@ -12,6 +12,7 @@ from .active import ActivePortfolio, FundCombination, active_portfolio, combine_
 from .frontier import Frontier, MaxSharpeResult, efficient_frontier, max_sharpe
 from .targets import TargetResult, max_return, min_risk
 from .projection import project_box_budget
+from .liquidity import capacity, impact_coefficients, liquidity_bounds
 from .rebalance import (
     BacktestResult,
     BandCheck,
@@ -78,6 +79,9 @@ __all__ = [
     "backtest_rebalancing",
     "Policy",
     "BacktestResult",
+    "impact_coefficients",
+    "liquidity_bounds",
+    "capacity",
     "load_industry_returns",
     "errors",
     *errors.__all__,
