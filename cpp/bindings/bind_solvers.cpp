@@ -4,6 +4,7 @@
 #include "microalloc/batch.hpp"
 #include "microalloc/check.hpp"
 #include "microalloc/covariance.hpp"
+#include "microalloc/linear_rows.hpp"
 #include "microalloc/mean_variance.hpp"
 #include "microalloc/projection.hpp"
 
@@ -103,6 +104,30 @@ void bind_solvers(py::module_& m) {
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
       py::arg("budget"), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"),
       py::arg("check_curvature"));
+
+  m.def(
+      "solve_with_rows",
+      [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
+         double budget, MatRef a, VecRef row_lower, VecRef row_upper, VecRef warm_start, double tol, int max_iter) {
+        const CovArg cov_arg(cov);
+        const CovarianceModel& model = cov_arg.model();
+        MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
+        const LinearRows rows{a, row_lower, row_upper};
+        SolverSettings settings;
+        settings.tol = tol;
+        settings.max_iter = max_iter;
+        RowsSolveResult out;
+        {
+          py::gil_scoped_release release;
+          out = solve_with_rows(problem, rows, settings, warm_start);
+        }
+        return py::make_tuple(std::move(out.result), std::move(out.multipliers), std::move(out.values),
+                              out.row_violation, out.outer_iterations);
+      },
+      py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
+      py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
+      py::arg("budget"), py::arg("a").noconvert(), py::arg("row_lower").noconvert(),
+      py::arg("row_upper").noconvert(), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"));
 
   m.def(
       "solve_active_set",

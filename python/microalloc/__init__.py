@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import errors
 from ._core import ISA as CORE_ISA
 from ._core import __version__
+from .constraints import Constraints
 from .covariance import Covariance, FactorCovariance, clear_covariance_cache
 from .datasets import load_industry_returns
 from .errors import *  # noqa: F403 - the exception classes are part of the public API
@@ -45,6 +46,7 @@ __all__ = [
     "Covariance",
     "FactorCovariance",
     "clear_covariance_cache",
+    "Constraints",
     "MeanVarianceResult",
     "solve_mean_variance",
     "solve_mean_variance_batch",

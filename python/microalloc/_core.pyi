@@ -161,6 +161,21 @@ def solve_active_set(
     tol: float,
     max_iter: int,
 ) -> SolveResult: ...
+def solve_with_rows(
+    cov: npt.NDArray[np.float64] | FactorModel,
+    mu: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    benchmark: npt.NDArray[np.float64],
+    risk_aversion: float,
+    budget: float,
+    a: npt.NDArray[np.float64],
+    row_lower: npt.NDArray[np.float64],
+    row_upper: npt.NDArray[np.float64],
+    warm_start: npt.NDArray[np.float64],
+    tol: float,
+    max_iter: int,
+) -> tuple[SolveResult, npt.NDArray[np.float64], npt.NDArray[np.float64], float, int]: ...
 def certify_weights(
     cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],

@@ -24,6 +24,7 @@ from ._validate import (
     asset_labels,
     check_scales,
 )
+from .constraints import Constraints
 from .covariance import as_covariance
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
@@ -51,6 +52,21 @@ def _labelled(values: np.ndarray, labels: Any) -> Any:
     return pd.Series(values, index=labels, name="weight")
 
 
+def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: Any) -> Constraints:
+    """The call's constraints: the object given, or one made of the keywords (not both)."""
+    if constraints is None:
+        return Constraints(lower, upper, budget)
+    if not isinstance(constraints, Constraints):
+        raise InputError("constraints", f"expected a microalloc.Constraints, got {type(constraints).__name__}")
+    if not (_is_default(lower, 0.0) and _is_default(upper, 1.0) and _is_default(budget, 1.0)):
+        raise InputError("constraints", "give lower, upper and budget either as keywords or in constraints, not both")
+    return constraints
+
+
+def _is_default(x: Any, value: float) -> bool:
+    return np.ndim(x) == 0 and not isinstance(x, (str, bytes)) and x is not None and float(x) == value
+
+
 def solve_mean_variance(
     cov: Any,
     mu: Any = None,
@@ -60,6 +76,7 @@ def solve_mean_variance(
     upper: Any = 1.0,
     budget: float = 1.0,
     benchmark: Any = None,
+    constraints: Any = None,
     method: str = "active_set",
     warm_start: Any = None,
     tol: float = 1e-9,
@@ -83,6 +100,12 @@ def solve_mean_variance(
         Required sum of the weights.
     benchmark : (n,) array_like, optional
         Benchmark weights b: the risk term becomes the active risk (w-b)'S(w-b).
+    constraints : microalloc.Constraints, optional
+        Bounds, budget, group limits and linear rows in one object (then ``lower``, ``upper`` and
+        ``budget`` stay at their defaults). With group limits or linear rows the active-set method
+        solves Newton's method on the rows' multipliers around its box-and-budget solves, and the
+        certificate covers the rows (``info["row_multipliers"]``, ``info["row_values"]``); they
+        need ``risk_aversion > 0`` and ``method="active_set"``.
     method : {"active_set", "projected_gradient"}
         The solver. ``"active_set"`` (default): a primal active-set method, exact in a finite
         number of steps, fastest when the optimum holds few free assets (the usual long-only case).
@@ -117,7 +140,9 @@ def solve_mean_variance(
     _check_method(method)
     raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
-    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start)
+    given = _constraints_or_keywords(constraints, lower, upper, budget)
+    lower, upper, budget = given.lower, given.upper, given.budget
+    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups)
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = as_scalar(budget, "budget")
@@ -128,13 +153,29 @@ def solve_mean_variance(
             raise InputError("risk_aversion", "must be > 0 for minimum variance (mu is None)")
     else:
         mu_a = as_vector(mu, n, "mu", labels=labels)
-    lo, up = as_bounds(lower, upper, n, budget_f, labels)
+    resolved = given._resolve(n, labels)
+    lo, up = resolved.lower, resolved.upper
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
     w0 = EMPTY if w_start is None else as_vector(w_start, n, "warm_start", labels=labels)
     check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, risk_aversion=ra)
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
-    if method == "active_set":
+    if resolved.has_rows:
+        if method != "active_set":
+            raise InputError("method", "group limits and linear rows are solved by method='active_set'")
+        if ra == 0.0:
+            raise InputError("risk_aversion", "must be > 0 with group limits or linear rows")
+        raw, lam, vals, violation, outer = _core.solve_with_rows(
+            s, mu_a, lo, up, b, ra, budget_f, resolved.a, resolved.row_lower, resolved.row_upper, w0, tol_f, iters
+        )
+        info = {
+            "outer_iterations": outer,
+            "row_names": list(resolved.row_names),
+            "row_values": vals,
+            "row_multipliers": lam,
+            "row_violation": violation,
+        }
+    elif method == "active_set":
         raw = _core.solve_active_set(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters)
         info = {
             "factorizations": raw.factorizations,

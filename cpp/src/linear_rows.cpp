@@ -1,0 +1,281 @@
+// Linear rows besides the box and the budget (linear_rows.hpp, docs/methods.md §9): Newton's
+// method on the rows' multipliers. For multipliers lambda the box-and-budget problem with mu
+// shifted by -A'lambda has the minimiser w(lambda), and the dual q(lambda) = f(w) + lambda'A w -
+// sum (lambda^+ row_upper - lambda^- row_lower) is concave with gradient A w - (the limits of the
+// binding sides). On the face of w(lambda) (free set F), A w moves with lambda as -A_F P A_F'
+// with P the inverse of ra S_FF restricted to the budget plane, so the Newton step solves the small
+// system M = A_WF P A_WF' for the rows W at a limit. A step that does not raise q is halved.
+#include "microalloc/linear_rows.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include <Eigen/Cholesky>
+
+#include "mean_variance_common.hpp"
+#include "microalloc/certificate.hpp"
+#include "microalloc/projection.hpp"
+
+namespace microalloc {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kMaxHalvings = 60;
+constexpr double kRowTol = 1e-9;  // rows met to this fraction of their scale
+constexpr double kLevenberg = 1e-8;  // the shift of M, relative to its largest diagonal entry
+constexpr double kMaxStep = 1e3;     // a step moves a multiplier by at most this many gradient scales
+
+/// The side of each row: +1 its upper limit binds (or is exceeded), -1 its lower limit, 0 neither.
+struct RowSides {
+  std::vector<int> side;
+  Vec residual;  // a_j w - (the limit of its side), for the rows with a side
+};
+
+class RowsNewton {
+ public:
+  RowsNewton(const MeanVarianceProblem& p, const LinearRows& rows, const SolverSettings& settings)
+      : p_(p), rows_(rows), settings_(settings), n_(p.size()), m_(rows.a.rows()) {}
+
+  RowsSolveResult run(const VecRef& warm_start, int max_outer);
+
+ private:
+  bool inner_solve(const Vec& lambda, const Vec& start, SolveResult& out);
+  double dual_value(const Vec& lambda, const SolveResult& inner) const;
+  RowSides sides(const Vec& lambda, const Vec& values) const;
+  Vec newton_step(const SolveResult& inner, const RowSides& s);
+  static double ascent_reach(const Vec& lambda, const RowSides& s, Vec& step);
+  bool certify(const Vec& lambda, RowsSolveResult& out);
+  double row_scale(Index j) const;
+
+  const MeanVarianceProblem& p_;
+  const LinearRows& rows_;
+  const SolverSettings& settings_;
+  const Index n_, m_;
+  ActiveSetSolver inner_;
+  Vec shifted_mu_;
+  double gradient_scale_ = 1.0;  // |mu| + ra max S_ii max(1, |budget|): the size of a price
+};
+
+double RowsNewton::row_scale(Index j) const {
+  const double lo = std::isfinite(rows_.lower[j]) ? std::abs(rows_.lower[j]) : 0.0;
+  const double up = std::isfinite(rows_.upper[j]) ? std::abs(rows_.upper[j]) : 0.0;
+  return std::max({1.0, lo, up, rows_.a.row(j).cwiseAbs().maxCoeff() * std::max(1.0, std::abs(p_.budget))});
+}
+
+bool RowsNewton::inner_solve(const Vec& lambda, const Vec& start, SolveResult& out) {
+  shifted_mu_ = p_.has_mu() ? Vec(p_.mu) : Vec::Zero(n_);
+  shifted_mu_.noalias() -= rows_.a.transpose() * lambda;
+  const MeanVarianceProblem q{p_.cov, shifted_mu_, p_.lower, p_.upper, p_.benchmark, p_.risk_aversion, p_.budget};
+  out = inner_.solve(q, settings_, start);
+  return out.status == Status::Optimal;
+}
+
+double RowsNewton::dual_value(const Vec& lambda, const SolveResult& inner) const {
+  double value = inner.objective;  // f(w) + lambda'A w
+  for (Index j = 0; j < m_; ++j) {
+    if (lambda[j] > 0.0) value -= lambda[j] * rows_.upper[j];
+    if (lambda[j] < 0.0) value -= lambda[j] * rows_.lower[j];
+  }
+  return value;
+}
+
+RowSides RowsNewton::sides(const Vec& lambda, const Vec& values) const {
+  RowSides s;
+  s.side.assign(static_cast<std::size_t>(m_), 0);
+  s.residual = Vec::Zero(m_);
+  for (Index j = 0; j < m_; ++j) {
+    const double tol = kRowTol * row_scale(j);
+    // The side of a row off zero is its multiplier's sign (the dual's piece); at zero, the limit
+    // the row exceeds, if any.
+    int side = 0;
+    if (lambda[j] > 0.0) side = 1;
+    else if (lambda[j] < 0.0) side = -1;
+    else if (values[j] > rows_.upper[j] + tol) side = 1;
+    else if (values[j] < rows_.lower[j] - tol) side = -1;
+    s.side[static_cast<std::size_t>(j)] = side;
+    if (side != 0) s.residual[j] = values[j] - (side > 0 ? rows_.upper[j] : rows_.lower[j]);
+  }
+  return s;
+}
+
+/// The Newton step on the multipliers of the rows with a side (zero elsewhere).
+Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
+  std::vector<Index> work, free;
+  for (Index j = 0; j < m_; ++j) {
+    if (s.side[static_cast<std::size_t>(j)] != 0) work.push_back(j);
+  }
+  Vec step = Vec::Zero(m_);
+  if (work.empty()) return step;
+  const Vec& w = inner.weights;
+  for (Index i = 0; i < n_; ++i) {
+    if (w[i] > p_.lower[i] && w[i] < p_.upper[i]) free.push_back(i);
+  }
+  const Index k = static_cast<Index>(free.size()), mw = static_cast<Index>(work.size());
+  Eigen::MatrixXd m = Eigen::MatrixXd::Zero(mw, mw);
+  if (k > 0) {
+    // P A_F' by solves with Ht = ra S_FF + sigma 11': on the budget plane the shift changes nothing.
+    auto block = p_.cov.free_block();
+    const double ra = p_.risk_aversion;
+    if (!block->reset(free, ra, 0.0) && !block->reset(free, ra, ra * p_.cov.mean_variance())) return step;
+    Eigen::MatrixXd af(k, mw);
+    for (Index c = 0; c < mw; ++c) {
+      for (Index t = 0; t < k; ++t) af(t, c) = rows_.a(work[static_cast<std::size_t>(c)], free[static_cast<std::size_t>(t)]);
+    }
+    Vec e = Vec::Ones(k);
+    block->solve(e);
+    const double se = e.sum();
+    Eigen::MatrixXd z = af;
+    for (Index c = 0; c < mw; ++c) {
+      Vec col = z.col(c);
+      block->solve(col);
+      col -= e * (col.sum() / se);  // onto the budget plane
+      z.col(c) = col;
+    }
+    m.noalias() = af.transpose() * z;
+    m = 0.5 * (m + m.transpose());
+  }
+  Vec r(mw);
+  for (Index c = 0; c < mw; ++c) r[c] = s.residual[work[static_cast<std::size_t>(c)]];
+  // M is singular along rows that repeat the budget or each other on F (two sectors covering every
+  // free asset, say): along such a direction the dual is linear on this face, and the way up is
+  // to move until the face changes. The Levenberg shift mu makes that part of the step r / mu, long,
+  // and the halving of run() brings it back to where the dual stops rising; the rest is Newton's.
+  const double top = m.diagonal().size() > 0 ? m.diagonal().maxCoeff() : 0.0;
+  const double shift = top > 0.0 ? kLevenberg * top : p_.risk_aversion * p_.cov.mean_variance();
+  m.diagonal().array() += std::max(shift, 1e-300);
+  Vec d = m.ldlt().solve(r);
+  if (!d.allFinite()) d = r / std::max(shift, 1e-300);
+  for (Index c = 0; c < mw; ++c) step[work[static_cast<std::size_t>(c)]] = d[c];
+  return step;
+}
+
+/// The step's first kink of the dual: the largest t <= 1 at which no multiplier off zero has
+/// crossed zero (where the dual's slope for that row jumps from one limit to the other). A row at
+/// zero only moves the way its exceeded limit asks (else its step is dropped).
+double RowsNewton::ascent_reach(const Vec& lambda, const RowSides& s, Vec& step) {
+  double reach = 1.0;
+  for (Index j = 0; j < lambda.size(); ++j) {
+    const int side = s.side[static_cast<std::size_t>(j)];
+    if (lambda[j] == 0.0) {
+      if (side == 0 || side * step[j] < 0.0) step[j] = 0.0;
+    } else if (lambda[j] * (lambda[j] + step[j]) < 0.0) {
+      reach = std::min(reach, -lambda[j] / step[j]);
+    }
+  }
+  return reach;
+}
+
+bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
+  SolveResult& res = out.result;
+  const Vec& w = res.weights;
+  out.values = rows_.a * w;
+  out.multipliers = lambda;
+  double violation = 0.0, comp = 0.0;
+  bool met = true;
+  for (Index j = 0; j < m_; ++j) {
+    const double a = out.values[j];
+    const double excess = std::max(a - rows_.upper[j], rows_.lower[j] - a);
+    violation = std::max(violation, std::max(excess, 0.0));
+    met = met && excess <= kRowTol * row_scale(j);
+    if (lambda[j] > 0.0) comp += lambda[j] * std::max(rows_.upper[j] - a, 0.0);
+    if (lambda[j] < 0.0) comp += -lambda[j] * std::max(a - rows_.lower[j], 0.0);
+  }
+  out.row_violation = violation;
+  // The box-and-budget certificate of the original objective's gradient shifted by A'lambda.
+  Vec lb, ub, sw(n_), cov_b;
+  detail::feasible_bounds(p_, lb, ub);
+  cov_b = detail::cov_times_benchmark(p_);
+  p_.cov.apply(w, sw);
+  detail::Evaluator ev(p_, lb, ub, cov_b);
+  detail::Evaluator::Point pt = ev.evaluate(w, sw);
+  Vec g = ev.g;
+  g.noalias() += rows_.a.transpose() * lambda;
+  Certifier cert;
+  const Certificate c = cert.certify(w.data(), g.data(), lb.data(), ub.data(), n_, p_.budget, pt.scale);
+  res.objective = pt.objective;
+  res.expected_return = pt.expected_return;
+  res.risk = std::sqrt(pt.risk_sq);
+  res.gap = c.gap + comp;
+  res.rel_gap = res.gap / pt.scale;
+  res.primal_residual = std::max(c.primal_residual, violation);
+  res.budget_multiplier = c.multiplier;
+  res.dual_residual = c.dual_residual;
+  const double g_scale = std::max(g.cwiseAbs().maxCoeff(), 1e-300);
+  return met && res.rel_gap <= settings_.tol && c.primal_residual <= 1e-10 * std::max(1.0, std::abs(p_.budget)) &&
+         c.unbounded_violation <= settings_.tol * g_scale && res.weights.allFinite();
+}
+
+RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
+  RowsSolveResult out;
+  const double mu_max = p_.has_mu() ? p_.mu.cwiseAbs().maxCoeff() : 0.0;
+  gradient_scale_ = std::max(mu_max + p_.risk_aversion * p_.cov.diagonal().maxCoeff() * std::max(1.0, std::abs(p_.budget)),
+                             1e-300);
+  Vec lambda = Vec::Zero(m_);
+  SolveResult inner;
+  if (!inner_solve(lambda, Vec(warm_start), inner)) {
+    out.result = inner;
+    return out;
+  }
+  double q = dual_value(lambda, inner);
+  int total_iterations = inner.iterations;
+  for (; out.outer_iterations < max_outer; ++out.outer_iterations) {
+    out.result = inner;
+    if (certify(lambda, out)) {
+      out.result.status = Status::Optimal;
+      out.result.iterations = total_iterations;
+      return out;
+    }
+    const RowSides s = sides(lambda, out.values);
+    Vec step = newton_step(inner, s);
+    double reach = ascent_reach(lambda, s, step);
+    // Multipliers are prices of the size of the gradient: a step far beyond that (along a
+    // direction where the dual is flat on this face) is cut to it before the halving.
+    const double longest = step.size() > 0 ? step.cwiseAbs().maxCoeff() : 0.0;
+    if (longest > 0.0) reach = std::min(reach, kMaxStep * gradient_scale_ / longest);
+    bool raised = false;
+    for (int h = 0; h <= kMaxHalvings && !raised; ++h) {
+      const double t = reach * std::ldexp(1.0, -h);
+      Vec trial = lambda + t * step;
+      for (Index j = 0; j < m_; ++j) {  // a multiplier stops at zero rather than change sign
+        if (lambda[j] != 0.0 && trial[j] * lambda[j] <= 0.0) trial[j] = 0.0;
+      }
+      SolveResult next;
+      if (!inner_solve(trial, inner.weights, next)) continue;  // too far for the inner solve: shorter
+      total_iterations += next.iterations;
+      const double q_next = dual_value(trial, next);
+      if (q_next >= q - 1e-15 * std::max(std::abs(q), 1e-300)) {
+        raised = true;
+        lambda = trial;
+        inner = std::move(next);
+        q = q_next;
+      }
+    }
+    if (!raised) break;  // no step raises the dual: rounding has the last word
+  }
+  out.result = inner;
+  const bool ok = certify(lambda, out);
+  out.result.iterations = total_iterations;
+  out.result.status = ok ? Status::Optimal : Status::MaxIter;
+  return out;
+}
+
+}  // namespace
+
+RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
+                                const SolverSettings& settings, const VecRef& warm_start, int max_outer) {
+  const auto t0 = std::chrono::steady_clock::now();
+  problem.check_sizes();
+  if (rows.a.cols() != problem.size() || rows.lower.size() != rows.a.rows() || rows.upper.size() != rows.a.rows()) {
+    throw std::invalid_argument("rows: A must be m x n with m lower and m upper limits");
+  }
+  RowsNewton newton(problem, rows, settings);
+  RowsSolveResult out = newton.run(warm_start, max_outer);
+  out.result.solve_time_s = detail::seconds_since(t0);
+  return out;
+}
+
+}  // namespace microalloc

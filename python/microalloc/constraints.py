@@ -1,0 +1,241 @@
+"""The constraints room: bounds, budget, group limits and linear rows of a portfolio, made once
+and passed as ``constraints=`` to the solving functions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ._validate import _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas
+from .errors import InfeasibleError, InputError, ShapeError
+
+__all__ = ["Constraints"]
+
+
+class Constraints:
+    """Bounds, budget, group limits and linear rows on the weights w:
+
+        lower <= w <= upper,   sum(w) = budget,
+        group_lower[g] <= sum of w over the assets of group g <= group_upper[g],
+        linear_lower <= A w <= linear_upper.
+
+    Parameters
+    ----------
+    lower, upper : float or (n,) array_like or pandas.Series
+        Bounds on each weight (``-inf`` / ``inf`` allowed), as the solving functions' keywords.
+    budget : float
+        Required sum of the weights.
+    groups : (n,) array_like or pandas.Series, optional
+        A label per asset (a sector, a country); None (or NaN) for an asset in no group. A Series
+        is aligned to the assets by its index, or refused.
+    group_lower, group_upper : mapping of group label -> float, or pandas.Series, optional
+        Limits on each group's summed weight; a group without an entry is unlimited on that side.
+        A label that is not one of the groups is refused.
+    linear : tuple (A, lower, upper), optional
+        Rows ``lower <= A w <= upper``: A an (m, n) array (or a DataFrame whose columns are aligned
+        to the assets and whose index names the rows), the limits scalars or (m,) arrays
+        (``-inf`` / ``inf`` for one-sided rows).
+
+    The checks that need the number of assets (shapes, labels, feasibility of the group limits
+    against the bounds and the budget) run when the constraints meet a covariance, in the solving
+    call. A group range that no portfolio meets is an
+    :class:`~microalloc.errors.InfeasibleError` naming ``group_lower`` or ``group_upper``, the
+    group and the range its assets can reach.
+    """
+
+    __module__ = "microalloc"
+
+    def __init__(
+        self,
+        lower: Any = 0.0,
+        upper: Any = 1.0,
+        budget: float = 1.0,
+        *,
+        groups: Any = None,
+        group_lower: Any = None,
+        group_upper: Any = None,
+        linear: Any = None,
+    ) -> None:
+        self.lower, self.upper = lower, upper
+        self.budget = as_scalar(budget, "budget")
+        self.groups = groups
+        self.group_lower = _group_limits(group_lower, "group_lower")
+        self.group_upper = _group_limits(group_upper, "group_upper")
+        if groups is None and (self.group_lower or self.group_upper):
+            raise InputError("groups", "group limits were given without groups (a label per asset)")
+        self.linear = _linear_triple(linear)
+
+    def __repr__(self) -> str:
+        parts = [f"lower={_short(self.lower)}", f"upper={_short(self.upper)}", f"budget={self.budget:g}"]
+        if self.groups is not None:
+            parts.append(f"groups: {len(self.group_lower)} lower and {len(self.group_upper)} upper limits")
+        if self.linear is not None:
+            parts.append(f"linear: {np.shape(self.linear[0])[0] if np.ndim(self.linear[0]) == 2 else '?'} rows")
+        return f"Constraints({', '.join(parts)})"
+
+    # -- resolved against the assets of a call ----------------------------------------------
+    def _resolve(self, n: int, labels: Sequence[Any] | None) -> "ResolvedConstraints":
+        lo, up = as_bounds(self.lower, self.upper, n, self.budget, labels)
+        names: list[Any] = []
+        rows: list[np.ndarray] = []
+        row_lo: list[float] = []
+        row_up: list[float] = []
+        if self.groups is not None:
+            for name, row, glo, gup in _group_rows(self.groups, self.group_lower, self.group_upper, n, labels, lo, up):
+                names.append(name)
+                rows.append(row)
+                row_lo.append(glo)
+                row_up.append(gup)
+            _check_groups_meet_budget(rows, row_lo, row_up, names, lo, up, self.budget)
+        if self.linear is not None:
+            a, llo, lup, lnames = _linear_rows(self.linear, n, labels)
+            names += lnames
+            rows += list(a)
+            row_lo += list(llo)
+            row_up += list(lup)
+        if rows:
+            a_all = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
+            return ResolvedConstraints(lo, up, self.budget, a_all, np.array(row_lo), np.array(row_up), names)
+        return ResolvedConstraints(lo, up, self.budget, None, None, None, [])
+
+
+class ResolvedConstraints:
+    """Constraints as arrays in the assets' order (internal)."""
+
+    __slots__ = ("lower", "upper", "budget", "a", "row_lower", "row_upper", "row_names")
+
+    def __init__(self, lower, upper, budget, a, row_lower, row_upper, row_names) -> None:
+        self.lower, self.upper, self.budget = lower, upper, budget
+        self.a, self.row_lower, self.row_upper, self.row_names = a, row_lower, row_upper, row_names
+
+    @property
+    def has_rows(self) -> bool:
+        return self.a is not None
+
+
+def _short(x: Any) -> str:
+    return f"{float(x):g}" if np.ndim(x) == 0 and not isinstance(x, (str, bytes)) else "per asset"
+
+
+def _group_limits(x: Any, name: str) -> dict[Any, float]:
+    if x is None:
+        return {}
+    if is_pandas(x) and getattr(x, "ndim", 0) == 1:
+        items = list(x.items())
+    elif isinstance(x, Mapping):
+        items = list(x.items())
+    else:
+        raise InputError(name, "expected a mapping of group label -> limit (a dict or a pandas Series)")
+    out: dict[Any, float] = {}
+    for key, value in items:
+        v = as_scalar(value, name, allow_inf=True)
+        out[key] = v
+    return out
+
+
+def _linear_triple(linear: Any) -> tuple[Any, Any, Any] | None:
+    if linear is None:
+        return None
+    if not isinstance(linear, (tuple, list)) or len(linear) != 3:
+        raise InputError("linear", "expected a triple (A, lower, upper) of rows lower <= A w <= upper")
+    return tuple(linear)  # type: ignore[return-value]
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _group_rows(groups, group_lower, group_upper, n, labels, lo, up):
+    """One row per group with a limit: (group label, indicator row, lower, upper)."""
+    g = align(groups, labels, "groups")
+    g = list(g.to_numpy() if is_pandas(g) else np.asarray(g, dtype=object).reshape(-1))
+    if len(g) != n:
+        raise ShapeError("groups", f"expected one label per asset ({n}), got {len(g)}")
+    members: dict[Any, list[int]] = {}
+    for i, label in enumerate(g):
+        if _is_missing(label):
+            continue
+        try:
+            members.setdefault(label, []).append(i)
+        except TypeError:
+            raise InputError("groups", f"{_entry(labels, i)} = {label!r} is not a usable label (unhashable)") from None
+    for name, limits in (("group_lower", group_lower), ("group_upper", group_upper)):
+        unknown = [k for k in limits if k not in members]
+        if unknown:
+            raise InputError(name, f"no asset is in the group(s) {_few(unknown)}; the groups are {_few(list(members))}")
+    out = []
+    for label, idx in members.items():
+        glo, gup = group_lower.get(label, -np.inf), group_upper.get(label, np.inf)
+        if glo == -np.inf and gup == np.inf:
+            continue
+        reach_lo, reach_up = float(np.sum(lo[idx])), float(np.sum(up[idx]))
+        if glo > gup:
+            raise InputError("group_lower", f"group {label!r}: lower {_num(glo)} is above upper {_num(gup)}")
+        tol = 1e-12 * max(1.0, abs(reach_lo), abs(reach_up))
+        if glo > reach_up + tol or gup < reach_lo - tol:
+            which = "group_lower" if glo > reach_up + tol else "group_upper"
+            raise InfeasibleError(
+                which,
+                f"group {label!r} can hold between {_num(reach_lo)} and {_num(reach_up)} (the bounds of its "
+                f"{len(idx)} assets), which misses [{_num(glo)}, {_num(gup)}]",
+            )
+        row = np.zeros(n)
+        row[idx] = 1.0
+        out.append((label, row, glo, gup))
+    return out
+
+
+def _check_groups_meet_budget(rows, row_lo, row_up, names, lo, up, budget) -> None:
+    """The groups with limits partition part of the assets: the budget must be reachable with
+    every group inside its limits and the other assets inside their bounds."""
+    if not rows:
+        return
+    in_group = np.zeros(lo.shape[0], dtype=bool)
+    least = most = 0.0
+    for row, glo, gup in zip(rows, row_lo, row_up):
+        idx = row > 0
+        in_group |= idx
+        least += max(glo, float(np.sum(lo[idx])))
+        most += min(gup, float(np.sum(up[idx])))
+    least += float(np.sum(lo[~in_group]))
+    most += float(np.sum(up[~in_group]))
+    tol = 1e-12 * max(1.0, abs(least), abs(most), abs(budget))
+    if budget < least - tol or budget > most + tol:
+        side = "group_lower" if budget < least - tol else "group_upper"
+        raise InfeasibleError(
+            side,
+            f"with every group inside its limits the weights sum to between {_num(least)} and {_num(most)}, "
+            f"which misses the budget {_num(budget)} (groups {_few(names)})",
+        )
+
+
+def _linear_rows(linear, n, labels):
+    a_in, lo_in, up_in = linear
+    names = None
+    if is_pandas(a_in) and getattr(a_in, "ndim", 0) == 2:
+        a_in = align(a_in, labels, "linear")
+        names = list(a_in.index)
+        a = a_in.to_numpy(dtype=np.float64)
+    else:
+        try:
+            a = np.asarray(a_in, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError("linear", "A must be a numeric (m, n) array") from None
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ShapeError("linear", f"A must have one column per asset ({n}), got shape {a.shape}")
+    m = a.shape[0]
+    if not np.isfinite(a).all():
+        r, c = (int(v) for v in np.argwhere(~np.isfinite(a))[0])
+        raise InputError("linear", f"A[{r}, {c}] = {_num(a[r, c])}; every entry must be finite")
+    llo = as_vector(lo_in, m, "linear", allow_scalar=True, allow_inf=True)
+    lup = as_vector(up_in, m, "linear", allow_scalar=True, allow_inf=True)
+    bad = np.flatnonzero(llo > lup)
+    if bad.size:
+        j = int(bad[0])
+        raise InputError("linear", f"row {j}: lower {_num(llo[j])} is above upper {_num(lup[j])}")
+    names = names if names is not None else [f"row {j}" for j in range(m)]
+    return a, llo, lup, names

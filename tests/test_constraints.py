@@ -1,0 +1,207 @@
+"""Group limits and linear rows (microalloc.Constraints): against clarabel (test-only) on the same
+problem, the KKT conditions recomputed here from the weights and the row multipliers, dense and
+factor covariances, and the errors that name the argument."""
+
+from __future__ import annotations
+
+import clarabel
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import microalloc as ma
+
+SECTORS = ["tech", "energy", "health", "fin", "util", "staples"]
+
+
+def problem(seed: int, n: int, k: int = 3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.2, (n, k))
+    x[:, 0] = rng.normal(0.9, 0.2, n)  # a market factor
+    f = np.diag(rng.uniform(0.01, 0.04, k))
+    d = rng.uniform(0.01, 0.06, n)
+    mu = rng.normal(0.06, 0.04, n)
+    return x, f, d, mu, rng
+
+
+def clarabel_qp(s, mu, ra, lo, up, budget, a, rlo, rup):
+    """min (ra/2) w'Sw - mu'w s.t. 1'w = budget, lo <= w <= up, rlo <= A w <= rup (finite limits)."""
+    n = s.shape[0]
+    fin_up, fin_lo = np.isfinite(rup), np.isfinite(rlo)
+    a_ineq = sp.vstack([sp.eye(n), -sp.eye(n), sp.csc_matrix(a[fin_up]), sp.csc_matrix(-a[fin_lo])], format="csc")
+    b_ineq = np.r_[up, -lo, rup[fin_up], -rlo[fin_lo]]
+    a_all = sp.vstack([sp.csc_matrix(np.ones((1, n))), a_ineq], format="csc")
+    b_all = np.r_[budget, b_ineq]
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(a_ineq.shape[0])]
+    st_ = clarabel.DefaultSettings()
+    st_.verbose = False
+    st_.tol_gap_abs = st_.tol_gap_rel = st_.tol_feas = 1e-11
+    sol = clarabel.DefaultSolver(sp.triu(sp.csc_matrix(ra * s), format="csc"), -mu, a_all, b_all, cones, st_).solve()
+    assert str(sol.status) in ("Solved", "AlmostSolved"), sol.status
+    return np.array(sol.x)
+
+
+def kkt_violation(s, mu, ra, lo, up, a, rlo, rup, w, lam):
+    """Largest KKT violation with the row multipliers reported, relative to the gradient's size:
+    g + A'lambda stationary on the box and budget (signs by bound), lambda_j > 0 only for a finite
+    upper limit and < 0 only for a finite lower one, and complementarity lambda_j (limit - a_j w)
+    (a duality gap, in objective units) relative to the objective's scale."""
+    g = ra * s @ w - mu + a.T @ lam
+    scale = max(np.abs(ra * s @ w - mu).max(), 1e-300)
+    free = (w > lo + 1e-9) & (w < up - 1e-9)
+    at_lo, at_up = w <= lo + 1e-9, w >= up - 1e-9
+    if free.any():
+        nu = -np.median(g[free])
+    else:  # a vertex: any nu in [-min g_lower, -max g_upper] will do; the middle
+        nu = -0.5 * (g[at_lo].min(initial=np.inf) + g[at_up].max(initial=-np.inf))
+    r = g + nu
+    v = np.abs(r[free]).max(initial=0.0)
+    v = max(v, np.max(-r[at_lo], initial=0.0))  # at a lower bound r >= 0
+    v = max(v, np.max(r[at_up], initial=0.0))  # at an upper bound r <= 0
+    assert np.all((lam <= 0) | np.isfinite(rup)) and np.all((lam >= 0) | np.isfinite(rlo))
+    vals = a @ w
+    comp = np.zeros(len(lam))
+    up_side, lo_side = lam > 0, lam < 0
+    comp[up_side] = lam[up_side] * (rup[up_side] - vals[up_side])
+    comp[lo_side] = -lam[lo_side] * (vals[lo_side] - rlo[lo_side])
+    objective_scale = 0.5 * ra * w @ s @ w + abs(mu @ w)
+    return max(v / scale, 1e-2 * np.abs(comp).max(initial=0.0) / objective_scale)
+
+
+def case(seed, n, n_groups, cap, floors, rows):
+    """A problem with sector caps (some binding), optional floors and optional linear rows."""
+    x, f, d, mu, rng = problem(seed, n)
+    s = x @ f @ x.T + np.diag(d)
+    labels = np.array(SECTORS[:n_groups])[rng.integers(0, n_groups, n)]
+    present = sorted(set(labels))
+    share = 1.0 / len(present)  # caps around the equal share bind for some groups
+    group_upper = {g: float(rng.uniform(0.6, 1.5) * share) for g in present}
+    group_lower = {g: float(rng.uniform(0.0, 0.5) * group_upper[g]) for g in present} if floors else {}
+    a_lin = rng.normal(0, 1, (rows, n))
+    lin_up = np.abs(rng.normal(0.5, 0.2, rows))
+    lin = (a_lin, -np.inf, lin_up) if rows else None
+    c = ma.Constraints(upper=cap, groups=labels, group_lower=group_lower, group_upper=group_upper, linear=lin)
+    return x, f, d, mu, s, labels, present, group_lower, group_upper, a_lin, lin_up, c
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(8, 80), n_groups=st.integers(2, 6),
+       cap=st.sampled_from([1.0, 0.1]), floors=st.booleans(), factor=st.booleans(), rows=st.integers(0, 3))
+def test_group_limits_and_rows_against_clarabel(seed, n, n_groups, cap, floors, factor, rows):
+    x, f, d, mu, s, labels, present, group_lower, group_upper, a_lin, lin_up, c = case(
+        seed, n, n_groups, cap, floors, rows)
+    cov = ma.FactorCovariance(x, f, d) if factor else s
+    try:
+        res = ma.solve_mean_variance(cov, mu, risk_aversion=5.0, constraints=c)
+    except ma.InfeasibleError:
+        return  # the group limits cannot meet the budget and the caps: checked in its own test
+    if res.status != ma.Status.OPTIMAL:
+        pytest.fail(f"{res.status}: {res.info}")
+    # the rows of the call, rebuilt here from the definitions
+    a_rows, rlo, rup = [], [], []
+    for name in res.info["row_names"]:  # the multipliers' order
+        if name in present:
+            a_rows.append((labels == name).astype(float))
+            rlo.append(group_lower.get(name, -np.inf))
+            rup.append(group_upper[name])
+        else:
+            j = int(name.split()[-1])
+            a_rows.append(a_lin[j])
+            rlo.append(-np.inf)
+            rup.append(lin_up[j])
+    assert len(a_rows) == len(present) + rows
+    a, rlo, rup = np.array(a_rows), np.array(rlo), np.array(rup)
+    lo, up = np.zeros(n), np.full(n, cap)
+    ref = clarabel_qp(s, mu, 5.0, lo, up, 1.0, a, rlo, rup)
+    w = np.asarray(res.weights)
+    lam = np.asarray(res.info["row_multipliers"])
+    assert abs(w.sum() - 1.0) <= 1e-10 and w.min() >= -1e-12 and w.max() <= cap + 1e-12
+    # rows met to 1e-9 of their scale (the limits and the row's largest coefficient), as documented
+    row_scale = np.maximum.reduce([np.ones(len(rup)), np.abs(a).max(axis=1),
+                                   np.where(np.isfinite(rup), np.abs(rup), 0), np.where(np.isfinite(rlo), np.abs(rlo), 0)])
+    assert np.all(a @ w <= rup + 1e-9 * row_scale) and np.all(a @ w >= rlo - 1e-9 * row_scale)
+    obj = lambda v: 2.5 * v @ s @ v - mu @ v  # noqa: E731
+    assert obj(w) <= obj(ref) + 1e-9 * (abs(obj(ref)) + abs(mu @ ref))
+    assert kkt_violation(s, mu, 5.0, lo, up, a, rlo, rup, w, lam) <= 1e-7
+
+
+def test_no_binding_row_is_the_plain_solve():
+    x, f, d, mu, rng = problem(1, 30)
+    s = x @ f @ x.T + np.diag(d)
+    plain = ma.solve_mean_variance(s, mu, risk_aversion=5.0, upper=0.2)
+    groups = np.array(["a", "b"])[np.arange(30) % 2]
+    loose = ma.Constraints(upper=0.2, groups=groups, group_upper={"a": 1.0, "b": 1.0})
+    res = ma.solve_mean_variance(s, mu, risk_aversion=5.0, constraints=loose)
+    np.testing.assert_allclose(res.weights, plain.weights, atol=1e-12)
+    assert np.all(res.info["row_multipliers"] == 0.0)
+
+
+def test_a_binding_cap_prices_the_group():
+    # closed form: two uncorrelated assets in group "a", one in "b"; mu favours "a"
+    s = np.diag([0.04, 0.04, 0.04])
+    mu = np.array([0.10, 0.10, 0.02])
+    c = ma.Constraints(groups=["a", "a", "b"], group_upper={"a": 0.5})
+    res = ma.solve_mean_variance(s, mu, risk_aversion=1.0, constraints=c)
+    np.testing.assert_allclose(res.weights, [0.25, 0.25, 0.5], atol=1e-12)
+    # stationarity: 0.04 w_i - mu_i + lambda [i in a] + nu = 0 for all (all free)
+    lam = res.info["row_multipliers"][0]
+    nu = mu[2] - 0.04 * 0.5
+    assert lam == pytest.approx(mu[0] - 0.04 * 0.25 - nu, abs=1e-12)
+    assert res.gap <= 1e-12
+
+
+def test_labels_of_groups_are_aligned():
+    import pandas as pd
+
+    idx = ["x", "y", "z"]
+    s = pd.DataFrame(np.diag([0.04, 0.05, 0.06]), index=idx, columns=idx)
+    groups = pd.Series(["b", "a", "a"], index=["z", "x", "y"])  # another order: aligned
+    c = ma.Constraints(groups=groups, group_upper={"a": 0.4})
+    res = ma.solve_mean_variance(s, pd.Series([0.1, 0.1, 0.02], index=idx), risk_aversion=1.0, constraints=c)
+    assert res.weights["x"] + res.weights["y"] <= 0.4 + 1e-12
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(s, constraints=ma.Constraints(groups=pd.Series(["a", "a", "b"], index=["x", "y", "q"]),
+                                                             group_upper={"a": 0.4}))
+    assert e.value.argument == "groups"
+
+
+@pytest.mark.parametrize(
+    "make, argument, kind",
+    [
+        (lambda: ma.Constraints(groups=["a", "a", "b"], group_lower={"a": 0.9, "b": 0.9}), "group_lower", ma.InfeasibleError),
+        (lambda: ma.Constraints(upper=0.4, groups=["a", "a", "b"], group_lower={"b": 0.5}), "group_lower", ma.InfeasibleError),
+        (lambda: ma.Constraints(groups=["a", "a", "b"], group_upper={"c": 0.5}), "group_upper", ma.InputError),
+        (lambda: ma.Constraints(group_upper={"a": 0.5}), "groups", ma.InputError),
+        (lambda: ma.Constraints(groups=["a", "a", "b"], group_upper=[0.5]), "group_upper", ma.InputError),
+        (lambda: ma.Constraints(groups=["a", "a", "b"], group_upper={"a": np.nan}), "group_upper", ma.InputError),
+        (lambda: ma.Constraints(linear=(np.ones((1, 3)), 0.0)), "linear", ma.InputError),
+        (lambda: ma.Constraints(linear=(np.ones((1, 4)), 0.0, 1.0)), "linear", ma.ShapeError),
+        (lambda: ma.Constraints(linear=(np.ones((1, 3)), 1.0, 0.0)), "linear", ma.InputError),
+        (lambda: ma.Constraints(budget=np.inf), "budget", ma.InputError),
+    ],
+)
+def test_bad_constraints_are_named(make, argument, kind):
+    s = np.diag([0.04, 0.05, 0.06])
+    with pytest.raises(kind) as e:
+        ma.solve_mean_variance(s, constraints=make())
+    assert e.value.argument == argument
+
+
+def test_constraints_and_keywords_are_not_mixed():
+    s = np.diag([0.04, 0.05, 0.06])
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(s, upper=0.5, constraints=ma.Constraints())
+    assert e.value.argument == "constraints"
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(s, constraints={"upper": 0.5})
+    assert e.value.argument == "constraints"
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(s, constraints=ma.Constraints(groups=["a", "a", "b"], group_upper={"a": 0.5}),
+                               method="projected_gradient")
+    assert e.value.argument == "method"
+    # the bounds and budget alone in the object: the same as the keywords
+    a = ma.solve_mean_variance(s, upper=0.5, budget=1.0)
+    b = ma.solve_mean_variance(s, constraints=ma.Constraints(upper=0.5, budget=1.0))
+    np.testing.assert_array_equal(a.weights, b.weights)
