@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include "mean_variance_common.hpp"
 #include "microalloc/certificate.hpp"
@@ -26,8 +26,9 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int kMaxHalvings = 60;
 constexpr double kRowTol = 1e-9;  // rows met to this fraction of their scale
-constexpr double kLevenberg = 1e-8;  // the shift of M, relative to its largest diagonal entry
-constexpr double kMaxStep = 1e3;     // a step moves a multiplier by at most this many gradient scales
+constexpr double kFlatStep = 0.1;  // a flat direction without a kink: a first move of this many gradient scales
+constexpr double kRangeTol = 1e-10;  // eigenvalues of M below this fraction of the largest are zero
+constexpr double kMaxStep = 10.0;    // a step moves a multiplier by at most this many gradient scales
 
 /// The side of each row: +1 its upper limit binds (or is exceeded), -1 its lower limit, 0 neither.
 struct RowSides {
@@ -57,7 +58,8 @@ class RowsNewton {
   const Index n_, m_;
   ActiveSetSolver inner_;
   Vec shifted_mu_;
-  double gradient_scale_ = 1.0;  // |mu| + ra max S_ii max(1, |budget|): the size of a price
+  double gradient_scale_ = 1.0;
+  Vec lambda_;  // the multipliers of the current iterate (for newton_step's flat directions)  // |mu| + ra max S_ii max(1, |budget|): the size of a price
 };
 
 double RowsNewton::row_scale(Index j) const {
@@ -140,15 +142,30 @@ Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
   }
   Vec r(mw);
   for (Index c = 0; c < mw; ++c) r[c] = s.residual[work[static_cast<std::size_t>(c)]];
-  // M is singular along rows that repeat the budget or each other on F (two sectors covering every
-  // free asset, say): along such a direction the dual is linear on this face, and the way up is
-  // to move until the face changes. The Levenberg shift mu makes that part of the step r / mu, long,
-  // and the halving of run() brings it back to where the dual stops rising; the rest is Newton's.
-  const double top = m.diagonal().size() > 0 ? m.diagonal().maxCoeff() : 0.0;
-  const double shift = top > 0.0 ? kLevenberg * top : p_.risk_aversion * p_.cov.mean_variance();
-  m.diagonal().array() += std::max(shift, 1e-300);
-  Vec d = m.ldlt().solve(r);
-  if (!d.allFinite()) d = r / std::max(shift, 1e-300);
+  // M is singular along rows that repeat the budget or each other on F (binding sectors covering
+  // every free asset, say): along such a direction A w does not move on this face and the dual is
+  // linear, so the way up is to go as far as the first multiplier that reaches zero (or the face
+  // changes). The step is Newton's on M's range plus that direction, scaled to its first kink.
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(m);
+  const Vec& ev = eig.eigenvalues();
+  const double top = ev.size() > 0 ? std::max(ev.maxCoeff(), 0.0) : 0.0;
+  Vec d = Vec::Zero(mw), flat = Vec::Zero(mw);
+  for (Index c = 0; c < mw; ++c) {
+    const auto v = eig.eigenvectors().col(c);
+    const double along = v.dot(r);
+    if (ev[c] > kRangeTol * top) d.noalias() += (along / ev[c]) * v;
+    else flat.noalias() += along * v;
+  }
+  if (flat.cwiseAbs().maxCoeff() > 0.0) {
+    Vec lam_w(mw);
+    for (Index c = 0; c < mw; ++c) lam_w[c] = lambda_[work[static_cast<std::size_t>(c)]];
+    double t = kInf;  // to the first multiplier that reaches zero
+    for (Index c = 0; c < mw; ++c) {
+      if (lam_w[c] != 0.0 && lam_w[c] * flat[c] < 0.0) t = std::min(t, -lam_w[c] / flat[c]);
+    }
+    if (!(t < kInf)) t = kFlatStep * gradient_scale_ / flat.cwiseAbs().maxCoeff();
+    d.noalias() += t * flat;
+  }
   for (Index c = 0; c < mw; ++c) step[work[static_cast<std::size_t>(c)]] = d[c];
   return step;
 }
@@ -230,6 +247,7 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
       return out;
     }
     const RowSides s = sides(lambda, out.values);
+    lambda_ = lambda;
     Vec step = newton_step(inner, s);
     double reach = ascent_reach(lambda, s, step);
     // Multipliers are prices of the size of the gradient: a step far beyond that (along a
