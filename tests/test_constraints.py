@@ -211,3 +211,22 @@ def test_constraints_and_keywords_are_not_mixed():
     a = ma.solve_mean_variance(s, upper=0.5, budget=1.0)
     b = ma.solve_mean_variance(s, constraints=ma.Constraints(upper=0.5, budget=1.0))
     np.testing.assert_array_equal(a.weights, b.weights)
+
+
+def test_the_batch_shares_the_rows_and_matches_the_single_solves():
+    x, f, d, mu, rng = problem(5, 40)
+    s = x @ f @ x.T + np.diag(d)
+    mus = rng.normal(0.06, 0.04, (12, 40))
+    sectors = np.array(SECTORS[:4])[np.arange(40) % 4]
+    c = ma.Constraints(upper=0.2, groups=sectors, group_upper={g: 0.3 for g in SECTORS[:4]},
+                       linear=(rng.normal(0, 1, (1, 40)), -np.inf, 0.5))
+    ras = np.r_[np.full(11, 5.0), 0.0]  # the last row: a linear program, refused with rows
+    batch = ma.solve_mean_variance_batch(s, mus, risk_aversion=ras, constraints=c, threads=2)
+    for i in range(11):
+        one = ma.solve_mean_variance(s, mus[i], risk_aversion=5.0, constraints=c)
+        assert batch.status[i] == "OPTIMAL" and one.is_optimal
+        np.testing.assert_array_equal(batch.weights[i], one.weights)
+    assert batch.status[11] == "INVALID_INPUT" and np.isnan(batch.weights[11]).all()
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance_batch(s, mus, constraints=c, method="projected_gradient")
+    assert e.value.argument == "method"

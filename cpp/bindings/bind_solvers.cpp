@@ -163,10 +163,13 @@ void bind_solvers(py::module_& m) {
   m.def(
       "solve_batch",
       [](const py::object& cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
-         VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads) {
+         VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads, MatRef a,
+         VecRef row_lower, VecRef row_upper) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
-        BatchInput in{model, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m};
+        const LinearRows rows{a, row_lower, row_upper};
+        BatchInput in{model, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m,
+                      a.rows() > 0 ? &rows : nullptr};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
@@ -176,7 +179,8 @@ void bind_solvers(py::module_& m) {
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("warm_start").noconvert(),
       py::arg("risk_aversion").noconvert(), py::arg("budget").noconvert(), py::arg("m"), py::arg("tol"),
-      py::arg("max_iter"), py::arg("method"), py::arg("threads"));
+      py::arg("max_iter"), py::arg("method"), py::arg("threads"), py::arg("a").noconvert(),
+      py::arg("row_lower").noconvert(), py::arg("row_upper").noconvert());
 }
 
 }  // namespace microalloc::bindings

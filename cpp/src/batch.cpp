@@ -81,8 +81,9 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
           continue;  // NaN weights and numbers, as preset
         }
         MeanVarianceProblem p{in.cov, mu, lo, up, b, ra, budget};
-        SolveResult r = method == Method::ActiveSet ? active_set.solve(p, settings, w0)
-                                                    : solve_projected_gradient(p, settings, w0);
+        SolveResult r = in.rows != nullptr        ? solve_with_rows(p, *in.rows, settings, w0).result
+                        : method == Method::ActiveSet ? active_set.solve(p, settings, w0)
+                                                      : solve_projected_gradient(p, settings, w0);
         out.weights.row(i) = r.weights.transpose();
         out.status[i] = static_cast<std::int32_t>(r.status);
         out.iterations[i] = r.iterations;

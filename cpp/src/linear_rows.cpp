@@ -290,6 +290,12 @@ RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const Linear
   if (rows.a.cols() != problem.size() || rows.lower.size() != rows.a.rows() || rows.upper.size() != rows.a.rows()) {
     throw std::invalid_argument("rows: A must be m x n with m lower and m upper limits");
   }
+  if (!(problem.risk_aversion > 0.0)) {  // a linear program: no curvature for the multipliers' steps
+    RowsSolveResult refused;
+    refused.result.weights = Vec::Constant(problem.size(), std::numeric_limits<double>::quiet_NaN());
+    refused.result.status = Status::InvalidInput;
+    return refused;
+  }
   RowsNewton newton(problem, rows, settings);
   RowsSolveResult out = newton.run(warm_start, max_outer);
   out.result.solve_time_s = detail::seconds_since(t0);

@@ -201,6 +201,9 @@ def solve_batch(
     max_iter: int,
     method: int,
     threads: int,
+    a: npt.NDArray[np.float64],
+    row_lower: npt.NDArray[np.float64],
+    row_upper: npt.NDArray[np.float64],
 ) -> BatchResult: ...
 
 class RiskDecomposition(_Result):

@@ -63,6 +63,16 @@ def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: A
     return constraints
 
 
+def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str) -> tuple[np.ndarray, ...]:
+    """The batch's rows (group limits and linear rows shared by every problem), or empty arrays."""
+    resolved = None if given is None else given._resolve(n, labels)
+    if resolved is None or not resolved.has_rows:
+        return np.empty((0, n)), EMPTY, EMPTY
+    if method != "active_set":
+        raise InputError("method", "group limits and linear rows are solved by method='active_set'")
+    return resolved.a, resolved.row_lower, resolved.row_upper
+
+
 def _is_default(x: Any, value: float) -> bool:
     return np.ndim(x) == 0 and not isinstance(x, (str, bytes)) and x is not None and float(x) == value
 
@@ -270,6 +280,7 @@ def solve_mean_variance_batch(
     budget: Any = 1.0,
     benchmark: Any = None,
     m: int | None = None,
+    constraints: Any = None,
     method: str = "active_set",
     warm_start: Any = None,
     tol: float = 1e-9,
@@ -294,6 +305,10 @@ def solve_mean_variance_batch(
 
     Parameters
     ----------
+    constraints : microalloc.Constraints, optional
+        Bounds, budget, group limits and linear rows shared by every problem (then ``lower``,
+        ``upper`` and ``budget`` stay at their defaults); with group limits or rows the active-set
+        method only, and a row with ``risk_aversion`` 0 is INVALID_INPUT.
     threads : int, optional
         Worker threads; default: the machine's cores (``os.cpu_count()``); at most
         1024 (or the number of cores if larger): more is refused, not clipped.
@@ -307,8 +322,11 @@ def solve_mean_variance_batch(
         ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
+    given = None if constraints is None else _constraints_or_keywords(constraints, lower, upper, budget)
+    if given is not None:
+        lower, upper, budget = given.lower, given.upper, given.budget
     # per-problem rows are labelled by the assets along their columns
-    labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start)
+    labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start, None if given is None else given.groups)
     mu, lower, upper, benchmark, warm_start = (
         align(x, labels, name)
         for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start))
@@ -350,8 +368,9 @@ def solve_mean_variance_batch(
     if overflow.any():
         lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
         lo[overflow] = np.nan
+    a, row_lo, row_up = _shared_rows(given, n, labels, method)
     raw = _core.solve_batch(
-        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads),
+        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
     )
     # the final guard, per row: OPTIMAL only with finite numbers (status.finite_status)
     status = np.array(raw.status, copy=True)

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/linear_rows.hpp"
 #include "microalloc/mean_variance.hpp"
 #include "microalloc/types.hpp"
 
@@ -25,6 +26,7 @@ struct BatchInput {
   VecRef risk_aversion;  ///< length 1 or m
   VecRef budget;         ///< length 1 or m
   Index m = 0;
+  const LinearRows* rows = nullptr;  ///< rows shared by every problem (active set only), or none
 };
 
 struct BatchResult {

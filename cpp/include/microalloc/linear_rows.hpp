@@ -32,8 +32,8 @@ struct RowsSolveResult {
 /// box-and-budget solve of the problem with mu shifted by -A'lambda (the active-set solver, warm
 /// started) and one small m_W x m_W system built from the free block of that solve; steps that do
 /// not raise the dual are halved. OPTIMAL only with the certificate above passing `tol` and the
-/// rows met to 1e-9 of their scale; MaxIter after `max_outer` steps; the inner solver's status
-/// when it fails.
+/// rows met to 1e-9 of their scale; MaxIter after `max_outer` steps or when no step raises the dual
+/// (rows that no portfolio meets end here); InvalidInput when risk_aversion is 0.
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
                                 const SolverSettings& settings, const VecRef& warm_start, int max_outer = 100);
 
