@@ -63,16 +63,6 @@ def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: A
     return constraints
 
 
-def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str) -> tuple[np.ndarray, ...]:
-    """The batch's rows (group limits and linear rows shared by every problem), or empty arrays."""
-    resolved = None if given is None else given._resolve(n, labels)
-    if resolved is None or not resolved.has_rows:
-        return np.empty((0, n)), EMPTY, EMPTY
-    if method != "active_set":
-        raise InputError("method", "group limits and linear rows are solved by method='active_set'")
-    return resolved.a, resolved.row_lower, resolved.row_upper
-
-
 def _is_default(x: Any, value: float) -> bool:
     return np.ndim(x) == 0 and not isinstance(x, (str, bytes)) and x is not None and float(x) == value
 
@@ -334,7 +324,26 @@ def solve_mean_variance_batch(
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     problem_index = _problem_index(mu, lower, upper, benchmark, warm_start)
-    # read every per-problem input once (ragged lists raise InputError naming them)
+    mu_a, lo, up, b, w0, ra, bud, m = _batch_rows(n, m, mu, lower, upper, benchmark, warm_start, risk_aversion, budget)
+    tol_f, iters = _tolerance_and_limit(tol, max_iter)
+    threads = as_threads(threads)
+    # a row whose products overflow (check_scales, row by row) is INVALID_INPUT with NaN numbers,
+    # marked for the core's per-row check by a NaN bound, instead of ending with inf
+    overflow = row_scale_violations(report, n, m, budget=bud, mu=mu_a, benchmark=b, risk_aversion=ra)
+    if overflow.any():
+        lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
+        lo[overflow] = np.nan
+    a, row_lo, row_up = _shared_rows(given, n, labels, method)
+    raw = _core.solve_batch(
+        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
+    )
+    return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads))
+
+
+def _batch_rows(n: int, m: Any, mu: Any, lower: Any, upper: Any, benchmark: Any, warm_start: Any,
+                risk_aversion: Any, budget: Any) -> tuple:
+    """The batch's per-problem inputs as arrays (m x n rows, or one shared row) and the number of
+    problems m, read once (ragged lists raise InputError naming them)."""
     mu, lower, upper, benchmark, warm_start, risk_aversion, budget = (
         None if x is None else _as_float_array(x, name)
         for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark),
@@ -358,21 +367,13 @@ def solve_mean_variance_batch(
         w0 = _rows(warm_start, m, n, "warm_start")
         if w0.shape[0] != m:
             raise ShapeError("warm_start", f"expected shape ({m}, {n}), got {w0.shape}")
-    ra = _per_problem(risk_aversion, m, "risk_aversion")
-    bud = _per_problem(budget, m, "budget")
-    tol_f, iters = _tolerance_and_limit(tol, max_iter)
-    threads = as_threads(threads)
-    # a row whose products overflow (check_scales, row by row) is INVALID_INPUT with NaN numbers,
-    # marked for the core's per-row check by a NaN bound, instead of ending with inf
-    overflow = row_scale_violations(report, n, m, budget=bud, mu=mu_a, benchmark=b, risk_aversion=ra)
-    if overflow.any():
-        lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
-        lo[overflow] = np.nan
-    a, row_lo, row_up = _shared_rows(given, n, labels, method)
-    raw = _core.solve_batch(
-        s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
-    )
-    # the final guard, per row: OPTIMAL only with finite numbers (status.finite_status)
+    return mu_a, lo, up, b, w0, _per_problem(risk_aversion, m, "risk_aversion"), _per_problem(budget, m, "budget"), m
+
+
+def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str, tol: float,
+                  threads: int) -> MeanVarianceBatchResult:
+    """The core's batch as a result, with the final guard per row: OPTIMAL only with finite numbers
+    (status.finite_status)."""
     status = np.array(raw.status, copy=True)
     numbers = np.column_stack([raw.weights, raw.objective, raw.expected_return, raw.risk, raw.gap, raw.rel_gap])
     status[(status == Status.OPTIMAL.code) & ~np.isfinite(numbers).all(axis=1)] = Status.NUMERICAL_ERROR.code
@@ -393,6 +394,16 @@ def solve_mean_variance_batch(
         rel_gap=raw.rel_gap,
         solve_time_s=raw.solve_time_s,
         method=method,
-        tol=tol_f,
-        threads=int(threads),
+        tol=tol,
+        threads=threads,
     )
+
+
+def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str) -> tuple[np.ndarray, ...]:
+    """The batch's rows (group limits and linear rows shared by every problem), or empty arrays."""
+    resolved = None if given is None else given._resolve(n, labels)
+    if resolved is None or not resolved.has_rows:
+        return np.empty((0, n)), EMPTY, EMPTY
+    if method != "active_set":
+        raise InputError("method", "group limits and linear rows are solved by method='active_set'")
+    return resolved.a, resolved.row_lower, resolved.row_upper
