@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -39,7 +40,10 @@ struct RowSides {
 class RowsNewton {
  public:
   RowsNewton(const MeanVarianceProblem& p, const LinearRows& rows, const SolverSettings& settings)
-      : p_(p), rows_(rows), settings_(settings), n_(p.size()), m_(rows.a.rows()) {}
+      : p_(p), rows_(rows), settings_(settings), n_(p.size()), m_(rows.a.rows()),
+        block_(p.cov.free_block()), cov_b_(detail::cov_times_benchmark(p)) {
+    detail::feasible_bounds(p_, lb_, ub_);  // the budget-implied box of every certificate
+  }
 
   RowsSolveResult run(const VecRef& warm_start, int max_outer);
 
@@ -57,6 +61,8 @@ class RowsNewton {
   const SolverSettings& settings_;
   const Index n_, m_;
   ActiveSetSolver inner_;
+  std::unique_ptr<FreeBlock> block_;  // the free block of the face, for M (reset every step)
+  Vec lb_, ub_, cov_b_;               // the implied box and S b, fixed for the run
   Vec shifted_mu_;
   double gradient_scale_ = 1.0;
   Vec lambda_;  // the multipliers of the current iterate (for newton_step's flat directions)  // |mu| + ra max S_ii max(1, |budget|): the size of a price
@@ -120,20 +126,20 @@ Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(mw, mw);
   if (k > 0) {
     // P A_F' by solves with Ht = ra S_FF + sigma 11': on the budget plane the shift changes nothing.
-    auto block = p_.cov.free_block();
+    FreeBlock& block = *block_;
     const double ra = p_.risk_aversion;
-    if (!block->reset(free, ra, 0.0) && !block->reset(free, ra, ra * p_.cov.mean_variance())) return step;
+    if (!block.reset(free, ra, 0.0) && !block.reset(free, ra, ra * p_.cov.mean_variance())) return step;
     Eigen::MatrixXd af(k, mw);
     for (Index c = 0; c < mw; ++c) {
       for (Index t = 0; t < k; ++t) af(t, c) = rows_.a(work[static_cast<std::size_t>(c)], free[static_cast<std::size_t>(t)]);
     }
     Vec e = Vec::Ones(k);
-    block->solve(e);
+    block.solve(e);
     const double se = e.sum();
     Eigen::MatrixXd z = af;
     for (Index c = 0; c < mw; ++c) {
       Vec col = z.col(c);
-      block->solve(col);
+      block.solve(col);
       col -= e * (col.sum() / se);  // onto the budget plane
       z.col(c) = col;
     }
@@ -203,16 +209,14 @@ bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
   }
   out.row_violation = violation;
   // The box-and-budget certificate of the original objective's gradient shifted by A'lambda.
-  Vec lb, ub, sw(n_), cov_b;
-  detail::feasible_bounds(p_, lb, ub);
-  cov_b = detail::cov_times_benchmark(p_);
+  Vec sw(n_);
   p_.cov.apply(w, sw);
-  detail::Evaluator ev(p_, lb, ub, cov_b);
+  detail::Evaluator ev(p_, lb_, ub_, cov_b_);
   detail::Evaluator::Point pt = ev.evaluate(w, sw);
   Vec g = ev.g;
   g.noalias() += rows_.a.transpose() * lambda;
   Certifier cert;
-  const Certificate c = cert.certify(w.data(), g.data(), lb.data(), ub.data(), n_, p_.budget, pt.scale);
+  const Certificate c = cert.certify(w.data(), g.data(), lb_.data(), ub_.data(), n_, p_.budget, pt.scale);
   res.objective = pt.objective;
   res.expected_return = pt.expected_return;
   res.risk = std::sqrt(pt.risk_sq);

@@ -64,7 +64,12 @@ def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: A
 
 
 def _is_default(x: Any, value: float) -> bool:
-    return np.ndim(x) == 0 and not isinstance(x, (str, bytes)) and x is not None and float(x) == value
+    if np.ndim(x) != 0 or isinstance(x, (str, bytes)) or x is None:
+        return False
+    try:
+        return float(x) == value
+    except (TypeError, ValueError):  # an object that is no number: not the default
+        return False
 
 
 def solve_mean_variance(
@@ -145,7 +150,7 @@ def solve_mean_variance(
     labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups)
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
-    budget_f = as_scalar(budget, "budget")
+    budget_f = given.budget  # checked by Constraints
     ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0)
     if mu is None:
         mu_a = EMPTY
