@@ -108,26 +108,34 @@ void bind_solvers(py::module_& m) {
   m.def(
       "solve_with_rows",
       [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
-         double budget, MatRef a, VecRef row_lower, VecRef row_upper, VecRef warm_start, double tol, int max_iter) {
+         double budget, MatRef a, VecRef row_lower, VecRef row_upper, VecRef warm_start, double tol, int max_iter,
+         VecRef current, VecRef buy, VecRef sell, double turnover) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
         MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
         const LinearRows rows{a, row_lower, row_upper};
+        const TradingCosts costs{current, buy, sell, turnover};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
         RowsSolveResult out;
         {
           py::gil_scoped_release release;
-          out = solve_with_rows(problem, rows, settings, warm_start);
+          out = solve_with_rows(problem, rows, settings, warm_start, 100, current.size() > 0 ? &costs : nullptr);
         }
+        py::dict trading;
+        trading["turnover"] = out.turnover;
+        trading["costs_paid"] = out.costs_paid;
+        trading["turnover_multiplier"] = out.turnover_multiplier;
         return py::make_tuple(std::move(out.result), std::move(out.multipliers), std::move(out.values),
-                              out.row_violation, out.outer_iterations);
+                              out.row_violation, out.outer_iterations, trading);
       },
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
       py::arg("budget"), py::arg("a").noconvert(), py::arg("row_lower").noconvert(),
-      py::arg("row_upper").noconvert(), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"));
+      py::arg("row_upper").noconvert(), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"),
+      py::arg("current").noconvert(), py::arg("buy").noconvert(), py::arg("sell").noconvert(),
+      py::arg("turnover"));
 
   m.def(
       "solve_active_set",

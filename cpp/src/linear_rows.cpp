@@ -37,11 +37,15 @@ struct RowSides {
   Vec residual;  // a_j w - (the limit of its side), for the rows with a side
 };
 
+/// The multipliers are those of the m rows and, with a turnover limit, one more (index m) for
+/// sum |w - w0| <= limit, whose coefficients on a face are the sides of w0 the assets lie on.
 class RowsNewton {
  public:
-  RowsNewton(const MeanVarianceProblem& p, const LinearRows& rows, const SolverSettings& settings)
-      : p_(p), rows_(rows), settings_(settings), n_(p.size()), m_(rows.a.rows()),
-        block_(p.cov.free_block()), cov_b_(detail::cov_times_benchmark(p)) {
+  RowsNewton(const MeanVarianceProblem& p, const LinearRows& rows, const SolverSettings& settings,
+             const TradingCosts* costs)
+      : p_(p), rows_(rows), settings_(settings), costs_(costs), n_(p.size()), m_(rows.a.rows()),
+        mt_(m_ + (costs != nullptr && costs->has_turnover() ? 1 : 0)), block_(p.cov.free_block()),
+        cov_b_(detail::cov_times_benchmark(p)) {
     detail::feasible_bounds(p_, lb_, ub_);  // the budget-implied box of every certificate
   }
 
@@ -55,20 +59,30 @@ class RowsNewton {
   static double ascent_reach(const Vec& lambda, const RowSides& s, Vec& step);
   bool certify(const Vec& lambda, RowsSolveResult& out);
   double row_scale(Index j) const;
+  double upper_of(Index j) const { return j < m_ ? rows_.upper[j] : costs_->turnover; }
+  double lower_of(Index j) const { return j < m_ ? rows_.lower[j] : -kInf; }
+  double extra(const Vec& lambda) const { return mt_ > m_ ? lambda[m_] : 0.0; }
+  Vec values_of(const Vec& w) const;
+  bool is_free(Index i, double wi) const;
+  double coefficient(Index j, Index i, double wi) const;
 
   const MeanVarianceProblem& p_;
   const LinearRows& rows_;
   const SolverSettings& settings_;
-  const Index n_, m_;
+  const TradingCosts* costs_;  // or none
+  const Index n_, m_, mt_;     // mt_ = m_ + 1 with a turnover limit
   ActiveSetSolver inner_;
+  CostsSolver costs_solver_;
   std::unique_ptr<FreeBlock> block_;  // the free block of the face, for M (reset every step)
   Vec lb_, ub_, cov_b_;               // the implied box and S b, fixed for the run
   Vec shifted_mu_;
   double gradient_scale_ = 1.0;
-  Vec lambda_;  // the multipliers of the current iterate (for newton_step's flat directions)  // |mu| + ra max S_ii max(1, |budget|): the size of a price
+  Vec lambda_;  // the multipliers of the current iterate (for newton_step's flat directions)
+  Certifier certifier_;
 };
 
 double RowsNewton::row_scale(Index j) const {
+  if (j == m_) return std::max({1.0, costs_->turnover, std::abs(p_.budget)});
   const double lo = std::isfinite(rows_.lower[j]) ? std::abs(rows_.lower[j]) : 0.0;
   const double up = std::isfinite(rows_.upper[j]) ? std::abs(rows_.upper[j]) : 0.0;
   return std::max({1.0, lo, up, rows_.a.row(j).cwiseAbs().maxCoeff() * std::max(1.0, std::abs(p_.budget))});
@@ -76,36 +90,54 @@ double RowsNewton::row_scale(Index j) const {
 
 bool RowsNewton::inner_solve(const Vec& lambda, const Vec& start, SolveResult& out) {
   shifted_mu_ = p_.has_mu() ? Vec(p_.mu) : Vec::Zero(n_);
-  shifted_mu_.noalias() -= rows_.a.transpose() * lambda;
+  if (m_ > 0) shifted_mu_.noalias() -= rows_.a.transpose() * lambda.head(m_);
   const MeanVarianceProblem q{p_.cov, shifted_mu_, p_.lower, p_.upper, p_.benchmark, p_.risk_aversion, p_.budget};
-  out = inner_.solve(q, settings_, start);
+  out = costs_ != nullptr ? costs_solver_.solve(q, *costs_, extra(lambda), settings_, start)
+                          : inner_.solve(q, settings_, start);
   return out.status == Status::Optimal;
 }
 
+Vec RowsNewton::values_of(const Vec& w) const {
+  Vec v(mt_);
+  if (m_ > 0) v.head(m_).noalias() = rows_.a * w;
+  if (mt_ > m_) v[m_] = turnover_of(*costs_, w);
+  return v;
+}
+
+/// Free on the face: strictly inside the box and, with costs, off w0 (a kink is a bound).
+bool RowsNewton::is_free(Index i, double wi) const {
+  return wi > p_.lower[i] && wi < p_.upper[i] && (costs_ == nullptr || wi != costs_->current[i]);
+}
+
+double RowsNewton::coefficient(Index j, Index i, double wi) const {
+  if (j < m_) return rows_.a(j, i);
+  return wi > costs_->current[i] ? 1.0 : -1.0;  // d|w_i - w0_i| / dw_i off the kink
+}
+
 double RowsNewton::dual_value(const Vec& lambda, const SolveResult& inner) const {
-  double value = inner.objective;  // f(w) + lambda'A w
-  for (Index j = 0; j < m_; ++j) {
-    if (lambda[j] > 0.0) value -= lambda[j] * rows_.upper[j];
-    if (lambda[j] < 0.0) value -= lambda[j] * rows_.lower[j];
+  double value = inner.objective;  // f(w) + lambda'A w (+ the costs, the turnover priced)
+  for (Index j = 0; j < mt_; ++j) {
+    if (lambda[j] > 0.0) value -= lambda[j] * upper_of(j);
+    if (lambda[j] < 0.0) value -= lambda[j] * lower_of(j);
   }
   return value;
 }
 
 RowSides RowsNewton::sides(const Vec& lambda, const Vec& values) const {
   RowSides s;
-  s.side.assign(static_cast<std::size_t>(m_), 0);
-  s.residual = Vec::Zero(m_);
-  for (Index j = 0; j < m_; ++j) {
+  s.side.assign(static_cast<std::size_t>(mt_), 0);
+  s.residual = Vec::Zero(mt_);
+  for (Index j = 0; j < mt_; ++j) {
     const double tol = kRowTol * row_scale(j);
     // The side of a row off zero is its multiplier's sign (the dual's piece); at zero, the limit
     // the row exceeds, if any.
     int side = 0;
     if (lambda[j] > 0.0) side = 1;
     else if (lambda[j] < 0.0) side = -1;
-    else if (values[j] > rows_.upper[j] + tol) side = 1;
-    else if (values[j] < rows_.lower[j] - tol) side = -1;
+    else if (values[j] > upper_of(j) + tol) side = 1;
+    else if (values[j] < lower_of(j) - tol) side = -1;
     s.side[static_cast<std::size_t>(j)] = side;
-    if (side != 0) s.residual[j] = values[j] - (side > 0 ? rows_.upper[j] : rows_.lower[j]);
+    if (side != 0) s.residual[j] = values[j] - (side > 0 ? upper_of(j) : lower_of(j));
   }
   return s;
 }
@@ -113,14 +145,14 @@ RowSides RowsNewton::sides(const Vec& lambda, const Vec& values) const {
 /// The Newton step on the multipliers of the rows with a side (zero elsewhere).
 Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
   std::vector<Index> work, free;
-  for (Index j = 0; j < m_; ++j) {
+  for (Index j = 0; j < mt_; ++j) {
     if (s.side[static_cast<std::size_t>(j)] != 0) work.push_back(j);
   }
-  Vec step = Vec::Zero(m_);
+  Vec step = Vec::Zero(mt_);
   if (work.empty()) return step;
   const Vec& w = inner.weights;
   for (Index i = 0; i < n_; ++i) {
-    if (w[i] > p_.lower[i] && w[i] < p_.upper[i]) free.push_back(i);
+    if (is_free(i, w[i])) free.push_back(i);
   }
   const Index k = static_cast<Index>(free.size()), mw = static_cast<Index>(work.size());
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(mw, mw);
@@ -131,7 +163,11 @@ Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
     if (!block.reset(free, ra, 0.0) && !block.reset(free, ra, ra * p_.cov.mean_variance())) return step;
     Eigen::MatrixXd af(k, mw);
     for (Index c = 0; c < mw; ++c) {
-      for (Index t = 0; t < k; ++t) af(t, c) = rows_.a(work[static_cast<std::size_t>(c)], free[static_cast<std::size_t>(t)]);
+      const Index j = work[static_cast<std::size_t>(c)];
+      for (Index t = 0; t < k; ++t) {
+        const Index i = free[static_cast<std::size_t>(t)];
+        af(t, c) = coefficient(j, i, w[i]);
+      }
     }
     Vec e = Vec::Ones(k);
     block.solve(e);
@@ -195,33 +231,45 @@ double RowsNewton::ascent_reach(const Vec& lambda, const RowSides& s, Vec& step)
 bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
   SolveResult& res = out.result;
   const Vec& w = res.weights;
-  out.values = rows_.a * w;
-  out.multipliers = lambda;
+  const Vec values = values_of(w);
+  out.values = values.head(m_);
+  out.multipliers = lambda.head(m_);
   double violation = 0.0, comp = 0.0;
   bool met = true;
-  for (Index j = 0; j < m_; ++j) {
-    const double a = out.values[j];
-    const double excess = std::max(a - rows_.upper[j], rows_.lower[j] - a);
+  for (Index j = 0; j < mt_; ++j) {
+    const double a = values[j], up = upper_of(j), lo = lower_of(j);
+    const double excess = std::max(a - up, lo - a);
     violation = std::max(violation, std::max(excess, 0.0));
     met = met && excess <= kRowTol * row_scale(j);
-    if (lambda[j] > 0.0) comp += lambda[j] * std::max(rows_.upper[j] - a, 0.0);
-    if (lambda[j] < 0.0) comp += -lambda[j] * std::max(a - rows_.lower[j], 0.0);
+    if (lambda[j] > 0.0) comp += lambda[j] * std::max(up - a, 0.0);
+    if (lambda[j] < 0.0) comp += -lambda[j] * std::max(a - lo, 0.0);
   }
   out.row_violation = violation;
-  // The box-and-budget certificate of the original objective's gradient shifted by A'lambda.
+  // The box-and-budget certificate (with costs: of the split variables) of the original
+  // objective's gradient shifted by A'lambda.
   Vec sw(n_);
   p_.cov.apply(w, sw);
   detail::Evaluator ev(p_, lb_, ub_, cov_b_);
   detail::Evaluator::Point pt = ev.evaluate(w, sw);
   Vec g = ev.g;
-  g.noalias() += rows_.a.transpose() * lambda;
-  Certifier cert;
-  const Certificate c = cert.certify(w.data(), g.data(), lb_.data(), ub_.data(), n_, p_.budget, pt.scale);
-  res.objective = pt.objective;
+  if (m_ > 0) g.noalias() += rows_.a.transpose() * lambda.head(m_);
+  double paid = 0.0, scale = pt.scale;
+  Certificate c;
+  if (costs_ != nullptr) {
+    paid = costs_paid(*costs_, w);
+    scale += std::abs(paid);
+    c = certify_with_costs(certifier_, w, g, lb_, ub_, p_.budget, scale, *costs_, extra(lambda));
+    out.turnover = turnover_of(*costs_, w);
+    out.costs_paid = paid;
+    out.turnover_multiplier = extra(lambda);
+  } else {
+    c = certifier_.certify(w.data(), g.data(), lb_.data(), ub_.data(), n_, p_.budget, scale);
+  }
+  res.objective = pt.objective + paid;
   res.expected_return = pt.expected_return;
   res.risk = std::sqrt(pt.risk_sq);
   res.gap = c.gap + comp;
-  res.rel_gap = res.gap / pt.scale;
+  res.rel_gap = res.gap / scale;
   res.primal_residual = std::max(c.primal_residual, violation);
   res.budget_multiplier = c.multiplier;
   res.dual_residual = c.dual_residual;
@@ -233,9 +281,10 @@ bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
 RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
   RowsSolveResult out;
   const double mu_max = p_.has_mu() ? p_.mu.cwiseAbs().maxCoeff() : 0.0;
-  gradient_scale_ = std::max(mu_max + p_.risk_aversion * p_.cov.diagonal().maxCoeff() * std::max(1.0, std::abs(p_.budget)),
+  const double rate_max = costs_ != nullptr ? std::max(costs_->buy.maxCoeff(), costs_->sell.maxCoeff()) : 0.0;
+  gradient_scale_ = std::max(mu_max + rate_max + p_.risk_aversion * p_.cov.diagonal().maxCoeff() * std::max(1.0, std::abs(p_.budget)),
                              1e-300);
-  Vec lambda = Vec::Zero(m_);
+  Vec lambda = Vec::Zero(mt_);
   SolveResult inner;
   if (!inner_solve(lambda, Vec(warm_start), inner)) {
     out.result = inner;
@@ -250,7 +299,7 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
       out.result.iterations = total_iterations;
       return out;
     }
-    const RowSides s = sides(lambda, out.values);
+    const RowSides s = sides(lambda, values_of(out.result.weights));
     lambda_ = lambda;
     Vec step = newton_step(inner, s);
     double reach = ascent_reach(lambda, s, step);
@@ -262,7 +311,7 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
     for (int h = 0; h <= kMaxHalvings && !raised; ++h) {
       const double t = reach * std::ldexp(1.0, -h);
       Vec trial = lambda + t * step;
-      for (Index j = 0; j < m_; ++j) {  // a multiplier stops at zero rather than change sign
+      for (Index j = 0; j < mt_; ++j) {  // a multiplier stops at zero rather than change sign
         if (lambda[j] != 0.0 && trial[j] * lambda[j] <= 0.0) trial[j] = 0.0;
       }
       SolveResult next;
@@ -288,11 +337,27 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
 }  // namespace
 
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
-                                const SolverSettings& settings, const VecRef& warm_start, int max_outer) {
+                                const SolverSettings& settings, const VecRef& warm_start, int max_outer,
+                                const TradingCosts* costs) {
   const auto t0 = std::chrono::steady_clock::now();
   problem.check_sizes();
-  if (rows.a.cols() != problem.size() || rows.lower.size() != rows.a.rows() || rows.upper.size() != rows.a.rows()) {
+  const Index m = rows.a.rows();
+  if ((m > 0 && rows.a.cols() != problem.size()) || rows.lower.size() != m || rows.upper.size() != m) {
     throw std::invalid_argument("rows: A must be m x n with m lower and m upper limits");
+  }
+  if (costs != nullptr) costs->check(problem.size());
+  if (costs != nullptr && m == 0 && !costs->has_turnover()) {  // one costs solve; no multipliers to find
+    RowsSolveResult out;
+    CostsSolver solver;
+    out.result = solver.solve(problem, *costs, 0.0, settings, warm_start);
+    if (out.result.weights.size() == problem.size()) {
+      out.turnover = turnover_of(*costs, out.result.weights);
+      out.costs_paid = costs_paid(*costs, out.result.weights);
+    }
+    out.values = Vec(0);
+    out.multipliers = Vec(0);
+    out.result.solve_time_s = detail::seconds_since(t0);
+    return out;
   }
   if (!(problem.risk_aversion > 0.0)) {  // a linear program: no curvature for the multipliers' steps
     RowsSolveResult refused;
@@ -300,7 +365,7 @@ RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const Linear
     refused.result.status = Status::InvalidInput;
     return refused;
   }
-  RowsNewton newton(problem, rows, settings);
+  RowsNewton newton(problem, rows, settings, costs);
   RowsSolveResult out = newton.run(warm_start, max_outer);
   out.result.solve_time_s = detail::seconds_since(t0);
   return out;

@@ -175,7 +175,11 @@ def solve_with_rows(
     warm_start: npt.NDArray[np.float64],
     tol: float,
     max_iter: int,
-) -> tuple[SolveResult, npt.NDArray[np.float64], npt.NDArray[np.float64], float, int]: ...
+    current: npt.NDArray[np.float64],
+    buy: npt.NDArray[np.float64],
+    sell: npt.NDArray[np.float64],
+    turnover: float,
+) -> tuple[SolveResult, npt.NDArray[np.float64], npt.NDArray[np.float64], float, int, dict[str, float]]: ...
 def certify_weights(
     cov: npt.NDArray[np.float64] | FactorModel,
     mu: npt.NDArray[np.float64],

@@ -1,5 +1,6 @@
-"""The constraints room: bounds, budget, group limits and linear rows of a portfolio, made once
-and passed as ``constraints=`` to the solving functions."""
+"""The constraints room: bounds, budget, group limits, linear rows, and trading from current
+weights (costs, a turnover limit) of a portfolio, made once and passed as ``constraints=`` to the
+solving functions."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ class Constraints:
 
         lower <= w <= upper,   sum(w) = budget,
         group_lower[g] <= sum of w over the assets of group g <= group_upper[g],
-        linear_lower <= A w <= linear_upper.
+        linear_lower <= A w <= linear_upper,
+        sum |w - current_weights| <= turnover,
+
+    and, with current weights, the trading costs ``sum buy_i (w_i - w0_i)^+ + sell_i (w0_i - w_i)^+``
+    charged in the objective (the utility maximised is net of them).
 
     Parameters
     ----------
@@ -37,6 +42,14 @@ class Constraints:
         Rows ``lower <= A w <= upper``: A an (m, n) array (or a DataFrame whose columns are aligned
         to the assets and whose index names the rows), the limits scalars or (m,) arrays
         (``-inf`` / ``inf`` for one-sided rows).
+    current_weights : (n,) array_like or pandas.Series, optional
+        The weights held now (w0); trades are ``w - w0``. Needed by ``costs`` and ``turnover``.
+    costs : float, (n,) array_like, pandas.Series or a pair (buy, sell) of these, optional
+        Proportional cost rates per unit of weight traded, as fractions (10 basis points is
+        0.001): one rate for buying and selling, or a pair when they differ. Treated exactly: an
+        asset that does not trade sits at its current weight as at a bound.
+    turnover : float, optional
+        Limit on ``sum |w - current_weights|`` (a one-way turnover of 10% is ``turnover=0.2``).
 
     The checks that need the number of assets (shapes, labels, feasibility of the group limits
     against the bounds and the budget) run when the constraints meet a covariance, in the solving
@@ -57,6 +70,9 @@ class Constraints:
         group_lower: Any = None,
         group_upper: Any = None,
         linear: Any = None,
+        current_weights: Any = None,
+        costs: Any = None,
+        turnover: Any = None,
     ) -> None:
         self.lower, self.upper = lower, upper
         self.budget = as_scalar(budget, "budget")
@@ -66,6 +82,12 @@ class Constraints:
         if groups is None and (self.group_lower or self.group_upper):
             raise InputError("groups", "group limits were given without groups (a label per asset)")
         self.linear = _linear_triple(linear)
+        self.current_weights = current_weights
+        self.costs = _cost_pair(costs)
+        self.turnover = None if turnover is None else as_scalar(turnover, "turnover", minimum=0.0)
+        if current_weights is None and (costs is not None or turnover is not None):
+            which = "costs" if costs is not None else "turnover"
+            raise InputError(which, "costs and a turnover limit need current_weights (the weights held now)")
 
     def __repr__(self) -> str:
         parts = [f"lower={_short(self.lower)}", f"upper={_short(self.upper)}", f"budget={self.budget:g}"]
@@ -73,6 +95,12 @@ class Constraints:
             parts.append(f"groups: {len(self.group_lower)} lower and {len(self.group_upper)} upper limits")
         if self.linear is not None:
             parts.append(f"linear: {np.shape(self.linear[0])[0] if np.ndim(self.linear[0]) == 2 else '?'} rows")
+        if self.current_weights is not None:
+            parts.append("current_weights")
+        if self.costs is not None:
+            parts.append(f"costs={_short(self.costs[0])}" if self.costs[0] is self.costs[1] else "costs=(buy, sell)")
+        if self.turnover is not None:
+            parts.append(f"turnover={self.turnover:g}")
         return f"Constraints({', '.join(parts)})"
 
     # -- resolved against the assets of a call ----------------------------------------------
@@ -95,24 +123,78 @@ class Constraints:
             rows += list(a)
             row_lo += list(llo)
             row_up += list(lup)
+        out = ResolvedConstraints(lo, up, self.budget, None, None, None, [])
         if rows:
-            a_all = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
-            return ResolvedConstraints(lo, up, self.budget, a_all, np.array(row_lo), np.array(row_up), names)
-        return ResolvedConstraints(lo, up, self.budget, None, None, None, [])
+            out.a = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
+            out.row_lower, out.row_upper, out.row_names = np.array(row_lo), np.array(row_up), names
+        if self.current_weights is not None:
+            out.trading = self._trading(n, labels, lo, up)
+        return out
+
+    def _trading(self, n: int, labels: Sequence[Any] | None, lo: np.ndarray, up: np.ndarray) -> "Trading":
+        w0 = as_vector(self.current_weights, n, "current_weights", labels=labels)
+        buy_in, sell_in = self.costs if self.costs is not None else (0.0, 0.0)
+        buy = as_vector(buy_in, n, "costs", allow_scalar=True, labels=labels)
+        sell = buy if sell_in is buy_in else as_vector(sell_in, n, "costs", allow_scalar=True, labels=labels)
+        for rates in (buy, sell):
+            if (rates < 0).any():
+                k = int(np.flatnonzero(rates < 0)[0])
+                raise InputError("costs", f"{_entry(labels, k)} has the rate {_num(rates[k])}; rates must be >= 0")
+        limit = np.inf if self.turnover is None else self.turnover
+        least = minimum_turnover(w0, lo, up, self.budget)
+        if limit < least * (1 - 1e-12) - 1e-15:
+            raise InfeasibleError(
+                "turnover",
+                f"the limit {_num(limit)} is below {_num(least)}, the least turnover that brings the current "
+                "weights inside the bounds and onto the budget",
+            )
+        return Trading(w0, buy, sell, limit)
+
+
+class Trading:
+    """Current weights, cost rates and the turnover limit in the assets' order (internal)."""
+
+    __slots__ = ("current", "buy", "sell", "turnover")
+
+    def __init__(self, current: np.ndarray, buy: np.ndarray, sell: np.ndarray, turnover: float) -> None:
+        self.current, self.buy, self.sell, self.turnover = current, buy, sell, turnover
+
+    def paid(self, w: np.ndarray) -> float:
+        d = w - self.current
+        return float(np.sum(np.where(d > 0, self.buy * d, -self.sell * d)))
 
 
 class ResolvedConstraints:
     """Constraints as arrays in the assets' order (internal)."""
 
-    __slots__ = ("lower", "upper", "budget", "a", "row_lower", "row_upper", "row_names")
+    __slots__ = ("lower", "upper", "budget", "a", "row_lower", "row_upper", "row_names", "trading")
 
     def __init__(self, lower, upper, budget, a, row_lower, row_upper, row_names) -> None:
         self.lower, self.upper, self.budget = lower, upper, budget
         self.a, self.row_lower, self.row_upper, self.row_names = a, row_lower, row_upper, row_names
+        self.trading: Trading | None = None
 
     @property
     def has_rows(self) -> bool:
         return self.a is not None
+
+
+def minimum_turnover(w0: np.ndarray, lo: np.ndarray, up: np.ndarray, budget: float) -> float:
+    """The least sum |w - w0| over the box and the budget: each weight moved into its box, then
+    the sum's shortfall moved (one unit of turnover moves the sum by at most one)."""
+    inside = np.clip(w0, lo, up)
+    return float(np.sum(np.abs(w0 - inside)) + abs(budget - np.sum(inside)))
+
+
+def _cost_pair(costs: Any) -> tuple[Any, Any] | None:
+    """(buy, sell) rates as given (checked per asset at the call); one rate serves both sides."""
+    if costs is None:
+        return None
+    if isinstance(costs, tuple):
+        if len(costs) != 2:
+            raise InputError("costs", "expected a rate or a pair (buy, sell) of rates")
+        return costs
+    return (costs, costs)
 
 
 def _short(x: Any) -> str:

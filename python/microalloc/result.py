@@ -65,6 +65,13 @@ class MeanVarianceResult:
     solve_time_s : float
         Time in the compiled solver (validation excluded).
     method : str
+    trades, turnover, costs_paid, trade_gain
+        With current weights (``Constraints(current_weights=...)``): the trades ``w - w0``, their
+        turnover ``sum |w - w0|``, the costs paid at the given rates (included in ``objective``)
+        and the utility gained by trading net of costs, ``f(w0) - objective`` (``>= 0`` when the
+        current weights meet the constraints; ``inf`` when they do not and trading is forced). A
+        nightly job can skip an account whose ``trade_gain`` is below what a rebalance is worth
+        to it. None without current weights.
     """
 
     weights: Any
@@ -84,6 +91,10 @@ class MeanVarianceResult:
     method: str
     tol: float
     info: dict = field(default_factory=dict)
+    trades: Any = None
+    turnover: float | None = None
+    costs_paid: float | None = None
+    trade_gain: float | None = None
 
     @classmethod
     def _from_core(cls, fields: dict[str, Any], method: str, tol: float, info: dict) -> "MeanVarianceResult":
@@ -93,7 +104,7 @@ class MeanVarianceResult:
         fields["status"] = finite_status(
             from_core(fields["status"]), fields["weights"], *(fields[k] for k in _FINITE_FIELDS)
         )
-        fields.update(method=method, tol=tol, info=info)
+        fields.update(method=method, tol=tol, info=info, trades=None, turnover=None, costs_paid=None, trade_gain=None)
         self.__dict__.update(fields)
         return self
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -147,7 +149,7 @@ def solve_mean_variance(
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
     given = _constraints_or_keywords(constraints, lower, upper, budget)
     lower, upper, budget = given.lower, given.upper, given.budget
-    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups)
+    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups, given.current_weights)
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = given.budget  # checked by Constraints
@@ -165,21 +167,9 @@ def solve_mean_variance(
     check_scales(report, n, budget=budget_f, mu=mu_a, benchmark=b, risk_aversion=ra)
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
 
-    if resolved.has_rows:
-        if method != "active_set":
-            raise InputError("method", "group limits and linear rows are solved by method='active_set'")
-        if ra == 0.0:
-            raise InputError("risk_aversion", "must be > 0 with group limits or linear rows")
-        raw, lam, vals, violation, outer = _core.solve_with_rows(
-            s, mu_a, lo, up, b, ra, budget_f, resolved.a, resolved.row_lower, resolved.row_upper, w0, tol_f, iters
-        )
-        info = {
-            "outer_iterations": outer,
-            "row_names": list(resolved.row_names),
-            "row_values": vals,
-            "row_multipliers": lam,
-            "row_violation": violation,
-        }
+    trading = resolved.trading
+    if resolved.has_rows or trading is not None:
+        raw, info = _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method)
     elif method == "active_set":
         raw = _core.solve_active_set(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters)
         info = {
@@ -191,11 +181,79 @@ def solve_mean_variance(
         raw = _core.solve_projected_gradient(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters, not check_psd)
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}
     result = MeanVarianceResult._from_core(dict(zip(_CORE_FIELDS, raw.fields, strict=True)), method, tol_f, info)
+    if trading is not None:
+        _add_trades(result, s, mu_a, b, ra, resolved, info)
     if labels is not None:
         object.__setattr__(result, "weights", _labelled(result.weights, labels))
+        if trading is not None:
+            object.__setattr__(result, "trades", _labelled(result.trades, labels))
     if raise_on_failure:
         result.raise_for_status()
     return result
+
+
+def _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
+    """Group limits, linear rows, costs and a turnover limit: the core's rows solve (the rows'
+    Newton method around the active set, the costs solver inside)."""
+    trading = resolved.trading
+    has_turnover = trading is not None and np.isfinite(trading.turnover)
+    if method != "active_set":
+        raise InputError("method", "group limits, linear rows, costs and turnover are solved by method='active_set'")
+    if ra == 0.0 and (resolved.has_rows or has_turnover):
+        raise InputError("risk_aversion", "must be > 0 with group limits, linear rows or a turnover limit")
+    n = s.shape[0]
+    a = resolved.a if resolved.has_rows else np.zeros((0, n))
+    row_lo = resolved.row_lower if resolved.has_rows else EMPTY
+    row_up = resolved.row_upper if resolved.has_rows else EMPTY
+    current, buy, sell, limit = (
+        (trading.current, trading.buy, trading.sell, trading.turnover) if trading is not None
+        else (EMPTY, EMPTY, EMPTY, np.inf)
+    )
+    raw, lam, vals, violation, outer, traded = _core.solve_with_rows(
+        s, mu_a, resolved.lower, resolved.upper, b, ra, resolved.budget, a, row_lo, row_up, w0, tol_f, iters,
+        current, buy, sell, limit,
+    )
+    info: dict[str, Any] = {"outer_iterations": outer}
+    if resolved.has_rows:
+        info.update(row_names=list(resolved.row_names), row_values=vals, row_multipliers=lam, row_violation=violation)
+    if trading is not None:
+        info["turnover_multiplier"] = traded["turnover_multiplier"]
+    return raw, info
+
+
+def _add_trades(result, s, mu_a, b, ra, resolved, info) -> None:
+    """trades, turnover, costs_paid and trade_gain of a solve from current weights.
+
+    trade_gain is the utility gained by trading, net of costs: f(w0) - (f(w) + costs(w)), which
+    is >= 0 when the current weights meet every constraint (the optimum can stay put); when they
+    do not, trading is not optional and trade_gain is +inf."""
+    trading = resolved.trading
+    w = np.asarray(result.weights)
+    trades = w - trading.current
+    trades.flags.writeable = False
+    w0 = trading.current
+    gain = math.inf
+    if _meets(w0, resolved):
+        d = w0 - b if b.size else w0
+        f0 = 0.5 * ra * float(d @ (s @ d)) - (float(mu_a @ w0) if mu_a.size else 0.0)
+        gain = f0 - result.objective
+    object.__setattr__(result, "trades", trades)
+    object.__setattr__(result, "turnover", float(np.sum(np.abs(trades))))
+    object.__setattr__(result, "costs_paid", trading.paid(w))
+    object.__setattr__(result, "trade_gain", gain)
+
+
+def _meets(w: np.ndarray, resolved) -> bool:
+    """w inside the bounds, on the budget and inside the rows, to 1e-9 of their scale."""
+    tol = 1e-9 * max(1.0, abs(resolved.budget))
+    if (w < resolved.lower - tol).any() or (w > resolved.upper + tol).any() or abs(w.sum() - resolved.budget) > tol:
+        return False
+    if resolved.has_rows:
+        v = resolved.a @ w
+        scale = 1e-9 * np.maximum(1.0, np.abs(resolved.a).max(axis=1))
+        if (v > resolved.row_upper + scale).any() or (v < resolved.row_lower - scale).any():
+            return False
+    return True
 
 
 def _rows(x: Any, m: int, n: int, name: str, *, allow_inf: bool = False) -> np.ndarray:

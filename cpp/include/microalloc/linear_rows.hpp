@@ -11,6 +11,7 @@
 /// + lambda_j^- (a_j w - row_lower_j) >= 0, so f(w) - f* <= gap_box(g + A'lambda) + comp, where
 /// gap_box is the box-and-budget certificate of certificate.hpp applied to the shifted gradient.
 #include "microalloc/mean_variance.hpp"
+#include "microalloc/trading_costs.hpp"
 
 namespace microalloc {
 
@@ -26,6 +27,9 @@ struct RowsSolveResult {
   Vec values;              ///< A w (m)
   double row_violation = 0.0;  ///< largest excess of A w over its limits
   int outer_iterations = 0;    ///< Newton steps on the multipliers (one inner solve each)
+  double turnover = 0.0;             ///< sum |w - w0| (with costs)
+  double costs_paid = 0.0;           ///< the trading costs of w at the given rates (with costs)
+  double turnover_multiplier = 0.0;  ///< the price of the turnover limit (0 when it does not bind)
 };
 
 /// Newton's method on the row multipliers (the concave dual of the rows), each step one
@@ -34,7 +38,13 @@ struct RowsSolveResult {
 /// not raise the dual are halved. OPTIMAL only with the certificate above passing `tol` and the
 /// rows met to 1e-9 of their scale; MaxIter after `max_outer` steps or when no step raises the dual
 /// (rows that no portfolio meets end here); InvalidInput when risk_aversion is 0.
+///
+/// With `costs` (trading_costs.hpp) each inner solve is the costs solver's, the objective and the
+/// certificate carry the costs, and a turnover limit is one more row: sum_i s_i (w_i - w0_i) on
+/// the face, s_i the side of w0 that asset i lies on, its multiplier added to both rates. Costs
+/// without rows or a turnover limit are one costs solve (risk_aversion 0 allowed).
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
-                                const SolverSettings& settings, const VecRef& warm_start, int max_outer = 100);
+                                const SolverSettings& settings, const VecRef& warm_start, int max_outer = 100,
+                                const TradingCosts* costs = nullptr);
 
 }  // namespace microalloc
