@@ -272,3 +272,33 @@ def test_costs_without_risk_aversion_are_a_linear_program():
                          np.full(30, 0.001), np.inf)
     f = lambda w: -mu @ w + 0.001 * np.abs(w - w0).sum()  # noqa: E731
     assert f(np.asarray(res.weights)) <= f(ref) + 1e-9
+
+
+def test_batch_of_rebalances_equals_the_single_solves():
+    """Per-account current weights, per-account turnover limits; a bad row and an infeasible one
+    get their status and never stop the others."""
+    x, f, d, mu, rng = model(11, 25)
+    s = x @ f @ x.T + np.diag(d)
+    m = 6
+    current = rng.dirichlet(np.ones(25), size=m)
+    current[4, 0] = np.nan  # a bad account
+    limits = np.array([0.3, 0.1, np.inf, 0.5, 0.3, 1e-3])  # the last is below what the cap needs
+    current[5] = 0.0
+    current[5, :2] = 0.5  # above the cap of 0.2: needs a turnover of 0.6
+    buy = rng.uniform(0, 0.003, 25)
+    groups = rng.integers(0, 3, 25)
+    c = ma.Constraints(upper=0.2, current_weights=current, costs=(buy, 2 * buy), turnover=limits, groups=groups,
+                       group_upper={0: 0.5, 1: 0.5, 2: 0.5})
+    batch = ma.solve_mean_variance_batch(s, mu, risk_aversion=3.0, constraints=c, threads=2)
+    assert list(batch.status) == ["OPTIMAL"] * 4 + ["INVALID_INPUT", "INFEASIBLE"]
+    for i in range(4):
+        one = ma.solve_mean_variance(s, mu, risk_aversion=3.0, constraints=ma.Constraints(
+            upper=0.2, current_weights=current[i], costs=(buy, 2 * buy), turnover=limits[i], groups=groups,
+            group_upper={0: 0.5, 1: 0.5, 2: 0.5}))
+        np.testing.assert_array_equal(batch.weights[i], one.weights)
+        assert batch.turnover[i] == one.turnover and batch.costs_paid[i] == one.costs_paid
+        assert batch.trade_gain[i] == one.trade_gain
+        trade = batch.weights[i] - current[i]
+        assert batch.turnover[i] == pytest.approx(np.abs(trade).sum(), abs=1e-14)
+        assert batch.turnover[i] <= limits[i] * (1 + 1e-9)
+    assert np.isnan(batch.weights[4:]).all() and np.isnan(batch.turnover[4:]).all()

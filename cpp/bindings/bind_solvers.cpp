@@ -7,6 +7,7 @@
 #include "microalloc/linear_rows.hpp"
 #include "microalloc/mean_variance.hpp"
 #include "microalloc/projection.hpp"
+#include "microalloc/trading_costs.hpp"
 
 namespace py = pybind11;
 
@@ -127,6 +128,7 @@ void bind_solvers(py::module_& m) {
         trading["turnover"] = out.turnover;
         trading["costs_paid"] = out.costs_paid;
         trading["turnover_multiplier"] = out.turnover_multiplier;
+        trading["trade_gain"] = out.trade_gain;
         return py::make_tuple(std::move(out.result), std::move(out.multipliers), std::move(out.values),
                               out.row_violation, out.outer_iterations, trading);
       },
@@ -172,12 +174,12 @@ void bind_solvers(py::module_& m) {
       "solve_batch",
       [](const py::object& cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
          VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads, MatRef a,
-         VecRef row_lower, VecRef row_upper) {
+         VecRef row_lower, VecRef row_upper, MatRef current, MatRef buy, MatRef sell, VecRef turnover) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
         const LinearRows rows{a, row_lower, row_upper};
         BatchInput in{model, mu, lower, upper, benchmark, warm_start, risk_aversion, budget, m,
-                      a.rows() > 0 ? &rows : nullptr};
+                      a.rows() > 0 ? &rows : nullptr, current, buy, sell, turnover};
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
@@ -188,7 +190,18 @@ void bind_solvers(py::module_& m) {
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("warm_start").noconvert(),
       py::arg("risk_aversion").noconvert(), py::arg("budget").noconvert(), py::arg("m"), py::arg("tol"),
       py::arg("max_iter"), py::arg("method"), py::arg("threads"), py::arg("a").noconvert(),
-      py::arg("row_lower").noconvert(), py::arg("row_upper").noconvert());
+      py::arg("row_lower").noconvert(), py::arg("row_upper").noconvert(), py::arg("current").noconvert(),
+      py::arg("buy").noconvert(), py::arg("sell").noconvert(), py::arg("turnover").noconvert());
+
+  m.def(
+      "minimum_turnover",
+      [](VecRef current, VecRef lower, VecRef upper, double budget) {
+        if (lower.size() != current.size() || upper.size() != current.size()) {
+          throw std::invalid_argument("minimum_turnover: current, lower and upper must have one length");
+        }
+        return minimum_turnover(current, lower, upper, budget);
+      },
+      py::arg("current").noconvert(), py::arg("lower").noconvert(), py::arg("upper").noconvert(), py::arg("budget"));
 }
 
 }  // namespace microalloc::bindings

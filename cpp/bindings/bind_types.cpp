@@ -94,7 +94,10 @@ void bind_types(py::module_& m) {
       .def_readonly("risk", &BatchResult::risk)
       .def_readonly("gap", &BatchResult::gap)
       .def_readonly("rel_gap", &BatchResult::rel_gap)
-      .def_readonly("solve_time_s", &BatchResult::solve_time_s);
+      .def_readonly("solve_time_s", &BatchResult::solve_time_s)
+      .def_readonly("turnover", &BatchResult::turnover)
+      .def_readonly("costs_paid", &BatchResult::costs_paid)
+      .def_readonly("trade_gain", &BatchResult::trade_gain);
 }
 
 }  // namespace microalloc::bindings

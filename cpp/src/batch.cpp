@@ -6,6 +6,7 @@
 
 #include "microalloc/check.hpp"
 #include "microalloc/projection.hpp"
+#include "microalloc/trading_costs.hpp"
 #include "parallel.hpp"
 
 namespace microalloc {
@@ -51,6 +52,14 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
     throw std::invalid_argument("budget: expected length 1 or m");
   }
 
+  const bool trading = !(in.current.rows() == 0 && in.current.cols() == 0);
+  if (trading) {
+    check_rows(in.current, m, n, "current", false);
+    check_rows(in.buy, m, n, "buy", false);
+    check_rows(in.sell, m, n, "sell", false);
+    if (!(in.turnover.size() == 1 || in.turnover.size() == m)) throw std::invalid_argument("turnover: expected length 1 or m");
+  }
+
   BatchResult out;
   out.weights.setConstant(m, n, std::numeric_limits<double>::quiet_NaN());
   out.status.setConstant(m, static_cast<std::int32_t>(Status::InvalidInput));
@@ -59,6 +68,12 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
     v->setConstant(m, std::numeric_limits<double>::quiet_NaN());
   }
   out.solve_time_s.setZero(m);
+  if (trading) {
+    for (Vec* v : {&out.turnover, &out.costs_paid, &out.trade_gain}) v->setConstant(m, std::numeric_limits<double>::quiet_NaN());
+  }
+  const RowMat no_rows(0, n);
+  const Vec no_limits(0);
+  const LinearRows empty_rows{no_rows, no_limits, no_limits};
 
   detail::run_workers(m, threads, [&](auto take) {
     ActiveSetSolver active_set;  // this thread's workspace, reused for every row it takes
@@ -81,9 +96,25 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
           continue;  // NaN weights and numbers, as preset
         }
         MeanVarianceProblem p{in.cov, mu, lo, up, b, ra, budget};
-        SolveResult r = in.rows != nullptr        ? solve_with_rows(p, *in.rows, settings, w0).result
-                        : method == Method::ActiveSet ? active_set.solve(p, settings, w0)
-                                                      : solve_projected_gradient(p, settings, w0);
+        SolveResult r;
+        if (trading) {
+          const TradingCosts costs{row_of(in.current, i), row_of(in.buy, i), row_of(in.sell, i),
+                                   in.turnover[in.turnover.size() == 1 ? 0 : i]};
+          costs.check(n);  // invalid_argument: InvalidInput
+          if (costs.turnover < minimum_turnover(costs.current, lo, up, budget) * (1.0 - 1e-12) - 1e-15) {
+            out.status[i] = static_cast<std::int32_t>(Status::Infeasible);
+            continue;
+          }
+          RowsSolveResult rr = solve_with_rows(p, in.rows != nullptr ? *in.rows : empty_rows, settings, w0, 100, &costs);
+          out.turnover[i] = rr.turnover;
+          out.costs_paid[i] = rr.costs_paid;
+          out.trade_gain[i] = rr.trade_gain;
+          r = std::move(rr.result);
+        } else {
+          r = in.rows != nullptr        ? solve_with_rows(p, *in.rows, settings, w0).result
+              : method == Method::ActiveSet ? active_set.solve(p, settings, w0)
+                                            : solve_projected_gradient(p, settings, w0);
+        }
         out.weights.row(i) = r.weights.transpose();
         out.status[i] = static_cast<std::int32_t>(r.status);
         out.iterations[i] = r.iterations;

@@ -334,6 +334,42 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
   return out;
 }
 
+/// f(w0) - objective, or +inf when w0 is not feasible (trade_gain above).
+double trade_gain(const MeanVarianceProblem& p, const LinearRows& rows, const TradingCosts& costs,
+                  const SolveResult& r) {
+  const Index n = p.size();
+  const VecRef& w0 = costs.current;
+  const double tol = kRowTol * std::max(1.0, std::abs(p.budget));
+  if ((w0.array() < p.lower.array() - tol).any() || (w0.array() > p.upper.array() + tol).any() ||
+      std::abs(accurate_sum(w0.data(), n) - p.budget) > tol) {
+    return kInf;
+  }
+  for (Index j = 0; j < rows.a.rows(); ++j) {
+    const double v = rows.a.row(j).dot(w0);
+    const double scale = kRowTol * std::max(1.0, rows.a.row(j).cwiseAbs().maxCoeff());
+    if (v > rows.upper[j] + scale || v < rows.lower[j] - scale) return kInf;
+  }
+  Vec d = p.has_benchmark() ? Vec(w0 - p.benchmark) : Vec(w0);
+  Vec sd(n);
+  p.cov.apply(d, sd);
+  const double f0 = 0.5 * p.risk_aversion * d.dot(sd) - (p.has_mu() ? p.mu.dot(w0) : 0.0);
+  return f0 - r.objective;
+}
+
+RowsSolveResult solve_costs(const MeanVarianceProblem& problem, const TradingCosts& costs,
+                            const SolverSettings& settings, const VecRef& warm_start) {
+  RowsSolveResult out;
+  CostsSolver solver;
+  out.result = solver.solve(problem, costs, 0.0, settings, warm_start);
+  if (out.result.weights.size() == problem.size()) {
+    out.turnover = turnover_of(costs, out.result.weights);
+    out.costs_paid = costs_paid(costs, out.result.weights);
+  }
+  out.values = Vec(0);
+  out.multipliers = Vec(0);
+  return out;
+}
+
 }  // namespace
 
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
@@ -346,27 +382,20 @@ RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const Linear
     throw std::invalid_argument("rows: A must be m x n with m lower and m upper limits");
   }
   if (costs != nullptr) costs->check(problem.size());
-  if (costs != nullptr && m == 0 && !costs->has_turnover()) {  // one costs solve; no multipliers to find
-    RowsSolveResult out;
-    CostsSolver solver;
-    out.result = solver.solve(problem, *costs, 0.0, settings, warm_start);
-    if (out.result.weights.size() == problem.size()) {
-      out.turnover = turnover_of(*costs, out.result.weights);
-      out.costs_paid = costs_paid(*costs, out.result.weights);
-    }
-    out.values = Vec(0);
-    out.multipliers = Vec(0);
-    out.result.solve_time_s = detail::seconds_since(t0);
-    return out;
-  }
-  if (!(problem.risk_aversion > 0.0)) {  // a linear program: no curvature for the multipliers' steps
+  // A linear program has no curvature for the multipliers' steps (costs alone are solved).
+  if (!(problem.risk_aversion > 0.0) && (m > 0 || (costs != nullptr && costs->has_turnover()))) {
     RowsSolveResult refused;
     refused.result.weights = Vec::Constant(problem.size(), std::numeric_limits<double>::quiet_NaN());
     refused.result.status = Status::InvalidInput;
     return refused;
   }
-  RowsNewton newton(problem, rows, settings, costs);
-  RowsSolveResult out = newton.run(warm_start, max_outer);
+  // Costs alone are one costs solve: no multipliers to find.
+  RowsSolveResult out = costs != nullptr && m == 0 && !costs->has_turnover()
+                            ? solve_costs(problem, *costs, settings, warm_start)
+                            : RowsNewton(problem, rows, settings, costs).run(warm_start, max_outer);
+  if (costs != nullptr && out.result.status == Status::Optimal) {
+    out.trade_gain = trade_gain(problem, rows, *costs, out.result);
+  }
   out.result.solve_time_s = detail::seconds_since(t0);
   return out;
 }

@@ -45,6 +45,16 @@ double turnover_of(const TradingCosts& costs, const Vec& w) {
   return s.value();
 }
 
+double minimum_turnover(const VecRef& current, const VecRef& lower, const VecRef& upper, double budget) {
+  CompensatedSum moved, inside;
+  for (Index i = 0; i < current.size(); ++i) {
+    const double clipped = std::clamp(current[i], lower[i], upper[i]);
+    moved.add(std::abs(current[i] - clipped));
+    inside.add(clipped);
+  }
+  return moved.value() + std::abs(budget - inside.value());
+}
+
 Certificate certify_with_costs(Certifier& certifier, const Vec& w, const Vec& g, const Vec& lb, const Vec& ub,
                                double budget, double scale, const TradingCosts& costs, double extra) {
   const Index n = w.size();

@@ -101,6 +101,12 @@ class BatchResult(_Result):
     @property
     def weights(self) -> npt.NDArray[np.float64]: ...
     @property
+    def turnover(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def costs_paid(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def trade_gain(self) -> npt.NDArray[np.float64]: ...
+    @property
     def status(self) -> npt.NDArray[np.int32]: ...
     @property
     def iterations(self) -> npt.NDArray[np.int32]: ...
@@ -208,7 +214,17 @@ def solve_batch(
     a: npt.NDArray[np.float64],
     row_lower: npt.NDArray[np.float64],
     row_upper: npt.NDArray[np.float64],
+    current: npt.NDArray[np.float64],
+    buy: npt.NDArray[np.float64],
+    sell: npt.NDArray[np.float64],
+    turnover: npt.NDArray[np.float64],
 ) -> BatchResult: ...
+def minimum_turnover(
+    current: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    budget: float,
+) -> float: ...
 
 class RiskDecomposition(_Result):
     @property

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import _core
 from ._validate import _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas
 from .errors import InfeasibleError, InputError, ShapeError
 
@@ -44,6 +45,8 @@ class Constraints:
         (``-inf`` / ``inf`` for one-sided rows).
     current_weights : (n,) array_like or pandas.Series, optional
         The weights held now (w0); trades are ``w - w0``. Needed by ``costs`` and ``turnover``.
+        In :func:`~microalloc.solve_mean_variance_batch` an (m, n) matrix (or DataFrame) of one
+        row per account, and the costs and the turnover limit may vary by row too.
     costs : float, (n,) array_like, pandas.Series or a pair (buy, sell) of these, optional
         Proportional cost rates per unit of weight traded, as fractions (10 basis points is
         0.001): one rate for buying and selling, or a pair when they differ. Treated exactly: an
@@ -84,7 +87,7 @@ class Constraints:
         self.linear = _linear_triple(linear)
         self.current_weights = current_weights
         self.costs = _cost_pair(costs)
-        self.turnover = None if turnover is None else as_scalar(turnover, "turnover", minimum=0.0)
+        self.turnover = _turnover_limit(turnover)
         if current_weights is None and (costs is not None or turnover is not None):
             which = "costs" if costs is not None else "turnover"
             raise InputError(which, "costs and a turnover limit need current_weights (the weights held now)")
@@ -100,11 +103,11 @@ class Constraints:
         if self.costs is not None:
             parts.append(f"costs={_short(self.costs[0])}" if self.costs[0] is self.costs[1] else "costs=(buy, sell)")
         if self.turnover is not None:
-            parts.append(f"turnover={self.turnover:g}")
+            parts.append(f"turnover={_short(self.turnover)}")
         return f"Constraints({', '.join(parts)})"
 
     # -- resolved against the assets of a call ----------------------------------------------
-    def _resolve(self, n: int, labels: Sequence[Any] | None) -> "ResolvedConstraints":
+    def _resolve(self, n: int, labels: Sequence[Any] | None, trading: bool = True) -> "ResolvedConstraints":
         lo, up = as_bounds(self.lower, self.upper, n, self.budget, labels)
         names: list[Any] = []
         rows: list[np.ndarray] = []
@@ -127,7 +130,7 @@ class Constraints:
         if rows:
             out.a = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
             out.row_lower, out.row_upper, out.row_names = np.array(row_lo), np.array(row_up), names
-        if self.current_weights is not None:
+        if trading and self.current_weights is not None:
             out.trading = self._trading(n, labels, lo, up)
         return out
 
@@ -140,8 +143,10 @@ class Constraints:
             if (rates < 0).any():
                 k = int(np.flatnonzero(rates < 0)[0])
                 raise InputError("costs", f"{_entry(labels, k)} has the rate {_num(rates[k])}; rates must be >= 0")
+        if np.ndim(self.turnover) != 0:
+            raise ShapeError("turnover", "one limit per account is for solve_mean_variance_batch; give a scalar")
         limit = np.inf if self.turnover is None else self.turnover
-        least = minimum_turnover(w0, lo, up, self.budget)
+        least = _core.minimum_turnover(w0, lo, up, self.budget)
         if limit < least * (1 - 1e-12) - 1e-15:
             raise InfeasibleError(
                 "turnover",
@@ -179,11 +184,15 @@ class ResolvedConstraints:
         return self.a is not None
 
 
-def minimum_turnover(w0: np.ndarray, lo: np.ndarray, up: np.ndarray, budget: float) -> float:
-    """The least sum |w - w0| over the box and the budget: each weight moved into its box, then
-    the sum's shortfall moved (one unit of turnover moves the sum by at most one)."""
-    inside = np.clip(w0, lo, up)
-    return float(np.sum(np.abs(w0 - inside)) + abs(budget - np.sum(inside)))
+def _turnover_limit(turnover: Any) -> Any:
+    """A limit >= 0, or (for a batch) one limit per account: checked here, NaN rows by the core."""
+    if turnover is None or np.ndim(turnover) == 0:
+        return None if turnover is None else as_scalar(turnover, "turnover", minimum=0.0, allow_inf=True)
+    limits = np.asarray(turnover, dtype=np.float64)
+    if (limits < 0).any():
+        k = int(np.flatnonzero(limits < 0)[0])
+        raise InputError("turnover", f"entry {k} is {_num(limits[k])}; limits must be >= 0")
+    return limits
 
 
 def _cost_pair(costs: Any) -> tuple[Any, Any] | None:

@@ -157,6 +157,9 @@ class MeanVarianceBatchResult:
     method: str
     tol: float
     threads: int
+    turnover: np.ndarray | None = None  # (m,) with current weights: sum |w - w0|
+    costs_paid: np.ndarray | None = None  # (m,) the costs at the given rates (in objective)
+    trade_gain: np.ndarray | None = None  # (m,) f(w0) - objective; inf where w0 breaks a limit
 
     @cached_property
     def status(self) -> np.ndarray:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import math
-
 import numpy as np
 
 from . import _core
@@ -182,7 +180,7 @@ def solve_mean_variance(
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}
     result = MeanVarianceResult._from_core(dict(zip(_CORE_FIELDS, raw.fields, strict=True)), method, tol_f, info)
     if trading is not None:
-        _add_trades(result, s, mu_a, b, ra, resolved, info)
+        _add_trades(result, resolved, info.pop("trading"))
     if labels is not None:
         object.__setattr__(result, "weights", _labelled(result.weights, labels))
         if trading is not None:
@@ -218,42 +216,18 @@ def _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
         info.update(row_names=list(resolved.row_names), row_values=vals, row_multipliers=lam, row_violation=violation)
     if trading is not None:
         info["turnover_multiplier"] = traded["turnover_multiplier"]
+        info["trading"] = traded
     return raw, info
 
 
-def _add_trades(result, s, mu_a, b, ra, resolved, info) -> None:
-    """trades, turnover, costs_paid and trade_gain of a solve from current weights.
-
-    trade_gain is the utility gained by trading, net of costs: f(w0) - (f(w) + costs(w)), which
-    is >= 0 when the current weights meet every constraint (the optimum can stay put); when they
-    do not, trading is not optional and trade_gain is +inf."""
-    trading = resolved.trading
-    w = np.asarray(result.weights)
-    trades = w - trading.current
+def _add_trades(result, resolved, traded) -> None:
+    """trades, turnover, costs_paid and trade_gain (the core's) of a solve from current weights."""
+    trades = np.asarray(result.weights) - resolved.trading.current
     trades.flags.writeable = False
-    w0 = trading.current
-    gain = math.inf
-    if _meets(w0, resolved):
-        d = w0 - b if b.size else w0
-        f0 = 0.5 * ra * float(d @ (s @ d)) - (float(mu_a @ w0) if mu_a.size else 0.0)
-        gain = f0 - result.objective
     object.__setattr__(result, "trades", trades)
-    object.__setattr__(result, "turnover", float(np.sum(np.abs(trades))))
-    object.__setattr__(result, "costs_paid", trading.paid(w))
-    object.__setattr__(result, "trade_gain", gain)
-
-
-def _meets(w: np.ndarray, resolved) -> bool:
-    """w inside the bounds, on the budget and inside the rows, to 1e-9 of their scale."""
-    tol = 1e-9 * max(1.0, abs(resolved.budget))
-    if (w < resolved.lower - tol).any() or (w > resolved.upper + tol).any() or abs(w.sum() - resolved.budget) > tol:
-        return False
-    if resolved.has_rows:
-        v = resolved.a @ w
-        scale = 1e-9 * np.maximum(1.0, np.abs(resolved.a).max(axis=1))
-        if (v > resolved.row_upper + scale).any() or (v < resolved.row_lower - scale).any():
-            return False
-    return True
+    object.__setattr__(result, "turnover", traded["turnover"])
+    object.__setattr__(result, "costs_paid", traded["costs_paid"])
+    object.__setattr__(result, "trade_gain", traded["trade_gain"])
 
 
 def _rows(x: Any, m: int, n: int, name: str, *, allow_inf: bool = False) -> np.ndarray:
@@ -361,7 +335,13 @@ def solve_mean_variance_batch(
     constraints : microalloc.Constraints, optional
         Bounds, budget, group limits and linear rows shared by every problem (then ``lower``,
         ``upper`` and ``budget`` stay at their defaults); with group limits or rows the active-set
-        method only, and a row with ``risk_aversion`` 0 is INVALID_INPUT.
+        method only, and a row with ``risk_aversion`` 0 is INVALID_INPUT. With
+        ``current_weights`` (an (m, n) matrix, one row per account, or one shared row) every
+        problem is a rebalance: ``costs`` (rates per asset, or (m, n) per account) and
+        ``turnover`` (a scalar or one limit per account) apply row by row; a limit below what the
+        bounds and budget need makes that row INFEASIBLE. The result then has ``turnover``,
+        ``costs_paid`` and ``trade_gain`` per problem (a nightly run skips the accounts whose
+        gain does not pay for a rebalance).
     threads : int, optional
         Worker threads; default: the machine's cores (``os.cpu_count()``); at most
         1024 (or the number of cores if larger): more is refused, not clipped.
@@ -379,7 +359,8 @@ def solve_mean_variance_batch(
     if given is not None:
         lower, upper, budget = given.lower, given.upper, given.budget
     # per-problem rows are labelled by the assets along their columns
-    labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start, None if given is None else given.groups)
+    labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start, *(
+        (None, None) if given is None else (given.groups, given.current_weights)))
     mu, lower, upper, benchmark, warm_start = (
         align(x, labels, name)
         for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start))
@@ -387,7 +368,8 @@ def solve_mean_variance_batch(
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     problem_index = _problem_index(mu, lower, upper, benchmark, warm_start)
-    mu_a, lo, up, b, w0, ra, bud, m = _batch_rows(n, m, mu, lower, upper, benchmark, warm_start, risk_aversion, budget)
+    mu_a, lo, up, b, w0, ra, bud, m = _batch_rows(n, m, mu, lower, upper, benchmark, warm_start, risk_aversion, budget,
+                                                  _trading_rows(given))
     tol_f, iters = _tolerance_and_limit(tol, max_iter)
     threads = as_threads(threads)
     # a row whose products overflow (check_scales, row by row) is INVALID_INPUT with NaN numbers,
@@ -397,14 +379,25 @@ def solve_mean_variance_batch(
         lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
         lo[overflow] = np.nan
     a, row_lo, row_up = _shared_rows(given, n, labels, method)
+    current, buy, sell, limit = _batch_trading(given, m, n, labels, method)
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
+        current, buy, sell, limit,
     )
-    return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads))
+    return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads), current)
+
+
+def _trading_rows(given: Constraints | None) -> list[tuple[str, int]]:
+    """The number of rows (accounts) of the batch's per-account trading inputs, for the count."""
+    if given is None or given.current_weights is None:
+        return []
+    out = [("current_weights", np.shape(given.current_weights)), ("turnover", np.shape(given.turnover))]
+    out += [("costs", np.shape(c)) for c in (given.costs or ())]
+    return [(name, shape[0]) for name, shape in out if len(shape) == (1 if name == "turnover" else 2)]
 
 
 def _batch_rows(n: int, m: Any, mu: Any, lower: Any, upper: Any, benchmark: Any, warm_start: Any,
-                risk_aversion: Any, budget: Any) -> tuple:
+                risk_aversion: Any, budget: Any, extra: list[tuple[str, int]]) -> tuple:
     """The batch's per-problem inputs as arrays (m x n rows, or one shared row) and the number of
     problems m, read once (ragged lists raise InputError naming them)."""
     mu, lower, upper, benchmark, warm_start, risk_aversion, budget = (
@@ -417,7 +410,7 @@ def _batch_rows(n: int, m: Any, mu: Any, lower: Any, upper: Any, benchmark: Any,
         for name, x, dim in (("mu", mu, 2), ("lower", lower, 2), ("upper", upper, 2), ("benchmark", benchmark, 2),
                              ("warm_start", warm_start, 2), ("risk_aversion", risk_aversion, 1), ("budget", budget, 1))
         if x is not None and x.ndim == dim
-    ]
+    ] + extra
     m = _number_of_problems(rows, m)
     empty2 = np.empty((0, 0))
     mu_a = empty2 if mu is None else _rows(mu, m, n, "mu")
@@ -433,8 +426,24 @@ def _batch_rows(n: int, m: Any, mu: Any, lower: Any, upper: Any, benchmark: Any,
     return mu_a, lo, up, b, w0, _per_problem(risk_aversion, m, "risk_aversion"), _per_problem(budget, m, "budget"), m
 
 
+def _batch_trading(given: Constraints | None, m: int, n: int, labels: Any, method: str) -> tuple:
+    """Per-problem current weights (m x n or one shared row), cost rates and turnover limits of a
+    batch of rebalances, or empty arrays. Bad entries of a row are left for the core's per-row
+    check (its status), as for the other per-problem inputs."""
+    if given is None or given.current_weights is None:
+        return np.empty((0, 0)), np.empty((0, 0)), np.empty((0, 0)), EMPTY
+    if method != "active_set":
+        raise InputError("method", "costs and turnover are solved by method='active_set'")
+    current = _rows(align(given.current_weights, labels, "current_weights"), m, n, "current_weights")
+    buy_in, sell_in = given.costs if given.costs is not None else (0.0, 0.0)
+    buy = _rows(align(buy_in, labels, "costs"), m, n, "costs")
+    sell = buy if sell_in is buy_in else _rows(align(sell_in, labels, "costs"), m, n, "costs")
+    limit = np.array([np.inf]) if given.turnover is None else _per_problem(given.turnover, m, "turnover")
+    return current, buy, sell, limit
+
+
 def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str, tol: float,
-                  threads: int) -> MeanVarianceBatchResult:
+                  threads: int, current: np.ndarray) -> MeanVarianceBatchResult:
     """The core's batch as a result, with the final guard per row: OPTIMAL only with finite numbers
     (status.finite_status)."""
     status = np.array(raw.status, copy=True)
@@ -446,7 +455,11 @@ def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str
 
         index = problem_index if problem_index is not None and len(problem_index) == m else None
         weights = pd.DataFrame(weights, index=index, columns=labels)
+    trading = {}
+    if current.size:
+        trading = dict(turnover=raw.turnover, costs_paid=raw.costs_paid, trade_gain=raw.trade_gain)
     return MeanVarianceBatchResult(
+        **trading,
         weights=weights,
         status_code=status,
         iterations=raw.iterations,
@@ -464,7 +477,7 @@ def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str
 
 def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str) -> tuple[np.ndarray, ...]:
     """The batch's rows (group limits and linear rows shared by every problem), or empty arrays."""
-    resolved = None if given is None else given._resolve(n, labels)
+    resolved = None if given is None else given._resolve(n, labels, trading=False)
     if resolved is None or not resolved.has_rows:
         return np.empty((0, n)), EMPTY, EMPTY
     if method != "active_set":

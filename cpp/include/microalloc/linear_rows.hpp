@@ -1,4 +1,5 @@
 #pragma once
+#include <limits>
 /// The mean-variance problem with linear rows besides the box and the budget:
 ///
 ///   minimise f(w)  subject to  sum(w) = budget,  lower <= w <= upper,  row_lower <= A w <= row_upper,
@@ -30,6 +31,9 @@ struct RowsSolveResult {
   double turnover = 0.0;             ///< sum |w - w0| (with costs)
   double costs_paid = 0.0;           ///< the trading costs of w at the given rates (with costs)
   double turnover_multiplier = 0.0;  ///< the price of the turnover limit (0 when it does not bind)
+  /// f(w0) - (f(w) + costs(w)): the utility gained by trading, net of costs; +inf when w0 breaks
+  /// the bounds, the budget or a row (to 1e-9 of its scale): trading is then not optional.
+  double trade_gain = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Newton's method on the row multipliers (the concave dual of the rows), each step one

@@ -14,6 +14,9 @@
 /// g - sell, so certificate.hpp's gap applies unchanged and bounds f(w) + cost(w) - (f + cost)*.
 /// A turnover multiplier t >= 0 adds t to both rates (the limit priced) and t (turnover - limit)
 /// to the gap's complementarity term.
+#include <limits>
+#include <vector>
+
 #include "microalloc/certificate.hpp"
 #include "microalloc/mean_variance.hpp"
 
@@ -35,6 +38,10 @@ struct TradingCosts {
 double costs_paid(const TradingCosts& costs, const Vec& w, double extra = 0.0);
 /// sum |w - w0|.
 double turnover_of(const TradingCosts& costs, const Vec& w);
+
+/// The least sum |w - w0| over the box and the budget: each weight moved into its box, then the
+/// sum's shortfall (one unit of turnover moves the sum by at most one).
+double minimum_turnover(const VecRef& current, const VecRef& lower, const VecRef& upper, double budget);
 
 /// The certificate above for weights w with gradient g of f, against the box [lb, ub] (finite,
 /// budget-implied), both rates raised by `extra`.
