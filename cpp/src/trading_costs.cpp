@@ -164,7 +164,9 @@ SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts&
   for (; rounds_ < kMaxRounds; ++rounds_) {
     segment_problem(p, costs, extra);
     const MeanVarianceProblem q{p.cov, seg_mu_, seg_lower_, seg_upper_, p.benchmark, p.risk_aversion, p.budget};
-    r = inner_.solve(q, settings, w);
+    // The first round without a warm start lets the active set pick its own start in the
+    // segments (w0 itself, every asset at a segment's end, frees them a few at a time).
+    r = inner_.solve(q, settings, rounds_ == 0 && warm_start.size() != n ? Vec(0) : w);
     iterations += r.iterations;
     if (r.status != Status::Optimal) break;
     const double segment_nu = r.budget_multiplier;
