@@ -28,7 +28,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int kMaxHalvings = 60;
 constexpr double kRowTol = 1e-9;  // rows met to this fraction of their scale
 constexpr double kFlatStep = 0.1;  // a flat direction without a kink: a first move of this many gradient scales
-constexpr double kRangeTol = 1e-10;  // eigenvalues of M below this fraction of the largest are zero
+// Eigenvalues of M below this fraction of the largest are zero. M's null directions (a turnover
+// row that repeats the budget on F: every free asset buying) come out at 1e-10 of the largest
+// through a factor model's Woodbury solves; taken as curvature they gave steps of 1e13.
+constexpr double kRangeTol = 1e-8;
+constexpr double kZeroPrice = 1e-13;  // a multiplier below this many gradient scales is zero
 constexpr double kMaxStep = 10.0;    // a step moves a multiplier by at most this many gradient scales
 
 /// The side of each row: +1 its upper limit binds (or is exceeded), -1 its lower limit, 0 neither.
@@ -199,6 +203,12 @@ Vec RowsNewton::newton_step(const SolveResult& inner, const RowSides& s) {
     else flat.noalias() += along * v;
   }
   if (flat.cwiseAbs().maxCoeff() > 0.0) {
+    // A near-degenerate null space comes out of the eigensolver mixed, with rounding-sized parts
+    // on rows that do not move along it; left in, such a part set the first kink 1e13 away.
+    const double big = flat.cwiseAbs().maxCoeff();
+    for (Index c = 0; c < mw; ++c) {
+      if (std::abs(flat[c]) < kRangeTol * big) flat[c] = 0.0;
+    }
     Vec lam_w(mw);
     for (Index c = 0; c < mw; ++c) lam_w[c] = lambda_[work[static_cast<std::size_t>(c)]];
     double t = kInf;  // to the first multiplier that reaches zero
@@ -311,8 +321,12 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
     for (int h = 0; h <= kMaxHalvings && !raised; ++h) {
       const double t = reach * std::ldexp(1.0, -h);
       Vec trial = lambda + t * step;
-      for (Index j = 0; j < mt_; ++j) {  // a multiplier stops at zero rather than change sign
-        if (lambda[j] != 0.0 && trial[j] * lambda[j] <= 0.0) trial[j] = 0.0;
+      for (Index j = 0; j < mt_; ++j) {
+        // A multiplier stops at zero rather than change sign, and one within rounding of zero is
+        // zero (else it is the first kink of every later step, and those steps are empty).
+        if ((lambda[j] != 0.0 && trial[j] * lambda[j] <= 0.0) || std::abs(trial[j]) < kZeroPrice * gradient_scale_) {
+          trial[j] = 0.0;
+        }
       }
       SolveResult next;
       if (!inner_solve(trial, inner.weights, next)) continue;  // too far for the inner solve: shorter

@@ -13,9 +13,22 @@ namespace microalloc {
 namespace {
 
 constexpr int kMaxRounds = 100;
+constexpr double kEps = std::numeric_limits<double>::epsilon();
 
 /// w0 strictly inside the box: the asset has two segments (else one, with one rate).
 bool has_kink(double w0, double lo, double hi) noexcept { return w0 > lo && w0 < hi; }
+
+/// A weight within rounding of its kink is at it: the inner solve's budget repair can leave one a
+/// few ulps off w0, where it would be taken for a trade and never for an asset whose segment to
+/// change.
+void snap_to_current(Vec& w, const MeanVarianceProblem& p, const TradingCosts& costs) {
+  for (Index i = 0; i < w.size(); ++i) {
+    const double w0 = costs.current[i];
+    if (has_kink(w0, p.lower[i], p.upper[i]) && std::abs(w[i] - w0) <= 8.0 * kEps * std::max(1.0, std::abs(w0))) {
+      w[i] = w0;
+    }
+  }
+}
 
 }  // namespace
 
@@ -106,6 +119,28 @@ void CostsSolver::guess_segments(const MeanVarianceProblem& p, const TradingCost
   }
 }
 
+void CostsSolver::reach_budget(const MeanVarianceProblem& p, const TradingCosts& costs) {
+  // The guessed segments can miss the budget (every asset selling from a portfolio that sums to
+  // less): assets at a kink move to the other side, in index order, until the budget is within
+  // the segments' reach. Later rounds keep the last point feasible, so only the guess needs this.
+  segment_problem(p, costs, 0.0);
+  double low = accurate_sum(seg_lower_.data(), p.size()), high = accurate_sum(seg_upper_.data(), p.size());
+  for (Index i = 0; i < p.size() && (high < p.budget || low > p.budget); ++i) {
+    const double w0 = costs.current[i];
+    if (!has_kink(w0, p.lower[i], p.upper[i])) continue;
+    auto& s = segment_[static_cast<std::size_t>(i)];
+    if (high < p.budget && s < 0) {  // selling [lower, w0] -> buying [w0, upper]
+      s = 1;
+      high += p.upper[i] - w0;
+      low += w0 - p.lower[i];
+    } else if (low > p.budget && s > 0) {
+      s = -1;
+      low -= w0 - p.lower[i];
+      high -= p.upper[i] - w0;
+    }
+  }
+}
+
 void CostsSolver::segment_problem(const MeanVarianceProblem& p, const TradingCosts& costs, double extra) {
   const Index n = p.size();
   seg_lower_ = p.lower;
@@ -158,6 +193,7 @@ SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts&
     segment_.assign(static_cast<std::size_t>(n), 0);
   }
   guess_segments(p, costs, w);
+  reach_budget(p, costs);
   const Vec cov_b = detail::cov_times_benchmark(p);
   int iterations = 0;
   SolveResult r;
@@ -170,6 +206,7 @@ SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts&
     iterations += r.iterations;
     if (r.status != Status::Optimal) break;
     const double segment_nu = r.budget_multiplier;
+    snap_to_current(r.weights, p, costs);
     w = r.weights;
     sw_.resize(n);
     p.cov.apply(w, sw_);

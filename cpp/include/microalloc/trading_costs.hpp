@@ -63,6 +63,7 @@ class CostsSolver {
 
  private:
   void guess_segments(const MeanVarianceProblem& problem, const TradingCosts& costs, const Vec& w);
+  void reach_budget(const MeanVarianceProblem& problem, const TradingCosts& costs);
   void segment_problem(const MeanVarianceProblem& problem, const TradingCosts& costs, double extra);
   int switch_segments(const Vec& w, const Vec& g, double nu, const MeanVarianceProblem& problem,
                       const TradingCosts& costs, double extra);
