@@ -61,6 +61,8 @@ class RowsNewton {
   RowSides sides(const Vec& lambda, const Vec& values) const;
   Vec newton_step(const SolveResult& inner, const RowSides& s);
   static double ascent_reach(const Vec& lambda, const RowSides& s, Vec& step);
+  double slope_at(const Vec& lambda, const Vec& step, const Vec& w) const;
+  static double shorter(double slope0, double slope);
   bool certify(const Vec& lambda, RowsSolveResult& out);
   double row_scale(Index j) const;
   double upper_of(Index j) const { return j < m_ ? rows_.upper[j] : costs_->turnover; }
@@ -238,6 +240,28 @@ double RowsNewton::ascent_reach(const Vec& lambda, const RowSides& s, Vec& step)
   return reach;
 }
 
+/// The dual's slope along `step` at multipliers `lambda` with inner minimiser w: the step times the
+/// gradient A w - (the limit each multiplier's sign, or the step's for a zero one, prices).
+double RowsNewton::slope_at(const Vec& lambda, const Vec& step, const Vec& w) const {
+  const Vec values = values_of(w);
+  double slope = 0.0;
+  for (Index j = 0; j < mt_; ++j) {
+    if (step[j] == 0.0) continue;
+    const double side = lambda[j] != 0.0 ? lambda[j] : step[j];
+    const double limit = side > 0.0 ? upper_of(j) : lower_of(j);
+    if (std::isfinite(limit)) slope += step[j] * (values[j] - limit);
+  }
+  return slope;
+}
+
+/// The next trial's fraction of a step that lowered the dual: where the slope, falling from
+/// slope0 at 0 to `slope` (< 0) at the trial, crosses zero by the secant (q is concave along the
+/// step), kept within [1/16, 1/2]; a half where the slopes say nothing.
+double RowsNewton::shorter(double slope0, double slope) {
+  if (!(slope0 > 0.0) || !(slope < 0.0)) return 0.5;
+  return std::clamp(slope0 / (slope0 - slope), 1.0 / 16.0, 0.5);
+}
+
 bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
   SolveResult& res = out.result;
   const Vec& w = res.weights;
@@ -318,8 +342,9 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
     const double longest = step.size() > 0 ? step.cwiseAbs().maxCoeff() : 0.0;
     if (longest > 0.0) reach = std::min(reach, kMaxStep * gradient_scale_ / longest);
     bool raised = false;
+    const double slope0 = step.dot(s.residual);  // q's slope along the step at t = 0 (>= 0)
+    double t = reach;
     for (int h = 0; h <= kMaxHalvings && !raised; ++h) {
-      const double t = reach * std::ldexp(1.0, -h);
       Vec trial = lambda + t * step;
       for (Index j = 0; j < mt_; ++j) {
         // A multiplier stops at zero rather than change sign, and one within rounding of zero is
@@ -329,7 +354,10 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
         }
       }
       SolveResult next;
-      if (!inner_solve(trial, inner.weights, next)) continue;  // too far for the inner solve: shorter
+      if (!inner_solve(trial, inner.weights, next)) {  // too far for the inner solve: shorter
+        t *= 0.5;
+        continue;
+      }
       total_iterations += next.iterations;
       const double q_next = dual_value(trial, next);
       if (q_next >= q - 1e-15 * std::max(std::abs(q), 1e-300)) {
@@ -337,6 +365,8 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
         lambda = trial;
         inner = std::move(next);
         q = q_next;
+      } else {
+        t *= shorter(slope0, slope_at(trial, step, next.weights));
       }
     }
     if (!raised) break;  // no step raises the dual: rounding has the last word
