@@ -14,6 +14,7 @@ void bind_risk(pybind11::module_& m);
 void bind_rebalance(pybind11::module_& m);
 void bind_frontier(pybind11::module_& m);
 void bind_covariance(pybind11::module_& m);
+void bind_shares(pybind11::module_& m);
 
 using CArray = pybind11::array_t<double, pybind11::array::c_style>;
 

@@ -9,4 +9,5 @@ PYBIND11_MODULE(MICROALLOC_MODULE, m, pybind11::mod_gil_not_used()) {
   microalloc::bindings::bind_rebalance(m);
   microalloc::bindings::bind_frontier(m);
   microalloc::bindings::bind_covariance(m);
+  microalloc::bindings::bind_shares(m);
 }

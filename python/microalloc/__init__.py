@@ -14,6 +14,7 @@ from .frontier import Frontier, MaxSharpeResult, efficient_frontier, max_sharpe
 from .targets import TargetResult, max_return, min_risk
 from .projection import project_box_budget
 from .liquidity import capacity, impact_coefficients, liquidity_bounds
+from .shares import SharesBatchResult, SharesResult, whole_shares, whole_shares_batch
 from .rebalance import (
     BacktestResult,
     BandCheck,
@@ -52,6 +53,10 @@ __all__ = [
     "solve_mean_variance_batch",
     "MeanVarianceBatchResult",
     "METHODS",
+    "whole_shares",
+    "whole_shares_batch",
+    "SharesResult",
+    "SharesBatchResult",
     "project_box_budget",
     "efficient_frontier",
     "Frontier",

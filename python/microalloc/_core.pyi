@@ -435,3 +435,24 @@ class FreeBlock(_Result):  # from FactorModel.free_block(); keeps its model aliv
     def solve(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def size(self) -> int: ...
     def factorizations(self) -> int: ...
+def round_to_lots(
+    target: npt.NDArray[np.float64],
+    lot_value: npt.NDArray[np.float64],
+    value: float,
+    cov: npt.NDArray[np.float64],
+    max_nodes: int,
+) -> tuple[npt.NDArray[np.int64], float, float, float, int, int]: ...
+def round_to_lots_batch(
+    targets: npt.NDArray[np.float64],
+    lot_values: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64],
+    max_nodes: int,
+    threads: int,
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int32],
+]: ...

@@ -1,0 +1,251 @@
+"""Whole shares: the integer share counts (in lots) closest to target weights for a portfolio
+value, for one account (proven best by branch and bound where it can) or many at once in C++.
+
+The gap to the targets is the tracking error of the rounded portfolio against the target one when
+a covariance is given (``(w - t)' S (w - t)``), else the distance ``|w - t|``; w_i is the value
+held in asset i over the portfolio value, and what the value does not buy stays in cash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas
+from .covariance import FactorCovariance, as_covariance
+from .errors import InputError, ShapeError
+from .status import Status, from_core, status_names
+
+__all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchResult"]
+
+#: Branch and bound runs by default up to this many assets (each node is one small QP).
+EXACT_MAX_ASSETS = 30
+
+
+@dataclass(frozen=True, repr=False)
+class SharesResult:
+    """Outcome of :func:`whole_shares`.
+
+    Attributes
+    ----------
+    shares : numpy.ndarray or pandas.Series
+        Integer share counts (multiples of the lot sizes), labelled when the inputs were.
+    weights : numpy.ndarray or pandas.Series
+        ``shares * prices / value``: the weights the shares make.
+    cash : float
+        The value left over, ``value - shares @ prices`` (>= 0).
+    gap : float
+        The tracking error against the targets (with ``cov``), else the distance ``|w - t|``.
+    lower_bound : float
+        No share counts come closer than this (the proof of branch and bound; equal to ``gap``
+        when OPTIMAL, 0 for the local search alone).
+    status : Status
+        OPTIMAL: proven the closest; MAX_ITER: the closest found (the local search, or branch and
+        bound stopped at ``max_nodes``).
+    nodes : int
+        Branch-and-bound nodes solved.
+    trades : numpy.ndarray or pandas.Series or None
+        ``shares - current_shares`` when current shares were given.
+    """
+
+    shares: Any
+    weights: Any
+    cash: float
+    gap: float
+    lower_bound: float
+    status: Status
+    nodes: int
+    trades: Any = None
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status == Status.OPTIMAL
+
+    def __repr__(self) -> str:
+        s = np.asarray(self.shares)
+        return (f"SharesResult(status={self.status.name}, gap={self.gap:.6g}, lower_bound={self.lower_bound:.6g}, "
+                f"cash={self.cash:.6g}, holdings={int(np.count_nonzero(s))}, nodes={self.nodes})")
+
+
+@dataclass(frozen=True, repr=False)
+class SharesBatchResult:
+    """Outcome of :func:`whole_shares_batch`, one row (or entry) per account: ``shares`` (m, n)
+    int64 (-1 on a row whose input was bad), ``cash``, ``gap``, ``lower_bound`` (m,), and
+    ``status_code`` (m,) (``status`` as names)."""
+
+    shares: Any
+    cash: np.ndarray
+    gap: np.ndarray
+    lower_bound: np.ndarray
+    status_code: np.ndarray
+
+    @property
+    def status(self) -> np.ndarray:
+        return status_names(self.status_code)
+
+    def __len__(self) -> int:
+        return int(self.cash.shape[0])
+
+    def __repr__(self) -> str:
+        return f"SharesBatchResult(m={len(self)}, optimal={int(np.sum(self.status_code == 0))})"
+
+
+def _lot_sizes(lot_sizes: Any, n: int, labels: Any) -> np.ndarray:
+    lots = as_vector(lot_sizes, n, "lot_sizes", allow_scalar=True, labels=labels)
+    bad = np.flatnonzero(~((lots >= 1) & (lots == np.round(lots))))
+    if bad.size:
+        k = int(bad[0])
+        raise InputError("lot_sizes", f"{_entry(labels, k)} = {_num(lots[k])}; a lot is a whole number of shares >= 1")
+    return lots
+
+
+def _positive(x: np.ndarray, name: str, labels: Any) -> None:
+    bad = np.flatnonzero(~(x > 0))
+    if bad.size:
+        k = int(bad[0])
+        raise InputError(name, f"{_entry(labels, k)} = {_num(x[k])}; must be > 0 ({bad.size} such entries)")
+
+
+def _targets(t: np.ndarray, name: str, labels: Any) -> None:
+    bad = np.flatnonzero(t < 0)
+    if bad.size:
+        k = int(bad[0])
+        raise InputError(name, f"{_entry(labels, k)} = {_num(t[k])}; target weights must be >= 0 (long only)")
+    total = float(t.sum())
+    if total > 1 + 1e-9:
+        raise InputError(name, f"the target weights sum to {_num(total)}; at most 1 (the rest is cash)")
+
+
+def _dense_cov(cov: Any, n: int) -> np.ndarray:
+    """The covariance as a dense n x n matrix for the core (a factor model is formed: n is an
+    account's holdings), or an empty one for the distance."""
+    if cov is None:
+        return np.zeros((0, 0))
+    if isinstance(cov, FactorCovariance):
+        cov = cov.to_dense()
+    s, _ = as_covariance(cov, check_psd=True)
+    if not isinstance(s, np.ndarray) or s.shape != (n, n):
+        raise ShapeError("cov", f"expected ({n}, {n}), got {getattr(s, 'shape', None)}")
+    return s
+
+
+def _labelled(v: np.ndarray, labels: Any) -> Any:
+    if labels is None:
+        return v
+    import pandas as pd
+
+    return pd.Series(v, index=labels)
+
+
+def whole_shares(
+    weights: Any,
+    prices: Any,
+    value: float,
+    *,
+    lot_sizes: Any = 1,
+    cov: Any = None,
+    current_shares: Any = None,
+    exact: bool | None = None,
+    max_nodes: int = 20_000,
+) -> SharesResult:
+    """Whole shares closest to target weights for one account.
+
+    Parameters
+    ----------
+    weights : (n,) array_like or pandas.Series
+        Target weights (>= 0, summing to at most 1; the rest is cash).
+    prices : (n,) array_like or pandas.Series
+        Price of one share (> 0).
+    value : float
+        Portfolio value to invest (> 0).
+    lot_sizes : int or (n,) array_like
+        Shares per lot (trades come in whole lots); 1 by default.
+    cov : covariance, optional
+        With it the gap is the tracking error of the rounded portfolio against the targets; without
+        it the distance between the weights.
+    current_shares : (n,) array_like, optional
+        Shares held now: the result reports ``trades``.
+    exact : bool, optional
+        Branch and bound from the local search's answer (proves the closest shares, or stops at
+        ``max_nodes`` with the closest found and a lower bound). Default: up to
+        ``EXACT_MAX_ASSETS`` assets.
+    max_nodes : int
+        Node limit of branch and bound.
+
+    Labelled inputs are aligned by label as everywhere (the covariance's labels first, then the
+    weights').
+    """
+    labels = asset_labels(cov, weights, prices, lot_sizes, current_shares)
+    t = np.asarray(align(weights, labels, "weights"), dtype=np.float64).reshape(-1)
+    n = t.shape[0]
+    t = as_vector(t, n, "weights", labels=labels)
+    p = as_vector(prices, n, "prices", labels=labels)
+    _targets(t, "weights", labels)
+    _positive(p, "prices", labels)
+    v = as_scalar(value, "value", minimum=0.0, strict=True)
+    lots = _lot_sizes(lot_sizes, n, labels)
+    s = _dense_cov(cov, n)
+    exact = n <= EXACT_MAX_ASSETS if exact is None else bool(exact)
+    nodes_limit = int(as_scalar(max_nodes, "max_nodes", minimum=1.0)) if exact else 0
+    q, cash, objective, lower, code, nodes = _core.round_to_lots(
+        np.ascontiguousarray(t), np.ascontiguousarray(p * lots), v, s, nodes_limit)
+    shares = np.asarray(q, dtype=np.int64) * lots.astype(np.int64)
+    trades = None
+    if current_shares is not None:
+        held = as_vector(current_shares, n, "current_shares", labels=labels)
+        trades = _labelled(shares - held.astype(np.int64), labels)
+    return SharesResult(
+        shares=_labelled(shares, labels), weights=_labelled(shares * p / v, labels), cash=float(cash),
+        gap=float(np.sqrt(objective)), lower_bound=float(np.sqrt(lower)), status=from_core(code), nodes=int(nodes),
+        trades=trades,
+    )
+
+
+def whole_shares_batch(
+    weights: Any,
+    prices: Any,
+    values: Any,
+    *,
+    lot_sizes: Any = 1,
+    cov: Any = None,
+    exact: bool = False,
+    max_nodes: int = 2_000,
+    threads: int | None = None,
+) -> SharesBatchResult:
+    """Whole shares for many accounts over one universe of n assets, on C++ threads.
+
+    ``weights`` is (m, n) (one row per account, a DataFrame with the assets as columns aligned by
+    label), ``prices`` (n,) or (m, n), ``values`` a scalar or (m,), ``lot_sizes`` an int or (n,).
+    The local search by default; ``exact=True`` adds branch and bound per account (``max_nodes``
+    each). A row with a bad entry (NaN, a negative target, a non-positive price or value) gets
+    INVALID_INPUT and shares of -1, never an exception.
+    """
+    labels = asset_labels(cov, weights, prices)
+    w = align(weights, labels, "weights")
+    w = np.ascontiguousarray(np.asarray(w.to_numpy() if is_pandas(w) else w, dtype=np.float64))
+    if w.ndim != 2:
+        raise ShapeError("weights", f"expected an (m, n) matrix of target weights, got shape {w.shape}")
+    m, n = w.shape
+    p = np.asarray(align(prices, labels, "prices"), dtype=np.float64)
+    p = p.reshape(1, n) if p.ndim == 1 and p.shape[0] == n else p
+    if p.ndim != 2 or p.shape[1] != n or p.shape[0] not in (1, m):
+        raise ShapeError("prices", f"expected ({n},) or ({m}, {n}), got {np.shape(prices)}")
+    lots = _lot_sizes(lot_sizes, n, labels)
+    vals = np.asarray(values, dtype=np.float64).reshape(-1)
+    if vals.shape[0] not in (1, m):
+        raise ShapeError("values", f"expected a scalar or ({m},), got {np.shape(values)}")
+    s = _dense_cov(cov, n)
+    nodes_limit = int(as_scalar(max_nodes, "max_nodes", minimum=1.0)) if exact else 0
+    q, cash, objective, lower, status = _core.round_to_lots_batch(
+        w, np.ascontiguousarray(p * lots), vals, s, nodes_limit, as_threads(threads))
+    q = np.asarray(q)
+    shares = np.where(q >= 0, q * lots.astype(np.int64), -1)
+    if labels is not None:
+        import pandas as pd
+
+        shares = pd.DataFrame(shares, columns=labels)
+    return SharesBatchResult(shares=shares, cash=np.asarray(cash), gap=np.sqrt(np.asarray(objective)),
+                             lower_bound=np.sqrt(np.asarray(lower)), status_code=np.asarray(status))
