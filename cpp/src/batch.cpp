@@ -31,11 +31,8 @@ Status bounds_status(const VecRef& lo, const VecRef& up, double budget) {
   }
 }
 
-}  // namespace
-
-BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
-  const Index n = in.cov.size();
-  const Index m = in.m;
+void check_shapes(const BatchInput& in, bool trading) {
+  const Index n = in.cov.size(), m = in.m;
   check_rows(in.mu, m, n, "mu", true);
   check_rows(in.lower, m, n, "lower", false);
   check_rows(in.upper, m, n, "upper", false);
@@ -51,79 +48,121 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
   if (!(in.budget.size() == 1 || in.budget.size() == m)) {
     throw std::invalid_argument("budget: expected length 1 or m");
   }
-
-  const bool trading = !(in.current.rows() == 0 && in.current.cols() == 0);
   if (trading) {
     check_rows(in.current, m, n, "current", false);
     check_rows(in.buy, m, n, "buy", false);
     check_rows(in.sell, m, n, "sell", false);
-    if (!(in.turnover.size() == 1 || in.turnover.size() == m)) throw std::invalid_argument("turnover: expected length 1 or m");
+    if (!(in.turnover.size() == 1 || in.turnover.size() == m)) {
+      throw std::invalid_argument("turnover: expected length 1 or m");
+    }
   }
+}
 
+/// Every row InvalidInput with NaN numbers until its solve says otherwise.
+BatchResult preset(Index m, Index n, bool trading) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   BatchResult out;
-  out.weights.setConstant(m, n, std::numeric_limits<double>::quiet_NaN());
+  out.weights.setConstant(m, n, nan);
   out.status.setConstant(m, static_cast<std::int32_t>(Status::InvalidInput));
   out.iterations.setZero(m);
-  for (Vec* v : {&out.objective, &out.expected_return, &out.risk, &out.gap, &out.rel_gap}) {
-    v->setConstant(m, std::numeric_limits<double>::quiet_NaN());
-  }
+  for (Vec* v : {&out.objective, &out.expected_return, &out.risk, &out.gap, &out.rel_gap}) v->setConstant(m, nan);
   out.solve_time_s.setZero(m);
   if (trading) {
-    for (Vec* v : {&out.turnover, &out.costs_paid, &out.trade_gain}) v->setConstant(m, std::numeric_limits<double>::quiet_NaN());
+    for (Vec* v : {&out.turnover, &out.costs_paid, &out.trade_gain}) v->setConstant(m, nan);
   }
-  const RowMat no_rows(0, n);
-  const Vec no_limits(0);
-  const LinearRows empty_rows{no_rows, no_limits, no_limits};
+  return out;
+}
 
-  detail::run_workers(m, threads, [&](auto take) {
-    ActiveSetSolver active_set;  // this thread's workspace, reused for every row it takes
+/// One thread's solver of rows: its active-set workspace is reused for every row it takes.
+class RowSolver {
+ public:
+  RowSolver(const BatchInput& in, const SolverSettings& settings, Method method, bool trading, BatchResult& out)
+      : in_(in), settings_(settings), method_(method), trading_(trading), out_(out),
+        no_rows_(0, in.cov.size()), no_limits_(0), empty_rows_{no_rows_, no_limits_, no_limits_} {}
+
+  /// Solves row i into the result; a bad row keeps (or gets) its status. Throws
+  /// std::invalid_argument for a row the core's checks refuse (InvalidInput).
+  void solve(Index i);
+
+ private:
+  SolveResult rebalance(Index i, const MeanVarianceProblem& p, const VecRef& w0);
+
+  const BatchInput& in_;
+  const SolverSettings& settings_;
+  const Method method_;
+  const bool trading_;
+  BatchResult& out_;
+  ActiveSetSolver active_set_;
+  const RowMat no_rows_;
+  const Vec no_limits_;
+  const LinearRows empty_rows_;
+};
+
+void RowSolver::solve(Index i) {
+  const auto mu = row_of(in_.mu, i);
+  const auto lo = row_of(in_.lower, i);
+  const auto up = row_of(in_.upper, i);
+  const auto b = row_of(in_.benchmark, i);
+  const auto w0 = row_of(in_.warm_start, i);
+  const double ra = in_.risk_aversion[in_.risk_aversion.size() == 1 ? 0 : i];
+  const double budget = in_.budget[in_.budget.size() == 1 ? 0 : i];
+  if (!finite_or_empty(mu) || !finite_or_empty(b) || !finite_or_empty(w0) || lo.hasNaN() || up.hasNaN() ||
+      !std::isfinite(ra) || !std::isfinite(budget) || ra < 0.0 || (mu.size() == 0 && !(ra > 0.0))) {
+    return;  // InvalidInput
+  }
+  if (const Status pre = bounds_status(lo, up, budget); pre != Status::Optimal) {
+    out_.status[i] = static_cast<std::int32_t>(pre);
+    return;  // NaN weights and numbers, as preset
+  }
+  const MeanVarianceProblem p{in_.cov, mu, lo, up, b, ra, budget};
+  SolveResult r;
+  if (trading_) {
+    r = rebalance(i, p, w0);
+    if (r.weights.size() == 0) return;  // its status is set
+  } else {
+    r = in_.rows != nullptr             ? solve_with_rows(p, *in_.rows, settings_, w0).result
+        : method_ == Method::ActiveSet ? active_set_.solve(p, settings_, w0)
+                                       : solve_projected_gradient(p, settings_, w0);
+  }
+  out_.weights.row(i) = r.weights.transpose();
+  out_.status[i] = static_cast<std::int32_t>(r.status);
+  out_.iterations[i] = r.iterations;
+  out_.objective[i] = r.objective;
+  out_.expected_return[i] = r.expected_return;
+  out_.risk[i] = r.risk;
+  out_.gap[i] = r.gap;
+  out_.rel_gap[i] = r.rel_gap;
+  out_.solve_time_s[i] = r.solve_time_s;
+}
+
+/// Row i as a rebalance from its current weights; empty weights when the turnover limit is below
+/// what the bounds and budget need (the row is then Infeasible).
+SolveResult RowSolver::rebalance(Index i, const MeanVarianceProblem& p, const VecRef& w0) {
+  const TradingCosts costs{row_of(in_.current, i), row_of(in_.buy, i), row_of(in_.sell, i),
+                           in_.turnover[in_.turnover.size() == 1 ? 0 : i]};
+  costs.check(p.size());  // invalid_argument: InvalidInput
+  if (costs.turnover < minimum_turnover(costs.current, p.lower, p.upper, p.budget) * (1.0 - 1e-12) - 1e-15) {
+    out_.status[i] = static_cast<std::int32_t>(Status::Infeasible);
+    return {};
+  }
+  RowsSolveResult rr = solve_with_rows(p, in_.rows != nullptr ? *in_.rows : empty_rows_, settings_, w0, 100, &costs);
+  out_.turnover[i] = rr.turnover;
+  out_.costs_paid[i] = rr.costs_paid;
+  out_.trade_gain[i] = rr.trade_gain;
+  return std::move(rr.result);
+}
+
+}  // namespace
+
+BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
+  const bool trading = !(in.current.rows() == 0 && in.current.cols() == 0);
+  check_shapes(in, trading);
+  BatchResult out = preset(in.m, in.cov.size(), trading);
+  detail::run_workers(in.m, threads, [&](auto take) {
+    RowSolver rows(in, settings, method, trading, out);
     for (Index i = take(); i >= 0; i = take()) {
       try {
-        const auto mu = row_of(in.mu, i);
-        const auto lo = row_of(in.lower, i);
-        const auto up = row_of(in.upper, i);
-        const auto b = row_of(in.benchmark, i);
-        const auto w0 = row_of(in.warm_start, i);
-        const double ra = in.risk_aversion[in.risk_aversion.size() == 1 ? 0 : i];
-        const double budget = in.budget[in.budget.size() == 1 ? 0 : i];
-        if (!finite_or_empty(mu) || !finite_or_empty(b) || !finite_or_empty(w0) || lo.hasNaN() ||
-            up.hasNaN() || !std::isfinite(ra) || !std::isfinite(budget) || ra < 0.0 ||
-            (mu.size() == 0 && !(ra > 0.0))) {
-          continue;  // InvalidInput
-        }
-        if (const Status pre = bounds_status(lo, up, budget); pre != Status::Optimal) {
-          out.status[i] = static_cast<std::int32_t>(pre);
-          continue;  // NaN weights and numbers, as preset
-        }
-        MeanVarianceProblem p{in.cov, mu, lo, up, b, ra, budget};
-        SolveResult r;
-        if (trading) {
-          const TradingCosts costs{row_of(in.current, i), row_of(in.buy, i), row_of(in.sell, i),
-                                   in.turnover[in.turnover.size() == 1 ? 0 : i]};
-          costs.check(n);  // invalid_argument: InvalidInput
-          if (costs.turnover < minimum_turnover(costs.current, lo, up, budget) * (1.0 - 1e-12) - 1e-15) {
-            out.status[i] = static_cast<std::int32_t>(Status::Infeasible);
-            continue;
-          }
-          RowsSolveResult rr = solve_with_rows(p, in.rows != nullptr ? *in.rows : empty_rows, settings, w0, 100, &costs);
-          out.turnover[i] = rr.turnover;
-          out.costs_paid[i] = rr.costs_paid;
-          out.trade_gain[i] = rr.trade_gain;
-          r = std::move(rr.result);
-        } else {
-          r = in.rows != nullptr        ? solve_with_rows(p, *in.rows, settings, w0).result
-              : method == Method::ActiveSet ? active_set.solve(p, settings, w0)
-                                            : solve_projected_gradient(p, settings, w0);
-        }
-        out.weights.row(i) = r.weights.transpose();
-        out.status[i] = static_cast<std::int32_t>(r.status);
-        out.iterations[i] = r.iterations;
-        out.objective[i] = r.objective;
-        out.expected_return[i] = r.expected_return;
-        out.risk[i] = r.risk;
-        out.gap[i] = r.gap;
-        out.rel_gap[i] = r.rel_gap;
-        out.solve_time_s[i] = r.solve_time_s;
+        rows.solve(i);
       } catch (const std::invalid_argument&) {
         out.status[i] = static_cast<std::int32_t>(Status::InvalidInput);
       } catch (...) {
