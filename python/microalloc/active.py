@@ -33,6 +33,7 @@ from .errors import InfeasibleError, InputError, ShapeError
 from .frontier import MaxSharpeResult, _prepare, max_sharpe
 from .status import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
+from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from .targets import TargetResult, _max_return, _min_risk
 
 __all__ = ["ActivePortfolio", "active_portfolio", "FundCombination", "combine_funds"]
@@ -122,6 +123,7 @@ def active_portfolio(
     lower: Any = 0.0,
     upper: Any = 1.0,
     budget: float | None = None,
+    constraints: Any = None,
     tol: float = 1e-9,
     check_psd: bool = True,
 ) -> ActivePortfolio:
@@ -154,25 +156,44 @@ def active_portfolio(
         is cash, or leverage, against the benchmark, with zero expected active return and zero
         risk), and alpha, tracking error and the risk report are those of ``w - b`` as always;
         the active share counts the cash (see :class:`ActivePortfolio`).
+    constraints : microalloc.Constraints, optional
+        Instead of ``lower``, ``upper`` and ``budget``: adds group limits, linear rows and a
+        turnover limit (not costs), solved as priced rows with the same certificate (see
+        :func:`~microalloc.min_risk`).
     """
     if target_alpha is None and max_tracking_error is None:
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")
     if benchmark is None:
         raise InputError("benchmark", "is required for benchmark-relative construction")
-    labels = asset_labels(cov, alpha, benchmark, active_bound, lower, upper)
+    from .solvers import _constraints_or_keywords
+
+    given = None
+    if constraints is not None:
+        given = _constraints_or_keywords(constraints, lower, upper, 1.0 if budget is None else budget)
+        lower, upper, budget = given.lower, given.upper, given.budget
+    labels = asset_labels(cov, alpha, benchmark, active_bound, lower, upper,
+                          *((given.groups, given.current_weights) if given is not None else ()))
     n = _n_assets(cov, benchmark)
     b = as_vector(benchmark, n, "benchmark", labels=labels)
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     lo, up = _active_bounds(lower, upper, b, active_bound, labels)
     p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha", labels=labels)
+    rows = None if given is None else resolve_rows(given, n, p.labels)
     base = float(p.mu @ p.benchmark)
+
+    def least_risk(r: float, name: str) -> Any:
+        return _min_risk(p, r, False, name=name, offset=base) if rows is None else min_risk_rows(p, rows, r, name, base)
+
+    def most_return(sigma: float, name: str) -> Any:
+        return _max_return(p, sigma, name, False) if rows is None else max_return_rows(p, rows, sigma, name)
+
     if target_alpha is not None:
         ta = as_scalar(target_alpha, "target_alpha")
-        res = _min_risk(p, ta + base, False, name="target_alpha", offset=base)
+        res = least_risk(ta + base, "target_alpha")
         if max_tracking_error is not None:
             limit = as_scalar(max_tracking_error, "max_tracking_error", minimum=0.0)
             if res.tracking_error > limit * (1 + 1e-9) + 1e-15:
-                reach = _max_return(p, limit, "max_tracking_error", False)
+                reach = most_return(limit, "max_tracking_error")
                 raise InfeasibleError(
                     "max_tracking_error",
                     f"target_alpha {_num(ta)} needs a tracking error of {_num(res.tracking_error)}, above the "
@@ -180,7 +201,7 @@ def active_portfolio(
                 )
     else:
         limit = as_scalar(max_tracking_error, "max_tracking_error", minimum=0.0)
-        res = _max_return(p, limit, "max_tracking_error", False)
+        res = most_return(limit, "max_tracking_error")
     w = np.array(res.weights, dtype=float)
     a = float(p.mu @ (w - p.benchmark))
     te = float(res.tracking_error)

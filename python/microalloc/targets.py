@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import EMPTY, _num, as_flag, as_scalar
+from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
+from ._validate import EMPTY, _num, as_flag, as_scalar, asset_labels
 from .errors import InfeasibleError, InputError, SolverError
 from .frontier import Frontier, _prepare, _Problem, _run
 from .status import Status, finite_status, from_core
@@ -250,6 +251,7 @@ def min_risk(
     upper: Any = 1.0,
     budget: float = 1.0,
     benchmark: Any = None,
+    constraints: Any = None,
     tol: float = 1e-9,
     check_psd: bool = True,
     raise_on_failure: bool = False,
@@ -265,11 +267,32 @@ def min_risk(
     False); one above the highest feasible return raises :class:`~microalloc.errors.InfeasibleError`
     naming the achievable range. The result carries the certificate of this problem (see
     :class:`TargetResult`).
+
+    ``constraints`` (a :class:`~microalloc.Constraints`, instead of ``lower``, ``upper`` and
+    ``budget``) adds group limits, linear rows and a turnover limit (not costs): the target is then
+    one more priced row of the core's rows solve, with the same certificate; a target above what
+    the constraints allow ends NUMERICAL_ERROR with a message (no exact range is known there).
     """
     raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
-    p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    p, rows = _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd)
     r = as_scalar(target_return, "target_return")
+    if rows is not None:
+        res = min_risk_rows(p, rows, r, "target_return", 0.0)
+        return res.raise_for_status() if raise_on_failure else res
     return _min_risk(p, r, raise_on_failure)
+
+
+def _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd, **kw):
+    """The problem and, with ``constraints=`` holding rows or a turnover limit, its rows."""
+    from .solvers import _constraints_or_keywords
+
+    given = _constraints_or_keywords(constraints, lower, upper, budget)
+    labels = kw.pop("labels", None)
+    if labels is None:
+        labels = asset_labels(cov, mu, given.lower, given.upper, benchmark, given.groups, given.current_weights)
+    p = _prepare(cov, mu, given.lower, given.upper, given.budget, benchmark, tol, check_psd, labels=labels, **kw)
+    rows = None if constraints is None else resolve_rows(given, len(p.mu), p.labels)
+    return p, rows
 
 
 def max_return(
@@ -282,6 +305,7 @@ def max_return(
     upper: Any = 1.0,
     budget: float = 1.0,
     benchmark: Any = None,
+    constraints: Any = None,
     tol: float = 1e-9,
     check_psd: bool = True,
     raise_on_failure: bool = False,
@@ -293,6 +317,10 @@ def max_return(
     ``target_volatility`` is for absolute risk (no benchmark). A target below the lowest feasible
     risk raises :class:`~microalloc.errors.InfeasibleError` naming the achievable range; one above
     the risk of the maximum-return portfolio gives that portfolio (``binding`` is False).
+
+    ``constraints`` adds group limits, linear rows and a turnover limit (not costs): the risk
+    aversion where the risk meets the target is found by regula falsi over rows solves, with the
+    same certificate.
     """
     if (target_volatility is None) == (target_tracking_error is None):
         raise InputError("target_volatility", "give exactly one of target_volatility and target_tracking_error")
@@ -306,5 +334,8 @@ def max_return(
     name = "target_volatility" if target_volatility is not None else "target_tracking_error"
     sigma = as_scalar(target_volatility if target_volatility is not None else target_tracking_error, name, minimum=0.0)
     raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
-    p = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    p, rows = _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd)
+    if rows is not None:
+        res = max_return_rows(p, rows, sigma, name)
+        return res.raise_for_status() if raise_on_failure else res
     return _max_return(p, sigma, name, raise_on_failure)

@@ -1,0 +1,178 @@
+"""Targets under group limits, linear rows and a turnover limit (``constraints=`` of
+:func:`~microalloc.min_risk`, :func:`~microalloc.max_return` and
+:func:`~microalloc.active_portfolio`).
+
+Without rows the targets walk the frontier exactly (targets.py). With rows they are priced
+problems of the core's rows solver, certified the same Lagrangian way:
+
+- ``min (w-b)'S(w-b)  s.t.  mu'w >= r`` and the rows: the target is one more row; one rows solve of
+  the minimum-risk problem, its gap (half-variance units) doubled;
+- ``max mu'w  s.t.  (w-b)'S(w-b) <= sigma^2`` and the rows: mean-variance solves with rows at risk
+  aversions found by regula falsi on ``log ra`` until the risk meets ``sigma``; the gap is the rows
+  solve's plus ``(ra/2)(sigma^2 - risk^2)``, in return units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import EMPTY, _num
+from .constraints import ResolvedConstraints
+from .errors import InfeasibleError, InputError
+from .status import Status, finite_status, from_core
+
+_MAX_ITER = 20_000
+
+
+def resolve_rows(given: Any, n: int, labels: Any) -> ResolvedConstraints | None:
+    """The constraints' rows for a target solve, or None when they are only bounds and a budget.
+    Costs are refused (a target problem has no utility to charge them to); a turnover limit is a row."""
+    resolved = given._resolve(n, labels)
+    trading = resolved.trading
+    if trading is not None and (trading.buy.any() or trading.sell.any()):
+        raise InputError("constraints", "costs are charged in solve_mean_variance's utility; targets take a turnover "
+                                        "limit (costs=None)")
+    if not resolved.has_rows and trading is None:
+        return None
+    return resolved
+
+
+def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: tuple, start: np.ndarray):
+    """One rows solve of the target problem's mean-variance relative (``extra``: one more row)."""
+    n = len(p.mu)
+    a = rows.a if rows.has_rows else np.zeros((0, n))
+    lo = rows.row_lower if rows.has_rows else EMPTY
+    hi = rows.row_upper if rows.has_rows else EMPTY
+    if extra:
+        a = np.ascontiguousarray(np.vstack([a, extra[0][None, :]]))
+        lo, hi = np.r_[lo, extra[1]], np.r_[hi, extra[2]]
+    t = rows.trading
+    current, zeros, limit = (t.current, np.zeros(n), t.turnover) if t is not None else (EMPTY, EMPTY, math.inf)
+    return _core.solve_with_rows(p.cov, mu, p.lower, p.upper, p.benchmark, ra, p.budget, a, lo, hi, start, p.tol,
+                                 _MAX_ITER, current, zeros, zeros if t is not None else EMPTY, limit)
+
+
+def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, elapsed, message=""):
+    from .targets import TargetResult  # the result type lives with the targets
+
+    mu_w = float(p.mu @ w)
+    risk = float(raw.risk)
+    if p.benchmark.size:
+        te, vol = risk, float(np.sqrt(max(w @ (p.cov @ w), 0.0)))
+    else:
+        te, vol = None, risk
+    rel_gap = gap / scale
+    ok = from_core(raw.status) == Status.OPTIMAL and rel_gap <= p.tol and violation <= 1e-10 * max(1.0, abs(value))
+    status = Status.OPTIMAL if ok else Status.NUMERICAL_ERROR
+    if not ok and not message:
+        message = (f"certificate: rows solve status {from_core(raw.status).name}, target rel_gap {rel_gap:.2e}, "
+                   f"target violation {violation:.2e}")
+    if finite_status(status, w, mu_w, vol, te, gap, rel_gap) != status:
+        status, message = Status.NUMERICAL_ERROR, "a number of the result is not finite"
+    if p.labels is not None:
+        import pandas as pd
+
+        w = pd.Series(w, index=list(p.labels))
+    return TargetResult(
+        weights=w, expected_return=mu_w, volatility=vol, tracking_error=te, risk_aversion=float(ra), target=target,
+        target_value=value, binding=binding, status=status, gap=float(gap), rel_gap=float(rel_gap),
+        primal_residual=float(max(raw.primal_residual, violation)), dual_residual=float(raw.dual_residual),
+        solve_time_s=elapsed, message=message,
+    )
+
+
+def min_risk_rows(p: Any, rows: ResolvedConstraints, r: float, name: str, offset: float) -> Any:
+    from .targets import _variance_floor
+
+    raw, lam, _, _, _, _ = _solve(p, rows, EMPTY, 1.0, (p.mu, r, math.inf), EMPTY)
+    w = np.array(raw.weights, dtype=float)
+    price = -float(lam[-1]) if len(lam) else 0.0  # the target row's multiplier (its lower side: <= 0)
+    var = float(raw.risk) ** 2
+    message = ""
+    if from_core(raw.status) != Status.OPTIMAL:
+        message = (f"the rows solve ended with {from_core(raw.status).name}: {name} {_num(r - offset)} may be above "
+                   "the highest return the constraints allow")
+    return _result(p, w, raw, ra=math.inf if price <= 0 else 1.0 / price, target=name, value=r - offset,
+                   binding=price > 0, gap=2.0 * float(raw.gap), scale=max(var, _variance_floor(p)),
+                   violation=max(r - float(p.mu @ w), 0.0), elapsed=float(raw.solve_time_s), message=message)
+
+
+def max_return_rows(p: Any, rows: ResolvedConstraints, sigma: float, name: str) -> Any:
+    """Regula falsi (Illinois) on log ra for risk(ra) = sigma, each point a warm-started rows solve."""
+    from .targets import _variance_floor
+
+    elapsed = 0.0
+    start = EMPTY
+
+    def at(ra):
+        nonlocal elapsed, start
+        raw = _solve(p, rows, p.mu, ra, (), start)[0]
+        elapsed += float(raw.solve_time_s)
+        if from_core(raw.status) == Status.OPTIMAL:
+            start = np.array(raw.weights, dtype=float)
+        return raw
+
+    spread = float(p.mu.max() - p.mu.min()) * max(1.0, abs(p.budget))
+    scale = max(spread, 1e-300)
+    var_scale = max(_variance_floor(p), sigma * sigma, 1e-300)
+    ra_hi = max(spread / var_scale, 1e-12)
+    hi = at(ra_hi)
+    for _ in range(40):  # up the risk aversion until the risk is within the target
+        if from_core(hi.status) == Status.OPTIMAL and float(hi.risk) <= sigma:
+            break
+        ra_hi *= 10.0
+        hi = at(ra_hi)
+    else:
+        low = _solve(p, rows, EMPTY, 1.0, (), EMPTY)[0]
+        raise InfeasibleError(name, f"{_num(sigma)} is below the lowest risk the constraints allow "
+                                    f"({_num(float(low.risk))})")
+    # down the risk aversion until the risk exceeds the target, or the target's term is negligible
+    # (not binding: the maximum-return end), or the rows solve no longer settles at so small a
+    # risk aversion (then the last certified point, its gap saying how close it is)
+    ra_lo, lo = ra_hi, hi
+    while float(lo.risk) <= sigma:
+        slack = 0.5 * ra_lo * (sigma * sigma - float(lo.risk) ** 2)
+        if slack + float(lo.gap) <= p.tol * scale:
+            return _finish_max(p, lo, ra_lo, sigma, name, scale, elapsed, binding=False)
+        ra_hi, hi = ra_lo, lo
+        ra_lo /= 10.0
+        lo = at(ra_lo)
+        if from_core(lo.status) != Status.OPTIMAL:
+            return _finish_max(p, hi, ra_hi, sigma, name, scale, elapsed, binding=False, message=(
+                "the target does not bind: the highest return under the constraints is certified only as far "
+                "as the smallest risk aversion the rows solve settles at"))
+    x_lo, x_hi = math.log(ra_lo), math.log(ra_hi)
+    f_lo, f_hi = float(lo.risk) ** 2 - sigma**2, float(hi.risk) ** 2 - sigma**2
+    side = 0
+    for _ in range(200):
+        gap_now = hi.gap + 0.5 * ra_hi * max(sigma * sigma - float(hi.risk) ** 2, 0.0)
+        if gap_now <= p.tol * scale * 0.5 or x_hi - x_lo < 1e-14:
+            break
+        x = (x_lo * f_hi - x_hi * f_lo) / (f_hi - f_lo)
+        x = min(max(x, x_lo + 1e-3 * (x_hi - x_lo)), x_hi - 1e-3 * (x_hi - x_lo))
+        mid = at(math.exp(x))
+        f = float(mid.risk) ** 2 - sigma**2
+        if f > 0:
+            x_lo, f_lo, lo = x, f, mid
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        else:
+            x_hi, f_hi, hi, ra_hi = x, f, mid, math.exp(x)
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+    return _finish_max(p, hi, ra_hi, sigma, name, scale, elapsed, binding=True)
+
+
+def _finish_max(p, raw, ra, sigma, name, scale, elapsed, *, binding, message=""):
+    w = np.array(raw.weights, dtype=float)
+    risk = float(raw.risk)
+    gap = float(raw.gap) + 0.5 * ra * max(sigma - risk, 0.0) * (sigma + risk)
+    return _result(p, w, raw, ra=ra, target=name, value=sigma, binding=binding, gap=gap,
+                   scale=max(0.5 * ra * sigma * sigma + abs(float(p.mu @ w)), scale), violation=max(risk - sigma, 0.0),
+                   elapsed=elapsed, message=message)
