@@ -230,3 +230,41 @@ def test_the_batch_shares_the_rows_and_matches_the_single_solves():
     with pytest.raises(ma.InputError) as e:
         ma.solve_mean_variance_batch(s, mus, constraints=c, method="projected_gradient")
     assert e.value.argument == "method"
+
+
+def test_factor_exposure_limits_are_rows_of_the_loadings():
+    """exposure_upper/lower on a FactorCovariance: the same solve as the loadings passed as linear
+    rows, the limits met, KKT recomputed; by factor name or position; refused without a model."""
+    import pandas as pd
+
+    x, f, d, mu, rng = problem(21, 60)
+    names = [f"a{i}" for i in range(60)]
+    model = ma.FactorCovariance(pd.DataFrame(x, index=names, columns=["mkt", "value", "size"]), f, d)
+    base = ma.solve_mean_variance(model, pd.Series(mu, index=names), risk_aversion=5.0, upper=0.1)
+    expo = x.T @ np.asarray(base.weights)
+    cap = float(expo[1]) - 0.05  # binds: below the unconstrained exposure
+    c = ma.Constraints(upper=0.1, exposure_upper={"value": cap}, exposure_lower={"mkt": 0.95})
+    res = ma.solve_mean_variance(model, pd.Series(mu, index=names), risk_aversion=5.0, constraints=c)
+    assert res.status == ma.Status.OPTIMAL
+    w = np.asarray(res.weights)
+    assert x[:, 1] @ w <= cap + 1e-9 and x[:, 0] @ w >= 0.95 - 1e-9
+    same = ma.solve_mean_variance(
+        x @ f @ x.T + np.diag(d), mu, risk_aversion=5.0,
+        constraints=ma.Constraints(upper=0.1, linear=(x[:, [0, 1]].T, [0.95, -np.inf], [np.inf, cap])))
+    np.testing.assert_allclose(w, same.weights, atol=1e-8)
+    s = x @ f @ x.T + np.diag(d)
+    rows = x[:, [0, 1]].T
+    assert kkt_violation(s, mu, 5.0, np.zeros(60), np.full(60, 0.1), rows, np.array([0.95, -np.inf]),
+                         np.array([np.inf, cap]), w, res.info["row_multipliers"]) <= 1e-7
+    assert res.info["row_names"] == ["exposure mkt", "exposure value"]
+    unnamed = ma.FactorCovariance(x, f, d)
+    by_position = ma.solve_mean_variance(unnamed, mu, risk_aversion=5.0, constraints=ma.Constraints(
+        upper=0.1, exposure_upper={1: cap}, exposure_lower={0: 0.95}))
+    np.testing.assert_allclose(by_position.weights, w, atol=1e-10)
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(s, mu, constraints=ma.Constraints(exposure_upper={0: 1.0}))
+    assert e.value.argument == "exposure_upper"
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(model, pd.Series(mu, index=names), constraints=ma.Constraints(
+            exposure_lower={"momentum": 0.0}))
+    assert e.value.argument == "exposure_lower"

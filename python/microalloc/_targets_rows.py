@@ -28,10 +28,10 @@ from .status import Status, finite_status, from_core
 _MAX_ITER = 20_000
 
 
-def resolve_rows(given: Any, n: int, labels: Any) -> ResolvedConstraints | None:
+def resolve_rows(given: Any, n: int, labels: Any, cov: Any) -> ResolvedConstraints | None:
     """The constraints' rows for a target solve, or None when they are only bounds and a budget.
     Costs are refused (a target problem has no utility to charge them to); a turnover limit is a row."""
-    resolved = given._resolve(n, labels)
+    resolved = given._resolve(n, labels, cov=cov)
     trading = resolved.trading
     if trading is not None and (trading.buy.any() or trading.sell.any()):
         raise InputError("constraints", "costs are charged in solve_mean_variance's utility; targets take a turnover "

@@ -178,7 +178,7 @@ def active_portfolio(
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     lo, up = _active_bounds(lower, upper, b, active_bound, labels)
     p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha", labels=labels)
-    rows = None if given is None else resolve_rows(given, n, p.labels)
+    rows = None if given is None else resolve_rows(given, n, p.labels, cov)
     base = float(p.mu @ p.benchmark)
 
     def least_risk(r: float, name: str) -> Any:

@@ -53,6 +53,10 @@ class Constraints:
         asset that does not trade sits at its current weight as at a bound.
     turnover : float, optional
         Limit on ``sum |w - current_weights|`` (a one-way turnover of 10% is ``turnover=0.2``).
+    exposure_lower, exposure_upper : mapping of factor -> float, or pandas.Series, optional
+        Limits on the portfolio's factor exposures ``X'w`` under a
+        :class:`~microalloc.FactorCovariance` (factors by name, or by position when the model's
+        factors are unnamed): one row per limited factor. Refused with any other covariance.
 
     The checks that need the number of assets (shapes, labels, feasibility of the group limits
     against the bounds and the budget) run when the constraints meet a covariance, in the solving
@@ -76,6 +80,8 @@ class Constraints:
         current_weights: Any = None,
         costs: Any = None,
         turnover: Any = None,
+        exposure_lower: Any = None,
+        exposure_upper: Any = None,
     ) -> None:
         self.lower, self.upper = lower, upper
         self.budget = as_scalar(budget, "budget")
@@ -88,6 +94,8 @@ class Constraints:
         self.current_weights = current_weights
         self.costs = _cost_pair(costs)
         self.turnover = _turnover_limit(turnover)
+        self.exposure_lower = _group_limits(exposure_lower, "exposure_lower")
+        self.exposure_upper = _group_limits(exposure_upper, "exposure_upper")
         if current_weights is None and (costs is not None or turnover is not None):
             which = "costs" if costs is not None else "turnover"
             raise InputError(which, "costs and a turnover limit need current_weights (the weights held now)")
@@ -107,7 +115,9 @@ class Constraints:
         return f"Constraints({', '.join(parts)})"
 
     # -- resolved against the assets of a call ----------------------------------------------
-    def _resolve(self, n: int, labels: Sequence[Any] | None, trading: bool = True) -> "ResolvedConstraints":
+    def _resolve(
+        self, n: int, labels: Sequence[Any] | None, trading: bool = True, cov: Any = None
+    ) -> "ResolvedConstraints":
         lo, up = as_bounds(self.lower, self.upper, n, self.budget, labels)
         names: list[Any] = []
         rows: list[np.ndarray] = []
@@ -120,6 +130,12 @@ class Constraints:
                 row_lo.append(glo)
                 row_up.append(gup)
             _check_groups_meet_budget(rows, row_lo, row_up, names, lo, up, self.budget)
+        if self.exposure_lower or self.exposure_upper:
+            for name, row, elo, eup in _exposure_rows(cov, self.exposure_lower, self.exposure_upper):
+                names.append(name)
+                rows.append(row)
+                row_lo.append(elo)
+                row_up.append(eup)
         if self.linear is not None:
             a, llo, lup, lnames = _linear_rows(self.linear, n, labels)
             names += lnames
@@ -300,6 +316,29 @@ def _check_groups_meet_budget(rows, row_lo, row_up, names, lo, up, budget) -> No
             f"with every group inside its limits the weights sum to between {_num(least)} and {_num(most)}, "
             f"which misses the budget {_num(budget)} (groups {_few(names)})",
         )
+
+
+def _exposure_rows(cov, exposure_lower, exposure_upper):
+    """One row per limited factor: (name, its loadings column, lower, upper)."""
+    from .covariance import FactorCovariance
+
+    which = "exposure_upper" if exposure_upper else "exposure_lower"
+    if not isinstance(cov, FactorCovariance):
+        raise InputError(which, "factor exposure limits need a microalloc.FactorCovariance (the loadings X)")
+    factors = list(cov.factors) if cov.factors is not None else list(range(cov.k))
+    for name, limits in (("exposure_lower", exposure_lower), ("exposure_upper", exposure_upper)):
+        unknown = [f for f in limits if f not in factors]
+        if unknown:
+            raise InputError(name, f"no factor {_few(unknown)}; the model's factors are {_few(factors)}")
+    out = []
+    for j, f in enumerate(factors):
+        lo, up = exposure_lower.get(f, -np.inf), exposure_upper.get(f, np.inf)
+        if lo == -np.inf and up == np.inf:
+            continue
+        if lo > up:
+            raise InputError("exposure_lower", f"factor {f!r}: lower {_num(lo)} is above upper {_num(up)}")
+        out.append((f"exposure {f}", np.ascontiguousarray(cov.loadings[:, j]), lo, up))
+    return out
 
 
 def _linear_rows(linear, n, labels):

@@ -158,7 +158,7 @@ def solve_mean_variance(
             raise InputError("risk_aversion", "must be > 0 for minimum variance (mu is None)")
     else:
         mu_a = as_vector(mu, n, "mu", labels=labels)
-    resolved = given._resolve(n, labels)
+    resolved = given._resolve(n, labels, cov=cov)
     lo, up = resolved.lower, resolved.upper
     b = EMPTY if benchmark is None else as_vector(benchmark, n, "benchmark", labels=labels)
     w0 = EMPTY if w_start is None else as_vector(w_start, n, "warm_start", labels=labels)
@@ -378,7 +378,7 @@ def solve_mean_variance_batch(
     if overflow.any():
         lo = np.array(np.broadcast_to(lo, (m, n)), order="C")
         lo[overflow] = np.nan
-    a, row_lo, row_up = _shared_rows(given, n, labels, method)
+    a, row_lo, row_up = _shared_rows(given, n, labels, method, cov)
     current, buy, sell, limit = _batch_trading(given, m, n, labels, method)
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
@@ -475,9 +475,9 @@ def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str
     )
 
 
-def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str) -> tuple[np.ndarray, ...]:
+def _shared_rows(given: Constraints | None, n: int, labels: Any, method: str, cov: Any) -> tuple[np.ndarray, ...]:
     """The batch's rows (group limits and linear rows shared by every problem), or empty arrays."""
-    resolved = None if given is None else given._resolve(n, labels, trading=False)
+    resolved = None if given is None else given._resolve(n, labels, trading=False, cov=cov)
     if resolved is None or not resolved.has_rows:
         return np.empty((0, n)), EMPTY, EMPTY
     if method != "active_set":

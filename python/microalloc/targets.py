@@ -291,7 +291,7 @@ def _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, ch
     if labels is None:
         labels = asset_labels(cov, mu, given.lower, given.upper, benchmark, given.groups, given.current_weights)
     p = _prepare(cov, mu, given.lower, given.upper, given.budget, benchmark, tol, check_psd, labels=labels, **kw)
-    rows = None if constraints is None else resolve_rows(given, len(p.mu), p.labels)
+    rows = None if constraints is None else resolve_rows(given, len(p.mu), p.labels, cov)
     return p, rows
 
 
