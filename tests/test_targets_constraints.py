@@ -149,3 +149,20 @@ def test_targets_refuse_costs_naming_constraints():
     with pytest.raises(ma.InputError) as e:
         ma.min_risk(s, mu, 0.05, constraints=c)
     assert e.value.argument == "constraints"
+
+
+def test_max_return_says_when_the_constraints_themselves_may_be_infeasible():
+    rng, s, mu, groups, caps = case(3, 12)
+    w0 = np.zeros(12)
+    w0[groups == groups[0]] = 1.0 / np.sum(groups == groups[0])  # all in one group, above its cap
+    c = ma.Constraints(upper=1.0, groups=groups, group_upper=caps, current_weights=w0, turnover=1e-3)
+    res = ma.max_return(s, mu, target_volatility=0.3, constraints=c)
+    assert res.status != ma.Status.OPTIMAL and "exclude every portfolio" in res.message
+
+
+def test_exposure_limits_that_nothing_meets_are_refused():
+    rng = np.random.default_rng(0)
+    model = ma.FactorCovariance(rng.normal(size=(10, 2)), np.eye(2), np.full(10, 0.01))
+    with pytest.raises(ma.InputError) as e:
+        ma.solve_mean_variance(model, rng.normal(size=10), constraints=ma.Constraints(exposure_lower={0: np.inf}))
+    assert e.value.argument == "exposure_lower"

@@ -302,3 +302,25 @@ def test_batch_of_rebalances_equals_the_single_solves():
         assert batch.turnover[i] == pytest.approx(np.abs(trade).sum(), abs=1e-14)
         assert batch.turnover[i] <= limits[i] * (1 + 1e-9)
     assert np.isnan(batch.weights[4:]).all() and np.isnan(batch.turnover[4:]).all()
+
+
+def test_labelled_costs_are_aligned_even_when_nothing_else_is_labelled():
+    s, mu, w0, rng = setup_dense(8, 20)
+    names = [f"a{i}" for i in range(20)]
+    buy = rng.uniform(0, 0.01, 20)
+    perm = rng.permutation(20)
+    by_label = ma.solve_mean_variance(s, mu, constraints=ma.Constraints(
+        current_weights=pd.Series(w0, index=names), costs=pd.Series(buy, index=names).iloc[perm]))
+    by_place = ma.solve_mean_variance(s, mu, constraints=ma.Constraints(current_weights=w0, costs=buy))
+    np.testing.assert_allclose(np.asarray(by_label.weights), by_place.weights, atol=1e-12)
+
+
+def test_more_hostile_trading_arguments():
+    s, mu, w0, _ = setup_dense()
+    with pytest.raises(ma.InputError) as e:
+        ma.Constraints(current_weights=w0, turnover=["a"])
+    assert e.value.argument == "turnover"
+    batch = ma.solve_mean_variance_batch(s, mu, risk_aversion=[0.0, 1.0], constraints=ma.Constraints(
+        current_weights=w0, costs=0.001, turnover=0.5))
+    assert list(batch.status) == ["INVALID_INPUT", "OPTIMAL"]  # risk aversion 0 with a turnover limit
+    assert np.isnan(batch.turnover[0]) and np.isnan(batch.costs_paid[0])

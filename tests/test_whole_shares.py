@@ -171,3 +171,34 @@ def test_labelled_prices_are_aligned_or_refused():
     with pytest.raises(ma.InputError) as e:
         ma.whole_shares(w, pd.Series([1.0, 2.0, 3.0], index=["x", "y", "z"]), 1000)
     assert e.value.argument == "prices"
+
+
+def test_hostile_share_inputs_are_named_or_marked():
+    with pytest.raises(ma.InputError) as e:
+        ma.whole_shares([], [], 1000)
+    assert e.value.argument == "weights"
+    with pytest.raises(ma.InputError) as e:
+        ma.whole_shares_batch(np.zeros((2, 0)), np.zeros(0), 1000)
+    assert e.value.argument == "weights"
+    with pytest.raises(ma.InputError) as e:  # 5e22 shares of the first asset: counts no longer exact
+        ma.whole_shares([0.5, 0.5], [1e-3, 20.0], 1e20)
+    assert e.value.argument == "value"
+    with pytest.raises(ma.InputError) as e:
+        ma.whole_shares(["a"], [10.0], 1000)
+    assert e.value.argument == "weights"
+    with pytest.raises(ma.InputError) as e:
+        ma.whole_shares([1.0], [10.0], 1000, max_nodes=1e30)
+    assert e.value.argument == "max_nodes"
+    with pytest.raises(ma.InputError) as e:
+        ma.whole_shares([0.5, 0.5], [10.0, 20.0], 1000, current_shares=[1.7, 0])
+    assert e.value.argument == "current_shares"
+    batch = ma.whole_shares_batch([[0.9, 0.9], [0.5, 0.5], [0.5, 0.5]], [1e-3, 20.0], [1000, 1000, 1e25],
+                                  exact=True)
+    assert list(batch.status) == ["INVALID_INPUT", "OPTIMAL", "INVALID_INPUT"]  # sum > 1; 1e28 lots
+    assert (batch.shares[[0, 2]] == -1).all()
+
+
+def test_targets_summing_to_one_within_rounding_never_overspend():
+    t = np.array([0.1] * 10)  # sums to 1 + 1e-16 in floating point, at the lot grid exactly
+    res = ma.whole_shares(t, np.full(10, 10.0), 1000.0)
+    assert res.cash >= 0 and np.asarray(res.shares) @ np.full(10, 10.0) <= 1000.0

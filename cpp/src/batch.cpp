@@ -146,9 +146,11 @@ SolveResult RowSolver::rebalance(Index i, const MeanVarianceProblem& p, const Ve
     return {};
   }
   RowsSolveResult rr = solve_with_rows(p, in_.rows != nullptr ? *in_.rows : empty_rows_, settings_, w0, 100, &costs);
-  out_.turnover[i] = rr.turnover;
-  out_.costs_paid[i] = rr.costs_paid;
-  out_.trade_gain[i] = rr.trade_gain;
+  if (rr.result.status != Status::InvalidInput) {  // a refused row keeps its NaN figures
+    out_.turnover[i] = rr.turnover;
+    out_.costs_paid[i] = rr.costs_paid;
+    out_.trade_gain[i] = rr.trade_gain;
+  }
   return std::move(rr.result);
 }
 

@@ -4,7 +4,8 @@
 // sum (lambda^+ row_upper - lambda^- row_lower) is concave with gradient A w - (the limits of the
 // binding sides). On the face of w(lambda) (free set F), A w moves with lambda as -A_F P A_F'
 // with P the inverse of ra S_FF restricted to the budget plane, so the Newton step solves the small
-// system M = A_WF P A_WF' for the rows W at a limit. A step that does not raise q is halved.
+// system M = A_WF P A_WF' for the rows W at a limit. A step that does not raise q is shortened
+// where q's slope along it crosses zero (the secant of the slopes at its ends).
 #include "microalloc/linear_rows.hpp"
 
 #include <algorithm>

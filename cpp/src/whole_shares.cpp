@@ -17,7 +17,7 @@ namespace microalloc {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kSpendTol = 1e-12;  // a lot is affordable when it exceeds the cash by at most this much of V
+constexpr double kMaxLots = 9007199254740992.0;  // 2^53: lot counts stay exact in a double and far from int64's end
 
 /// The gap d = q a - t and S d, kept up to date lot by lot.
 class Gap {
@@ -72,10 +72,9 @@ struct Move {
 
 Move best_move(const SharesProblem& p, const LotVec& q, const Gap& gap, double cash, bool swaps) {
   const Index n = q.size();
-  const double tol = kSpendTol * p.value;
   Move best;
   for (Index j = 0; j < n; ++j) {
-    if (p.lot_value[j] <= cash + tol) {
+    if (p.lot_value[j] <= cash) {
       const double d = gap.delta(j, 1.0);
       if (d < best.delta) best = {d, -1, j};
     }
@@ -88,7 +87,7 @@ Move best_move(const SharesProblem& p, const LotVec& q, const Gap& gap, double c
   for (Index i = 0; i < n; ++i) {
     if (q[i] == 0) continue;
     for (Index j = 0; j < n; ++j) {
-      if (j == i || p.lot_value[j] > cash + p.lot_value[i] + tol) continue;
+      if (j == i || p.lot_value[j] > cash + p.lot_value[i]) continue;
       const double d = gap.swap_delta(i, j);
       if (d < best.delta) best = {d, i, j};
     }
@@ -100,7 +99,7 @@ SharesResult finish(const SharesProblem& p, LotVec q) {
   SharesResult r;
   Gap gap(p, q);
   r.objective = gap.value();
-  r.cash = std::max(cash_of(p, q), 0.0);
+  r.cash = cash_of(p, q);  // >= 0: every path keeps the lots affordable
   r.lots = std::move(q);
   return r;
 }
@@ -124,6 +123,7 @@ class LotTree {
   std::unique_ptr<DenseCovariance> model_;
   Vec bench_, lower_, upper_, start_;
   ActiveSetSolver solver_;
+  bool unproven_ = false;  // a node's relaxation could not be certified
 };
 
 LotTree::LotTree(const SharesProblem& p, std::int64_t max_nodes)
@@ -147,15 +147,14 @@ bool LotTree::relax(const Node& node, Vec& w, double& bound) {
   }
   lower_[n_] = 0.0;
   upper_[n_] = 1.0;
-  if (lower_.head(n_).sum() > 1.0 + kSpendTol) return false;  // the node's lots overspend
+  if (lower_.head(n_).sum() > 1.0) return false;  // the node's lots overspend
   const MeanVarianceProblem q{*model_, Vec(0), lower_, upper_, bench_, 2.0, 1.0};
   SolverSettings settings;
   settings.tol = 1e-10;
   const SolveResult r = solver_.solve(q, settings, start_.size() == n_ + 1 ? VecRef(start_) : VecRef(Vec(0)));
   if (r.status != Status::Optimal) {
-    bound = 0.0;  // no proof from this node: it is explored, not pruned
-    w = r.weights.size() == n_ + 1 ? r.weights : Vec(lower_);
-    return r.status != Status::Infeasible;
+    if (r.status != Status::Infeasible) unproven_ = true;  // a box left unexplored: no proof
+    return false;
   }
   bound = std::max(r.objective - r.gap, 0.0);
   w = r.weights;
@@ -167,7 +166,7 @@ SharesResult LotTree::run(SharesResult best) {
   std::vector<Node> stack;
   Node root{LotVec::Zero(n_), LotVec(n_), 0.0};
   for (Index i = 0; i < n_; ++i) {
-    root.hi[i] = static_cast<std::int64_t>(std::floor(p_.value * (1.0 + kSpendTol) / p_.lot_value[i]));
+    root.hi[i] = static_cast<std::int64_t>(std::floor(p_.value / p_.lot_value[i]));
   }
   stack.push_back(std::move(root));
   double proven = kInf;  // the least bound of the pruned nodes
@@ -183,7 +182,7 @@ SharesResult LotTree::run(SharesResult best) {
     }
     ++nodes;
     double bound = 0.0;
-    if (!relax(node, w, bound)) continue;  // no portfolio in this box
+    if (!relax(node, w, bound)) continue;  // no portfolio in this box (or no proof: unproven_)
     if (bound >= best.objective - slack) {
       proven = std::min(proven, bound);
       continue;
@@ -202,7 +201,7 @@ SharesResult LotTree::run(SharesResult best) {
     if (pick < 0) {
       LotVec q(n_);
       for (Index i = 0; i < n_; ++i) q[i] = std::llround(w[i] * p_.value / p_.lot_value[i]);
-      if (cash_of(p_, q) >= -kSpendTol * p_.value) {
+      if (cash_of(p_, q) >= 0.0) {
         SharesResult cand = finish(p_, q);
         if (cand.objective < best.objective) best = std::move(cand);
       }
@@ -218,7 +217,7 @@ SharesResult LotTree::run(SharesResult best) {
     stack.push_back(up_first ? std::move(up) : std::move(down));
   }
   best.nodes = nodes;
-  if (stack.empty()) {
+  if (stack.empty() && !unproven_) {
     best.status = Status::Optimal;
     best.lower_bound = std::min(proven, best.objective);
   } else {
@@ -243,6 +242,11 @@ void check_shares_problem(const SharesProblem& p) {
   if (!p.lot_value.allFinite() || (p.lot_value.array() <= 0.0).any()) {
     throw std::invalid_argument("lot_value: must be finite and > 0");
   }
+  if (n == 0) throw std::invalid_argument("target: no assets");
+  if (accurate_sum(p.target.data(), n) > 1.0 + 1e-9) throw std::invalid_argument("target: sums to more than 1");
+  if (((p.value / p.lot_value.array()) > kMaxLots).any()) {
+    throw std::invalid_argument("value: more than 2^53 lots of an asset");
+  }
   if (p.cov.rows() > 0 && !p.cov.allFinite()) throw std::invalid_argument("cov: must be finite");
 }
 
@@ -254,6 +258,15 @@ SharesResult round_to_lots(const SharesProblem& p) {
     q[i] = static_cast<std::int64_t>(std::floor(p.target[i] * p.value / p.lot_value[i]));
   }
   double cash = cash_of(p, q);
+  // Targets summing to 1 within rounding can overspend by an ulp: the largest holding gives a lot.
+  while (cash < 0.0) {
+    Index i = 0;
+    for (Index j = 1; j < n; ++j) {
+      if (static_cast<double>(q[j]) * p.lot_value[j] > static_cast<double>(q[i]) * p.lot_value[i]) i = j;
+    }
+    --q[i];
+    cash = cash_of(p, q);
+  }
   Gap gap(p, q);
   const double eps = 1e-13 * std::max(gap.scale(), 1e-300);
   // Buys and sells (O(n) per move) until neither helps, then swaps (O(n^2)); after a swap the

@@ -118,18 +118,28 @@ def max_return_rows(p: Any, rows: ResolvedConstraints, sigma: float, name: str) 
 
     spread = float(p.mu.max() - p.mu.min()) * max(1.0, abs(p.budget))
     scale = max(spread, 1e-300)
+    # The least risk the constraints allow, first: below it the target is infeasible; without a
+    # certified minimum the constraints themselves may exclude every portfolio.
+    low = _solve(p, rows, EMPTY, 1.0, (), EMPTY)[0]
+    elapsed += float(low.solve_time_s)
+    if from_core(low.status) != Status.OPTIMAL:
+        return _finish_max(p, low, math.inf, sigma, name, scale, elapsed, binding=True, message=(
+            f"the minimum-risk solve under the constraints ended {from_core(low.status).name}: the rows and the "
+            "turnover limit may exclude every portfolio"))
+    if float(low.risk) > sigma * (1 + 1e-12):
+        raise InfeasibleError(name, f"{_num(sigma)} is below the lowest risk the constraints allow "
+                                    f"({_num(float(low.risk))})")
     var_scale = max(_variance_floor(p), sigma * sigma, 1e-300)
     ra_hi = max(spread / var_scale, 1e-12)
     hi = at(ra_hi)
-    for _ in range(40):  # up the risk aversion until the risk is within the target
+    for _ in range(60):  # up the risk aversion until the risk is within the target (the minimum's is)
         if from_core(hi.status) == Status.OPTIMAL and float(hi.risk) <= sigma:
             break
         ra_hi *= 10.0
         hi = at(ra_hi)
     else:
-        low = _solve(p, rows, EMPTY, 1.0, (), EMPTY)[0]
-        raise InfeasibleError(name, f"{_num(sigma)} is below the lowest risk the constraints allow "
-                                    f"({_num(float(low.risk))})")
+        return _finish_max(p, hi, ra_hi, sigma, name, scale, elapsed, binding=True, message=(
+            "no risk aversion up to 1e60 times the start met the target with a certified rows solve"))
     # down the risk aversion until the risk exceeds the target, or the target's term is negligible
     # (not binding: the maximum-return end), or the rows solve no longer settles at so small a
     # risk aversion (then the last certified point, its gap saying how close it is)

@@ -159,7 +159,8 @@ def active_portfolio(
     constraints : microalloc.Constraints, optional
         Instead of ``lower``, ``upper`` and ``budget``: adds group limits, linear rows and a
         turnover limit (not costs), solved as priced rows with the same certificate (see
-        :func:`~microalloc.min_risk`).
+        :func:`~microalloc.min_risk`). The budget is then the constraints' (``Constraints``'
+        default is 1.0, not ``sum(benchmark)``).
     """
     if target_alpha is None and max_tracking_error is None:
         raise InputError("target_alpha", "give target_alpha, max_tracking_error, or both")

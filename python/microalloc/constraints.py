@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import _core
-from ._validate import _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas
+from ._validate import _as_float_array, _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas
 from .errors import InfeasibleError, InputError, ShapeError
 
 __all__ = ["Constraints"]
@@ -180,10 +180,6 @@ class Trading:
     def __init__(self, current: np.ndarray, buy: np.ndarray, sell: np.ndarray, turnover: float) -> None:
         self.current, self.buy, self.sell, self.turnover = current, buy, sell, turnover
 
-    def paid(self, w: np.ndarray) -> float:
-        d = w - self.current
-        return float(np.sum(np.where(d > 0, self.buy * d, -self.sell * d)))
-
 
 class ResolvedConstraints:
     """Constraints as arrays in the assets' order (internal)."""
@@ -204,7 +200,7 @@ def _turnover_limit(turnover: Any) -> Any:
     """A limit >= 0, or (for a batch) one limit per account: checked here, NaN rows by the core."""
     if turnover is None or np.ndim(turnover) == 0:
         return None if turnover is None else as_scalar(turnover, "turnover", minimum=0.0, allow_inf=True)
-    limits = np.asarray(turnover, dtype=np.float64)
+    limits = _as_float_array(turnover, "turnover")
     if (limits < 0).any():
         k = int(np.flatnonzero(limits < 0)[0])
         raise InputError("turnover", f"entry {k} is {_num(limits[k])}; limits must be >= 0")
@@ -335,8 +331,9 @@ def _exposure_rows(cov, exposure_lower, exposure_upper):
         lo, up = exposure_lower.get(f, -np.inf), exposure_upper.get(f, np.inf)
         if lo == -np.inf and up == np.inf:
             continue
-        if lo > up:
-            raise InputError("exposure_lower", f"factor {f!r}: lower {_num(lo)} is above upper {_num(up)}")
+        if lo > up or lo == np.inf or up == -np.inf:
+            side = "exposure_upper" if up == -np.inf else "exposure_lower"
+            raise InputError(side, f"factor {f!r}: no exposure lies in [{_num(lo)}, {_num(up)}]")
         out.append((f"exposure {f}", np.ascontiguousarray(cov.loadings[:, j]), lo, up))
     return out
 

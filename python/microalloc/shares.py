@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas
+from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
@@ -23,6 +23,8 @@ __all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchRes
 
 #: Branch and bound runs by default up to this many assets (each node is one small QP).
 EXACT_MAX_ASSETS = 30
+#: Share and lot counts stay below 2^53: exact in a float64 and far from int64's end.
+_MAX_COUNT = 2.0**53
 
 
 @dataclass(frozen=True, repr=False)
@@ -40,8 +42,8 @@ class SharesResult:
     gap : float
         The tracking error against the targets (with ``cov``), else the distance ``|w - t|``.
     lower_bound : float
-        No share counts come closer than this (the proof of branch and bound; equal to ``gap``
-        when OPTIMAL, 0 for the local search alone).
+        No share counts come closer than this (the proof of branch and bound: within its pruning
+        slack of 1e-9 of the squared gap when OPTIMAL; 0 for the local search alone).
     status : Status
         OPTIMAL: proven the closest; MAX_ITER: the closest found (the local search, or branch and
         bound stopped at ``max_nodes``).
@@ -95,11 +97,28 @@ class SharesBatchResult:
 
 def _lot_sizes(lot_sizes: Any, n: int, labels: Any) -> np.ndarray:
     lots = as_vector(lot_sizes, n, "lot_sizes", allow_scalar=True, labels=labels)
-    bad = np.flatnonzero(~((lots >= 1) & (lots == np.round(lots))))
+    bad = np.flatnonzero(~((lots >= 1) & (lots == np.round(lots)) & (lots <= _MAX_COUNT)))
     if bad.size:
         k = int(bad[0])
-        raise InputError("lot_sizes", f"{_entry(labels, k)} = {_num(lots[k])}; a lot is a whole number of shares >= 1")
+        raise InputError("lot_sizes", f"{_entry(labels, k)} = {_num(lots[k])}; a lot is a whole number of shares "
+                                      "from 1 to 2^53")
     return lots
+
+
+def _counts_fit(value: float, prices: np.ndarray, labels: Any) -> None:
+    """value / price at most 2^53 shares of any asset, so that every count is exact."""
+    most = value / prices
+    if (most > _MAX_COUNT).any():
+        k = int(np.argmax(most))
+        raise InputError("value", f"{_num(value)} buys {_num(most[k])} shares of {_entry(labels, k)}; at most 2^53 "
+                                  "(the counts would not be exact)")
+
+
+def _max_nodes(max_nodes: Any) -> int:
+    m = as_scalar(max_nodes, "max_nodes", minimum=1.0)
+    if m > 2.0**62:
+        raise InputError("max_nodes", f"{_num(m)} is beyond 2^62")
+    return int(m)
 
 
 def _positive(x: np.ndarray, name: str, labels: Any) -> None:
@@ -179,23 +198,31 @@ def whole_shares(
     weights').
     """
     labels = asset_labels(cov, weights, prices, lot_sizes, current_shares)
-    t = np.asarray(align(weights, labels, "weights"), dtype=np.float64).reshape(-1)
+    t = _as_float_array(align(weights, labels, "weights"), "weights").reshape(-1)
     n = t.shape[0]
+    if n == 0:
+        raise InputError("weights", "no assets")
     t = as_vector(t, n, "weights", labels=labels)
     p = as_vector(prices, n, "prices", labels=labels)
     _targets(t, "weights", labels)
     _positive(p, "prices", labels)
     v = as_scalar(value, "value", minimum=0.0, strict=True)
     lots = _lot_sizes(lot_sizes, n, labels)
+    _counts_fit(v, p, labels)
     s = _dense_cov(cov, n)
     exact = n <= EXACT_MAX_ASSETS if exact is None else bool(exact)
-    nodes_limit = int(as_scalar(max_nodes, "max_nodes", minimum=1.0)) if exact else 0
+    nodes_limit = _max_nodes(max_nodes) if exact else 0
     q, cash, objective, lower, code, nodes = _core.round_to_lots(
         np.ascontiguousarray(t), np.ascontiguousarray(p * lots), v, s, nodes_limit)
     shares = np.asarray(q, dtype=np.int64) * lots.astype(np.int64)
     trades = None
     if current_shares is not None:
         held = as_vector(current_shares, n, "current_shares", labels=labels)
+        bad = np.flatnonzero((held != np.round(held)) | (np.abs(held) > _MAX_COUNT))
+        if bad.size:
+            k = int(bad[0])
+            raise InputError("current_shares", f"{_entry(labels, k)} = {_num(held[k])}; a whole number of shares "
+                                               "up to 2^53 in size")
         trades = _labelled(shares - held.astype(np.int64), labels)
     return SharesResult(
         shares=_labelled(shares, labels), weights=_labelled(shares * p / v, labels), cash=float(cash),
@@ -221,24 +248,24 @@ def whole_shares_batch(
     label), ``prices`` (n,) or (m, n), ``values`` a scalar or (m,), ``lot_sizes`` an int or (n,).
     The local search by default; ``exact=True`` adds branch and bound per account (``max_nodes``
     each). A row with a bad entry (NaN, a negative target, a non-positive price or value) gets
-    INVALID_INPUT and shares of -1, never an exception.
+    INVALID_INPUT and shares of -1, never an exception (also a row whose targets sum to more
+    than 1, or whose value buys more than 2^53 lots of an asset).
     """
-    labels = asset_labels(cov, weights, prices)
-    w = align(weights, labels, "weights")
-    w = np.ascontiguousarray(np.asarray(w.to_numpy() if is_pandas(w) else w, dtype=np.float64))
-    if w.ndim != 2:
-        raise ShapeError("weights", f"expected an (m, n) matrix of target weights, got shape {w.shape}")
+    labels = asset_labels(cov, weights, prices, lot_sizes)
+    w = _as_float_array(align(weights, labels, "weights"), "weights")
+    if w.ndim != 2 or w.shape[1] == 0:
+        raise ShapeError("weights", f"expected an (m, n) matrix of target weights (n >= 1), got shape {w.shape}")
     m, n = w.shape
-    p = np.asarray(align(prices, labels, "prices"), dtype=np.float64)
+    p = _as_float_array(align(prices, labels, "prices"), "prices")
     p = p.reshape(1, n) if p.ndim == 1 and p.shape[0] == n else p
     if p.ndim != 2 or p.shape[1] != n or p.shape[0] not in (1, m):
         raise ShapeError("prices", f"expected ({n},) or ({m}, {n}), got {np.shape(prices)}")
     lots = _lot_sizes(lot_sizes, n, labels)
-    vals = np.asarray(values, dtype=np.float64).reshape(-1)
+    vals = _as_float_array(values, "values").reshape(-1)
     if vals.shape[0] not in (1, m):
         raise ShapeError("values", f"expected a scalar or ({m},), got {np.shape(values)}")
     s = _dense_cov(cov, n)
-    nodes_limit = int(as_scalar(max_nodes, "max_nodes", minimum=1.0)) if exact else 0
+    nodes_limit = _max_nodes(max_nodes) if exact else 0
     q, cash, objective, lower, status = _core.round_to_lots_batch(
         w, np.ascontiguousarray(p * lots), vals, s, nodes_limit, as_threads(threads))
     q = np.asarray(q)

@@ -147,7 +147,8 @@ def solve_mean_variance(
     w_start = warm_start.weights if isinstance(warm_start, MeanVarianceResult) else warm_start
     given = _constraints_or_keywords(constraints, lower, upper, budget)
     lower, upper, budget = given.lower, given.upper, given.budget
-    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups, given.current_weights)
+    labels = asset_labels(cov, mu, lower, upper, benchmark, w_start, given.groups, given.current_weights,
+                          *(given.costs or ()))
     s, report = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     budget_f = given.budget  # checked by Constraints
@@ -360,7 +361,7 @@ def solve_mean_variance_batch(
         lower, upper, budget = given.lower, given.upper, given.budget
     # per-problem rows are labelled by the assets along their columns
     labels = asset_labels(cov, mu, lower, upper, benchmark, warm_start, *(
-        (None, None) if given is None else (given.groups, given.current_weights)))
+        () if given is None else (given.groups, given.current_weights, *(given.costs or ()))))
     mu, lower, upper, benchmark, warm_start = (
         align(x, labels, name)
         for name, x in (("mu", mu), ("lower", lower), ("upper", upper), ("benchmark", benchmark), ("warm_start", warm_start))

@@ -39,7 +39,8 @@ struct RowsSolveResult {
 /// Newton's method on the row multipliers (the concave dual of the rows), each step one
 /// box-and-budget solve of the problem with mu shifted by -A'lambda (the active-set solver, warm
 /// started) and one small m_W x m_W system built from the free block of that solve; steps that do
-/// not raise the dual are halved. OPTIMAL only with the certificate above passing `tol` and the
+/// not raise the dual are shortened (to where the dual's slope along them crosses zero, by the
+/// secant, within 1/16..1/2 of the step). OPTIMAL only with the certificate above passing `tol` and the
 /// rows met to 1e-9 of their scale; MaxIter after `max_outer` steps or when no step raises the dual
 /// (rows that no portfolio meets end here); InvalidInput when risk_aversion is 0.
 ///

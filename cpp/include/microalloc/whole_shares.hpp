@@ -39,7 +39,8 @@ struct SharesResult {
   std::int64_t nodes = 0;    ///< branch-and-bound nodes
 };
 
-/// Throws std::invalid_argument on sizes or values outside the rules above.
+/// Throws std::invalid_argument on sizes or values outside the rules above (also n = 0, and a
+/// value of more than 2^53 lots of an asset, where the counts would no longer be exact).
 void check_shares_problem(const SharesProblem& problem);
 
 /// The local search. Status MaxIter (not proven), lower_bound 0.
