@@ -713,6 +713,27 @@ def check_projection(res: Any, kw: dict, p: Problem) -> list[str]:
     return c.problems
 
 
+def check_shares(res: Any, kw: dict, p: Problem) -> list[str]:
+    """Whole shares: whole, non-negative counts that the value affords, weights that follow."""
+    c = Checks()
+    c.status("status", res.status)
+    shares = np.asarray(res.shares)
+    prices = np.asarray(_num(kw["prices"]), dtype=float)
+    if isinstance(res.shares, pd.Series) and isinstance(kw["prices"], pd.Series):
+        prices = kw["prices"].reindex(res.shares.index).to_numpy(dtype=float)
+    value = float(_num(kw["value"]))
+    if shares.dtype.kind != "i" or (shares < 0).any():
+        c.fail(f"shares not whole and non-negative: {shares.dtype}")
+    spent = float(shares @ prices) if prices.shape == shares.shape else np.nan
+    if not (res.cash >= 0 and abs(value - spent - res.cash) <= 1e-9 * value):
+        c.fail(f"cash {res.cash!r} against value {value!r} - spent {spent!r}")
+    c.finite("gap", res.gap)
+    c.finite("lower_bound", res.lower_bound)
+    if res.lower_bound > res.gap * (1 + 1e-7) + 1e-12:
+        c.fail(f"lower_bound {res.lower_bound!r} above gap {res.gap!r}")
+    return c.problems
+
+
 def check_frontier(fr: Any, kw: dict, p: Problem) -> list[str]:
     c = Checks()
     c.status("status", fr.status)
@@ -1302,6 +1323,17 @@ SPECS: list[Spec] = [
                        exposures=np.column_stack([np.ones(p.n), p.rng.normal(size=p.n)]), specific_floor=1e-3),
         dict(returns=K_MATRIX, exposures=K_MATRIX, specific_floor=K_REAL),
         check_factor_model,
+    ),
+    Spec(
+        "whole_shares", _kw_call(ma.whole_shares),
+        lambda p: dict(weights=np.full(p.n, 0.9 / p.n), prices=p.rng.uniform(5.0, 200.0, p.n), value=10_000.0,
+                       lot_sizes=1, cov=p.cov, max_nodes=500),
+        dict(weights=K_VEC, prices=K_VEC, value=K_REAL, lot_sizes=K_INT, cov=K_COV, max_nodes=K_INT),
+        check_shares,
+        # targets and value together decide what is affordable and exact
+        coupled=(_FEASIBILITY, {"weights", "prices", "value", "lot_sizes"}),
+        # the ratio value / price is what must stay below 2^53 shares: either side may be named
+        excuses={("prices", "*"): {"value"}, ("value", "*"): {"prices"}},
     ),
     Spec(
         "Covariance", lambda kw: ma.Covariance(kw["cov"], check_psd=kw["check_psd"]),

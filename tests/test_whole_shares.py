@@ -180,8 +180,11 @@ def test_hostile_share_inputs_are_named_or_marked():
     with pytest.raises(ma.InputError) as e:
         ma.whole_shares_batch(np.zeros((2, 0)), np.zeros(0), 1000)
     assert e.value.argument == "weights"
-    with pytest.raises(ma.InputError) as e:  # 5e22 shares of the first asset: counts no longer exact
-        ma.whole_shares([0.5, 0.5], [1e-3, 20.0], 1e20)
+    with pytest.raises(ma.InputError) as e:  # 1e20 shares of the first asset: counts no longer exact
+        ma.whole_shares([0.5, 0.5], [1e-3, 20.0], 1e17)
+    assert e.value.argument == "prices"
+    with pytest.raises(ma.InputError) as e:  # beyond 2^53 shares of every asset
+        ma.whole_shares([0.5, 0.5], [1.0, 20.0], 1e20)
     assert e.value.argument == "value"
     with pytest.raises(ma.InputError) as e:
         ma.whole_shares(["a"], [10.0], 1000)

@@ -106,12 +106,16 @@ def _lot_sizes(lot_sizes: Any, n: int, labels: Any) -> np.ndarray:
 
 
 def _counts_fit(value: float, prices: np.ndarray, labels: Any) -> None:
-    """value / price at most 2^53 shares of any asset, so that every count is exact."""
+    """value / price at most 2^53 shares of any asset, so that every count is exact: the value is
+    named when even the dearest asset overflows, else the price that does."""
     most = value / prices
     if (most > _MAX_COUNT).any():
         k = int(np.argmax(most))
-        raise InputError("value", f"{_num(value)} buys {_num(most[k])} shares of {_entry(labels, k)}; at most 2^53 "
-                                  "(the counts would not be exact)")
+        if value / prices.max() > _MAX_COUNT:
+            raise InputError("value", f"{_num(value)} buys more than 2^53 shares of every asset (the counts would "
+                                      "not be exact)")
+        raise InputError("prices", f"{_entry(labels, k)} = {_num(prices[k])}: the value {_num(value)} buys "
+                                   f"{_num(most[k])} shares of it; at most 2^53 (the counts would not be exact)")
 
 
 def _max_nodes(max_nodes: Any) -> int:
@@ -198,10 +202,10 @@ def whole_shares(
     weights').
     """
     labels = asset_labels(cov, weights, prices, lot_sizes, current_shares)
-    t = _as_float_array(align(weights, labels, "weights"), "weights").reshape(-1)
+    t = _as_float_array(align(weights, labels, "weights"), "weights")
+    if t.ndim != 1 or t.shape[0] == 0:
+        raise ShapeError("weights", f"expected one target weight per asset (a non-empty vector), got shape {t.shape}")
     n = t.shape[0]
-    if n == 0:
-        raise InputError("weights", "no assets")
     t = as_vector(t, n, "weights", labels=labels)
     p = as_vector(prices, n, "prices", labels=labels)
     _targets(t, "weights", labels)
