@@ -734,6 +734,32 @@ def check_shares(res: Any, kw: dict, p: Problem) -> list[str]:
     return c.problems
 
 
+def _trading_call(kw: dict) -> Any:
+    c = ma.Constraints(kw["lower"], kw["upper"], current_weights=kw["current_weights"], costs=kw["costs"],
+                       turnover=kw["turnover"])
+    return ma.solve_mean_variance(kw["cov"], kw["mu"], risk_aversion=3.0, constraints=c)
+
+
+def check_trading(res: Any, kw: dict, p: Problem) -> list[str]:
+    """A rebalance: the mean-variance checks, then trades, turnover and costs from their definitions."""
+    problems = check_mean_variance(res, kw, p)
+    if res.status == Status.OPTIMAL:
+        c = Checks()
+        w0 = _num(kw["current_weights"], list(res.weights.index) if isinstance(res.weights, pd.Series) else None)
+        trades = _w(res.weights) - np.asarray(w0, dtype=float)
+        if not np.allclose(_w(res.trades), trades, atol=1e-12, rtol=0):
+            c.fail("trades are not weights - current_weights")
+        if abs(res.turnover - np.abs(trades).sum()) > 1e-12 * max(1.0, res.turnover):
+            c.fail(f"turnover {res.turnover!r} is not sum |trades|")
+        if kw["turnover"] is not None:
+            limit = float(_num(kw["turnover"]))
+            if res.turnover > limit * (1 + 1e-9) + 1e-12:
+                c.fail(f"turnover {res.turnover!r} above the limit {limit!r}")
+        c.finite("costs_paid", res.costs_paid)
+        problems += c.problems
+    return problems
+
+
 def check_frontier(fr: Any, kw: dict, p: Problem) -> list[str]:
     c = Checks()
     c.status("status", fr.status)
@@ -1323,6 +1349,18 @@ SPECS: list[Spec] = [
                        exposures=np.column_stack([np.ones(p.n), p.rng.normal(size=p.n)]), specific_floor=1e-3),
         dict(returns=K_MATRIX, exposures=K_MATRIX, specific_floor=K_REAL),
         check_factor_model,
+    ),
+    Spec(
+        "solve_mean_variance[trading]", _trading_call,
+        # a limit that every drawn problem can meet (bounds and budget may need most of the weights moved)
+        lambda p: dict(cov=p.cov, mu=p.mu, lower=p.lower, upper=p.upper, current_weights=p.bench, costs=0.002,
+                       turnover=4.0),
+        dict(cov=K_COV, mu=K_VEC, lower=K_BOUND, upper=K_BOUND, current_weights=K_VEC, costs=K_BOUND, turnover=K_REAL),
+        check_trading,
+        # a turnover limit below what the current weights need to reach the bounds and the budget
+        coupled=(_FEASIBILITY | {"current_weights", "turnover"},),
+        # costs and a turnover limit need current weights: without them either may be named
+        together=({"current_weights", "costs", "turnover"},),
     ),
     Spec(
         "whole_shares", _kw_call(ma.whole_shares),
