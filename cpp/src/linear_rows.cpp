@@ -99,7 +99,7 @@ bool RowsNewton::inner_solve(const Vec& lambda, const Vec& start, SolveResult& o
   shifted_mu_ = p_.has_mu() ? Vec(p_.mu) : Vec::Zero(n_);
   if (m_ > 0) shifted_mu_.noalias() -= rows_.a.transpose() * lambda.head(m_);
   const MeanVarianceProblem q{p_.cov, shifted_mu_, p_.lower, p_.upper, p_.benchmark, p_.risk_aversion, p_.budget};
-  out = costs_ != nullptr ? costs_solver_.solve(q, *costs_, extra(lambda), settings_, start)
+  out = costs_ != nullptr ? costs_solver_.solve(q, *costs_, extra(lambda), settings_, start, false)
                           : inner_.solve(q, settings_, start);
   return out.status == Status::Optimal;
 }

@@ -180,7 +180,7 @@ int CostsSolver::switch_segments(const Vec& w, const Vec& g, double nu, const Me
 }
 
 SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts& costs, double extra,
-                               const SolverSettings& settings, const VecRef& warm_start) {
+                               const SolverSettings& settings, const VecRef& warm_start, bool certify) {
   const auto t0 = std::chrono::steady_clock::now();
   const Index n = p.size();
   p.check_sizes();
@@ -210,6 +210,18 @@ SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts&
     w = r.weights;
     sw_.resize(n);
     p.cov.apply(w, sw_);
+    if (!certify) {
+      // The segments' solve is optimal; with every kink's multiplier inside [-buy, sell] for the
+      // same budget multiplier, so is w for the costs (the caller certifies).
+      Vec g = p.risk_aversion * (p.has_benchmark() ? Vec(sw_ - cov_b) : sw_);
+      if (p.has_mu()) g -= p.mu;
+      if (switch_segments(w, g, segment_nu, p, costs, extra) > 0) continue;
+      const double risk_sq = std::max(p.has_benchmark() ? (w - p.benchmark).dot(sw_ - cov_b) : w.dot(sw_), 0.0);
+      r.expected_return = p.has_mu() ? p.mu.dot(w) : 0.0;
+      r.objective = 0.5 * p.risk_aversion * risk_sq - r.expected_return + costs_paid(costs, w, extra);
+      r.risk = std::sqrt(risk_sq);
+      break;
+    }
     detail::Evaluator ev(p, lb_, ub_, cov_b);
     const detail::Evaluator::Point pt = ev.evaluate(w, sw_);
     const double paid = costs_paid(costs, w, extra);

@@ -41,8 +41,10 @@ def resolve_rows(given: Any, n: int, labels: Any, cov: Any) -> ResolvedConstrain
     return resolved
 
 
-def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: tuple, start: np.ndarray):
-    """One rows solve of the target problem's mean-variance relative (``extra``: one more row)."""
+def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: tuple, start: np.ndarray,
+           center: np.ndarray | None = None):
+    """One rows solve of the target problem's mean-variance relative (``extra``: one more row;
+    ``center``: the risk measured from it instead of the benchmark)."""
     n = len(p.mu)
     a = rows.a if rows.has_rows else np.zeros((0, n))
     lo = rows.row_lower if rows.has_rows else EMPTY
@@ -52,15 +54,16 @@ def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: 
         lo, hi = np.r_[lo, extra[1]], np.r_[hi, extra[2]]
     t = rows.trading
     current, zeros, limit = (t.current, np.zeros(n), t.turnover) if t is not None else (EMPTY, EMPTY, math.inf)
-    return _core.solve_with_rows(p.cov, mu, p.lower, p.upper, p.benchmark, ra, p.budget, a, lo, hi, start, p.tol,
+    b = p.benchmark if center is None else center
+    return _core.solve_with_rows(p.cov, mu, p.lower, p.upper, b, ra, p.budget, a, lo, hi, start, p.tol,
                                  _MAX_ITER, current, zeros, zeros if t is not None else EMPTY, limit)
 
 
-def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, elapsed, message=""):
+def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, elapsed, message="", risk=None):
     from .targets import TargetResult  # the result type lives with the targets
 
     mu_w = float(p.mu @ w)
-    risk = float(raw.risk)
+    risk = float(raw.risk) if risk is None else risk
     if p.benchmark.size:
         te, vol = risk, float(np.sqrt(max(w @ (p.cov @ w), 0.0)))
     else:
@@ -152,6 +155,17 @@ def max_return_rows(p: Any, rows: ResolvedConstraints, sigma: float, name: str) 
         ra_lo /= 10.0
         lo = at(ra_lo)
         if from_core(lo.status) != Status.OPTIMAL:
+            # proximal steps at the first risk aversion tried, where the rows solve is well scaled
+            end = _linear_end(p, rows, np.array(hi.weights, dtype=float), max(spread / var_scale, 1e-12))
+            if end is not None:
+                raw_end, gap_end, spent = end
+                elapsed += spent
+                if float(raw_end.risk_to_benchmark) <= sigma:
+                    return _result(p, np.array(raw_end.weights, dtype=float), raw_end.core, ra=0.0, target=name,
+                                   value=sigma, binding=False, gap=gap_end,
+                                   scale=max(abs(float(p.mu @ np.asarray(raw_end.weights))), scale),
+                                   violation=max(float(raw_end.risk_to_benchmark) - sigma, 0.0), elapsed=elapsed,
+                                   risk=float(raw_end.risk_to_benchmark))
             return _finish_max(p, hi, ra_hi, sigma, name, scale, elapsed, binding=False, message=(
                 "the target does not bind: the highest return under the constraints is certified only as far "
                 "as the smallest risk aversion the rows solve settles at"))
@@ -177,6 +191,40 @@ def max_return_rows(p: Any, rows: ResolvedConstraints, sigma: float, name: str) 
                 f_lo *= 0.5
             side = 1
     return _finish_max(p, hi, ra_hi, sigma, name, scale, elapsed, binding=True)
+
+
+class _End:
+    """The linear program's end: the last proximal solve and the risk of its point (from the benchmark)."""
+
+    def __init__(self, core: Any, risk_to_benchmark: float) -> None:
+        self.core, self.weights, self.risk_to_benchmark = core, core.weights, risk_to_benchmark
+
+
+def _linear_end(p: Any, rows: ResolvedConstraints, w: np.ndarray, rho: float) -> tuple | None:
+    """The maximum return under the rows (a linear program the rows' Newton method cannot take at
+    risk aversion 0) by proximal steps ``w <- argmin (rho/2)(v - w)'S(v - w) - mu'v``, which end at
+    an optimum of the linear program. At the last step the solve's certificate, whose gradient is
+    ``-mu + rho S (w+ - w)``, bounds the linear program's gap up to ``rho |S (w+ - w)|_inf`` times
+    the box's width (the box must be finite). None when a step is not certified or the steps do
+    not settle."""
+    width = float(np.sum(p.upper - p.lower))
+    if not np.isfinite(width):
+        return None
+    elapsed = 0.0
+    for _ in range(200):
+        raw = _solve(p, rows, p.mu, rho, (), w, center=w)[0]
+        elapsed += float(raw.solve_time_s)
+        if from_core(raw.status) != Status.OPTIMAL:
+            return None
+        w_new = np.array(raw.weights, dtype=float)
+        move = w_new - w
+        if np.abs(move).max() <= 1e-13 * max(1.0, abs(p.budget)):
+            drift = rho * float(np.abs(p.cov @ move).max()) * width
+            d = w_new - p.benchmark if p.benchmark.size else w_new
+            risk = float(np.sqrt(max(d @ (p.cov @ d), 0.0)))
+            return _End(raw, risk), float(raw.gap) + drift, elapsed
+        w = w_new
+    return None
 
 
 def _finish_max(p, raw, ra, sigma, name, scale, elapsed, *, binding, message=""):

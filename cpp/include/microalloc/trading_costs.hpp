@@ -56,8 +56,10 @@ Certificate certify_with_costs(Certifier& certifier, const Vec& w, const Vec& g,
 class CostsSolver {
  public:
   /// The objective reported is f + cost (rates raised by `extra`); the gap is the certificate's.
+  /// Without `certify` (a caller that certifies the final point itself, as the rows' Newton method
+  /// does) the rounds end on the kinks' multipliers alone and the gap is the last segments' solve's.
   SolveResult solve(const MeanVarianceProblem& problem, const TradingCosts& costs, double extra,
-                    const SolverSettings& settings, const VecRef& warm_start);
+                    const SolverSettings& settings, const VecRef& warm_start, bool certify = true);
   /// Rounds of segment changes of the last solve.
   int rounds() const noexcept { return rounds_; }
 
