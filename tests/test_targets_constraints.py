@@ -166,3 +166,24 @@ def test_exposure_limits_that_nothing_meets_are_refused():
     with pytest.raises(ma.InputError) as e:
         ma.solve_mean_variance(model, rng.normal(size=10), constraints=ma.Constraints(exposure_lower={0: np.inf}))
     assert e.value.argument == "exposure_lower"
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(6, 25))
+def test_max_return_with_a_target_that_does_not_bind(seed, n):
+    """A risk target above the maximum-return portfolio's risk: that portfolio (a linear program
+    under the rows), OPTIMAL, its return within the gap of clarabel's."""
+    rng, s, mu, groups, caps = case(seed, n)
+    cap = max(0.25, 1.5 / n)
+    c = ma.Constraints(upper=cap, groups=groups, group_upper=caps)
+    sigma = 2.0 * float(np.sqrt(np.diag(s).max()))  # above any long-only portfolio's volatility
+    try:
+        res = ma.max_return(s, mu, target_volatility=sigma, constraints=c)
+    except ma.InfeasibleError:
+        return  # the groups' caps cannot hold the budget
+    ref = reference(s, mu, groups, caps, cap, sigma=sigma)
+    assert res.status == ma.Status.OPTIMAL, res.message
+    assert not res.binding
+    w = np.asarray(res.weights)
+    assert mu @ ref - mu @ w <= res.gap + 1e-9
+    assert mu @ w >= mu @ ref - 1e-8
