@@ -115,6 +115,15 @@ def _asset_axis(x: Any, axis: str) -> Any:
     return x.index if axis == "rows" or getattr(x, "ndim", 1) == 1 else x.columns
 
 
+def labelled(values: np.ndarray, labels: Sequence[Any] | None, name: str | None = None) -> Any:
+    """A per-asset result as a Series on the assets' labels when the call was labelled, else as is."""
+    if labels is None:
+        return values
+    import pandas as pd  # only reached when the caller passed pandas objects
+
+    return pd.Series(values, index=labels, name=name)
+
+
 def asset_labels(*inputs: Any) -> Sequence[Any] | None:
     """The assets' labels of a call: those of the first labelled input, in the order given (pass
     the covariance first: its labels win when it is labelled; then the per-asset arguments).

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _entry, _num, as_scalar, as_vector, asset_labels
+from ._validate import _entry, _num, as_scalar, as_vector, asset_labels, labelled
 from .errors import InfeasibleError, InputError
 
 __all__ = ["impact_coefficients", "liquidity_bounds", "capacity"]
@@ -52,14 +52,6 @@ def _assets(*inputs: Any) -> tuple[Any, int]:
     raise InputError("daily_volume", "expected a vector with one entry per asset")
 
 
-def _labelled(v: np.ndarray, labels: Any) -> Any:
-    if labels is None:
-        return v
-    import pandas as pd
-
-    return pd.Series(v, index=labels)
-
-
 def impact_coefficients(
     portfolio_value: float, daily_volume: Any, prices: Any, volatility: Any, *, k: float = 1.0
 ) -> Any:
@@ -84,7 +76,7 @@ def impact_coefficients(
     traded = _market_data(daily_volume, prices, labels, n)
     sigma = _volatility(volatility, labels, n)
     kk = as_scalar(k, "k", minimum=0.0)
-    return _labelled(kk * sigma * np.sqrt(value / traded), labels)
+    return labelled(kk * sigma * np.sqrt(value / traded), labels)
 
 
 def _volatility(volatility: Any, labels: Any, n: int) -> np.ndarray:
@@ -155,7 +147,7 @@ def liquidity_bounds(
             f"participation {_num(rate)}: at most {_num(reach[i])} of weight can be traded "
             f"({stuck.size} such assets)",
         )
-    return _labelled(new_lo, labels), _labelled(new_up, labels)
+    return labelled(new_lo, labels), labelled(new_up, labels)
 
 
 def capacity(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas
+from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas, labelled
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
@@ -155,14 +155,6 @@ def _dense_cov(cov: Any, n: int) -> np.ndarray:
     return s
 
 
-def _labelled(v: np.ndarray, labels: Any) -> Any:
-    if labels is None:
-        return v
-    import pandas as pd
-
-    return pd.Series(v, index=labels)
-
-
 def whole_shares(
     weights: Any,
     prices: Any,
@@ -227,9 +219,9 @@ def whole_shares(
             k = int(bad[0])
             raise InputError("current_shares", f"{_entry(labels, k)} = {_num(held[k])}; a whole number of shares "
                                                "up to 2^53 in size")
-        trades = _labelled(shares - held.astype(np.int64), labels)
+        trades = labelled(shares - held.astype(np.int64), labels)
     return SharesResult(
-        shares=_labelled(shares, labels), weights=_labelled(shares * p / v, labels), cash=float(cash),
+        shares=labelled(shares, labels), weights=labelled(shares * p / v, labels), cash=float(cash),
         gap=float(np.sqrt(objective)), lower_bound=float(np.sqrt(lower)), status=from_core(code), nodes=int(nodes),
         trades=trades,
     )

@@ -23,6 +23,7 @@ from ._validate import (
     align,
     asset_labels,
     check_scales,
+    labelled,
 )
 from .constraints import Constraints
 from .covariance import as_covariance
@@ -42,14 +43,6 @@ _CORE_FIELDS = (
 
 def _check_method(method: Any) -> None:
     as_choice(method, METHODS, "method")
-
-
-def _labelled(values: np.ndarray, labels: Any) -> Any:
-    if labels is None:
-        return values
-    import pandas as pd  # only reached when the caller passed pandas objects
-
-    return pd.Series(values, index=labels, name="weight")
 
 
 def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: Any) -> Constraints:
@@ -183,9 +176,9 @@ def solve_mean_variance(
     if trading is not None:
         _add_trades(result, resolved, info.pop("trading"))
     if labels is not None:
-        object.__setattr__(result, "weights", _labelled(result.weights, labels))
+        object.__setattr__(result, "weights", labelled(result.weights, labels, "weight"))
         if trading is not None:
-            object.__setattr__(result, "trades", _labelled(result.trades, labels))
+            object.__setattr__(result, "trades", labelled(result.trades, labels, "trade"))
     if raise_on_failure:
         result.raise_for_status()
     return result
