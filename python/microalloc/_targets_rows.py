@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._target_result import TargetResult, variance_floor as _variance_floor
 from ._validate import EMPTY, _num
 from .constraints import ResolvedConstraints
 from .errors import InfeasibleError, InputError
@@ -60,8 +61,6 @@ def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: 
 
 
 def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, elapsed, message="", risk=None):
-    from .targets import TargetResult  # the result type lives with the targets
-
     mu_w = float(p.mu @ w)
     risk = float(raw.risk) if risk is None else risk
     if p.benchmark.size:
@@ -89,8 +88,6 @@ def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, ela
 
 
 def min_risk_rows(p: Any, rows: ResolvedConstraints, r: float, name: str, offset: float) -> Any:
-    from .targets import _variance_floor
-
     raw, lam, _, _, _, _ = _solve(p, rows, EMPTY, 1.0, (p.mu, r, math.inf), EMPTY)
     w = np.array(raw.weights, dtype=float)
     price = -float(lam[-1]) if len(lam) else 0.0  # the target row's multiplier (its lower side: <= 0)
@@ -106,8 +103,6 @@ def min_risk_rows(p: Any, rows: ResolvedConstraints, r: float, name: str, offset
 
 def max_return_rows(p: Any, rows: ResolvedConstraints, sigma: float, name: str) -> Any:
     """Regula falsi (Illinois) on log ra for risk(ra) = sigma, each point a warm-started rows solve."""
-    from .targets import _variance_floor
-
     elapsed = 0.0
     start = EMPTY
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, is_pandas, labelled
+from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, labelled
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names

@@ -16,7 +16,6 @@ from ._validate import (
     as_flag,
     is_pandas,
     row_scale_violations,
-    as_bounds,
     as_scalar,
     as_threads,
     as_vector,

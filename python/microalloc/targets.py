@@ -19,91 +19,19 @@ the objective ``(1/2)(w-b)'S(w-b)``), or the maximum-return linear program (retu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._target_result import TargetResult, variance_floor as _variance_floor
 from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from ._validate import EMPTY, _num, as_flag, as_scalar, asset_labels
-from .errors import InfeasibleError, InputError, SolverError
+from .errors import InfeasibleError, InputError
 from .frontier import Frontier, _prepare, _Problem, _run
 from .status import Status, finite_status, from_core
 
 __all__ = ["TargetResult", "min_risk", "max_return"]
-
-
-@dataclass(frozen=True, repr=False)
-class TargetResult:
-    """A frontier portfolio chosen by a target, with the certificate of the target problem.
-
-    Attributes
-    ----------
-    weights : (n,) array or pandas.Series
-    expected_return, volatility : float
-    tracking_error : float or None
-        With a benchmark.
-    risk_aversion : float
-        Where the portfolio sits on the frontier (``inf``: the minimum-risk portfolio; ``0``: the
-        maximum-return one). For :func:`min_risk` ``2 / risk_aversion`` is the price of the target:
-        the variance added per unit of required return.
-    target, target_value : str, float
-        The target's name (``"target_return"``, ``"target_volatility"``, ``"target_tracking_error"``)
-        and value.
-    binding : bool
-        False when the target does not constrain the answer: the minimum-risk portfolio already
-        earns the target return, or the maximum-return portfolio is within the target risk.
-    status : Status
-        OPTIMAL when the certificate passed ``tol`` and the target holds (to 1e-10 relative).
-    gap, rel_gap : float
-        Duality gap of the target problem: in variance units (tracking variance with a
-        benchmark) for :func:`min_risk`, in return units for :func:`max_return` (except at a
-        target equal to the minimum risk, where it is the minimum-risk problem's, in variance
-        units); relative to the objective (for returns: to the larger of ``|mu'w|`` and the
-        spread of ``mu`` times the budget, so that a constant added to ``mu`` does not change it).
-    primal_residual : float
-        The largest violation of the budget, a bound, or the target.
-    dual_residual : float
-        KKT sign and stationarity violation of the mean-variance problem at this risk aversion.
-    """
-
-    weights: Any
-    expected_return: float
-    volatility: float
-    tracking_error: float | None
-    risk_aversion: float
-    target: str
-    target_value: float
-    binding: bool
-    status: Status
-    gap: float
-    rel_gap: float
-    primal_residual: float
-    dual_residual: float
-    solve_time_s: float
-    message: str = ""
-
-    @property
-    def risk(self) -> float:
-        """The risk the target is about: the tracking error with a benchmark, else the volatility."""
-        return self.tracking_error if self.tracking_error is not None else self.volatility
-
-    def is_optimal(self) -> bool:
-        return self.status == Status.OPTIMAL
-
-    def raise_for_status(self) -> TargetResult:
-        if self.status != Status.OPTIMAL:
-            raise SolverError(f"target solve ended with status {self.status.name}: {self.message}", self)
-        return self
-
-    def __repr__(self) -> str:
-        te = "" if self.tracking_error is None else f", tracking_error={self.tracking_error:.6g}"
-        return (
-            f"TargetResult(status={self.status.name}, {self.target}={self.target_value:.6g}, "
-            f"expected_return={self.expected_return:.6g}, volatility={self.volatility:.6g}{te}, "
-            f"binding={self.binding}, rel_gap={self.rel_gap:.2e})"
-        )
 
 
 def _certify(p: _Problem, w: np.ndarray, risk_aversion: float) -> Any:
@@ -142,12 +70,6 @@ def _finish(
         status=status, gap=float(gap), rel_gap=float(rel_gap), primal_residual=primal,
         dual_residual=float(cert.dual_residual), solve_time_s=solve_time_s, message=message,
     )
-
-
-def _variance_floor(p: _Problem) -> float:
-    """The variance below which relative gaps become absolute: the solvers' floor (1e-4 of the
-    average variance times the squared budget in their half-variance objective, so 2e-4 here)."""
-    return 2e-4 * float(p.cov.diagonal().sum()) / len(p.mu) * max(1.0, p.budget * p.budget)
 
 
 def _min_risk_gap(p: _Problem, w: np.ndarray, tau: float, r: float) -> tuple[Any, float, float]:
