@@ -71,7 +71,9 @@ def kkt_violation(s, b, lower, upper, w, tol_bound=1e-12):
     r = np.zeros_like(w)
     r[~held] = (rc[~held] - b[~held]) / w[~held]  # the shift each asset asks for
     if inside.any():
-        c = float(np.median(r[inside]))
+        # rc_i - b_i = c w_i for every inside asset: c from their sums, not a median of the ratios
+        # (a ratio divides rounding by a tiny w_i: 1e-13 became 1e-9 at w_i = 1e-4)
+        c = float(np.sum(rc[inside] - b[inside]) / np.sum(w[inside]))
     else:  # any c between the bounds' requests would do: take the middle of the feasible range
         hi = r[at_lo].min() if at_lo.any() else np.inf
         lo_ = r[at_up].max() if at_up.any() else -np.inf
