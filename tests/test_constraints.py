@@ -268,3 +268,21 @@ def test_factor_exposure_limits_are_rows_of_the_loadings():
         ma.solve_mean_variance(model, pd.Series(mu, index=names), constraints=ma.Constraints(
             exposure_lower={"momentum": 0.0}))
     assert e.value.argument == "exposure_lower"
+
+
+def test_rows_that_exclude_every_portfolio_are_proven_infeasible():
+    """Contradicting rows: the multipliers grow, and their direction is a Farkas certificate
+    (checked here: for it, the least of y'A w over the box and budget exceeds y's limits)."""
+    x, f, d, mu, rng = problem(5, 12)
+    s = x @ f @ x.T + np.diag(d)
+    a = np.zeros((2, 12))
+    a[0, :6] = a[1, :6] = 1.0
+    res = ma.solve_mean_variance(s, mu, risk_aversion=3.0,
+                                 constraints=ma.Constraints(linear=(a, [0.7, -np.inf], [np.inf, 0.3])))
+    assert res.status == ma.Status.INFEASIBLE
+    lam = res.info["row_multipliers"]
+    y = lam / np.abs(lam).max()
+    # the least of y'A w over long-only weights summing to 1 is the smallest entry of A'y
+    least = float((a.T @ y).min())
+    limits = sum(v * (0.3 if v > 0 else 0.7) for v in y)
+    assert least > limits

@@ -324,3 +324,20 @@ def test_more_hostile_trading_arguments():
         current_weights=w0, costs=0.001, turnover=0.5))
     assert list(batch.status) == ["INVALID_INPUT", "OPTIMAL"]  # risk aversion 0 with a turnover limit
     assert np.isnan(batch.turnover[0]) and np.isnan(batch.costs_paid[0])
+
+
+def test_sector_caps_and_a_turnover_limit_that_exclude_every_portfolio():
+    """w0 all in one sector above its cap, a turnover limit too small to bring it under: clarabel
+    finds no portfolio; microalloc says INFEASIBLE (a Farkas certificate of the priced rows)."""
+    x, f, d, mu, rng = model(3, 12)
+    s = x @ f @ x.T + np.diag(d)
+    groups = np.repeat([0, 1, 2], 4)
+    w0 = np.zeros(12)
+    w0[:4] = 0.25
+    res = ma.solve_mean_variance(s, mu, risk_aversion=3.0, constraints=ma.Constraints(
+        upper=1.0, groups=groups, group_upper={0: 0.5, 1: 0.5, 2: 0.5}, current_weights=w0, turnover=0.2))
+    a = np.array([(groups == g).astype(float) for g in (0, 1, 2)])
+    ref = clarabel_costs(s, mu, 3.0, np.zeros(12), np.ones(12), 1.0, w0, np.zeros(12), np.zeros(12), 0.2, a,
+                         np.full(3, 0.5))
+    assert ref is None
+    assert res.status == ma.Status.INFEASIBLE

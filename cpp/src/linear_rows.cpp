@@ -65,6 +65,7 @@ class RowsNewton {
   double slope_at(const Vec& lambda, const Vec& step, const Vec& w) const;
   static double shorter(double slope0, double slope);
   bool certify(const Vec& lambda, RowsSolveResult& out);
+  bool proves_infeasible(const Vec& lambda, const Vec& w);
   double row_scale(Index j) const;
   double upper_of(Index j) const { return j < m_ ? rows_.upper[j] : costs_->turnover; }
   double lower_of(Index j) const { return j < m_ ? rows_.lower[j] : -kInf; }
@@ -375,8 +376,45 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
   out.result = inner;
   const bool ok = certify(lambda, out);
   out.result.iterations = total_iterations;
-  out.result.status = ok ? Status::Optimal : Status::MaxIter;
+  out.result.status = ok ? Status::Optimal : proves_infeasible(lambda, inner.weights) ? Status::Infeasible
+                                                                                   : Status::MaxIter;
   return out;
+}
+
+/// Farkas: for y = lambda / |lambda| (and its turnover part tau >= 0) every feasible w has
+/// y'A w + tau sum |w - w0| <= sum (y^+ row_upper - y^- row_lower) + tau T. When the least of the
+/// left side over the box and the budget (a box-and-budget linear program in the split variables,
+/// its value read off the certificate of any point: value = g'x - gap) exceeds the right side, no
+/// portfolio meets the rows: the multipliers grew because the rows cannot all hold.
+bool RowsNewton::proves_infeasible(const Vec& lambda, const Vec& w) {
+  const double size = lambda.size() > 0 ? lambda.cwiseAbs().maxCoeff() : 0.0;
+  if (!(size > 0.0) || w.size() != n_ || !w.allFinite()) return false;
+  const Vec y = lambda / size;
+  Vec c = Vec::Zero(n_);
+  if (m_ > 0) c.noalias() = rows_.a.transpose() * y.head(m_);
+  double rhs = 0.0, scale = 0.0;
+  for (Index j = 0; j < mt_; ++j) {
+    if (y[j] == 0.0) continue;
+    const double limit = y[j] > 0.0 ? upper_of(j) : lower_of(j);
+    if (!std::isfinite(limit)) return false;
+    rhs += y[j] * limit;
+    scale = std::max(scale, std::abs(y[j] * limit));
+  }
+  const double tau = mt_ > m_ ? y[m_] : 0.0;
+  Certificate cert;
+  double at_w = c.dot(w);
+  if (costs_ != nullptr && tau > 0.0) {
+    const Vec zero = Vec::Zero(n_);
+    const TradingCosts split{costs_->current, zero, zero, costs_->turnover};
+    cert = certify_with_costs(certifier_, w, c, lb_, ub_, p_.budget, 1.0, split, tau);
+    at_w += tau * turnover_of(*costs_, w);
+  } else {
+    cert = certifier_.certify(w.data(), c.data(), lb_.data(), ub_.data(), n_, p_.budget, 1.0);
+  }
+  if (cert.unbounded_violation > 0.0 || !std::isfinite(cert.gap)) return false;
+  const double least = at_w - cert.gap;
+  scale = std::max({scale, std::abs(at_w), c.cwiseAbs().maxCoeff() * std::max(1.0, std::abs(p_.budget))});
+  return least > rhs + 1e-9 * std::max(scale, 1e-300);
 }
 
 /// f(w0) - objective, or +inf when w0 is not feasible (trade_gain above).
