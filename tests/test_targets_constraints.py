@@ -187,3 +187,12 @@ def test_max_return_with_a_target_that_does_not_bind(seed, n):
     w = np.asarray(res.weights)
     assert mu @ ref - mu @ w <= res.gap + 1e-9
     assert mu @ w >= mu @ ref - 1e-8
+
+
+def test_min_risk_with_rows_names_a_target_above_the_highest_return():
+    rng, s, mu, groups, caps = case(2, 20)
+    c = ma.Constraints(upper=0.3, groups=groups, group_upper=caps)
+    top = float(np.sort(mu)[-1])  # no long-only portfolio earns more than the best asset
+    with pytest.raises(ma.InfeasibleError) as e:
+        ma.min_risk(s, mu, top + 0.01, constraints=c)
+    assert e.value.argument == "target_return"

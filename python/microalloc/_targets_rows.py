@@ -93,6 +93,13 @@ def min_risk_rows(p: Any, rows: ResolvedConstraints, r: float, name: str, offset
     price = -float(lam[-1]) if len(lam) else 0.0  # the target row's multiplier (its lower side: <= 0)
     var = float(raw.risk) ** 2
     message = ""
+    if from_core(raw.status) == Status.INFEASIBLE:  # proven: the target, or the constraints alone
+        alone = _solve(p, rows, EMPTY, 1.0, (), EMPTY)[0]
+        if from_core(alone.status) == Status.OPTIMAL:
+            raise InfeasibleError(name, f"{_num(r - offset)} is above the highest return the constraints allow")
+        if from_core(alone.status) == Status.INFEASIBLE:
+            raise InfeasibleError("constraints", "no portfolio meets the constraints (bounds, budget, rows and "
+                                                 "turnover limit together)")
     if from_core(raw.status) != Status.OPTIMAL:
         message = (f"the rows solve ended with {from_core(raw.status).name}: {name} {_num(r - offset)} may be above "
                    "the highest return the constraints allow")

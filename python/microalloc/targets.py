@@ -193,7 +193,8 @@ def min_risk(
     ``constraints`` (a :class:`~microalloc.Constraints`, instead of ``lower``, ``upper`` and
     ``budget``) adds group limits, linear rows and a turnover limit (not costs): the target is then
     one more priced row of the core's rows solve, with the same certificate; a target above what
-    the constraints allow ends NUMERICAL_ERROR with a message (no exact range is known there).
+    the constraints allow raises :class:`~microalloc.errors.InfeasibleError` naming the target when
+    the rows' multipliers prove it (a Farkas certificate), else ends NUMERICAL_ERROR with a message.
     """
     raise_on_failure = as_flag(raise_on_failure, "raise_on_failure")
     p, rows = _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd)
