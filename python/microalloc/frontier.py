@@ -238,6 +238,7 @@ def efficient_frontier(
     upper: Any = 1.0,
     budget: float = 1.0,
     benchmark: Any = None,
+    constraints: Any = None,
     tol: float = 1e-9,
     max_points: int | None = None,
     check_psd: bool = True,
@@ -253,6 +254,7 @@ def efficient_frontier(
     maximum-return portfolio is not unique, the path ends at the least risky of them. Equal
     expected returns everywhere give a frontier of one point.
     """
+    lower, upper, budget = _box_only(constraints, lower, upper, budget, "efficient_frontier")
     prob = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
     if max_points is not None:
         _positive_int(max_points, "max_points")
@@ -272,6 +274,22 @@ class _Problem:
     budget: float
     tol: float
     labels: Any
+
+
+def _box_only(constraints: Any, lower: Any, upper: Any, budget: Any, function: str) -> tuple[Any, Any, Any]:
+    """The bounds and budget of ``constraints=`` (or the keywords): the frontier's path does not
+    follow rows yet, so group limits, linear rows, exposures and trading are refused by name."""
+    if constraints is None:
+        return lower, upper, budget
+    from .solvers import _constraints_or_keywords
+
+    given = _constraints_or_keywords(constraints, lower, upper, budget)
+    if (given.groups is not None or given.linear is not None or given.exposure_lower or given.exposure_upper
+            or given.current_weights is not None):
+        raise InputError("constraints", f"{function} takes bounds and a budget only for now: group limits, linear "
+                                        "rows, exposures and trading are solved by solve_mean_variance, min_risk "
+                                        "and max_return")
+    return given.lower, given.upper, given.budget
 
 
 def _prepare(
@@ -353,6 +371,7 @@ def max_sharpe(
     lower: Any = 0.0,
     upper: Any = 1.0,
     budget: float = 1.0,
+    constraints: Any = None,
     tol: float = 1e-9,
     check_psd: bool = True,
 ) -> MaxSharpeResult:
@@ -363,6 +382,7 @@ def max_sharpe(
     ``risk_free`` when no feasible portfolio has an expected return above the risk-free rate.
     """
     rf = as_scalar(risk_free, "risk_free")
+    lower, upper, budget = _box_only(constraints, lower, upper, budget, "max_sharpe")
     p = _prepare(cov, mu, lower, upper, budget, None, tol, check_psd)
     fr = _run(p)
     fr.raise_for_status()
