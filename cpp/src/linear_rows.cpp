@@ -86,6 +86,7 @@ class RowsNewton {
   Vec shifted_mu_;
   double gradient_scale_ = 1.0;
   Vec lambda_;  // the multipliers of the current iterate (for newton_step's flat directions)
+  Vec values_;  // A w and the turnover of the last point certified
   Certifier certifier_;
 };
 
@@ -267,7 +268,8 @@ double RowsNewton::shorter(double slope0, double slope) {
 bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
   SolveResult& res = out.result;
   const Vec& w = res.weights;
-  const Vec values = values_of(w);
+  values_ = values_of(w);
+  const Vec& values = values_;
   out.values = values.head(m_);
   out.multipliers = lambda.head(m_);
   double violation = 0.0, comp = 0.0;
@@ -286,7 +288,7 @@ bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
   Vec sw(n_);
   p_.cov.apply(w, sw);
   detail::Evaluator ev(p_, lb_, ub_, cov_b_);
-  detail::Evaluator::Point pt = ev.evaluate(w, sw);
+  const detail::Evaluator::Point pt = ev.measure(w, sw);
   Vec g = ev.g;
   if (m_ > 0) g.noalias() += rows_.a.transpose() * lambda.head(m_);
   double paid = 0.0, scale = pt.scale;
@@ -335,7 +337,7 @@ RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
       out.result.iterations = total_iterations;
       return out;
     }
-    const RowSides s = sides(lambda, values_of(out.result.weights));
+    const RowSides s = sides(lambda, values_);  // the rows' values certify() just computed
     lambda_ = lambda;
     Vec step = newton_step(inner, s);
     double reach = ascent_reach(lambda, s, step);

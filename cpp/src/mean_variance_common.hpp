@@ -43,7 +43,14 @@ struct Evaluator {
   };
 
   Point evaluate(const Vec& w, const Vec& cov_w) {
-    const Index n = p.size();
+    Point pt = measure(w, cov_w);
+    pt.cert = certifier.certify(w.data(), g.data(), lb.data(), ub.data(), p.size(), p.budget, pt.scale);
+    return pt;
+  }
+
+  /// The objective pieces and the gradient `g` at w, without the certificate (for callers that
+  /// certify a shifted gradient of their own).
+  Point measure(const Vec& w, const Vec& cov_w) {
     const double ra = p.risk_aversion;
     Point pt{};
     if (p.has_benchmark()) {
@@ -61,7 +68,6 @@ struct Evaluator {
     }
     pt.objective = 0.5 * ra * pt.risk_sq - pt.expected_return;
     pt.scale = std::max(0.5 * ra * pt.risk_sq + std::abs(pt.expected_return), floor_scale);
-    pt.cert = certifier.certify(w.data(), g.data(), lb.data(), ub.data(), n, p.budget, pt.scale);
     return pt;
   }
 

@@ -223,7 +223,7 @@ SolveResult CostsSolver::solve(const MeanVarianceProblem& p, const TradingCosts&
       break;
     }
     detail::Evaluator ev(p, lb_, ub_, cov_b);
-    const detail::Evaluator::Point pt = ev.evaluate(w, sw_);
+    const detail::Evaluator::Point pt = ev.measure(w, sw_);
     const double paid = costs_paid(costs, w, extra);
     const double scale = pt.scale + std::abs(paid);
     const Certificate c = certify_with_costs(certifier_, w, ev.g, lb_, ub_, p.budget, scale, costs, extra);

@@ -115,6 +115,15 @@ def _asset_axis(x: Any, axis: str) -> Any:
     return x.index if axis == "rows" or getattr(x, "ndim", 1) == 1 else x.columns
 
 
+def require_entries(x: np.ndarray, ok: np.ndarray, name: str, labels: Sequence[Any] | None, rule: str) -> None:
+    """InputError naming ``name`` at the first entry where ``ok`` is false: its label, its value and
+    the rule it breaks, with the count of such entries."""
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        k = int(bad[0])
+        raise InputError(name, f"{_entry(labels, k)} = {_num(x[k])}; {rule} ({bad.size} such entries)")
+
+
 def labelled(values: np.ndarray, labels: Sequence[Any] | None, name: str | None = None) -> Any:
     """A per-asset result as a Series on the assets' labels when the call was labelled, else as is."""
     if labels is None:

@@ -207,18 +207,7 @@ def active_portfolio(
     a = float(p.mu @ (w - p.benchmark))
     te = float(res.tracking_error)
     lab = _labeller(p.labels)
-    if isinstance(cov, FactorCovariance):  # the model itself: its report adds the risk by source
-        report = risk_contributions(cov, lab(w), benchmark=lab(p.benchmark), expected_returns=lab(p.mu),
-                                    check_psd=False)
-    elif p.labels is None:
-        report = risk_contributions(p.cov, w, benchmark=p.benchmark, expected_returns=p.mu, check_psd=False)
-    else:
-        import pandas as pd
-
-        report = risk_contributions(
-            pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
-            expected_returns=lab(p.mu), check_psd=False,
-        )
+    report = _risk_report(cov, p, w, lab)
     share = _active_share(w, p.benchmark)
     if finite_status(res.status, a, te, share, res.volatility) != res.status:  # the final guard
         res = replace(res, status=Status.NUMERICAL_ERROR, message="a number of the result is not finite")
@@ -226,6 +215,22 @@ def active_portfolio(
         weights=lab(w), active_weights=lab(w - p.benchmark), alpha=a, tracking_error=te,
         information_ratio=a / te if te > 0 else float("nan"), active_share=share,
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
+    )
+
+
+def _risk_report(cov: Any, p: Any, w: np.ndarray, lab: Any) -> RiskContributions:
+    """The active portfolio's risk report, labelled as the inputs were; a factor model's own (its
+    report adds the risk by source)."""
+    if isinstance(cov, FactorCovariance):
+        return risk_contributions(cov, lab(w), benchmark=lab(p.benchmark), expected_returns=lab(p.mu),
+                                  check_psd=False)
+    if p.labels is None:
+        return risk_contributions(p.cov, w, benchmark=p.benchmark, expected_returns=p.mu, check_psd=False)
+    import pandas as pd
+
+    return risk_contributions(
+        pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
+        expected_returns=lab(p.mu), check_psd=False,
     )
 
 

@@ -10,7 +10,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas
+from ._validate import (
+    _as_float_array, _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas, require_entries,
+)
 from .errors import InfeasibleError, InputError, ShapeError
 
 __all__ = ["Constraints"]
@@ -156,9 +158,7 @@ class Constraints:
         buy = as_vector(buy_in, n, "costs", allow_scalar=True, labels=labels)
         sell = buy if sell_in is buy_in else as_vector(sell_in, n, "costs", allow_scalar=True, labels=labels)
         for rates in (buy, sell):
-            if (rates < 0).any():
-                k = int(np.flatnonzero(rates < 0)[0])
-                raise InputError("costs", f"{_entry(labels, k)} has the rate {_num(rates[k])}; rates must be >= 0")
+            require_entries(rates, rates >= 0, "costs", labels, "rates must be >= 0")
         if np.ndim(self.turnover) != 0:
             raise ShapeError("turnover", "one limit per account is for solve_mean_variance_batch; give a scalar")
         limit = np.inf if self.turnover is None else self.turnover

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import _entry, _num, as_scalar, as_vector, asset_labels, labelled
+from ._validate import _entry, _num, as_scalar, as_vector, asset_labels, labelled, require_entries
 from .errors import InfeasibleError, InputError
 
 __all__ = ["impact_coefficients", "liquidity_bounds", "capacity"]
@@ -29,10 +29,7 @@ def _market_data(volume: Any, prices: Any, labels: Any, n: int) -> np.ndarray:
     v = as_vector(volume, n, "daily_volume", labels=labels)
     p = as_vector(prices, n, "prices", labels=labels)
     for name, a in (("daily_volume", v), ("prices", p)):
-        bad = np.flatnonzero(~(a > 0))
-        if bad.size:
-            raise InputError(name, f"{_entry(labels, int(bad[0]))} = {_num(a[bad[0]])}; must be > 0 "
-                                   f"({bad.size} such entries)")
+        require_entries(a, a > 0, name, labels, "must be > 0")
     traded = v * p
     if not np.isfinite(traded).all():
         i = int(np.flatnonzero(~np.isfinite(traded))[0])

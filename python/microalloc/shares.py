@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validate import _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, labelled
+from ._validate import (
+    _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, labelled, require_entries,
+)
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
@@ -97,11 +99,8 @@ class SharesBatchResult:
 
 def _lot_sizes(lot_sizes: Any, n: int, labels: Any) -> np.ndarray:
     lots = as_vector(lot_sizes, n, "lot_sizes", allow_scalar=True, labels=labels)
-    bad = np.flatnonzero(~((lots >= 1) & (lots == np.round(lots)) & (lots <= _MAX_COUNT)))
-    if bad.size:
-        k = int(bad[0])
-        raise InputError("lot_sizes", f"{_entry(labels, k)} = {_num(lots[k])}; a lot is a whole number of shares "
-                                      "from 1 to 2^53")
+    require_entries(lots, (lots >= 1) & (lots == np.round(lots)) & (lots <= _MAX_COUNT), "lot_sizes", labels,
+                    "a lot is a whole number of shares from 1 to 2^53")
     return lots
 
 
@@ -125,18 +124,8 @@ def _max_nodes(max_nodes: Any) -> int:
     return int(m)
 
 
-def _positive(x: np.ndarray, name: str, labels: Any) -> None:
-    bad = np.flatnonzero(~(x > 0))
-    if bad.size:
-        k = int(bad[0])
-        raise InputError(name, f"{_entry(labels, k)} = {_num(x[k])}; must be > 0 ({bad.size} such entries)")
-
-
 def _targets(t: np.ndarray, name: str, labels: Any) -> None:
-    bad = np.flatnonzero(t < 0)
-    if bad.size:
-        k = int(bad[0])
-        raise InputError(name, f"{_entry(labels, k)} = {_num(t[k])}; target weights must be >= 0 (long only)")
+    require_entries(t, t >= 0, name, labels, "target weights must be >= 0 (long only)")
     total = float(t.sum())
     if total > 1 + 1e-9:
         raise InputError(name, f"the target weights sum to {_num(total)}; at most 1 (the rest is cash)")
@@ -201,7 +190,7 @@ def whole_shares(
     t = as_vector(t, n, "weights", labels=labels)
     p = as_vector(prices, n, "prices", labels=labels)
     _targets(t, "weights", labels)
-    _positive(p, "prices", labels)
+    require_entries(p, p > 0, "prices", labels, "must be > 0")
     v = as_scalar(value, "value", minimum=0.0, strict=True)
     lots = _lot_sizes(lot_sizes, n, labels)
     _counts_fit(v, p, labels)
@@ -214,11 +203,8 @@ def whole_shares(
     trades = None
     if current_shares is not None:
         held = as_vector(current_shares, n, "current_shares", labels=labels)
-        bad = np.flatnonzero((held != np.round(held)) | (np.abs(held) > _MAX_COUNT))
-        if bad.size:
-            k = int(bad[0])
-            raise InputError("current_shares", f"{_entry(labels, k)} = {_num(held[k])}; a whole number of shares "
-                                               "up to 2^53 in size")
+        require_entries(held, (held == np.round(held)) & (np.abs(held) <= _MAX_COUNT), "current_shares", labels,
+                        "a whole number of shares up to 2^53 in size")
         trades = labelled(shares - held.astype(np.int64), labels)
     return SharesResult(
         shares=labelled(shares, labels), weights=labelled(shares * p / v, labels), cash=float(cash),

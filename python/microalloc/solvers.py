@@ -173,11 +173,9 @@ def solve_mean_variance(
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}
     result = MeanVarianceResult._from_core(dict(zip(_CORE_FIELDS, raw.fields, strict=True)), method, tol_f, info)
     if trading is not None:
-        _add_trades(result, resolved, info.pop("trading"))
+        _add_trades(result, resolved, info.pop("trading"), labels)
     if labels is not None:
         object.__setattr__(result, "weights", labelled(result.weights, labels, "weight"))
-        if trading is not None:
-            object.__setattr__(result, "trades", labelled(result.trades, labels, "trade"))
     if raise_on_failure:
         result.raise_for_status()
     return result
@@ -213,11 +211,12 @@ def _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
     return raw, info
 
 
-def _add_trades(result, resolved, traded) -> None:
-    """trades, turnover, costs_paid and trade_gain (the core's) of a solve from current weights."""
+def _add_trades(result, resolved, traded, labels) -> None:
+    """trades (labelled as the inputs were), turnover, costs_paid and trade_gain (the core's) of a
+    solve from current weights."""
     trades = np.asarray(result.weights) - resolved.trading.current
     trades.flags.writeable = False
-    object.__setattr__(result, "trades", trades)
+    object.__setattr__(result, "trades", labelled(trades, labels, "trade"))
     object.__setattr__(result, "turnover", traded["turnover"])
     object.__setattr__(result, "costs_paid", traded["costs_paid"])
     object.__setattr__(result, "trade_gain", traded["trade_gain"])
