@@ -25,14 +25,15 @@ RA = 5.0
 TOL = 1e-9
 
 
-def instance(n: int):
-    """A 10-factor covariance with specific risk (dense), expected returns, 11 sectors whose caps
-    are 0.7-1.6 times their share of the assets, summing to at least 1.2 (a few bind)."""
+def instance_factors(n: int):
+    """A 10-factor model x diag(f) x' + diag(d) with specific risk, expected returns, 11 sectors
+    whose caps are 0.7-1.6 times their share of the assets, summing to at least 1.2 (a few bind):
+    (x, f, d, mu, sector, a, caps). test_bench_trading keeps the factors at n = 10,000."""
     rng = np.random.default_rng([20261203, n])
     x = rng.normal(0.0, 0.2, (n, 10))
     x[:, 0] = rng.normal(1.0, 0.2, n)
-    s = x @ np.diag(rng.uniform(0.01, 0.04, 10)) @ x.T + np.diag(rng.uniform(0.02, 0.09, n))
-    s = 0.5 * (s + s.T)
+    f = rng.uniform(0.01, 0.04, 10)
+    d = rng.uniform(0.02, 0.09, n)
     mu = rng.normal(0.06, 0.04, n)
     sector = rng.integers(0, N_SECTORS, n)
     a = np.zeros((N_SECTORS, n))
@@ -40,7 +41,14 @@ def instance(n: int):
     share = a.sum(axis=1) / n
     caps = np.maximum(share * rng.uniform(0.7, 1.6, N_SECTORS), CAP)
     caps *= max(1.0, 1.2 / caps.sum())  # room for the budget: the caps sum to at least 1.2
-    return s, mu, sector, a, caps
+    return x, f, d, mu, sector, a, caps
+
+
+def instance(n: int):
+    """The instance with its covariance formed (dense): (S, mu, sector, a, caps)."""
+    x, f, d, mu, sector, a, caps = instance_factors(n)
+    s = x @ np.diag(f) @ x.T + np.diag(d)
+    return 0.5 * (s + s.T), mu, sector, a, caps
 
 
 def objective(s, mu, w):

@@ -88,24 +88,6 @@ MAX_ROUNDS = 500
 # ---------------------------------------------------------------------------------------------
 
 
-def instance_factors(n: int):
-    """test_bench_constraints.instance(n) with S kept as its factors (x, f, d), S = x diag(f) x' +
-    diag(d): the same draws in the same order (checked against instance() by test_factor_data)."""
-    rng = np.random.default_rng([20261203, n])
-    x = rng.normal(0.0, 0.2, (n, 10))
-    x[:, 0] = rng.normal(1.0, 0.2, n)
-    f = rng.uniform(0.01, 0.04, 10)
-    d = rng.uniform(0.02, 0.09, n)
-    mu = rng.normal(0.06, 0.04, n)
-    sector = rng.integers(0, N_SECTORS, n)
-    a = np.zeros((N_SECTORS, n))
-    a[sector, np.arange(n)] = 1.0
-    share = a.sum(axis=1) / n
-    caps = np.maximum(share * rng.uniform(0.7, 1.6, N_SECTORS), CAP)
-    caps *= max(1.0, 1.2 / caps.sum())
-    return x, f, d, mu, sector, a, caps
-
-
 @dataclass
 class Data:
     n: int
@@ -219,7 +201,7 @@ def make_data(n: int) -> Data:
     if n in _DATA:
         return _DATA[n]
     if n >= FACTOR_MIN_N:
-        x, f, d, mu, sector, a, caps = instance_factors(n)
+        x, f, d, mu, sector, a, caps = cons.instance_factors(n)
         data = Data(n, None, x, f, d, mu, sector, a, caps)
     else:
         s, mu, sector, a, caps = cons.instance(n)
@@ -432,17 +414,3 @@ def test_trading(benchmark, size, solver):
     assert abs(ref["ref_dual_gap"]) <= 1e-10, ref  # the reference's own duality gap, well below the target
     assert viol <= TOL, f"{solver}: constraint violation {viol:.2e} > {TOL:g} (rel. objective gap {gap:.2e})"
     assert gap <= TOL, f"{solver}: relative objective gap {gap:.2e} > {TOL:g} (violation {viol:.2e})"
-
-
-def test_factor_data():
-    """instance_factors() draws what test_bench_constraints.instance() draws (so the factor form at
-    n = 10,000 is the same family of instances as the dense sizes)."""
-    n = 200
-    s, mu, sector, a, caps = cons.instance(n)
-    x, f, d, mu2, sector2, a2, caps2 = instance_factors(n)
-    s2 = x @ np.diag(f) @ x.T + np.diag(d)
-    np.testing.assert_allclose(s2, s, rtol=1e-14, atol=1e-15)
-    np.testing.assert_array_equal(mu2, mu)
-    np.testing.assert_array_equal(sector2, sector)
-    np.testing.assert_array_equal(a2, a)
-    np.testing.assert_array_equal(caps2, caps)
