@@ -740,6 +740,26 @@ def _trading_call(kw: dict) -> Any:
     return ma.solve_mean_variance(kw["cov"], kw["mu"], risk_aversion=3.0, constraints=c)
 
 
+def _half_capped(kw: dict) -> Any:
+    """The bounds of the call with one row: the first half of the assets together at most 0.6."""
+    labels = _labels(kw)
+    if labels is not None:  # by name, so that a shuffled input caps the same assets
+        names = sorted(labels, key=str)
+        row: Any = pd.DataFrame([[float(x in names[: max(len(names) // 2, 1)]) for x in labels]], columns=labels)
+    else:
+        n = kw["_n"]
+        row = (np.arange(n) < max(n // 2, 1)).astype(float)
+    return ma.Constraints(kw["lower"], kw["upper"], linear=(row, -np.inf, 0.6))
+
+
+def _frontier_rows_call(kw: dict) -> Any:
+    return ma.efficient_frontier(kw["cov"], kw["mu"], constraints=_half_capped(kw))
+
+
+def _max_sharpe_rows_call(kw: dict) -> Any:
+    return ma.max_sharpe(kw["cov"], kw["mu"], risk_free=0.005, constraints=_half_capped(kw))
+
+
 def check_trading(res: Any, kw: dict, p: Problem) -> list[str]:
     """A rebalance: the mean-variance checks, then trades, turnover and costs from their definitions."""
     problems = check_mean_variance(res, kw, p)
@@ -1349,6 +1369,18 @@ SPECS: list[Spec] = [
                        exposures=np.column_stack([np.ones(p.n), p.rng.normal(size=p.n)]), specific_floor=1e-3),
         dict(returns=K_MATRIX, exposures=K_MATRIX, specific_floor=K_REAL),
         check_factor_model,
+    ),
+    Spec(
+        "efficient_frontier[rows]", _frontier_rows_call,
+        lambda p: dict(cov=p.cov, mu=p.mu, lower=p.lower, upper=p.upper, _n=p.n),
+        dict(cov=K_COV, mu=K_VEC, lower=K_BOUND, upper=K_BOUND),
+        check_frontier, coupled=(_FEASIBILITY | {"mu"},),
+    ),
+    Spec(
+        "max_sharpe[rows]", _max_sharpe_rows_call,
+        lambda p: dict(cov=p.cov, mu=p.mu, lower=p.lower, upper=p.upper, _n=p.n),
+        dict(cov=K_COV, mu=K_VEC, lower=K_BOUND, upper=K_BOUND),
+        check_max_sharpe, coupled=(_FEASIBILITY | {"mu", "cov", "risk_free"},),
     ),
     Spec(
         "solve_mean_variance[trading]", _trading_call,

@@ -322,3 +322,23 @@ def test_a_method_that_is_not_one_of_the_names_is_named(method):
         with pytest.raises(ma.errors.InputError) as info:
             call()
         assert info.value.argument == "method"
+
+
+@pytest.mark.parametrize("huge", [1e100, 1e300])
+def test_a_huge_upper_bound_is_no_false_infeasibility(huge):
+    """The budget-implied box beside one huge bound: the sum of the others' upper bounds was the
+    total minus the huge one, which cancelled to 0 and implied lower = budget on that asset
+    (INFEASIBLE). A huge bound must act as no bound: the same weights as +inf, here from the
+    closed form of two assets (the budget leaves one degree of freedom)."""
+    s = np.array([[0.04, 0.006], [0.006, 0.09]])
+    lo = np.array([0.2143, 0.0084])
+    for upper in ([huge, 0.67], [np.inf, 0.67]):
+        res = ma.solve_mean_variance(s, lower=lo, upper=np.array(upper))
+        # min w'Sw on w0 + w1 = 1: w0 = (s11 - s01) / (s00 + s11 - 2 s01), inside both boxes
+        w0 = (s[1, 1] - s[0, 1]) / (s[0, 0] + s[1, 1] - 2 * s[0, 1])
+        assert res.is_optimal
+        np.testing.assert_allclose(res.weights, [w0, 1 - w0], atol=1e-12)
+    rows = ma.Constraints(lo, np.array([huge, 0.67]), linear=(np.array([1.0, 0.0]), -np.inf, 0.6))
+    res = ma.solve_mean_variance(s, constraints=rows)  # the row binds: w = (0.6, 0.4)
+    assert res.is_optimal
+    np.testing.assert_allclose(res.weights, [0.6, 0.4], atol=1e-12)

@@ -211,23 +211,35 @@ void implied_bounds(const VecRef& lb, const VecRef& ub, double budget, Vec& lb_o
   lb_out = lb;
   ub_out = ub;
   Index lb_inf = 0, ub_inf = 0;
-  double lb_sum = 0.0, ub_sum = 0.0;
-  for (Index i = 0; i < n; ++i) {
-    if (std::isfinite(lb[i])) lb_sum += lb[i]; else ++lb_inf;
-    if (std::isfinite(ub[i])) ub_sum += ub[i]; else ++ub_inf;
+  // The sum of the other assets' bounds is the total minus the asset's own, except beside a huge
+  // bound of its own (1e100), where that cancels to 0 and would imply a false bound on the asset
+  // (and a false infeasibility): there it is a prefix plus a suffix sum.
+  Vec lb_after = Vec::Zero(n + 1), ub_after = Vec::Zero(n + 1);  // sums over j >= i (finite terms)
+  for (Index i = n - 1; i >= 0; --i) {
+    lb_after[i] = lb_after[i + 1] + (std::isfinite(lb[i]) ? lb[i] : 0.0);
+    ub_after[i] = ub_after[i + 1] + (std::isfinite(ub[i]) ? ub[i] : 0.0);
+    lb_inf += std::isfinite(lb[i]) ? 0 : 1;
+    ub_inf += std::isfinite(ub[i]) ? 0 : 1;
   }
+  const auto others = [](double total, double own, double before, double after) {
+    const double fast = total - own;
+    return std::abs(own) > 1e6 * std::max(1.0, std::abs(fast)) ? before + after : fast;
+  };
+  double lb_before = 0.0, ub_before = 0.0;  // sums over j < i
   for (Index i = 0; i < n; ++i) {
-    // sum of the other lower bounds (finite only when none of them is -inf)
+    // the other lower bounds' sum (finite only when none of them is -inf)
     const bool li = std::isfinite(lb[i]);
     if (lb_inf == 0 || (lb_inf == 1 && !li)) {
-      const double others = li ? lb_sum - lb[i] : lb_sum;
-      ub_out[i] = std::min(ub_out[i], budget - others);
+      const double o = li ? others(lb_after[0], lb[i], lb_before, lb_after[i + 1]) : lb_after[0];
+      ub_out[i] = std::min(ub_out[i], budget - o);
     }
     const bool ui = std::isfinite(ub[i]);
     if (ub_inf == 0 || (ub_inf == 1 && !ui)) {
-      const double others = ui ? ub_sum - ub[i] : ub_sum;
-      lb_out[i] = std::max(lb_out[i], budget - others);
+      const double o = ui ? others(ub_after[0], ub[i], ub_before, ub_after[i + 1]) : ub_after[0];
+      lb_out[i] = std::max(lb_out[i], budget - o);
     }
+    lb_before += li ? lb[i] : 0.0;
+    ub_before += ui ? ub[i] : 0.0;
     // Never tighter than the original box on the other side (rounding in the sums).
     ub_out[i] = std::max(ub_out[i], lb[i]);
     lb_out[i] = std::min(lb_out[i], ub[i]);

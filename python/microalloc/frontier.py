@@ -254,12 +254,11 @@ def efficient_frontier(
     maximum-return portfolio is not unique, the path ends at the least risky of them. Equal
     expected returns everywhere give a frontier of one point.
     """
-    lower, upper, budget = _box_only(constraints, lower, upper, budget, "efficient_frontier")
-    prob = _prepare(cov, mu, lower, upper, budget, benchmark, tol, check_psd)
+    prob, rows = _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd)
     if max_points is not None:
         _positive_int(max_points, "max_points")
     # clipped so that the core's int arithmetic on it (4 * max_points) cannot overflow
-    return _run(prob, max_points=int(min(max_points or 0, (2**31 - 1) // 4)))
+    return _path(prob, rows, max_points=int(min(max_points or 0, (2**31 - 1) // 4)))
 
 
 @dataclass(frozen=True)
@@ -276,20 +275,37 @@ class _Problem:
     labels: Any
 
 
-def _box_only(constraints: Any, lower: Any, upper: Any, budget: Any, function: str) -> tuple[Any, Any, Any]:
-    """The bounds and budget of ``constraints=`` (or the keywords): the frontier's path does not
-    follow rows yet, so group limits, linear rows, exposures and trading are refused by name."""
-    if constraints is None:
-        return lower, upper, budget
+def _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd, **kw):
+    """The problem and, with ``constraints=`` holding rows or a turnover limit, its rows."""
+    from ._targets_rows import resolve_rows
     from .solvers import _constraints_or_keywords
 
     given = _constraints_or_keywords(constraints, lower, upper, budget)
-    if (given.groups is not None or given.linear is not None or given.exposure_lower or given.exposure_upper
-            or given.current_weights is not None):
-        raise InputError("constraints", f"{function} takes bounds and a budget only for now: group limits, linear "
-                                        "rows, exposures and trading are solved by solve_mean_variance, min_risk "
-                                        "and max_return")
-    return given.lower, given.upper, given.budget
+    labels = kw.pop("labels", None)
+    if labels is None:
+        labels = asset_labels(cov, mu, given.lower, given.upper, benchmark, given.groups, given.current_weights)
+    p = _prepare(cov, mu, given.lower, given.upper, given.budget, benchmark, tol, check_psd, labels=labels, **kw)
+    rows = None if constraints is None else resolve_rows(given, len(p.mu), p.labels, cov)
+    return p, rows
+
+
+def _path(p: _Problem, rows: Any, max_points: int = 0, *, whole: bool = False) -> Frontier:
+    """The frontier of a prepared problem: the core's walk, or with rows the rows' walk. ``whole``:
+    the caller needs the whole path, so a covariance under which the rows' path is not unique
+    raises InputError naming ``cov`` instead of returning the path up to there."""
+    if rows is None:
+        return _run(p, max_points=max_points)
+    if rows.trading is not None:
+        raise InputError("constraints", "the frontier takes bounds, a budget, group limits, linear rows and exposure "
+                                        "limits; current weights and a turnover limit belong to solve_mean_variance")
+    from ._frontier_rows import walk
+
+    raw = walk(p, rows, max_points)
+    if raw["singular"] and (whole or not len(raw["tau"])):
+        raise InputError("cov", "is singular where the constraints' rows bind, so the frontier under them is not "
+                                "unique; give a positive definite covariance (shrinkage, or a factor model with "
+                                "positive specific variances)")
+    return _from_raw(p, raw)
 
 
 def _prepare(
@@ -315,9 +331,15 @@ def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_
     raw = _core.efficient_frontier(
         p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk
     )
-    status = from_core(raw["status"])
+    return _from_raw(p, raw)
+
+
+def _from_raw(p: _Problem, raw: Any) -> Frontier:
+    """The Frontier of a walk's fields (the core's, or the rows' walk's with a Status)."""
+    rows = isinstance(raw["status"], Status)  # the rows' walk reports a Status, the core a code
+    status = raw["status"] if rows else from_core(raw["status"])
     if status == Status.INFEASIBLE:
-        raise InfeasibleError("lower", raw["message"])
+        raise InfeasibleError("constraints" if rows else "lower", raw["message"])
     # + 0.0 turns a -0.0 from the core (a one-point path) into +0.0: 1 / tau is then +inf, the
     # minimum-variance end, never -inf
     tau = np.asarray(raw["tau"], dtype=np.float64) + 0.0
@@ -382,9 +404,8 @@ def max_sharpe(
     ``risk_free`` when no feasible portfolio has an expected return above the risk-free rate.
     """
     rf = as_scalar(risk_free, "risk_free")
-    lower, upper, budget = _box_only(constraints, lower, upper, budget, "max_sharpe")
-    p = _prepare(cov, mu, lower, upper, budget, None, tol, check_psd)
-    fr = _run(p)
+    p, rows = _prepare_with(cov, mu, lower, upper, budget, None, constraints, tol, check_psd)
+    fr = _path(p, rows, whole=True)
     fr.raise_for_status()
     excess_top = fr.expected_returns[-1] - rf * fr.budget
     if not fr.unbounded and not excess_top > 0:

@@ -28,7 +28,7 @@ from ._target_result import TargetResult, variance_floor as _variance_floor
 from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from ._validate import EMPTY, _num, as_flag, as_scalar, asset_labels
 from .errors import InfeasibleError, InputError
-from .frontier import Frontier, _prepare, _Problem, _run
+from .frontier import Frontier, _prepare, _prepare_with, _Problem, _run
 from .status import Status, finite_status, from_core
 
 __all__ = ["TargetResult", "min_risk", "max_return"]
@@ -203,19 +203,6 @@ def min_risk(
         res = min_risk_rows(p, rows, r, "target_return", 0.0)
         return res.raise_for_status() if raise_on_failure else res
     return _min_risk(p, r, raise_on_failure)
-
-
-def _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd, **kw):
-    """The problem and, with ``constraints=`` holding rows or a turnover limit, its rows."""
-    from .solvers import _constraints_or_keywords
-
-    given = _constraints_or_keywords(constraints, lower, upper, budget)
-    labels = kw.pop("labels", None)
-    if labels is None:
-        labels = asset_labels(cov, mu, given.lower, given.upper, benchmark, given.groups, given.current_weights)
-    p = _prepare(cov, mu, given.lower, given.upper, given.budget, benchmark, tol, check_psd, labels=labels, **kw)
-    rows = None if constraints is None else resolve_rows(given, len(p.mu), p.labels, cov)
-    return p, rows
 
 
 def max_return(

@@ -1,0 +1,172 @@
+"""The efficient frontier and maximum Sharpe under group limits, linear rows and exposure limits,
+against clarabel (test-only) on the same problems:
+
+- at every turning point and at points between them, the frontier's portfolio against clarabel's
+  solve of the mean-variance problem with the same rows at that risk aversion (objective, weights);
+- the path is continuous and its expected return rises along it;
+- maximum Sharpe against the homogenised convex QP (y = kappa w) with the rows scaled by kappa;
+- rows that never bind give the frontier without them (the core's path, a separate method).
+"""
+
+from __future__ import annotations
+
+import clarabel
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_constraints import case, clarabel_qp
+
+import microalloc as ma
+
+
+def group_rows(labels, group_lower, group_upper, a_lin=None, lin_up=None):
+    """The rows of the constraints as (A, lower, upper), built here from the labels and limits."""
+    present = sorted(set(labels))
+    a = [(labels == g).astype(float) for g in present]
+    lo = [group_lower.get(g, -np.inf) for g in present]
+    hi = [group_upper.get(g, np.inf) for g in present]
+    if a_lin is not None and len(a_lin):
+        a += list(a_lin)
+        lo += [-np.inf] * len(a_lin)
+        hi += list(lin_up)
+    return np.array(a), np.array(lo), np.array(hi)
+
+
+def objective(s, mu, ra, w):
+    return 0.5 * ra * w @ s @ w - mu @ w
+
+
+def check_against_clarabel(fr, s, mu, lo, up, a, rlo, rup):
+    """Every turning point and the midpoints of the segments against clarabel at that risk aversion."""
+    ras = list(fr.risk_aversions[1:])
+    ras += [2.0 / (1 / r1 + 1 / r2) for r1, r2 in zip(fr.risk_aversions[1:-1], fr.risk_aversions[2:])]
+    ras += [fr.risk_aversions[1] * 2.0] if len(fr) > 1 else [1.0]
+    for ra in ras:
+        w = np.asarray(fr.at_risk_aversion(ra), dtype=float)
+        ref = clarabel_qp(s, mu, ra, lo, up, 1.0, a, rlo, rup)
+        assert ref is not None
+        scale = abs(objective(s, mu, ra, ref)) + 0.5 * ra * ref @ s @ ref + 1e-12
+        assert objective(s, mu, ra, w) <= objective(s, mu, ra, ref) + 1e-7 * scale, ra
+        assert np.all(a @ w <= rup + 1e-9) and np.all(a @ w >= rlo - 1e-9)
+        assert np.all(w >= lo - 1e-12) and np.all(w <= up + 1e-12) and abs(w.sum() - 1) < 1e-9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(4, 24), n_groups=st.integers(2, 5),
+       cap=st.sampled_from([1.0, 0.3, 0.5]), floors=st.booleans(), factor=st.booleans(), rows=st.integers(0, 2))
+def test_frontier_with_rows_against_clarabel(seed, n, n_groups, cap, floors, factor, rows):
+    x, f, d, mu, s, labels, _, glo, gup, a_lin, lin_up, c = case(seed, n, n_groups, cap, floors, rows)
+    a, rlo, rup = group_rows(labels, glo, gup, a_lin, lin_up)
+    lo, up = np.zeros(n), np.full(n, cap)
+    if clarabel_qp(s, mu, 1.0, lo, up, 1.0, a, rlo, rup) is None:
+        with pytest.raises(ma.InfeasibleError) as e:
+            ma.efficient_frontier(s, mu, constraints=c)
+        assert e.value.argument in ("constraints", "group_lower", "group_upper", "upper")
+        return
+    cov = ma.FactorCovariance(x, f, d) if factor else s
+    fr = ma.efficient_frontier(cov, mu, constraints=c)
+    assert fr.status == ma.Status.OPTIMAL, fr.message
+    assert fr.max_rel_gap <= 1e-9
+    # the minimum-variance end against clarabel's minimum variance (mu = 0)
+    ref = clarabel_qp(s, np.zeros(n), 1.0, lo, up, 1.0, a, rlo, rup)
+    w0 = fr.weights[0]
+    assert w0 @ s @ w0 <= ref @ s @ ref * (1 + 1e-7) + 1e-14
+    check_against_clarabel(fr, s, mu, lo, up, a, rlo, rup)
+    assert np.all(np.diff(fr.expected_returns) >= -1e-12)
+    # continuous: just before and after every turning point the portfolios agree
+    for ra in fr.risk_aversions[1:-1]:
+        wa, wb = fr.at_risk_aversion(ra * (1 + 1e-9)), fr.at_risk_aversion(ra * (1 - 1e-9))
+        assert np.abs(np.asarray(wa) - np.asarray(wb)).max() < 1e-6
+
+
+def clarabel_max_sharpe(s, mu, rf, lo, up, a, rlo, rup):
+    """max (mu - rf)'w / sqrt(w'Sw) over the same set, homogenised: y = kappa w, kappa >= 0,
+    min y'Sy s.t. (mu - rf)'y = 1, 1'y = kappa, kappa lo <= y <= kappa up, kappa rlo <= A y <= kappa rup."""
+    n = len(mu)
+    z = np.zeros((1, 1))
+    rows_eq = sp.csc_matrix(np.vstack([np.r_[mu - rf, 0.0], np.r_[np.ones(n), -1.0]]))
+    fu, fl = np.isfinite(rup), np.isfinite(rlo)
+    ineq = [np.hstack([np.eye(n), -up[:, None]]), np.hstack([-np.eye(n), lo[:, None]]),
+            np.hstack([a[fu], -rup[fu, None]]), np.hstack([-a[fl], rlo[fl, None]]), np.r_[np.zeros(n), -1.0][None]]
+    a_ineq = sp.csc_matrix(np.vstack(ineq))
+    p = sp.block_diag([sp.csc_matrix(np.triu(2 * s)), sp.csc_matrix(z)], format="csc")
+    st_ = clarabel.DefaultSettings()
+    st_.verbose = False
+    st_.tol_gap_abs = st_.tol_gap_rel = st_.tol_feas = 1e-11
+    solver = clarabel.DefaultSolver(p, np.zeros(n + 1), sp.vstack([rows_eq, a_ineq], format="csc"),
+                                    np.r_[1.0, 0.0, np.zeros(a_ineq.shape[0])],
+                                    [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(a_ineq.shape[0])], st_)
+    sol = solver.solve()
+    assert str(sol.status) in ("Solved", "AlmostSolved"), sol.status
+    y = np.array(sol.x)
+    return y[:n] / y[n]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(4, 20), n_groups=st.integers(2, 5),
+       floors=st.booleans(), factor=st.booleans())
+def test_max_sharpe_with_rows_against_homogenised_clarabel(seed, n, n_groups, floors, factor):
+    x, f, d, mu, s, labels, _, glo, gup, _, _, c = case(seed, n, n_groups, 0.5, floors, 0)
+    a, rlo, rup = group_rows(labels, glo, gup)
+    lo, up = np.zeros(n), np.full(n, 0.5)
+    if clarabel_qp(s, mu, 1.0, lo, up, 1.0, a, rlo, rup) is None:
+        return
+    rf = 0.01
+    cov = ma.FactorCovariance(x, f, d) if factor else s
+    try:
+        res = ma.max_sharpe(cov, mu, risk_free=rf, constraints=c)
+    except ma.InfeasibleError as e:  # no portfolio beats the risk-free rate: check that it is so
+        assert e.argument == "risk_free"
+        top = ma.efficient_frontier(s, mu, constraints=c).expected_returns[-1]
+        assert top <= rf + 1e-12
+        return
+    ref = clarabel_max_sharpe(s, mu, rf, lo, up, a, rlo, rup)
+    sharpe_ref = (mu @ ref - rf) / np.sqrt(ref @ s @ ref)
+    w = np.asarray(res.weights, dtype=float)
+    assert res.sharpe >= sharpe_ref * (1 - 1e-7)
+    assert abs(res.sharpe - (mu @ w - rf) / np.sqrt(w @ s @ w)) <= 1e-9 * abs(res.sharpe)
+    assert np.all(a @ w <= rup + 1e-9) and np.all(a @ w >= rlo - 1e-9)
+
+
+def test_rows_that_never_bind_give_the_plain_frontier():
+    rng = np.random.default_rng(3)
+    n = 10
+    x = rng.normal(size=(80, n))
+    s, mu = np.cov(x.T), rng.normal(0.05, 0.03, n)
+    loose = ma.Constraints(groups=np.array(list("ABABABABAB")), group_upper={"A": 2.0, "B": 2.0})
+    with_rows = ma.efficient_frontier(s, mu, constraints=loose)
+    plain = ma.efficient_frontier(s, mu)
+    assert len(with_rows) == len(plain)
+    np.testing.assert_allclose(with_rows.risk_aversions[1:], plain.risk_aversions[1:], rtol=1e-8)
+    np.testing.assert_allclose(with_rows.weights, plain.weights, atol=1e-10)
+
+
+def test_exposure_limits_on_the_frontier():
+    rng = np.random.default_rng(8)
+    n, k = 30, 3
+    x = rng.normal(0, 0.3, (n, k))
+    x[:, 0] = rng.normal(1.0, 0.2, n)
+    f, d = np.diag([0.03, 0.01, 0.01]), rng.uniform(0.01, 0.05, n)
+    mu = 0.02 + 0.05 * x[:, 1] + rng.normal(0, 0.01, n)  # the second factor pays: the limit binds
+    cov = ma.FactorCovariance(x, f, d)
+    c = ma.Constraints(upper=0.2, exposure_upper={1: 0.1}, exposure_lower={1: -0.1})
+    fr = ma.efficient_frontier(cov, mu, constraints=c)
+    assert fr.status == ma.Status.OPTIMAL
+    exposures = fr.weights @ x[:, 1]
+    assert exposures.max() <= 0.1 + 1e-9 and abs(exposures.max() - 0.1) < 1e-9  # reached at the top
+    s = x @ f @ x.T + np.diag(d)
+    a, rlo, rup = x[:, 1][None], np.array([-0.1]), np.array([0.1])
+    check_against_clarabel(fr, s, mu, np.zeros(n), np.full(n, 0.2), a, rlo, rup)
+
+
+def test_trading_on_the_frontier_is_refused_by_name():
+    s, mu = np.eye(3) * 0.04, np.array([0.05, 0.06, 0.07])
+    c = ma.Constraints(current_weights=np.full(3, 1 / 3), turnover=0.1)
+    with pytest.raises(ma.InputError) as e:
+        ma.efficient_frontier(s, mu, constraints=c)
+    assert e.value.argument == "constraints"
+    with pytest.raises(ma.InputError) as e:
+        ma.max_sharpe(s, mu, constraints=c)
+    assert e.value.argument == "constraints"
