@@ -58,6 +58,7 @@ class _Segment:
     lam1: np.ndarray
     s_alpha: np.ndarray  # S alpha, S beta
     s_beta: np.ndarray
+    cond: tuple | None = None  # the conditions, once computed (RowsWalk.conditions)
 
     def at(self, tau: float) -> np.ndarray:
         return self.alpha + tau * self.beta if self.beta.any() else self.alpha.copy()
@@ -91,6 +92,8 @@ class RowsWalk:
         self.status, self.message = Status.OPTIMAL, ""
         self.unbounded = False
         self.singular = False  # stopped where no working set had a definite system
+        self._held: tuple[np.ndarray, np.ndarray] | None = None  # (w_H, S w_H) of the last segment
+        self._held_age = 0
 
     # ---- one segment: the KKT system of a working set
     def segment(self, side: np.ndarray, rside: np.ndarray) -> _Segment | None:
@@ -104,7 +107,8 @@ class RowsWalk:
         target = np.where(rside[active] == UPPER, self.hi[active], self.lo[active])
         e = self.a_hat[np.ix_(active, free)]
         rhs_rows = target - self.a_hat[active] @ w_held
-        c = self.sb - self.cov @ w_held
+        s_held = self._s_held(w_held)
+        c = self.sb - s_held
         solved = _kkt(self._free_block(free), e, np.column_stack([c[free], self.mu[free]]), rhs_rows,
                       sigma=self.mean_var)
         if solved is None:
@@ -114,7 +118,40 @@ class RowsWalk:
         alpha[free], beta[free] = w_f[:, 0], w_f[:, 1]
         lam0, lam1 = np.zeros(len(self.lo)), np.zeros(len(self.lo))
         lam0[active], lam1[active] = lam[:, 0], lam[:, 1]
-        return _Segment(side.copy(), rside.copy(), alpha, beta, lam0, lam1, self.cov @ alpha, self.cov @ beta)
+        s_free = self._s_free(free, w_f)  # S alpha = S w_H + S_.F alpha_F; S beta = S_.F beta_F
+        return _Segment(side.copy(), rside.copy(), alpha, beta, lam0, lam1, s_held + s_free[:, 0], s_free[:, 1])
+
+    def _s_held(self, w_held: np.ndarray) -> np.ndarray:
+        """S w_H, updated by the columns of the assets that changed since the last segment (an event
+        moves one) and recomputed from scratch every 32 segments (the updates drift by rounding)."""
+        last = self._held
+        if last is not None and self._held_age < 32:
+            changed = np.flatnonzero(w_held != last[0])
+            if changed.size <= 8:
+                self._held_age += 1
+                if changed.size:
+                    delta = w_held[changed] - last[0][changed]
+                    if isinstance(self.cov, np.ndarray):
+                        update = self.cov[:, changed] @ delta
+                    else:
+                        full = np.zeros(self.n)
+                        full[changed] = delta
+                        update = self.cov @ full
+                    self._held = (w_held, last[1] + update)
+                return self._held[1]
+        self._held, self._held_age = (w_held, self.cov @ w_held), 0
+        return self._held[1]
+
+    def _s_free(self, free: np.ndarray, w_f: np.ndarray) -> np.ndarray:
+        """S_.F x_F for the two columns of the free weights (n x 2)."""
+        if isinstance(self.cov, np.ndarray):
+            return self.cov[:, free] @ w_f
+        out = np.empty((self.n, 2))
+        for j in range(2):
+            full = np.zeros(self.n)
+            full[free] = w_f[:, j]
+            out[:, j] = self.cov @ full
+        return out
 
     def _free_block(self, free: np.ndarray) -> np.ndarray:
         if isinstance(self.cov, np.ndarray):
@@ -123,34 +160,42 @@ class RowsWalk:
 
     # ---- the conditions p + tau q >= 0 of a segment, with what each one's failure changes
     def conditions(self, seg: _Segment, tau: float) -> tuple[np.ndarray, ...]:
-        """(p, q, p_tol, kind, index, new side): kind 0 an asset, 1 a row."""
-        ps, qs, tols, kinds, idxs, news = [], [], [], [], [], []
+        """(p, q, p_tol, kind, index, new side): kind 0 an asset, 1 a row. The tolerance of the
+        reduced gradients and multipliers grows with tau (their tau mu term); the rest is kept
+        on the segment (every turning point asks for them two to four times)."""
+        if seg.cond is None:
+            seg.cond = self._conditions(seg)
+        p, q, tol_w, tol_g, kind, idx, new = seg.cond
+        return p, q, tol_w + tol_g * (self.mean_var * self.wscale + max(tau, self.tau_scale) * self.mu_scale), \
+            kind, idx, new
 
-        def add(p, q, tol, kind, idx, new):
-            ps.append(p), qs.append(q), tols.append(np.broadcast_to(tol, p.shape)), kinds.append(np.full(p.shape, kind))
-            idxs.append(idx), news.append(np.full(p.shape, new))
-
+    def _conditions(self, seg: _Segment) -> tuple[np.ndarray, ...]:
+        parts: list[tuple] = []  # (p, q, weight tolerance, gradient tolerance factor, kind, index, new side)
         side, rside = seg.side, seg.rside
         wtol = _TOL_P * self.wscale
         fr = np.flatnonzero(side == FREE)
         for bound, sign, new in ((self.l, 1.0, LOWER), (self.u, -1.0, UPPER)):
             i = fr[np.isfinite(bound[fr])]
-            add(sign * (seg.alpha[i] - bound[i]), sign * seg.beta[i], wtol, 0, i, new)
+            parts.append((sign * (seg.alpha[i] - bound[i]), sign * seg.beta[i], wtol, 0.0, 0, i, new))
         gamma = seg.s_alpha - self.sb + self.a_hat.T @ seg.lam0
         delta = seg.s_beta - self.mu + self.a_hat.T @ seg.lam1
-        gtol = _TOL_P * (self.mean_var * self.wscale + max(tau, self.tau_scale) * self.mu_scale)
         for which, sign in ((LOWER, 1.0), (UPPER, -1.0)):
             i = np.flatnonzero(side == which)
-            add(sign * gamma[i], sign * delta[i], gtol, 0, i, FREE)
+            parts.append((sign * gamma[i], sign * delta[i], 0.0, _TOL_P, 0, i, FREE))
         v0, v1 = self.a_hat @ seg.alpha, self.a_hat @ seg.beta
         out = np.flatnonzero(rside == 0)
         for limit, sign, new in ((self.lo, 1.0, LOWER), (self.hi, -1.0, UPPER)):
             j = out[np.isfinite(limit[out])]
-            add(sign * (v0[j] - limit[j]), sign * v1[j], wtol * self.row_norm[j], 1, j, new)
+            parts.append((sign * (v0[j] - limit[j]), sign * v1[j], wtol * self.row_norm[j], 0.0, 1, j, new))
         for which, sign in ((UPPER, 1.0), (LOWER, -1.0)):
             j = np.flatnonzero(rside == which)
-            add(sign * seg.lam0[j], sign * seg.lam1[j], gtol / self.row_norm[j], 1, j, 0)
-        return tuple(np.concatenate(x) for x in (ps, qs, tols, kinds, idxs, news))
+            parts.append((sign * seg.lam0[j], sign * seg.lam1[j], 0.0, _TOL_P / self.row_norm[j], 1, j, 0))
+        sizes = [len(x[0]) for x in parts]
+        return (np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts]),
+                np.concatenate([np.broadcast_to(x[2], (k,)) for x, k in zip(parts, sizes)]),
+                np.concatenate([np.broadcast_to(x[3], (k,)) for x, k in zip(parts, sizes)]),
+                np.repeat([x[4] for x in parts], sizes), np.concatenate([x[5] for x in parts]),
+                np.repeat([x[6] for x in parts], sizes))
 
     def interval(self, seg: _Segment, tau: float, blocked: set = frozenset()) -> tuple[float, float, int] | None:
         """(first, last, k): the segment's conditions hold for tau in [first, last]; k the condition
