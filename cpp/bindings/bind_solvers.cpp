@@ -110,7 +110,7 @@ void bind_solvers(py::module_& m) {
       "solve_with_rows",
       [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double risk_aversion,
          double budget, MatRef a, VecRef row_lower, VecRef row_upper, VecRef warm_start, double tol, int max_iter,
-         VecRef current, VecRef buy, VecRef sell, double turnover) {
+         VecRef current, VecRef buy, VecRef sell, double turnover, VecRef multipliers_start) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
         MeanVarianceProblem problem{model, mu, lower, upper, benchmark, risk_aversion, budget};
@@ -122,7 +122,8 @@ void bind_solvers(py::module_& m) {
         RowsSolveResult out;
         {
           py::gil_scoped_release release;
-          out = solve_with_rows(problem, rows, settings, warm_start, 100, current.size() > 0 ? &costs : nullptr);
+          out = solve_with_rows(problem, rows, settings, warm_start, 100, current.size() > 0 ? &costs : nullptr,
+                                Vec(multipliers_start));
         }
         py::dict trading;
         trading["turnover"] = out.turnover;
@@ -137,7 +138,7 @@ void bind_solvers(py::module_& m) {
       py::arg("budget"), py::arg("a").noconvert(), py::arg("row_lower").noconvert(),
       py::arg("row_upper").noconvert(), py::arg("warm_start").noconvert(), py::arg("tol"), py::arg("max_iter"),
       py::arg("current").noconvert(), py::arg("buy").noconvert(), py::arg("sell").noconvert(),
-      py::arg("turnover"));
+      py::arg("turnover"), py::arg("multipliers_start").noconvert());
 
   m.def(
       "solve_active_set",

@@ -54,7 +54,7 @@ class RowsNewton {
     detail::feasible_bounds(p_, lb_, ub_);  // the budget-implied box of every certificate
   }
 
-  RowsSolveResult run(const VecRef& warm_start, int max_outer);
+  RowsSolveResult run(const VecRef& warm_start, int max_outer, const Vec& start_multipliers);
 
  private:
   bool inner_solve(const Vec& lambda, const Vec& start, SolveResult& out);
@@ -316,13 +316,21 @@ bool RowsNewton::certify(const Vec& lambda, RowsSolveResult& out) {
          c.unbounded_violation <= settings_.tol * g_scale && res.weights.allFinite();
 }
 
-RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer) {
+RowsSolveResult RowsNewton::run(const VecRef& warm_start, int max_outer, const Vec& start_multipliers) {
   RowsSolveResult out;
   const double mu_max = p_.has_mu() ? p_.mu.cwiseAbs().maxCoeff() : 0.0;
   const double rate_max = costs_ != nullptr ? std::max(costs_->buy.maxCoeff(), costs_->sell.maxCoeff()) : 0.0;
   gradient_scale_ = std::max(mu_max + rate_max + p_.risk_aversion * p_.cov.diagonal().maxCoeff() * std::max(1.0, std::abs(p_.budget)),
                              1e-300);
   Vec lambda = Vec::Zero(mt_);
+  if (start_multipliers.size() == mt_ && start_multipliers.allFinite()) {
+    // A guess (a solve of the same rows on fewer assets): each multiplier kept to a side its row
+    // has, the turnover's >= 0. Only the start; the steps and the certificate are as ever.
+    for (Index j = 0; j < mt_; ++j) {
+      const double y = start_multipliers[j];
+      lambda[j] = (y > 0.0 && std::isfinite(upper_of(j))) || (y < 0.0 && std::isfinite(lower_of(j))) ? y : 0.0;
+    }
+  }
   SolveResult inner;
   if (!inner_solve(lambda, Vec(warm_start), inner)) {
     out.result = inner;
@@ -459,7 +467,7 @@ RowsSolveResult solve_costs(const MeanVarianceProblem& problem, const TradingCos
 
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
                                 const SolverSettings& settings, const VecRef& warm_start, int max_outer,
-                                const TradingCosts* costs) {
+                                const TradingCosts* costs, const Vec& start_multipliers) {
   const auto t0 = std::chrono::steady_clock::now();
   problem.check_sizes();
   const Index m = rows.a.rows();
@@ -477,7 +485,7 @@ RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const Linear
   // Costs alone are one costs solve: no multipliers to find.
   RowsSolveResult out = costs != nullptr && m == 0 && !costs->has_turnover()
                             ? solve_costs(problem, *costs, settings, warm_start)
-                            : RowsNewton(problem, rows, settings, costs).run(warm_start, max_outer);
+                            : RowsNewton(problem, rows, settings, costs).run(warm_start, max_outer, start_multipliers);
   if (costs != nullptr && out.result.status == Status::Optimal) {
     out.trade_gain = trade_gain(problem, rows, *costs, out.result);
   }

@@ -185,6 +185,7 @@ def solve_with_rows(
     buy: npt.NDArray[np.float64],
     sell: npt.NDArray[np.float64],
     turnover: float,
+    multipliers_start: npt.NDArray[np.float64],
 ) -> tuple[SolveResult, npt.NDArray[np.float64], npt.NDArray[np.float64], float, int, dict[str, float]]: ...
 def certify_weights(
     cov: npt.NDArray[np.float64] | FactorModel,

@@ -330,7 +330,7 @@ class RowsWalk:
         ra = 1.0 if tau == 0.0 else 1.0 / tau
         raw, lam, _, _, _, _ = _core.solve_with_rows(
             self.cov, mu, p.lower, p.upper, p.benchmark, ra, p.budget, rows.a, rows.row_lower, rows.row_upper,
-            start, p.tol, _MAX_ITER, EMPTY, EMPTY, EMPTY, math.inf)
+            start, p.tol, _MAX_ITER, EMPTY, EMPTY, EMPTY, math.inf, EMPTY)
         status = from_core(raw.status)
         if status == Status.INFEASIBLE:
             self.fail(Status.INFEASIBLE, "no portfolio meets the constraints")

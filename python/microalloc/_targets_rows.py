@@ -57,7 +57,7 @@ def _solve(p: Any, rows: ResolvedConstraints, mu: np.ndarray, ra: float, extra: 
     current, zeros, limit = (t.current, np.zeros(n), t.turnover) if t is not None else (EMPTY, EMPTY, math.inf)
     b = p.benchmark if center is None else center
     return _core.solve_with_rows(p.cov, mu, p.lower, p.upper, b, ra, p.budget, a, lo, hi, start, p.tol,
-                                 _MAX_ITER, current, zeros, zeros if t is not None else EMPTY, limit)
+                                 _MAX_ITER, current, zeros, zeros if t is not None else EMPTY, limit, EMPTY)
 
 
 def _result(p, w, raw, *, ra, target, value, binding, gap, scale, violation, elapsed, message="", risk=None):

@@ -508,6 +508,11 @@ class FactorCovariance(CovarianceObject):
         """What the scale checks read of a covariance (as the core's report of a matrix)."""
         return _ScaleReport(float(self._variances.max()), float(self._variances.mean()))
 
+    def _restricted_model(self, assets: np.ndarray) -> Any:
+        """The core's FactorModel of these assets alone (their loadings' rows, the same factors)."""
+        return _core.FactorModel(np.ascontiguousarray(self._loadings[assets]), self._factor_cov,
+                                 np.ascontiguousarray(self._specific[assets]))
+
     def _model(self) -> Any:
         """The core's FactorModel over the stored arrays (built once, kept), or None when this build
         of the core has none."""

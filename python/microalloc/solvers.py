@@ -24,10 +24,12 @@ from ._validate import (
     check_scales,
     labelled,
 )
+from ._screening import universe_solve
 from .constraints import Constraints
 from .covariance import as_covariance
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
+from .status import from_core
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
@@ -160,7 +162,7 @@ def solve_mean_variance(
 
     trading = resolved.trading
     if resolved.has_rows or trading is not None:
-        raw, info = _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method)
+        raw, info = _solve_constrained(cov, s, mu_a, b, ra, resolved, w0, tol_f, iters, method)
     elif method == "active_set":
         raw = _core.solve_active_set(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters)
         info = {
@@ -181,7 +183,7 @@ def solve_mean_variance(
     return result
 
 
-def _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
+def _solve_constrained(cov, s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
     """Group limits, linear rows, costs and a turnover limit: the core's rows solve (the rows'
     Newton method around the active set, the costs solver inside)."""
     trading = resolved.trading
@@ -198,11 +200,20 @@ def _solve_constrained(s, mu_a, b, ra, resolved, w0, tol_f, iters, method):
         (trading.current, trading.buy, trading.sell, trading.turnover) if trading is not None
         else (EMPTY, EMPTY, EMPTY, np.inf)
     )
-    raw, lam, vals, violation, outer, traded = _core.solve_with_rows(
-        s, mu_a, resolved.lower, resolved.upper, b, ra, resolved.budget, a, row_lo, row_up, w0, tol_f, iters,
-        current, buy, sell, limit,
-    )
+    screened = universe_solve(cov, s, mu_a, b, ra, resolved, tol_f, iters) if w0.size == 0 else None
+    start, multipliers = (screened[0], screened[1]) if screened is not None else (w0, EMPTY)
+
+    def solve(start, multipliers):
+        return _core.solve_with_rows(s, mu_a, resolved.lower, resolved.upper, b, ra, resolved.budget, a, row_lo,
+                                     row_up, start, tol_f, iters, current, buy, sell, limit, multipliers)
+
+    raw, lam, vals, violation, outer, traded = solve(start, multipliers)
+    if screened is not None and from_core(raw.status) != Status.OPTIMAL:  # the universe misled: from cold
+        raw, lam, vals, violation, outer, traded = solve(w0, EMPTY)
+        screened = None
     info: dict[str, Any] = {"outer_iterations": outer}
+    if screened is not None:
+        info["screened_universe"] = screened[2]
     if resolved.has_rows:
         info.update(row_names=list(resolved.row_names), row_values=vals, row_multipliers=lam, row_violation=violation)
     if trading is not None:

@@ -48,8 +48,12 @@ struct RowsSolveResult {
 /// certificate carry the costs, and a turnover limit is one more row: sum_i s_i (w_i - w0_i) on
 /// the face, s_i the side of w0 that asset i lies on, its multiplier added to both rates. Costs
 /// without rows or a turnover limit are one costs solve (risk_aversion 0 allowed).
+///
+/// `start_multipliers` (m, plus one with a turnover limit; else ignored) start the Newton method
+/// where a solve of the same rows on fewer assets ended: a warm start for the multipliers, as
+/// `warm_start` is for the weights.
 RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const LinearRows& rows,
                                 const SolverSettings& settings, const VecRef& warm_start, int max_outer = 100,
-                                const TradingCosts* costs = nullptr);
+                                const TradingCosts* costs = nullptr, const Vec& start_multipliers = Vec());
 
 }  // namespace microalloc
