@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_trading_costs import clarabel_costs, kkt_violation, model, objective
+from test_trading_costs import clarabel_costs, kkt_violation, model, objective, sector_rows
 
 import microalloc as ma
 from microalloc import _screening
@@ -50,12 +50,7 @@ def test_screened_rebalance_is_the_whole_problems_answer(forced, seed, n, k, lim
         res = ma.solve_mean_variance(cov, mu, risk_aversion=4.0, constraints=c, raise_on_failure=False)
     except ma.InfeasibleError:
         return
-    a = rup = lam = None
-    if sectors:
-        names = res.info["row_names"]
-        a = np.array([(groups == g).astype(float) for g in names])
-        rup = np.full(len(names), 0.5)
-        lam = res.info["row_multipliers"]
+    a, rup, lam = sector_rows(res, groups, 0.5) if sectors else (None, None, None)
     lo, up = np.zeros(n), np.full(n, cap)
     ref = clarabel_costs(s, mu, 4.0, lo, up, 1.0, w0, buy, sell, np.inf if limit is None else limit, a, rup)
     if ref is None:

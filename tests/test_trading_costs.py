@@ -57,6 +57,13 @@ def clarabel_costs(s, mu, ra, lo, up, budget, w0, buy, sell, turnover, a=None, r
     return np.array(sol.x[:n])
 
 
+def sector_rows(res, groups, cap):
+    """The sector rows of a result, in its row order: (A, the caps, the multipliers)."""
+    names = res.info["row_names"]
+    a = np.array([(groups == g).astype(float) for g in names])
+    return a, np.full(len(names), cap), res.info["row_multipliers"]
+
+
 def objective(s, mu, ra, w, w0, buy, sell):
     d = w - w0
     return 0.5 * ra * w @ s @ w - mu @ w + np.sum(np.where(d > 0, buy * d, -sell * d))
@@ -108,12 +115,7 @@ def test_costs_and_turnover_against_clarabel(seed, n, cap, rate, split, limit, f
     except ma.InfeasibleError:
         return  # a turnover limit below what reaching the bounds takes, or caps that miss the budget
     lo, up = np.full(n, lower), np.full(n, cap)
-    a = rup = lam = None
-    if sectors:
-        names = res.info["row_names"]
-        a = np.array([(groups == g).astype(float) for g in names])
-        rup = np.full(len(names), 0.45)
-        lam = res.info["row_multipliers"]
+    a, rup, lam = sector_rows(res, groups, 0.45) if sectors else (None, None, None)
     ref = clarabel_costs(s, mu, 4.0, lo, up, 1.0, w0, buy, sell, np.inf if limit is None else limit, a, rup)
     if ref is None:  # no portfolio meets every limit: never OPTIMAL
         assert res.status != ma.Status.OPTIMAL
