@@ -137,8 +137,9 @@ class RowsWalk:
                         full = np.zeros(self.n)
                         full[changed] = delta
                         update = self.cov @ full
-                    self._held = (w_held, last[1] + update)
-                return self._held[1]
+                    last = (w_held, last[1] + update)
+                    self._held = last
+                return last[1]
         self._held, self._held_age = (w_held, self.cov @ w_held), 0
         return self._held[1]
 
@@ -197,7 +198,7 @@ class RowsWalk:
                 np.repeat([x[4] for x in parts], sizes), np.concatenate([x[5] for x in parts]),
                 np.repeat([x[6] for x in parts], sizes))
 
-    def interval(self, seg: _Segment, tau: float, blocked: set = frozenset()) -> tuple[float, float, int] | None:
+    def interval(self, seg: _Segment, tau: float, blocked: frozenset | set = frozenset()) -> tuple[float, float, int] | None:
         """(first, last, k): the segment's conditions hold for tau in [first, last]; k the condition
         that ends it (-1 when none does). None when they fail at ``tau`` itself. Conditions in
         ``blocked`` (their asset or row just crossed at ``tau``) cannot end it at ``tau``."""
@@ -213,33 +214,39 @@ class RowsWalk:
         for k in np.flatnonzero(falling & (ends <= tau * (1 + _TIE))):
             if (int(kind[k]), int(idx[k])) in blocked:
                 ends[k] = np.inf
-        k = int(np.argmin(ends)) if ends.size else -1
-        last = float(ends[k]) if k >= 0 else np.inf
-        return min(first, tau), last, (k if np.isfinite(last) else -1)
+        end = int(np.argmin(ends)) if ends.size else -1
+        last = float(ends[end]) if end >= 0 else np.inf
+        return min(first, tau), last, (end if np.isfinite(last) else -1)
 
     # ---- the walk
     def run(self) -> None:
         found = self.start()
         if found is None or found[0] is None:
             return
-        seg, tau = found
+        seg: _Segment = found[0]
+        tau = found[1]
         if tau > 0.0:  # the minimum-variance point holds still up to tau
             self.record(tau, seg)
         blocked: set = set()
         while self.status == Status.OPTIMAL:
-            _, last, k = self.interval(seg, tau, blocked) or (0.0, np.inf, -1)
+            span = self.interval(seg, tau, blocked)
+            if span is None:  # a segment checked where it starts fails there: never claim an end
+                self.fail(Status.NUMERICAL_ERROR, f"the segment at risk aversion {_ra(tau):.6g} lost its conditions")
+                return
+            last, k = span[1], span[2]
             if k < 0:
                 self.finish(seg, tau)
                 return
             w = seg.at(last)
-            nxt, start = self.cross(seg, k, last), last
+            nxt: _Segment | None = self.cross(seg, k, last)
+            start = last
             if nxt is not None:
                 blocked = (blocked if last <= tau * (1 + _TIE) else set()) | {self.crossed(seg, k, last)}
             else:
-                found = self.probe(last, w)
-                if found is None:
+                probed = self.probe(last, w)
+                if probed is None:
                     return
-                (nxt, start), blocked = found, set()
+                (nxt, start), blocked = probed, set()
             if nxt is None or start > last:  # the weights stay at w from last to start
                 self.record(last, _constant(seg, last))
             if nxt is None:  # ... for ever: the maximum-return end
@@ -312,6 +319,7 @@ class RowsWalk:
                 step *= 10.0 if still else 0.25
                 continue
             first = max(span[0], tau)
+            assert seg is not None  # span is not None
             if self.near(seg.at(first), w):
                 return seg, first
             step = 10.0 * step if still else (0.5 * (first - tau) if first > tau else 0.25 * step)
