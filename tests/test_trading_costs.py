@@ -343,3 +343,24 @@ def test_sector_caps_and_a_turnover_limit_that_exclude_every_portfolio():
                          np.full(3, 0.5))
     assert ref is None
     assert res.status == ma.Status.INFEASIBLE
+
+
+def test_a_rebalance_whose_newton_steps_zig_zagged_is_solved():
+    """300 assets, 10 holdings at their caps, 4 sector caps, costs and a turnover limit: the
+    Newton steps on the multipliers overshot at every face change and were cut to 1/16, 100 steps
+    of 6% progress each (MAX_ITER); with the regula falsi along the step it takes a few. The
+    answer is clarabel's on the split form."""
+    x, f, d, mu, rng = model(11, 300)
+    n = 300
+    w0 = np.zeros(n)
+    w0[:10] = 0.1
+    groups = rng.integers(0, 4, n)
+    c = ma.Constraints(0.0, 0.1, current_weights=w0, costs=0.001, turnover=0.4, groups=groups,
+                       group_upper={0: 0.3, 1: 0.3, 2: 0.3, 3: 0.3})
+    res = ma.solve_mean_variance(ma.FactorCovariance(x, f, d), mu, risk_aversion=3.0, constraints=c)
+    assert res.is_optimal and res.info["outer_iterations"] < 30
+    a, rup, _ = sector_rows(res, groups, 0.3)
+    rate = np.full(n, 0.001)
+    ref = clarabel_costs(x @ f @ x.T + np.diag(d), mu, 3.0, np.zeros(n), np.full(n, 0.1), 1.0, w0, rate, rate, 0.4,
+                         a, rup)
+    np.testing.assert_allclose(np.asarray(res.weights), ref, atol=1e-8)
