@@ -298,3 +298,28 @@ def test_the_frontier_and_max_sharpe_take_constraints_with_bounds():
     np.testing.assert_array_equal(fr.weights, ma.efficient_frontier(s, mu, upper=0.3).weights)
     ms = ma.max_sharpe(s, mu, constraints=c)
     np.testing.assert_array_equal(np.asarray(ms.weights), np.asarray(ma.max_sharpe(s, mu, upper=0.3).weights))
+
+
+def test_group_labels_of_mixed_types_stay_apart():
+    """Found by a review: a list [1, "1", ...] went through np.asarray, which made 1 and "1" one
+    label (capping the wrong asset under OPTIMAL) and NaN a group named 'nan'."""
+    s, mu = np.diag([.04, .09, .05, .08]), np.array([.05, .08, .06, .07])
+    res = ma.solve_mean_variance(s, mu, risk_aversion=1.0, constraints=ma.Constraints(
+        groups=[1, "1", "x", "x"], group_upper={"1": 0.1}))
+    assert res.info["row_names"] == ["1"] and np.asarray(res.weights)[1] <= 0.1 + 1e-12
+    assert np.asarray(res.weights)[0] > 0.1  # asset 0 (group 1, an int) is not capped
+    with pytest.raises(ma.InputError) as e:
+        ma.Constraints(groups=["a", float("nan"), "a", "b"], group_upper={"nan": 0.0})._resolve(4, None)
+    assert e.value.argument == "group_upper"
+    res = ma.solve_mean_variance(s, mu, constraints=ma.Constraints(groups=[True, 2, True, 2], group_upper={True: 0.5}))
+    assert res.info["row_names"] == [True]
+
+
+def test_the_rows_solve_of_no_assets_is_invalid_input_not_a_crash():
+    """The core's rows solve with 0 assets read maxima of empty vectors (a segfault)."""
+    from microalloc import _core
+
+    e = np.empty(0)
+    raw = _core.solve_with_rows(np.zeros((0, 0)), e, e, e, e, 1.0, 1.0, np.zeros((1, 0)), np.array([-np.inf]),
+                                np.array([0.5]), e, 1e-9, 100, e, e, e, np.inf, e)[0]
+    assert ma.Status(int(raw.status)) == ma.Status.INVALID_INPUT

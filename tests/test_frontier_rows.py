@@ -170,3 +170,48 @@ def test_trading_on_the_frontier_is_refused_by_name():
     with pytest.raises(ma.InputError) as e:
         ma.max_sharpe(s, mu, constraints=c)
     assert e.value.argument == "constraints"
+
+
+@pytest.mark.parametrize("c", [
+    ma.Constraints(groups=["A", "A", "B", "B"], group_upper={"A": 0.0}),  # a sector excluded
+    ma.Constraints(groups=["A", "A", "B", "B"], group_lower={"A": .5, "B": .5}, group_upper={"A": .5, "B": .5}),
+    ma.Constraints(upper=[.25, .25, .6, .6], groups=["A", "A", "B", "B"], group_lower={"A": .5}),  # floor = caps
+    ma.Constraints(linear=(np.ones((1, 4)), 1.0, 1.0)),  # a row equal to the budget
+    ma.Constraints(upper=[.3, 1, 1, 1], linear=(np.array([[1.0, 0, 0, 0]]), -np.inf, 0.3)),  # a row = a bound
+], ids=["sector-excluded", "sectors-fixed", "floor-equals-caps", "row-is-budget", "row-is-bound"])
+def test_rows_the_bounds_decide_or_that_repeat_others(c):
+    """Rows whose multipliers the free assets do not determine (found by a review: each ended
+    NUMERICAL_ERROR, and max_sharpe blamed cov): against clarabel along the path and the
+    homogenised max-Sharpe QP."""
+    s, mu = np.diag([.04, .09, .05, .08]), np.array([.05, .08, .06, .07])
+    fr = ma.efficient_frontier(s, mu, constraints=c)
+    assert fr.status == ma.Status.OPTIMAL, fr.message
+    r = c._resolve(4, None)
+    a, rlo, rup = r.a, np.nan_to_num(r.row_lower, neginf=-1e9), np.nan_to_num(r.row_upper, posinf=1e9)
+    check_against_clarabel(fr, s, mu, r.lower, r.upper, a, r.row_lower, r.row_upper)
+    ref = clarabel_max_sharpe(s, mu, 0.0, r.lower, r.upper, a, rlo, rup)
+    ms = ma.max_sharpe(s, mu, constraints=c)
+    assert ms.sharpe >= (mu @ ref) / np.sqrt(ref @ s @ ref) * (1 - 1e-7)
+
+
+def test_a_duplicated_asset_under_rows_is_refused_not_looped():
+    """Two share classes of one fund make S singular where the row binds: the path is not unique.
+    The walk used to loop for ever; it stops and max_sharpe names cov."""
+    s = np.array([[.575, -.06, .259, -.413, .575], [-.06, .535, .234, -.018, -.06], [.259, .234, .712, -.23, .259],
+                  [-.413, -.018, -.23, .448, -.413], [.575, -.06, .259, -.413, .575]])
+    mu = np.array([.024, .066, .048, .037, .024])
+    c = ma.Constraints(lower=-0.3, upper=0.6, linear=(np.array([[2.02, .17, -.9, -.95, 1.84]]), -0.53, np.inf))
+    with pytest.raises(ma.InputError) as e:
+        ma.max_sharpe(s, mu, constraints=c)
+    assert e.value.argument == "cov"
+    fr = ma.efficient_frontier(s, mu, constraints=c)
+    assert fr.status != ma.Status.OPTIMAL
+
+
+def test_max_points_is_the_most_turning_points_returned():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 10))
+    s, mu = np.cov(x.T), rng.normal(0.05, 0.03, 10)
+    c = ma.Constraints(groups=np.arange(10) % 2, group_upper={0: 0.6})
+    fr = ma.efficient_frontier(s, mu, constraints=c, max_points=3)
+    assert len(fr) == 3 and fr.status == ma.Status.MAX_ITER

@@ -527,8 +527,10 @@ RowsSolveResult solve_with_rows(const MeanVarianceProblem& problem, const Linear
     throw std::invalid_argument("rows: A must be m x n with m lower and m upper limits");
   }
   if (costs != nullptr) costs->check(problem.size());
-  // A linear program has no curvature for the multipliers' steps (costs alone are solved).
-  if (!(problem.risk_aversion > 0.0) && (m > 0 || (costs != nullptr && costs->has_turnover()))) {
+  // A linear program has no curvature for the multipliers' steps (costs alone are solved); no
+  // assets, no problem (the scales below take maxima over the assets).
+  if (problem.size() == 0 ||
+      (!(problem.risk_aversion > 0.0) && (m > 0 || (costs != nullptr && costs->has_turnover())))) {
     RowsSolveResult refused;
     refused.result.weights = Vec::Constant(problem.size(), std::numeric_limits<double>::quiet_NaN());
     refused.result.status = Status::InvalidInput;

@@ -73,13 +73,14 @@ class RowsWalk:
         self.cov, self.mu = p.cov, p.mu
         n = len(p.mu)
         self.n = n
-        self.l, self.u = p.lower, p.upper
-        self.cert_l, self.cert_u = _implied_box(p.lower, p.upper, p.budget)  # the certificate's box
+        self.l, self.u, row_lo, row_hi = _presolve(rows.a, rows.row_lower, rows.row_upper, p.lower, p.upper)
+        self.cert_l, self.cert_u = _implied_box(self.l, self.u, p.budget)  # the certificate's box
         self.b = p.benchmark if p.benchmark.size else np.zeros(n)
         self.sb = self.cov @ self.b if p.benchmark.size else np.zeros(n)
         self.a_hat = np.vstack([np.ones((1, n)), rows.a])
-        self.lo = np.r_[p.budget, rows.row_lower]
-        self.hi = np.r_[p.budget, rows.row_upper]
+        self.lo = np.r_[p.budget, row_lo]
+        self.hi = np.r_[p.budget, row_hi]
+        self.dropped = ~(np.isfinite(row_lo) | np.isfinite(row_hi))  # rows the presolve made void
         diag = np.asarray(self.cov.diagonal(), dtype=float)
         self.mean_var = max(float(diag.mean()) if n else 1.0, 1e-300)
         self.mu_scale = max(float(np.abs(self.mu).max()) if n else 1.0, 1e-300)
@@ -228,7 +229,14 @@ class RowsWalk:
         if tau > 0.0:  # the minimum-variance point holds still up to tau
             self.record(tau, seg)
         blocked: set = set()
+        stuck, at = 0, tau  # changes of the working set at one tau
         while self.status == Status.OPTIMAL:
+            stuck = stuck + 1 if tau <= at * (1 + _TIE) else 0
+            at = tau
+            if stuck > 2 * len(self.lo) + self.n + 10:  # every asset and row once, and more: a cycle
+                self.singular = _singular(self.cov)
+                self.fail(Status.NUMERICAL_ERROR, f"the working set kept changing at risk aversion {_ra(tau):.6g}")
+                return
             span = self.interval(seg, tau, blocked)
             if span is None:  # a segment checked where it starts fails there: never claim an end
                 self.fail(Status.NUMERICAL_ERROR, f"the segment at risk aversion {_ra(tau):.6g} lost its conditions")
@@ -352,6 +360,7 @@ class RowsWalk:
         ltol = 1e-10 * (self.mean_var * self.wscale + tau * self.mu_scale) / self.row_norm[1:]
         rside = np.where(self.lo[1:] == self.hi[1:], FIXED,
                          np.where(lam_t > ltol, UPPER, np.where(lam_t < -ltol, LOWER, 0))).astype(np.int8)
+        rside[self.dropped] = 0
         return self.segment(side, np.r_[np.int8(FIXED), rside]), w, lam_t
 
     def finish(self, seg: _Segment, tau: float) -> None:
@@ -366,11 +375,12 @@ class RowsWalk:
         w = seg.at(tau)
         if self.points and tau <= self.points[-1][0] * (1 + _TIE):
             self.points.pop()  # a zero-length segment: one turning point
+        if len(self.points) >= self.max_points:
+            self.fail(Status.MAX_ITER, f"more than {self.max_points} turning points")
+            return
         if not self.certify(tau, w, seg):
             return
         self.points.append((tau, w, seg))
-        if len(self.points) > self.max_points:
-            self.fail(Status.MAX_ITER, f"more than {self.max_points} turning points")
 
     def certify(self, tau: float, w: np.ndarray, seg: _Segment) -> bool:
         """The rows' duality gap at w with the segment's multipliers, and w's feasibility."""
@@ -379,17 +389,17 @@ class RowsWalk:
         # rounding-sized one of the other sign would price the infinite other limit)
         lam = np.where(seg.rside == UPPER, np.maximum(lam, 0.0), np.where(seg.rside == LOWER, np.minimum(lam, 0.0), lam))
         g = seg.s_alpha + tau * seg.s_beta - self.sb - tau * self.mu
-        r = g + self.a_hat.T @ lam
+        h = g + self.a_hat[1:].T @ lam[1:]
         values = self.a_hat @ w
         with np.errstate(invalid="ignore"):
-            box = np.where(r > 0, r * (w - self.cert_l), 0.0) + np.where(r < 0, -r * (self.cert_u - w), 0.0)
             comp = np.where(lam[1:] > 0, lam[1:] * (self.hi[1:] - values[1:]), 0.0) + \
                 np.where(lam[1:] < 0, -lam[1:] * (values[1:] - self.lo[1:]), 0.0)
-        gtol = 1e-9 * max(np.abs(g).max(initial=0.0), 1e-300)
-        # an infinite bound or limit enters the gap only through a multiplier that should be 0
-        box = np.where(np.isnan(box) | np.isinf(box), np.where(np.abs(r) <= gtol, 0.0, np.inf), box)
         comp = np.where(np.isnan(comp) | np.isinf(comp), np.inf, comp)
-        gap = float(box.sum() + comp.sum())
+        gtol = 1e-9 * max(np.abs(g).max(initial=0.0), 1e-300)
+        # any budget multiplier gives a valid bound: the segment's, and the one that makes the box
+        # gap least (where a thousand free assets leave the segment's 1e-9 of the gap)
+        gap = float(comp.sum()) + min(self._box_gap(h + lam[0], w, gtol),
+                                      self._box_gap(h + _least_gap_multiplier(h, w, self.cert_l, self.cert_u), w, gtol))
         risk_sq = max(float((w - self.b) @ (g + tau * self.mu)), 0.0)
         scale = max(0.5 * risk_sq + tau * abs(float(self.mu @ w)), 1e-4 * self.mean_var * self.wscale**2)
         rel = gap / scale
@@ -401,6 +411,14 @@ class RowsWalk:
                                               f"(rel_gap {rel:.2e}, row excess {excess:.2e})")
             return False
         return True
+
+    def _box_gap(self, r: np.ndarray, w: np.ndarray, gtol: float) -> float:
+        """The box-and-budget gap of the reduced gradient r at w (an infinite bound enters only
+        through an r that should be 0: within gtol it is, else the gap is infinite)."""
+        with np.errstate(invalid="ignore"):
+            box = np.where(r > 0, r * (w - self.cert_l), 0.0) + np.where(r < 0, -r * (self.cert_u - w), 0.0)
+        box = np.where(np.isnan(box) | np.isinf(box), np.where(np.abs(r) <= gtol, 0.0, np.inf), box)
+        return float(box.sum())
 
     def fail(self, status: Status, message: str) -> None:
         if self.status == Status.OPTIMAL:
@@ -425,21 +443,48 @@ class RowsWalk:
 def _kkt(s_ff: np.ndarray, e: np.ndarray, rhs: np.ndarray, rhs_rows: np.ndarray, *, sigma: float):
     """Solves S_FF x + E' lam = rhs (two columns), E x = [rhs_rows, 0], by the range space:
     H = S_FF + sigma 11' (the budget is row 0 of E, so 1'x is fixed and the shift changes nothing
-    but makes H definite where S_FF is only so on the budget plane). None when H or E H^-1 E' is
-    numerically singular (a relative pivot below 1e-12)."""
+    but makes H definite where S_FF is only so on the budget plane), refined once by the system's
+    residuals (at a thousand free assets one solve leaves 1e-9 of the gap). Rows that depend on
+    the others on F (a row equal to the budget, a group with no free asset, sector limits fixing
+    the budget between them) are left out: their multipliers are 0 and they hold because the
+    others do, which is checked. None when H is singular or a dependent row does not hold."""
     h = s_ff + sigma
-    l_h = _cholesky(h)
-    if l_h is None:
+    if _cholesky(h) is None:
         return None
+    h_inv = np.linalg.inv(h)
     shift = np.zeros_like(rhs)
     shift[:, 0] = sigma * rhs_rows[0]  # sigma 1 (1'x) with 1'x = the budget row's right-hand side
-    z = np.linalg.solve(h, np.column_stack([e.T, rhs + shift]))
-    z_e, z_r = z[:, : e.shape[0]], z[:, e.shape[0]:]
-    kk = e @ z_e
-    if _cholesky(kk) is None:
+    rhs = rhs + shift
+    rows = np.column_stack([rhs_rows, np.zeros(len(rhs_rows))])
+    z_all = h_inv @ e.T
+    kk_all = e @ z_all
+    keep = _independent(kk_all)
+    e_k, z_e, kk = e[keep], z_all[:, keep], kk_all[np.ix_(keep, keep)]
+
+    def solve(r_free, r_rows):
+        z_r = h_inv @ r_free
+        lam = np.linalg.solve(kk, e_k @ z_r - r_rows)
+        return z_r - z_e @ lam, lam
+
+    x, lam = solve(rhs, rows[keep])
+    dx, dlam = solve(rhs - h @ x - e_k.T @ lam, rows[keep] - e_k @ x)
+    x, lam = x + dx, lam + dlam
+    scale = (1.0 + np.abs(rows).max(initial=0.0)) * max(1.0, float(np.abs(e).sum(axis=1).max(initial=0.0)))
+    if np.abs(e @ x - rows).max(initial=0.0) > 1e-9 * scale:
         return None
-    lam = np.linalg.solve(kk, e @ z_r - np.column_stack([rhs_rows, np.zeros(len(rhs_rows))]))
-    return z_r - z_e @ lam, lam
+    lam_all = np.zeros((e.shape[0], 2))
+    lam_all[keep] = lam
+    return x, lam_all
+
+
+def _independent(kk: np.ndarray) -> list[int]:
+    """The rows, in order, whose block of E H^-1 E' stays definite as each is added (a greedy
+    pivoted Cholesky: the budget, row 0, comes first)."""
+    keep: list[int] = []
+    for i in range(kk.shape[0]):
+        if _cholesky(kk[np.ix_(keep + [i], keep + [i])]) is not None:
+            keep.append(i)
+    return keep
 
 
 def _cholesky(m: np.ndarray) -> np.ndarray | None:
@@ -449,6 +494,37 @@ def _cholesky(m: np.ndarray) -> np.ndarray | None:
         return None
     d = np.diag(c) ** 2
     return c if d.size and d.min() > 1e-12 * max(np.abs(np.diag(m)).max(), 1e-300) else None
+
+
+def _presolve(a: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray, lower: np.ndarray,
+              upper: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Bounds and row limits with the rows that the bounds decide taken out (relative 1e-12): a
+    side the bounds never reach is void (a single-asset cap at the asset's own bound), and a limit
+    only the bounds' extreme meets (a sector capped at 0, a floor equal to its assets' caps) fixes
+    the row's assets at that extreme and voids the row. Such rows have multipliers that the free
+    assets do not determine; the walk would find no definite system at their vertices."""
+    lo_out, up_out = lower.copy(), upper.copy()
+    row_lo, row_hi = row_lo.copy(), row_hi.copy()
+    with np.errstate(invalid="ignore"):
+        top = np.where(a > 0, a * upper, np.where(a < 0, a * lower, 0.0)).sum(axis=1)  # the most a w can be
+        least = np.where(a > 0, a * lower, np.where(a < 0, a * upper, 0.0)).sum(axis=1)
+    def meets(x: float, y: float) -> bool:  # x >= y to a relative 1e-12 of the two
+        return bool(np.isfinite(y) and x >= y - 1e-12 * max(1.0, abs(x) if np.isfinite(x) else 1.0, abs(y)))
+
+    for j in range(a.shape[0]):
+        fix_top, fix_least = meets(row_lo[j], top[j]), meets(-row_hi[j], -least[j])
+        if fix_top or fix_least:
+            on = a[j] != 0
+            at_upper = (a[j] > 0) == fix_top  # the bound each asset takes at the row's extreme
+            value = np.where(at_upper, upper, lower)
+            lo_out[on], up_out[on] = value[on], value[on]
+            row_lo[j], row_hi[j] = -np.inf, np.inf
+            continue
+        if meets(row_hi[j], top[j]):
+            row_hi[j] = np.inf
+        if meets(-row_lo[j], -least[j]):
+            row_lo[j] = -np.inf
+    return lo_out, up_out, row_lo, row_hi
 
 
 def _implied_box(lower: np.ndarray, upper: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray]:

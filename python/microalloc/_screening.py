@@ -4,10 +4,11 @@ A rebalance of 10,000 assets under sector caps, costs and a turnover limit trade
 The rows' Newton method (cpp/include/microalloc/linear_rows.hpp) takes a dozen steps, each one
 or two inner solves of O(n) passes, nearly all over assets that stay where they are. From
 ``SCREEN_MIN_N`` assets on, the problem is first solved on a working universe W, the others held
-at their resting value (the current weight; without trading, the lower bound):
+at their current weights (a rebalance only: without trading there is no good guess of where
+assets rest):
 
-- W holds every asset that cannot rest (its resting value outside its bounds), every asset held
-  (resting value not 0), and the ``K`` best of the rest by the gain of a first buy at rest,
+- W holds every asset that cannot rest (its current weight outside its bounds), every asset held
+  (current weight not 0), and the ``K`` best of the rest by the gain of a first buy at rest,
   ``mu_i - ra (S (x - b))_i - buy_i``;
 - the held-out assets shift ``mu`` by their risk cross term, the rows' limits by their
   contribution and the budget by their weight; they trade nothing, so the turnover limit and the
@@ -41,17 +42,20 @@ def universe_solve(cov: Any, s: Any, mu: np.ndarray, b: np.ndarray, ra: float, r
     universe infeasible or not solved)."""
     n = len(mu) if mu.size else s.shape[0]
     trading = resolved.trading
-    rest = trading.current if trading is not None else resolved.lower
-    if n < SCREEN_MIN_N or not np.isfinite(rest).all() or ra <= 0.0:
+    # Only a rebalance: its assets rest at their current weights. Without trading the lower bound
+    # is a poor guess of where they rest (a benchmark over all names, minimum variance), and a
+    # review measured such screened solves 2.5-4.5x slower.
+    if trading is None or n < SCREEN_MIN_N or not np.isfinite(trading.current).all() or ra <= 0.0:
         return None
+    rest = trading.current
     must = (rest < resolved.lower) | (rest > resolved.upper) | (rest != 0.0)
     d = rest - b if b.size else rest
     s_rest = s @ np.ascontiguousarray(d)
-    gain = (mu if mu.size else 0.0) - ra * s_rest - (trading.buy if trading is not None else 0.0)
+    gain = (mu if mu.size else 0.0) - ra * s_rest - trading.buy
     k = min(n - 1, SCREEN_K + 2 * int(must.sum()))
     top = np.argpartition(-np.where(must, -np.inf, gain), k)[:k]
     universe = np.union1d(np.flatnonzero(must), top)
-    if universe.size >= n // 2:
+    if universe.size == 0 or universe.size >= n // 2:
         return None
     out = np.ones(n, dtype=bool)
     out[universe] = False

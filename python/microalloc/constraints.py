@@ -252,10 +252,12 @@ def _is_missing(v: Any) -> bool:
 
 def _members(g: Any, n: int, labels: Any) -> dict[Any, Any]:
     """Group label -> the indices of its assets, in order of first appearance; missing labels
-    (None, NaN) are in no group. Numbers and strings in a typed array are grouped by np.unique
+    (None, NaN) are in no group. Numbers and strings in a typed numpy array (or a pandas column's
+    values) are grouped by np.unique
     (a per-asset Python loop costs 10 ms at 10,000 assets); anything else asset by asset."""
-    arr = np.asarray(g) if not isinstance(g, np.ndarray) else g
-    if arr.dtype.kind in "iubUSf" and arr.size == n:
+    # only an array typed already: np.asarray of a mixed list would turn 1 and "1" into one label
+    arr = g if isinstance(g, np.ndarray) else np.asarray(g, dtype=object)
+    if arr.dtype.kind in "iuUSf" and arr.size == n:
         arr = arr.reshape(-1)
         keep = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(n, dtype=bool)
         uniq, first, inverse = np.unique(arr[keep], return_index=True, return_inverse=True)
