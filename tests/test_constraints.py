@@ -323,3 +323,12 @@ def test_the_rows_solve_of_no_assets_is_invalid_input_not_a_crash():
     raw = _core.solve_with_rows(np.zeros((0, 0)), e, e, e, e, 1.0, 1.0, np.zeros((1, 0)), np.array([-np.inf]),
                                 np.array([0.5]), e, 1e-9, 100, e, e, e, np.inf, e)[0]
     assert ma.Status(int(raw.status)) == ma.Status.INVALID_INPUT
+
+
+def test_groups_that_cannot_hold_the_budget_are_named_with_an_infinite_lower_bound():
+    """Found by a review: a -inf lower bound made the tolerance of this check inf, so caps summing
+    to 0.96 with every asset in a group were solved (MAX_ITER) instead of refused."""
+    c = ma.Constraints(lower=-np.inf, upper=0.5, groups=["A", "A", "B", "B"], group_upper={"A": 0.48, "B": 0.48})
+    with pytest.raises(ma.InfeasibleError) as e:
+        ma.solve_mean_variance(np.diag([.04, .09, .05, .08]), np.array([.05, .08, .06, .07]), constraints=c)
+    assert e.value.argument == "group_upper"

@@ -322,7 +322,8 @@ def _check_groups_meet_budget(rows, row_lo, row_up, names, lo, up, budget) -> No
         most += min(gup, float(np.sum(up[idx])))
     least += float(np.sum(lo[~in_group]))
     most += float(np.sum(up[~in_group]))
-    tol = 1e-12 * max(1.0, abs(least), abs(most), abs(budget))
+    # finite ends only: an infinite one (a -inf bound) made the tolerance inf and skipped the test
+    tol = 1e-12 * max(1.0, abs(budget), *(abs(x) for x in (least, most) if np.isfinite(x)))
     if budget < least - tol or budget > most + tol:
         side = "group_lower" if budget < least - tol else "group_upper"
         raise InfeasibleError(
