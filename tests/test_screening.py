@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_trading_costs import clarabel_costs, kkt_violation, model, objective, sector_rows
+from test_trading_costs import (assert_zigzag_answer, clarabel_costs, kkt_violation, model, objective, sector_rows,
+                                zigzag_case)
 
 import microalloc as ma
 from microalloc import _screening
@@ -71,18 +72,8 @@ def test_screened_rebalance_is_the_whole_problems_answer(forced, seed, n, k, lim
 
 def test_screened_answer_at_300_assets_against_clarabel(forced):
     """A universe of 20 candidates and the 10 holdings for 300 assets: the answer is clarabel's."""
-    x, f, d, mu, rng = model(11, 300)
-    n = 300
-    w0 = np.zeros(n)
-    w0[:10] = 0.1
-    groups = rng.integers(0, 4, n)
-    c = ma.Constraints(0.0, 0.1, current_weights=w0, costs=0.001, turnover=0.4, groups=groups,
-                       group_upper={0: 0.3, 1: 0.3, 2: 0.3, 3: 0.3})
+    x, f, d, mu, groups, w0, c = zigzag_case()
     forced(20)
     res = ma.solve_mean_variance(ma.FactorCovariance(x, f, d), mu, risk_aversion=3.0, constraints=c)
     assert res.is_optimal and "screened_universe" in res.info
-    s = x @ f @ x.T + np.diag(d)
-    a = np.array([(groups == g).astype(float) for g in res.info["row_names"]])
-    rate = np.full(n, 0.001)
-    ref = clarabel_costs(s, mu, 3.0, np.zeros(n), np.full(n, 0.1), 1.0, w0, rate, rate, 0.4, a, np.full(4, 0.3))
-    np.testing.assert_allclose(np.asarray(res.weights), ref, atol=1e-8)
+    assert_zigzag_answer(res, x, f, d, mu, groups, w0)

@@ -345,22 +345,33 @@ def test_sector_caps_and_a_turnover_limit_that_exclude_every_portfolio():
     assert res.status == ma.Status.INFEASIBLE
 
 
-def test_a_rebalance_whose_newton_steps_zig_zagged_is_solved():
-    """300 assets, 10 holdings at their caps, 4 sector caps, costs and a turnover limit: the
-    Newton steps on the multipliers overshot at every face change and were cut to 1/16, 100 steps
-    of 6% progress each (MAX_ITER); with the regula falsi along the step it takes a few. The
-    answer is clarabel's on the split form."""
+def zigzag_case():
+    """300 assets on a 3-factor model, 10 holdings at their 10% caps, 4 sector caps of 30%, costs of
+    10 bp and a turnover limit of 0.4: (x, f, d, mu, groups, w0, constraints)."""
     x, f, d, mu, rng = model(11, 300)
-    n = 300
-    w0 = np.zeros(n)
+    w0 = np.zeros(300)
     w0[:10] = 0.1
-    groups = rng.integers(0, 4, n)
+    groups = rng.integers(0, 4, 300)
     c = ma.Constraints(0.0, 0.1, current_weights=w0, costs=0.001, turnover=0.4, groups=groups,
                        group_upper={0: 0.3, 1: 0.3, 2: 0.3, 3: 0.3})
-    res = ma.solve_mean_variance(ma.FactorCovariance(x, f, d), mu, risk_aversion=3.0, constraints=c)
-    assert res.is_optimal and res.info["outer_iterations"] < 30
+    return x, f, d, mu, groups, w0, c
+
+
+def assert_zigzag_answer(res, x, f, d, mu, groups, w0):
+    """The result of zigzag_case at risk aversion 3 is clarabel's on the split form."""
+    n = len(mu)
     a, rup, _ = sector_rows(res, groups, 0.3)
     rate = np.full(n, 0.001)
     ref = clarabel_costs(x @ f @ x.T + np.diag(d), mu, 3.0, np.zeros(n), np.full(n, 0.1), 1.0, w0, rate, rate, 0.4,
                          a, rup)
     np.testing.assert_allclose(np.asarray(res.weights), ref, atol=1e-8)
+
+
+def test_a_rebalance_whose_newton_steps_zig_zagged_is_solved():
+    """zigzag_case: the Newton steps on the multipliers overshot at every face change and were cut
+    to 1/16, 100 steps of 6% progress each (MAX_ITER); with the regula falsi along the step it
+    takes a few."""
+    x, f, d, mu, groups, w0, c = zigzag_case()
+    res = ma.solve_mean_variance(ma.FactorCovariance(x, f, d), mu, risk_aversion=3.0, constraints=c)
+    assert res.is_optimal and res.info["outer_iterations"] < 30
+    assert_zigzag_answer(res, x, f, d, mu, groups, w0)
