@@ -133,7 +133,7 @@ class RowsWalk:
                 if changed.size:
                     delta = w_held[changed] - last[0][changed]
                     if isinstance(self.cov, np.ndarray):
-                        update = self.cov[:, changed] @ delta
+                        update = delta @ self.cov[changed]  # S symmetric: rows, read contiguously
                     else:
                         full = np.zeros(self.n)
                         full[changed] = delta
@@ -146,8 +146,8 @@ class RowsWalk:
 
     def _s_free(self, free: np.ndarray, w_f: np.ndarray) -> np.ndarray:
         """S_.F x_F for the two columns of the free weights (n x 2)."""
-        if isinstance(self.cov, np.ndarray):
-            return self.cov[:, free] @ w_f
+        if isinstance(self.cov, np.ndarray):  # S symmetric: the rows of F, read contiguously
+            return (w_f.T @ self.cov[free]).T
         out = np.empty((self.n, 2))
         for j in range(2):
             full = np.zeros(self.n)
@@ -396,12 +396,14 @@ class RowsWalk:
                 np.where(lam[1:] < 0, -lam[1:] * (values[1:] - self.lo[1:]), 0.0)
         comp = np.where(np.isnan(comp) | np.isinf(comp), np.inf, comp)
         gtol = 1e-9 * max(np.abs(g).max(initial=0.0), 1e-300)
-        # any budget multiplier gives a valid bound: the segment's, and the one that makes the box
+        # any budget multiplier gives a valid bound: the segment's, else the one that makes the box
         # gap least (where a thousand free assets leave the segment's 1e-9 of the gap)
-        gap = float(comp.sum()) + min(self._box_gap(h + lam[0], w, gtol),
-                                      self._box_gap(h + _least_gap_multiplier(h, w, self.cert_l, self.cert_u), w, gtol))
+        gap = float(comp.sum()) + self._box_gap(h + lam[0], w, gtol)
         risk_sq = max(float((w - self.b) @ (g + tau * self.mu)), 0.0)
         scale = max(0.5 * risk_sq + tau * abs(float(self.mu @ w)), 1e-4 * self.mean_var * self.wscale**2)
+        if gap > self.p.tol * scale:
+            gap = min(gap, float(comp.sum()) + self._box_gap(
+                h + _least_gap_multiplier(h, w, self.cert_l, self.cert_u), w, gtol))
         rel = gap / scale
         self.max_rel_gap = max(self.max_rel_gap, rel)
         excess = np.maximum(np.maximum(values - self.hi, self.lo - values) / self.row_norm, 0.0).max()
@@ -480,6 +482,8 @@ def _kkt(s_ff: np.ndarray, e: np.ndarray, rhs: np.ndarray, rhs_rows: np.ndarray,
 def _independent(kk: np.ndarray) -> list[int]:
     """The rows, in order, whose block of E H^-1 E' stays definite as each is added (a greedy
     pivoted Cholesky: the budget, row 0, comes first)."""
+    if _cholesky(kk) is not None:  # the usual case: all of them
+        return list(range(kk.shape[0]))
     keep: list[int] = []
     for i in range(kk.shape[0]):
         if _cholesky(kk[np.ix_(keep + [i], keep + [i])]) is not None:
