@@ -119,3 +119,28 @@ def test_array_protocol():
     copied = np.array(c, copy=True)
     copied[0, 0] = 1.0
     assert c.matrix[0, 0] == S[0, 0]
+
+
+def test_unpickling_keeps_the_psd_verdict_without_the_test(monkeypatch):
+    """A Covariance shipped to a worker must not re-run the O(n^3) test: the verdict travels with a
+    digest of the matrix; a pickle whose matrix was edited on the way is tested again, and refused
+    when it is no longer PSD (correlations -0.6, -0.6, -0.6: each pair within [-1, 1], so only the
+    PSD test can tell)."""
+    from microalloc import covariance
+
+    vol = np.array([0.2, 0.3, 0.25])
+    corr = np.array([[1.0, -0.6, -0.6], [-0.6, 1.0, 0.3], [-0.6, 0.3, 1.0]])  # positive definite
+    s = corr * np.outer(vol, vol)
+    c = ma.Covariance(s)
+    calls = []
+    real = covariance._core.check_positive_semidefinite
+    monkeypatch.setattr(covariance._core, "check_positive_semidefinite", lambda *a: calls.append(1) or real(*a))
+    back = pickle.loads(pickle.dumps(c))
+    assert calls == [] and back.psd_checked and np.array_equal(back.matrix, s)
+    blob = pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL)
+    old = np.float64(s[1, 2]).tobytes()
+    assert blob.count(old) == 2  # s[1, 2] and s[2, 1]
+    edited = pickle.loads(blob.replace(old, np.float64(0.5 * s[1, 2]).tobytes()))  # still PSD: tested, kept
+    assert calls == [1] and edited.psd_checked and edited.matrix[1, 2] == 0.5 * s[1, 2]
+    with pytest.raises(ma.NotPSDError):  # correlation 0.3 -> -0.6 makes it indefinite: refused
+        pickle.loads(blob.replace(old, np.float64(-0.6 * 0.3 * 0.25).tobytes()))

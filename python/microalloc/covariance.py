@@ -227,16 +227,46 @@ class Covariance(CovarianceObject):
         return self._matrix.astype(dtype)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # re-validated where it is unpickled (another process may trust nothing it receives)
-        return (_rebuild_covariance, (np.array(self._matrix), self._labels, self.psd_checked))
+        # the matrix, its PSD verdict and a digest of both: unpickling re-runs the O(n^2) scan and
+        # re-hashes the matrix, and skips the O(n^3) PSD test when the digest matches
+        verdict = None if self._psd is None else _Verdict(bool(self._psd.psd), float(self._psd.min_eigenvalue),
+                                                          float(self._psd.max_eigenvalue))
+        return (_rebuild_covariance, (np.array(self._matrix), self._labels, verdict,
+                                      _matrix_digest(self._matrix, verdict)))
 
     def __repr__(self) -> str:
         return f"Covariance(n={self.n}, labelled={self._labels is not None}, psd_checked={self.psd_checked})"
 
 
-def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, check_psd: bool) -> Covariance:
-    c = Covariance(matrix, check_psd=check_psd)
+class _Verdict(NamedTuple):
+    """A PSD test's verdict as it travels in a pickle (the fields of the core's PsdReport)."""
+
+    psd: bool
+    min_eigenvalue: float
+    max_eigenvalue: float
+
+
+def _matrix_digest(matrix: np.ndarray, verdict: _Verdict | None) -> bytes:
+    """SHA-256 of the matrix's shape and bytes and of the verdict."""
+    h = hashlib.sha256()
+    h.update(np.asarray(matrix.shape, dtype=np.int64).tobytes())
+    h.update(memoryview(np.ascontiguousarray(matrix, dtype=np.float64)).cast("B"))
+    h.update(repr(None if verdict is None else tuple(verdict)).encode())
+    return h.digest()
+
+
+def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, verdict: Any,
+                        digest: bytes = b"") -> Covariance:
+    """Unpickles a Covariance: the O(n^2) scan always runs; the PSD verdict is kept when the digest
+    matches, else (a pickle edited or corrupted on the way, or one from before verdicts travelled,
+    whose third field was a flag) the test runs again when a verdict came. The digest is an
+    integrity check, no defence against a crafted pickle (which can run any code when loaded)."""
+    c = Covariance(matrix, check_psd=False)
     c._labels = labels
+    if isinstance(verdict, tuple) and len(verdict) == 3 and _matrix_digest(c._matrix, _Verdict(*verdict)) == digest:
+        c._psd = _Verdict(*verdict)
+    elif verdict:
+        c._checked(True)
     return c
 
 
