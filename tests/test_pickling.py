@@ -1,0 +1,56 @@
+"""Results travel between processes (a worker returns them): each kind survives a pickle round trip
+with every number and its status unchanged. Covariance objects: tests/test_covariance_object.py and
+tests/test_factor_covariance.py (digests, no re-run of the expensive checks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+
+import microalloc as ma
+
+RNG = np.random.default_rng(7)
+N = 6
+S = np.cov(RNG.normal(size=(40, N)).T)
+MU = RNG.normal(0.05, 0.02, N)
+
+
+def same(a, b) -> None:
+    """Field by field: arrays equal bit for bit (NaN where NaN), the rest by ==."""
+    fields = [f.name for f in dataclasses.fields(a)] if dataclasses.is_dataclass(a) else list(vars(a))
+    assert fields
+    for name in fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y)
+        elif dataclasses.is_dataclass(x):
+            same(x, y)
+        elif isinstance(x, float) and np.isnan(x):
+            assert np.isnan(y)
+        elif not isinstance(x, dict):
+            assert x == y, name
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ma.solve_mean_variance(S, MU),
+    lambda: ma.solve_mean_variance(S, MU, constraints=ma.Constraints(groups=np.arange(N) % 2, group_upper={0: 0.5},
+                                                                   current_weights=np.full(N, 1 / N), costs=0.001)),
+    lambda: ma.efficient_frontier(S, MU),
+    lambda: ma.max_sharpe(S, MU),
+    lambda: ma.min_risk(S, MU, target_return=float(MU.mean())),
+], ids=["mean-variance", "rebalance", "frontier", "max-sharpe", "min-risk"])
+def test_results_survive_a_pickle_round_trip(make):
+    res = make()
+    back = pickle.loads(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
+    assert type(back) is type(res)
+    same(res, back)
+
+
+def test_a_batch_result_survives_a_pickle_round_trip():
+    res = ma.solve_mean_variance_batch(S, np.tile(MU, (4, 1)) * np.arange(1, 5)[:, None])
+    back = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(back.weights, res.weights)
+    np.testing.assert_array_equal(np.asarray(back.status), np.asarray(res.status))
