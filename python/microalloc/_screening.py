@@ -38,8 +38,8 @@ SCREEN_K = 100        #: candidates to buy added to the universe (and twice the 
 def universe_solve(cov: Any, s: Any, mu: np.ndarray, b: np.ndarray, ra: float, resolved: Any, tol: float,
                    iters: int) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(weights, multipliers, size of the universe) of the problem solved on a working universe,
-    as a start for the whole solve; None when screening does not apply (small n, no finite resting value, the
-    universe infeasible or not solved)."""
+    as a start for the whole solve; None when screening does not apply (no trading, small n,
+    current weights not finite, the universe infeasible or not solved)."""
     n = len(mu) if mu.size else s.shape[0]
     trading = resolved.trading
     # Only a rebalance: its assets rest at their current weights. Without trading the lower bound
@@ -59,11 +59,13 @@ def universe_solve(cov: Any, s: Any, mu: np.ndarray, b: np.ndarray, ra: float, r
         return None
     out = np.ones(n, dtype=bool)
     out[universe] = False
-    held = np.where(out, d, 0.0)  # the held-out assets' part of w - b
     sub = _restricted(cov, s, universe)
     if sub is None:
         return None
-    start = _solve_universe(sub, s, held, universe, out, rest, mu, b, ra, resolved, tol, iters)
+    # the held-out assets' risk cross term on W, (S d_out)_W = (S d)_W - S_WW d_W: from the
+    # product already made and the universe's own block, not a second pass over S
+    cross = s_rest[universe] - sub @ np.ascontiguousarray(d[universe])
+    start = _solve_universe(sub, cross, universe, out, mu, b, ra, resolved, tol, iters)
     if start is None:
         return None
     w_u, lam = start
@@ -72,8 +74,10 @@ def universe_solve(cov: Any, s: Any, mu: np.ndarray, b: np.ndarray, ra: float, r
     return w, lam, int(universe.size)
 
 
-def _solve_universe(sub, s, held, universe, out, rest, mu, b, ra, resolved, tol, iters):
-    mu_u = (mu[universe] if mu.size else 0.0) - ra * (s @ held)[universe]
+def _solve_universe(sub, cross, universe, out, mu, b, ra, resolved, tol, iters):
+    t = resolved.trading
+    rest = t.current
+    mu_u = (mu[universe] if mu.size else 0.0) - ra * cross
     mu_u = np.ascontiguousarray(np.broadcast_to(mu_u, universe.shape), dtype=np.float64)
     if resolved.has_rows:
         a = np.ascontiguousarray(resolved.a[:, universe])
@@ -81,21 +85,15 @@ def _solve_universe(sub, s, held, universe, out, rest, mu, b, ra, resolved, tol,
         row_lo, row_up = resolved.row_lower - shift, resolved.row_upper - shift
     else:
         a, row_lo, row_up = np.zeros((0, universe.size)), EMPTY, EMPTY
-    t = resolved.trading
-    if t is not None:
-        current, buy, sell = (np.ascontiguousarray(x[universe]) for x in (t.current, t.buy, t.sell))
-        limit = t.turnover
-    else:
-        current = buy = sell = EMPTY
-        limit = np.inf
+    current, buy, sell = (np.ascontiguousarray(x[universe]) for x in (t.current, t.buy, t.sell))
     raw, lam, _, _, _, traded = _core.solve_with_rows(
         sub, mu_u, np.ascontiguousarray(resolved.lower[universe]), np.ascontiguousarray(resolved.upper[universe]),
         np.ascontiguousarray(b[universe]) if b.size else EMPTY, ra, resolved.budget - float(rest[out].sum()),
-        a, row_lo, row_up, EMPTY, tol, iters, current, buy, sell, limit, EMPTY)
+        a, row_lo, row_up, EMPTY, tol, iters, current, buy, sell, t.turnover, EMPTY)
     if from_core(raw.status) != Status.OPTIMAL:
         return None
     multipliers = np.asarray(lam, dtype=float)
-    if t is not None and np.isfinite(t.turnover):
+    if np.isfinite(t.turnover):
         multipliers = np.r_[multipliers, traded["turnover_multiplier"]]
     return np.asarray(raw.weights, dtype=float), multipliers
 
