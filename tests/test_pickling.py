@@ -1,5 +1,5 @@
 """Results travel between processes (a worker returns them): each kind survives a pickle round trip
-with every number and its status unchanged. Covariance objects: tests/test_covariance_object.py and
+with every number and its status unchanged, and a payload changed on the way is refused. Covariance objects: tests/test_covariance_object.py and
 tests/test_factor_covariance.py (digests, no re-run of the expensive checks)."""
 
 from __future__ import annotations
@@ -54,3 +54,33 @@ def test_a_batch_result_survives_a_pickle_round_trip():
     back = pickle.loads(pickle.dumps(res))
     np.testing.assert_array_equal(back.weights, res.weights)
     np.testing.assert_array_equal(np.asarray(back.status), np.asarray(res.status))
+
+
+RESULTS = {
+    "mean-variance": lambda: ma.solve_mean_variance(S, MU),
+    "batch": lambda: ma.solve_mean_variance_batch(S, np.tile(MU, (3, 1))),
+    "frontier": lambda: ma.efficient_frontier(S, MU),
+    "max-sharpe": lambda: ma.max_sharpe(S, MU),
+    "min-risk": lambda: ma.min_risk(S, MU, target_return=float(MU.mean())),
+    "risk": lambda: ma.risk_contributions(S, np.full(N, 1 / N)),
+    "bands": lambda: ma.check_bands(np.full(N, 1 / N), np.r_[0.3, np.full(N - 1, 0.7 / (N - 1))], absolute=0.02),
+    "rebalance": lambda: ma.rebalance_trades(np.full(N, 1 / N), np.r_[0.3, np.full(N - 1, 0.7 / (N - 1))],
+                                             absolute=0.02),
+    "risk-budgeting": lambda: ma.risk_budgeting(S),
+}
+
+
+@pytest.mark.parametrize("kind", list(RESULTS))
+def test_a_result_changed_on_the_way_is_refused(kind):
+    """One byte of the payload flipped, anywhere past the class's name: refused, never a result with
+    a changed number (the digest covers every field)."""
+    res = RESULTS[kind]()
+    blob = bytearray(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
+    same(res, pickle.loads(bytes(blob)))
+    rng = np.random.default_rng(len(kind))
+    start = bytes(blob).index(type(res).__name__.encode()) + 64
+    for k in rng.integers(start, len(blob) - 40, 5):
+        bad = blob.copy()
+        bad[k] ^= 0x10
+        with pytest.raises((ma.CorruptPayloadError, pickle.UnpicklingError, ValueError, EOFError)):
+            pickle.loads(bytes(bad))

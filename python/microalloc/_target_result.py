@@ -8,12 +8,13 @@ from typing import Any
 
 from .errors import SolverError
 from .status import Status
+from ._sealed import Sealed
 
 __all__ = ["TargetResult"]
 
 
 @dataclass(frozen=True, repr=False)
-class TargetResult:
+class TargetResult(Sealed):
     """A frontier portfolio chosen by a target, with the certificate of the target problem.
 
     Attributes

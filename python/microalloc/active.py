@@ -35,12 +35,13 @@ from .status import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
 from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from .targets import TargetResult, _max_return, _min_risk
+from ._sealed import Sealed
 
 __all__ = ["ActivePortfolio", "active_portfolio", "FundCombination", "combine_funds"]
 
 
 @dataclass(frozen=True, repr=False)
-class ActivePortfolio:
+class ActivePortfolio(Sealed):
     """A benchmark-relative portfolio with its certificate and risk report.
 
     Attributes
@@ -262,7 +263,7 @@ def _labeller(labels: Any):
 
 
 @dataclass(frozen=True, repr=False)
-class FundCombination:
+class FundCombination(Sealed):
     """Funds combined long-only and fully invested, by tracking error and alpha.
 
     Attributes

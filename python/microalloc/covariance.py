@@ -38,6 +38,7 @@ from ._validate import (
     labels_of,
 )
 from .errors import NonFiniteError, NotPSDError, NotSymmetricError, ShapeError, InputError
+from ._sealed import require_digest
 
 #: relative tolerance of the symmetry test: |S_ij - S_ji| <= SYMMETRY_TOL * sqrt(S_ii S_jj)
 SYMMETRY_TOL = 1e-10
@@ -258,14 +259,14 @@ def _matrix_digest(matrix: np.ndarray, verdict: _Verdict | None) -> bytes:
 def _rebuild_covariance(matrix: np.ndarray, labels: tuple[Any, ...] | None, verdict: Any,
                         digest: bytes = b"") -> Covariance:
     """Unpickles a Covariance: the O(n^2) scan always runs; the PSD verdict is kept when the digest
-    matches, else (a pickle edited or corrupted on the way, or one from before verdicts travelled,
-    whose third field was a flag) the test runs again when a verdict came. The digest is an
-    integrity check, no defence against a crafted pickle (which can run any code when loaded)."""
+    matches, and a payload that no longer matches it (edited or corrupted on the way) is refused
+    (_sealed). A pickle from before verdicts travelled (its third field a flag) is tested again."""
     c = Covariance(matrix, check_psd=False)
     c._labels = labels
-    if isinstance(verdict, tuple) and len(verdict) == 3 and _matrix_digest(c._matrix, _Verdict(*verdict)) == digest:
+    if isinstance(verdict, tuple) and len(verdict) == 3 and digest:
         c._psd = _Verdict(*verdict)
-    elif verdict:
+        require_digest(_matrix_digest(c._matrix, c._psd) == digest, "Covariance")
+    elif verdict:  # a pickle from before verdicts travelled: the flag asks for the test
         c._checked(True)
     return c
 
@@ -577,19 +578,16 @@ class _ScaleReport(NamedTuple):
 def _rebuild_factor_covariance(
     x: Any, f: Any, d: Any, variances: Any, labels: Any, factors: Any, digest: bytes
 ) -> FactorCovariance:
-    """Unpickles a model. The digest is an integrity check (a pickle truncated, edited or corrupted
-    on the way is re-validated in full, and refused if it no longer passes); it is no defence against
-    a crafted pickle, which can run any code when it is loaded."""
+    """Unpickles a model: the arrays are re-hashed (O(n k)) and the O(n k^2) checks skipped; a
+    payload that no longer matches its digest (edited or corrupted on the way) is refused (_sealed)."""
     x, f, d, variances = (_as_float_array(a, name) for a, name in (
         (x, "loadings"), (f, "factor_cov"), (d, "specific_var"), (variances, "specific_var")))
     _check_factor_shapes(x, f, d)
     _check_labels(labels, x.shape[0], "loadings", "asset labels")
     _check_labels(factors, x.shape[1], "loadings", "factor names")
+    require_digest(variances.shape == d.shape and _factor_digest(x, f, d, variances) == digest, "FactorCovariance")
     self = FactorCovariance.__new__(FactorCovariance)
-    if variances.shape == d.shape and _factor_digest(x, f, d, variances) == digest:
-        self._build(x, f, d, labels, factors, variances)
-    else:
-        self._build(x, f, d, labels, factors)
+    self._build(x, f, d, labels, factors, variances)
     return self
 
 

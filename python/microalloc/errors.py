@@ -18,6 +18,7 @@ __all__ = [
     "NotPSDError",
     "InfeasibleError",
     "SolverError",
+    "CorruptPayloadError",
 ]
 
 
@@ -59,3 +60,8 @@ class SolverError(MicroallocError, RuntimeError):
     def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result
+
+
+class CorruptPayloadError(MicroallocError, ValueError):
+    """A pickled object (a covariance model or a result) does not match the digest it was sealed
+    with: its bytes changed on the way, so it is refused rather than trusted."""

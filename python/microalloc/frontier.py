@@ -23,6 +23,7 @@ from ._validate import (
 from .covariance import as_covariance
 from .errors import InfeasibleError, InputError, SolverError
 from .status import Status, finite_status, from_core
+from ._sealed import Sealed
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
 
@@ -31,7 +32,7 @@ MAX_PATH_POINTS = 10_000_000
 
 
 @dataclass(frozen=True, repr=False)
-class Frontier:
+class Frontier(Sealed):
     """The whole efficient frontier: the turning points and the exact path between them.
 
     The frontier is the set of solutions of ``max mu'w - (risk_aversion/2) (w-b)'S(w-b)`` over
@@ -374,7 +375,7 @@ def _from_raw(p: _Problem, raw: Any) -> Frontier:
 
 
 @dataclass(frozen=True)
-class MaxSharpeResult:
+class MaxSharpeResult(Sealed):
     """The portfolio of highest Sharpe ratio ``(mu'w - risk_free * budget) / sqrt(w'Sw)``."""
 
     weights: Any

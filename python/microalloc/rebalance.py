@@ -31,6 +31,7 @@ from ._validate import (
 )
 from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
+from ._sealed import Sealed
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
 _ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
@@ -75,7 +76,7 @@ class BandCheck:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Rebalance:
+class Rebalance(Sealed):
     """Outcome of :func:`rebalance_trades`.
 
     Attributes

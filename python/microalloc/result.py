@@ -10,6 +10,7 @@ import numpy as np
 
 from .errors import SolverError
 from .status import Status, finite_status, from_core, status_names
+from ._sealed import Sealed
 
 __all__ = ["MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
@@ -29,7 +30,7 @@ _STATUS_HELP = {
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class MeanVarianceResult:
+class MeanVarianceResult(Sealed):
     """Outcome of :func:`microalloc.solve_mean_variance`.
 
     The problem solved is ``minimise f(w) = (risk_aversion/2) (w-b)'S(w-b) - mu'w`` subject to
@@ -134,7 +135,7 @@ class MeanVarianceResult:
 
 
 @dataclass(frozen=True, repr=False)
-class MeanVarianceBatchResult:
+class MeanVarianceBatchResult(Sealed):
     """Results of :func:`microalloc.solve_mean_variance_batch`, one row (or entry) per problem.
 
     ``status`` holds the :class:`Status` names as a numpy array of fixed-width strings, so it

@@ -31,12 +31,13 @@ from . import risk_sources
 from .covariance import FactorCovariance, as_covariance
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 from .status import Status, from_core
+from ._sealed import Sealed
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class RiskContributions:
+class RiskContributions(Sealed):
     """Risk decomposition of one portfolio (vectors of length n) or of a batch (a leading axis m).
 
     With sigma = sqrt(w'Sw) and m = S w:
@@ -353,7 +354,7 @@ def _require_return_scale(rp: np.ndarray, rb: np.ndarray) -> None:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class RiskBudgetingResult:
+class RiskBudgetingResult(Sealed):
     """Outcome of :func:`risk_budgeting`.
 
     Attributes
@@ -592,7 +593,7 @@ def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class MoneyRiskBudget:
+class MoneyRiskBudget(Sealed):
     """Per-holding risk budgets in money, and how far a portfolio is from them.
 
     ``budget`` (money per holding) = total risk budget x allocation; ``actual`` (money) = portfolio

@@ -20,6 +20,7 @@ from ._validate import (
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
+from ._sealed import Sealed
 
 __all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchResult"]
 
@@ -30,7 +31,7 @@ _MAX_COUNT = 2.0**53
 
 
 @dataclass(frozen=True, repr=False)
-class SharesResult:
+class SharesResult(Sealed):
     """Outcome of :func:`whole_shares`.
 
     Attributes
@@ -75,7 +76,7 @@ class SharesResult:
 
 
 @dataclass(frozen=True, repr=False)
-class SharesBatchResult:
+class SharesBatchResult(Sealed):
     """Outcome of :func:`whole_shares_batch`, one row (or entry) per account: ``shares`` (m, n)
     int64 (-1 on a row whose input was bad), ``cash``, ``gap``, ``lower_bound`` (m,), and
     ``status_code`` (m,) (``status`` as names)."""
