@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -414,6 +415,64 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
+def _nightly_parser(sub: Any) -> None:
+    p = sub.add_parser("nightly", help="band-check every account of a Parquet holdings table on Dask and write "
+                       "the trades (needs microalloc[dask])",
+                       description="Check every account of HOLDINGS (Parquet: account, asset, units, price; a "
+                       "directory of files partitioned by account) against its TARGETS and write the trades and a "
+                       "per-account status to OUT, one Parquet file per partition. Rerun the same command after a "
+                       "stop: only the partitions not yet written run.")
+    p.add_argument("holdings", metavar="HOLDINGS", help="a Parquet file or a directory of them")
+    p.add_argument("targets", metavar="TARGETS", help="Parquet or CSV: asset, target[, price] shared by every "
+                   "account, or account, asset, target")
+    p.add_argument("--out", required=True, help="output directory (trades/ and status/ are written in it)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler's address (default: a local cluster)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
+    p.add_argument("--absolute", type=float, help="absolute band half-width in weight points (0.05 = 5 points)")
+    p.add_argument("--relative", type=float, help="relative band half-width as a fraction of the target")
+    p.add_argument("--combine", choices=["min", "max"], default="min", help="with both bands (default: min)")
+    p.add_argument("--action", choices=["band_edge", "target", "halfway"], default="band_edge",
+                   help="where triggered accounts trade to (default: band_edge)")
+    p.add_argument("--min-trade", type=float, default=0.0, help="skip trades below this weight (default 0)")
+    p.add_argument("--trigger", choices=["any", "l1"], default="any", help="account-level trigger (default: any)")
+    p.add_argument("--threshold", type=float, help="for --trigger l1")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def nightly_command(args: Any) -> int:
+    try:
+        from ._nightly import EXIT_PARTIAL, nightly, overlapping_accounts
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        print(f"microalloc nightly: {exc.name} is missing: pip install 'microalloc[dask]'", file=sys.stderr)
+        return 2
+    options = dict(absolute=args.absolute, relative=args.relative, combine=args.combine, action=args.action,
+                   min_trade=args.min_trade, trigger=args.trigger, threshold=args.threshold)
+    if args.workers < 1:
+        print("microalloc nightly: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        s = nightly(args.holdings, args.targets, args.out, scheduler=args.scheduler, workers=args.workers,
+                    progress=not args.no_progress, options=options)
+    except (OSError, MicroallocError) as exc:
+        print(f"microalloc nightly: {exc}", file=sys.stderr)
+        return 2
+    print(f"nightly: {s.partitions} partitions ({s.skipped} already written), {s.accounts:,} accounts checked, "
+          f"{s.traded:,} traded, {s.invalid:,} invalid (see status), {s.trades:,} trades in {s.seconds:.1f} s "
+          f"-> {args.out}")
+    code = 0
+    for index, error in sorted(s.failed.items()):
+        print(f"microalloc nightly: partition {index} failed: {error}", file=sys.stderr)
+        code = EXIT_PARTIAL
+    if s.failed:
+        print("microalloc nightly: rerun the same command to finish (written partitions are kept)", file=sys.stderr)
+    twice = overlapping_accounts(args.out)
+    if twice:
+        print(f"microalloc nightly: {len(twice)} account(s) appear in more than one partition (first: {twice[0]!r}); "
+              "partition HOLDINGS by account", file=sys.stderr)
+        code = EXIT_PARTIAL
+    return code
+
+
 def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="microalloc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"microalloc {__version__}")
@@ -433,7 +492,10 @@ def _run(argv: list[str] | None) -> int:
     p_funds.add_argument("--benchmark", help="the benchmark's column in --prices")
     p_funds.add_argument("--target-alpha-bp", type=float, help="target alpha in bp a year (default: the team's "
                          "average alpha; with --prices, none: the least tracking error)")
+    _nightly_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "nightly":
+        return nightly_command(args)
     if args.command == "demo":
         if not 1 <= args.years <= 68:
             parser.error("--years must be between 1 and 68")

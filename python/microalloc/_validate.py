@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -316,6 +317,33 @@ def _positive_int(x: Any, name: str, *, maximum: int | None = None) -> None:
         raise InputError(name, f"{int(x)} is above the limit of {maximum}")
 
 
+def default_threads() -> int:
+    """The core's threads when a call does not say: ``MICROALLOC_THREADS`` when set; one inside a
+    Dask worker's task (the worker already runs as many tasks at once as it has threads, so more
+    would oversubscribe its cores); else the machine's cores."""
+    env = os.environ.get("MICROALLOC_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= MAX_THREADS:
+            raise InputError("MICROALLOC_THREADS", f"expected a positive integer up to {MAX_THREADS}, got {env!r}")
+        return value
+    return 1 if _in_dask_task() else (os.cpu_count() or 1)
+
+
+def _in_dask_task() -> bool:
+    distributed = sys.modules.get("distributed")  # never imported here: only if the caller runs on Dask
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:  # not in a worker's task
+        return False
+    return True
+
+
 #: The most threads a call may ask for. Each is an OS thread with its own workspace, and the core
 #: starts min(threads, tasks) of them, so a count far above the cores is a mistake: it is refused
 #: (not clipped), which also keeps it inside the core's int range.
@@ -323,9 +351,9 @@ MAX_THREADS = max(1024, os.cpu_count() or 1)
 
 
 def as_threads(threads: Any) -> int:
-    """Validated worker-thread count for the core; None: the machine's cores (``os.cpu_count()``)."""
+    """Validated worker-thread count for the core; None: :func:`default_threads`."""
     if threads is None:
-        return os.cpu_count() or 1
+        return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise InputError("threads", f"expected a positive integer (or None for all cores), got {_describe(threads)}")
     if threads > MAX_THREADS:

@@ -42,7 +42,7 @@ _NO_BAND = np.empty(0)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class BandCheck:
+class BandCheck(Sealed):
     """Outcome of :func:`check_bands`, one entry per portfolio (a leading axis of length m for a
     batch; scalars and (n,) arrays for one portfolio).
 
@@ -388,12 +388,18 @@ def rebalance_trades(
     )
 
 
+def self_financing_off(w_sum: np.ndarray, t_sum: np.ndarray) -> np.ndarray:
+    """Where a portfolio's weights and targets have different totals (the core's tolerance, 1e-9
+    relative to max(1, |total|)), so its trades could not be self-financing; NaN totals are off."""
+    return ~(np.abs(w_sum - t_sum) <= 1e-9 * np.maximum(1.0, np.abs(t_sum)))
+
+
 def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
     """Each row's weights sum to its targets' sum (the core's tolerance), else trades cannot be
     self-financing."""
     w_sum = batch.matrix.sum(axis=1)
     t_sum = np.broadcast_to(targets.sum(axis=1), w_sum.shape)
-    off = ~(np.abs(w_sum - t_sum) <= 1e-9 * np.maximum(1.0, np.abs(t_sum)))
+    off = self_financing_off(w_sum, t_sum)
     if off.any():
         k = int(np.flatnonzero(off)[0])
         where = "" if batch.single else f" of row {k}"
@@ -555,7 +561,7 @@ def _checked_policy(pol: "Policy") -> tuple[str, Any, str, str, float]:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class BacktestResult:
+class BacktestResult(Sealed):
     """Outcome of :func:`backtest_rebalancing`.
 
     Attributes

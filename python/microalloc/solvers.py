@@ -346,7 +346,8 @@ def solve_mean_variance_batch(
         ``costs_paid`` and ``trade_gain`` per problem (a nightly run skips the accounts whose
         gain does not pay for a rebalance).
     threads : int, optional
-        Worker threads; default: the machine's cores (``os.cpu_count()``); at most
+        Worker threads; default: the machine's cores, or ``MICROALLOC_THREADS``, or one inside a
+        Dask task (docs/scale-out.md); at most
         1024 (or the number of cores if larger): more is refused, not clipped.
 
     Returns
