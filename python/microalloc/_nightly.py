@@ -114,7 +114,7 @@ def nightly(holdings: str, targets: str, out: str, *, scheduler: str | None = No
         return Summary(partitions=len(files), skipped=len(files), failed={}, accounts=0, traded=0, invalid=0,
                        trades=0, seconds=time.perf_counter() - start)
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  host="127.0.0.1", dashboard_address=None)
+                                                  host="127.0.0.1", dashboard_address="127.0.0.1:0")
     try:
         with Client(scheduler or cluster) as client:
             shared = client.scatter(table, broadcast=True)  # sent to each worker once

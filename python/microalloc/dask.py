@@ -3,7 +3,8 @@
 Each function takes the arguments of its single-machine namesake. Any argument that is a dask
 collection is per account (chunked by rows, the whole asset axis in each chunk); everything else
 (the covariance, shared vectors, options) is shared and sent to each worker once, as one key of
-the graph. Each chunk is one call of the single-machine function in a task; the result is a
+the graph. Each chunk is one call of the single-machine function in a task (chunks of risk and band
+functions cut at multiples of 256 rows, see GEMM_ROWS); the result is a
 :class:`DaskResult`, lazy: its fields are dask arrays (or dask DataFrames for labelled inputs) and
 ``compute()`` gives the single-machine result, equal field by field to the single-machine call on
 the computed inputs.
@@ -39,18 +40,18 @@ def solve_mean_variance_batch(cov: Any, mu: Any = None, **kwargs: Any) -> DaskRe
 
 def check_bands(weights: Any, targets: Any, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.check_bands` over a dask array or DataFrame of weights (accounts as rows)."""
-    return _map_rows(_rebalance.check_bands, dict(weights=weights, targets=targets, **kwargs))
+    return _map_rows(_rebalance.check_bands, dict(weights=weights, targets=targets, **kwargs), GEMM_ROWS)
 
 
 def rebalance_trades(weights: Any, targets: Any, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.rebalance_trades` over a dask array or DataFrame of weights."""
-    return _map_rows(_rebalance.rebalance_trades, dict(weights=weights, targets=targets, **kwargs))
+    return _map_rows(_rebalance.rebalance_trades, dict(weights=weights, targets=targets, **kwargs), GEMM_ROWS)
 
 
 def risk_contributions(cov: Any, weights: Any, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.risk_contributions` (with the factor decomposition for a factor model)
     over a dask array or DataFrame of portfolios."""
-    return _map_rows(_risk.risk_contributions, dict(cov=cov, weights=weights, **kwargs))
+    return _map_rows(_risk.risk_contributions, dict(cov=cov, weights=weights, **kwargs), GEMM_ROWS)
 
 
 def rebalance_holdings(holdings: Any, targets: Any = None, **kwargs: Any) -> DaskResult:
@@ -64,12 +65,21 @@ def rebalance_holdings(holdings: Any, targets: Any = None, **kwargs: Any) -> Das
 
 
 # -- mapping over row chunks ------------------------------------------------------------------------
-def _map_rows(func: Callable[..., Any], kwargs: dict[str, Any]) -> DaskResult:
+#: The core's batch kernels (risk, band checks with a covariance) multiply blocks of 256 rows: a
+#: row's last bits depend on its place in the block (the GEMM's edge panels round otherwise), so
+#: array chunks are cut at multiples of 256 rows, where the single-machine call cuts its blocks.
+GEMM_ROWS = 256
+
+
+def _map_rows(func: Callable[..., Any], kwargs: dict[str, Any], align: int = 1) -> DaskResult:
     per_row = {k: v for k, v in kwargs.items() if dask.is_dask_collection(v)}
     if not per_row:
         raise InputError(next(iter(kwargs)), "no argument is a dask collection: call microalloc's own function")
     lead_name, lead = next(iter(per_row.items()))
-    blocks, rows = (_frame_blocks if _is_dask_frame(lead) else _array_blocks)(per_row, lead_name)
+    if _is_dask_frame(lead):
+        blocks, rows = _frame_blocks(per_row, lead_name)
+    else:
+        blocks, rows = _array_blocks(per_row, lead_name, align)
     shared = {k: dask.delayed(v, pure=False) if _is_bulky(v) else v  # one key: shipped once per worker
               for k, v in kwargs.items() if k not in per_row}
     chunks = [dask.delayed(_call, pure=True)(func, {**shared, **{k: b[i] for k, b in blocks.items()}})
@@ -92,12 +102,13 @@ def _is_dask_frame(v: Any) -> bool:
     return dd is not None and isinstance(v, (dd.DataFrame, dd.Series))
 
 
-def _array_blocks(per_row: dict[str, Any], lead_name: str) -> tuple[dict[str, list], tuple]:
-    """Each dask array chunked like the lead on rows, whole on the other axes."""
+def _array_blocks(per_row: dict[str, Any], lead_name: str, align: int) -> tuple[dict[str, list], tuple]:
+    """Each dask array chunked like the lead on rows (cut at multiples of ``align``), whole on the
+    other axes."""
     lead = per_row[lead_name]
     if lead.ndim not in (1, 2) or np.isnan(lead.shape[0]):
         raise InputError(lead_name, f"expected a dask array of known shape (m,) or (m, n), got {lead.shape}")
-    rows = lead.chunks[0]
+    rows = _aligned(lead.chunks[0], align)
     blocks = {}
     for name, x in per_row.items():
         if not isinstance(x, da.Array):
@@ -108,6 +119,14 @@ def _array_blocks(per_row: dict[str, Any], lead_name: str) -> tuple[dict[str, li
         x = x.rechunk((rows,) + tuple(-1 for _ in x.shape[1:]))
         blocks[name] = list(x.to_delayed().reshape(len(rows), -1)[:, 0])
     return blocks, rows
+
+
+def _aligned(rows: tuple[int, ...], align: int) -> tuple[int, ...]:
+    """The chunks' typical size rounded up to a multiple of align, the rest in the last chunk."""
+    if align == 1 or all(r % align == 0 for r in rows[:-1]):
+        return tuple(rows)
+    m, size = sum(rows), -(-max(rows) // align) * align
+    return (size,) * (m // size) + ((m % size,) if m % size else ())
 
 
 def _frame_blocks(per_row: dict[str, Any], lead_name: str) -> tuple[dict[str, list], tuple]:

@@ -155,12 +155,13 @@ def _merge_targets(table: Any, targets: Any, pd: Any) -> Any:
     except ValueError as e:  # keys of different types (int assets in one table, str in the other)
         raise InputError("targets", f"its account and asset columns do not match the holdings' ({e})") from None
     merged["target"] = merged["target"].fillna(0.0)
-    if "_target_price" in merged.columns:
-        if "price" in merged.columns:
-            merged["price"] = merged["price"].fillna(merged["_target_price"])
-        merged = merged.drop(columns="_target_price")
     amount = "units" if "units" in merged.columns else "weight"
-    merged[amount] = merged[amount].fillna(0.0)  # targeted, not held
+    not_held = merged[amount].isna()
+    if "_target_price" in merged.columns:
+        if "price" in merged.columns:  # only where not held: a holding's own missing price is bad data
+            merged["price"] = merged["price"].mask(not_held, merged["_target_price"])
+        merged = merged.drop(columns="_target_price")
+    merged[amount] = merged[amount].mask(not_held, 0.0)
     # accounts together, in their first appearance in the holdings (a targets-only account last)
     order = pd.factorize(merged["account"])[0]
     return merged.iloc[np.argsort(order, kind="stable")]
