@@ -148,3 +148,19 @@ def test_ragged_accounts_match_the_single_portfolio_calls(seed, m, action):
     kw = dict(absolute=float(rng.uniform(0.0, 0.05)), relative=0.2, action=action)
     res = rebalance_holdings(h, **kw)
     by_account(h, res, **kw)
+
+
+def test_holdings_given_as_weights():
+    """Weights instead of units and prices: the same trades, no units, no value; weights that do not
+    sum to the targets' total refuse that account only."""
+    h = table(m=5, seed=8)
+    w = h.assign(weight=h.units * h.price / (h.units * h.price).groupby(h.account).transform("sum"))
+    w = w.drop(columns=["units", "price"])
+    res = rebalance_holdings(w, **BANDS)
+    by_units = rebalance_holdings(h, **BANDS)
+    np.testing.assert_allclose(res.trades.weight, by_units.trades.weight, rtol=0, atol=1e-14)
+    assert res.trades.units.isna().all() and res.status.value.isna().all()
+    w.loc[w.account == "acc2", "weight"] *= 1.1
+    res = rebalance_holdings(w, **BANDS).status.set_index("account")
+    assert res.loc["acc2", "status"] == "INVALID_INPUT" and "the weights to 1.1" in res.loc["acc2", "message"]
+    assert (res.drop(index="acc2").status == "OK").all()

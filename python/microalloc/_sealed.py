@@ -34,7 +34,7 @@ class Sealed:
         return (_unseal, (type(self), payload, hashlib.sha256(payload).digest()))
 
 
-def _unseal(cls: type, payload: bytes, digest: bytes) -> Any:
+def _unseal(cls: Any, payload: bytes, digest: bytes) -> Any:
     require_digest(hashlib.sha256(payload).digest() == digest, cls.__name__)
     obj = cls.__new__(cls)
     obj.__dict__.update(pickle.loads(payload))  # frozen dataclasses: their fields, as pickled

@@ -207,7 +207,7 @@ def concat(parts: list[Any]) -> Any:
     first = parts[0]
     if isinstance(first, _holdings.HoldingsRebalance):
         return _concat_holdings(parts)
-    if dataclasses.is_dataclass(first):
+    if dataclasses.is_dataclass(first) and not isinstance(first, type):
         values = {f.name: concat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(first)}
         return dataclasses.replace(first, **values)
     if isinstance(first, np.ndarray) and first.ndim >= 1:

@@ -183,12 +183,16 @@ class _Accounts:
         self.units = "units" in table.columns
         num = {c: table[c].to_numpy(dtype=float, na_value=np.nan) for c in ("units", "weight", "price", "target")
                if c in table.columns}
-        self.price = num.get("price")
         self.target = num["target"]
-        with np.errstate(invalid="ignore", over="ignore"):
-            amount = num["units"] * self.price if self.units else num["weight"]
-            self.value = np.bincount(codes, weights=amount, minlength=self.m) if self.units else None
-            self.weight = amount / self.value[codes] if self.units else amount
+        # holdings as weights have no price and no value: NaN, and so are their trades in units
+        self.price = num.get("price", np.full(len(codes), np.nan))
+        self.value = np.full(self.m, np.nan)
+        self.weight = num.get("weight", np.empty(0))
+        if self.units:
+            with np.errstate(invalid="ignore", over="ignore"):
+                amount = num["units"] * self.price
+                self.value = np.bincount(codes, weights=amount, minlength=self.m)
+                self.weight = amount / self.value[codes]
 
     def bad_messages(self) -> dict[int, str]:
         """Account -> why it is refused, for the accounts whose data cannot be rebalanced."""
@@ -232,12 +236,11 @@ class _Accounts:
 
     def _check_totals(self, bad: dict[int, str]) -> None:
         with np.errstate(invalid="ignore"):
-            w_sum = np.bincount(self.codes, weights=self.weight, minlength=self.m)
             t_sum = np.bincount(self.codes, weights=self.target, minlength=self.m)
-        if self.units:
-            for a in np.flatnonzero(~(self.value > 0)):
-                bad.setdefault(int(a), f"the account's value is {_num(self.value[a])}; it must be > 0")
-            w_sum = np.ones(self.m)  # by construction, up to rounding
+            # from units, the weights sum to 1 by construction (up to rounding)
+            w_sum = np.ones(self.m) if self.units else np.bincount(self.codes, weights=self.weight, minlength=self.m)
+        for a in np.flatnonzero(~(self.value > 0) if self.units else []):
+            bad.setdefault(int(a), f"the account's value is {_num(self.value[a])}; it must be > 0")
         for a in np.flatnonzero(self_financing_off(w_sum, t_sum)):
             tw, ww = _nums(t_sum[a], w_sum[a])
             bad.setdefault(int(a), f"the targets sum to {tw} but the weights to {ww} "
@@ -254,18 +257,17 @@ class _Accounts:
     def trades_frame(self, trades: np.ndarray, pd: Any) -> Any:
         rows = np.flatnonzero(trades != 0.0)
         t = self.table
-        price = self.price[rows] if self.price is not None else np.full(len(rows), np.nan)
-        units = trades[rows] * self.value[self.codes[rows]] / price if self.units else np.full(len(rows), np.nan)
+        price = self.price[rows]
         return pd.DataFrame({"account": t["account"].to_numpy()[rows], "asset": t["asset"].to_numpy()[rows],
-                             "weight": trades[rows], "units": units, "price": price}, copy=False)
+                             "weight": trades[rows], "units": trades[rows] * self.value[self.codes[rows]] / price,
+                             "price": price}, copy=False)
 
     def status_frame(self, check: dict, message: dict[int, str], pd: Any) -> Any:
         status = np.full(self.m, OK, dtype=object)
         text = np.full(self.m, "", dtype=object)
         for a, say in message.items():
             status[a], text[a] = INVALID, say
-        value = self.value if self.units else np.full(self.m, np.nan)
-        return pd.DataFrame({"account": np.asarray(self.names), "status": status, **check, "value": value,
+        return pd.DataFrame({"account": np.asarray(self.names), "status": status, **check, "value": self.value,
                              "message": text}, columns=STATUS_COLUMNS, copy=False)
 
 
