@@ -163,6 +163,21 @@ def test_the_covariance_is_one_key_of_the_graph():
     assert len(pickle.dumps(graph)) < 1.5 * s.nbytes + 2 * mu.nbytes
 
 
+def test_objects_cross_to_workers_whole_and_a_corrupted_payload_is_refused_there(client):
+    """A model and a result round-trip through a worker; the same bytes with one number changed are
+    refused on the worker (CorruptPayloadError, raised back to the caller)."""
+    res = ma.solve_mean_variance_batch(FACTOR, MU[:5])
+    back_model, back_res = client.submit(lambda a, b: (a, b), FACTOR, res, pure=False).result()
+    np.testing.assert_array_equal(back_model.loadings, FACTOR.loadings)
+    np.testing.assert_array_equal(back_res.weights, res.weights)
+    blob = pickle.dumps(ma.Covariance(S), protocol=pickle.HIGHEST_PROTOCOL)
+    old = np.float64(S[3, 4]).tobytes()
+    bad = blob.replace(old, np.float64(S[3, 4] * 0.9).tobytes())
+    with pytest.raises(ma.CorruptPayloadError):
+        client.submit(pickle.loads, bad, pure=False).result()
+    assert client.submit(pickle.loads, blob, pure=False).result().psd_checked
+
+
 def test_one_cpp_thread_per_task_by_default(client, monkeypatch):
     from microalloc._validate import default_threads
 
