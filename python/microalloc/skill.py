@@ -1,0 +1,98 @@
+"""Breadth and skill: how much of the forecasts' skill a constructed portfolio lets through.
+
+The fundamental law of active management: IR = TC * IC * sqrt(BR), with IC the information
+coefficient (the correlation of forecasts with outcomes), BR the breadth (independent bets a
+year) and TC the transfer coefficient of the portfolio. For forecasts alpha and active weights a
+under a covariance S:
+
+- the best information ratio the forecasts allow, IR* = sqrt(alpha' S^-1 alpha), reached by
+  a proportional to S^-1 alpha (no constraints);
+- the portfolio's ex-ante information ratio, IR(a) = alpha'a / sqrt(a'Sa);
+- its transfer coefficient TC = IR(a) / IR* = alpha'a / (||S^-1/2 alpha|| ||S^1/2 a||), the cosine
+  between the risk-adjusted forecasts and the risk-adjusted active weights: 1 for the
+  unconstrained optimum, less as constraints bind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._sealed import Sealed
+from ._validate import as_scalar, as_vector, asset_labels
+from .covariance import Covariance, FactorCovariance
+from .errors import InputError
+
+__all__ = ["Transfer", "fundamental_law", "transfer_coefficient"]
+
+
+def fundamental_law(ic: float, breadth: float, transfer_coefficient: float = 1.0) -> float:
+    """The information ratio the law gives: TC * IC * sqrt(breadth)."""
+    ic = as_scalar(ic, "ic")
+    if not -1.0 <= ic <= 1.0:
+        raise InputError("ic", f"{ic:g} is not a correlation (between -1 and 1)")
+    br = as_scalar(breadth, "breadth", minimum=0.0)
+    tc = as_scalar(transfer_coefficient, "transfer_coefficient")
+    if not -1.0 <= tc <= 1.0:
+        raise InputError("transfer_coefficient", f"{tc:g} is not between -1 and 1")
+    return tc * ic * float(np.sqrt(br))
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Transfer(Sealed):
+    """What :func:`transfer_coefficient` returns (see the module's formulas)."""
+
+    transfer_coefficient: float
+    information_ratio: float  # IR(a), ex ante
+    best_information_ratio: float  # IR*, the forecasts' own
+    tracking_error: float  # sqrt(a'Sa)
+
+    def __repr__(self) -> str:
+        return (f"Transfer(tc={self.transfer_coefficient:.4f}, ir={self.information_ratio:.4f}, "
+                f"best_ir={self.best_information_ratio:.4f})")
+
+
+def transfer_coefficient(cov: Any, alpha: Any, active_weights: Any) -> Transfer:
+    """The transfer coefficient of active weights for forecasts alpha under cov (an array, a
+    Covariance or a FactorCovariance, whose inverse is applied by the Woodbury identity). cov must
+    be positive definite: S^-1 alpha is the forecasts' optimum."""
+    labels = asset_labels(cov, alpha, active_weights)
+    if isinstance(cov, FactorCovariance):
+        n, product = cov.n, (lambda v: cov @ v)
+    else:
+        s = np.asarray(cov.matrix if isinstance(cov, Covariance) else cov, dtype=float)
+        if s.ndim != 2 or s.shape[0] != s.shape[1] or not np.isfinite(s).all():
+            raise InputError("cov", f"expected a finite square matrix, got shape {s.shape}")
+        n, product = s.shape[0], (lambda v: s @ v)
+        cov = s
+    alpha_v = as_vector(alpha, n, "alpha", labels=labels)
+    a = as_vector(active_weights, n, "active_weights", labels=labels)
+    s_inv_alpha = _solve(cov, alpha_v)
+    best2 = float(alpha_v @ s_inv_alpha)
+    te2 = float(a @ product(a))
+    if not best2 > 0:
+        raise InputError("alpha", "alpha' S^-1 alpha is 0: the forecasts carry no information")
+    if not te2 > 0:
+        raise InputError("active_weights", "the active weights carry no risk (a'Sa = 0)")
+    ir = float(alpha_v @ a) / np.sqrt(te2)
+    return Transfer(transfer_coefficient=ir / np.sqrt(best2), information_ratio=ir,
+                    best_information_ratio=float(np.sqrt(best2)), tracking_error=float(np.sqrt(te2)))
+
+
+def _solve(cov: Any, b: np.ndarray) -> np.ndarray:
+    """S^-1 b: by Cholesky for a matrix, by Woodbury for a factor model
+    (S^-1 = D^-1 - D^-1 X (F^-1 + X'D^-1 X)^-1 X'D^-1)."""
+    if isinstance(cov, FactorCovariance):
+        d, x, f = cov.specific_var, cov.loadings, cov.factor_cov
+        if not (d > 0).all():
+            raise InputError("cov", "a factor model with a zero specific variance is singular here")
+        xd = x / d[:, None]
+        inner = np.linalg.inv(f) + x.T @ xd
+        return b / d - xd @ np.linalg.solve(inner, xd.T @ b)
+    try:
+        lower = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise InputError("cov", "is not positive definite: S^-1 alpha, the forecasts' optimum, is undefined") from None
+    return np.linalg.solve(lower.T, np.linalg.solve(lower, b))
