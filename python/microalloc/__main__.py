@@ -13,6 +13,7 @@ import numpy as np
 from . import __version__
 from .active import combine_funds
 from .constraints import Constraints
+from . import _optimize_cli
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
 from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
@@ -493,9 +494,12 @@ def _run(argv: list[str] | None) -> int:
     p_funds.add_argument("--target-alpha-bp", type=float, help="target alpha in bp a year (default: the team's "
                          "average alpha; with --prices, none: the least tracking error)")
     _nightly_parser(sub)
+    _optimize_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "nightly":
         return nightly_command(args)
+    if args.command == "optimize":
+        return _optimize_cli.run(args)
     if args.command == "demo":
         if not 1 <= args.years <= 68:
             parser.error("--years must be between 1 and 68")
