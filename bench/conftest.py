@@ -302,3 +302,10 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("speed ratios: microalloc / numpy reference (this run vs bench/ratios.json)")
     for case, now, old, ref in rows:
         terminalreporter.write_line(f"{case:32s} {now:9.4g} vs {old:9.4g} committed  ({now / old:5.2f} x)  [{ref}]")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Dask benchmarks last: after their local clusters, the speed guard's band check took 1.77x
+    its numpy reference's time in this process, against 0.79x run alone (1.10x committed), which
+    failed the guard; the cause was not found (docs: the issue 17 note)."""
+    items.sort(key=lambda item: item.path.name == "test_bench_dask.py")
