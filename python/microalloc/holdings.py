@@ -239,8 +239,9 @@ class _Accounts:
             t_sum = np.bincount(self.codes, weights=self.target, minlength=self.m)
             # from units, the weights sum to 1 by construction (up to rounding)
             w_sum = np.ones(self.m) if self.units else np.bincount(self.codes, weights=self.weight, minlength=self.m)
-        for a in np.flatnonzero(~(self.value > 0) if self.units else []):
-            bad.setdefault(int(a), f"the account's value is {_num(self.value[a])}; it must be > 0")
+        if self.units:
+            for a in np.flatnonzero(~(self.value > 0)):
+                bad.setdefault(int(a), f"the account's value is {_num(self.value[a])}; it must be > 0")
         for a in np.flatnonzero(self_financing_off(w_sum, t_sum)):
             tw, ww = _nums(t_sum[a], w_sum[a])
             bad.setdefault(int(a), f"the targets sum to {tw} but the weights to {ww} "
