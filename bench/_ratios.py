@@ -88,7 +88,7 @@ def _decomposition():
     b = rng.dirichlet(np.ones(100))
     alpha = rng.normal(0.0, 0.02, 100)
     m = s.matrix
-    return (lambda: ma.risk_contributions(s, w, benchmark=b, expected_returns=alpha, threads=1),
+    return (lambda: ma.risk_contributions(s, w, benchmark=b, mu=alpha, threads=1),
             lambda: w @ m, "numpy W @ S (1000 x 100)")
 
 

@@ -272,7 +272,7 @@ def _cvxcla_frontier(model, mu, cvxcla):
 def _microalloc_frontier(model, mu):
     fr = microalloc.efficient_frontier(fm.factor_covariance_ma(model), mu, upper=fm.CAP, check_psd=False)
     assert fr.status == microalloc.Status.OPTIMAL, fr.status
-    return list(zip(np.asarray(fr.risk_aversions), np.asarray(fr.weights)))
+    return list(zip(np.asarray(fr.risk_aversion), np.asarray(fr.weights)))
 
 
 @pytest.mark.parametrize("solver", ["microalloc", "cvxcla", "cvxcla(1 BLAS thread)"])

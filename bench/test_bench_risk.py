@@ -71,7 +71,7 @@ def test_decomposition(benchmark, batch, impl):
     benchmark.group = f"decomposition {M} x {N}"
     benchmark.extra_info.update(solver=impl, n=N, kind="risk")
     if impl == "microalloc":
-        r = benchmark(lambda: ma.risk_contributions(s, w, benchmark=b, expected_returns=alpha))
+        r = benchmark(lambda: ma.risk_contributions(s, w, benchmark=b, mu=alpha))
         ref = numpy_decomposition(s.matrix, w, b, alpha)
         np.testing.assert_allclose(r.component, ref[2], rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(r.efficiency, ref[9], rtol=1e-7, atol=1e-9)

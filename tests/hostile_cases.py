@@ -668,7 +668,7 @@ def check_mean_variance(res: Any, kw: dict, p: Problem) -> list[str]:
     w = _w(res.weights)
     if res.status not in NAN_OK:
         c.finite("weights", w)
-        for f in ("objective", "expected_return", "risk", "gap", "rel_gap", "primal_residual", "dual_residual",
+        for f in ("objective", "expected_return", "volatility", "gap", "rel_gap", "primal_residual", "dual_residual",
                   "budget_multiplier"):
             c.finite(f, getattr(res, f))
     if res.status == Status.OPTIMAL:
@@ -697,7 +697,7 @@ def check_batch(res: Any, kw: dict, p: Problem) -> list[str]:
         if s in NAN_OK:
             continue
         c.finite(f"weights[{i}]", weights[i])
-        for f in ("objective", "expected_return", "risk", "gap", "rel_gap"):
+        for f in ("objective", "expected_return", "volatility", "gap", "rel_gap"):
             c.finite(f"{f}[{i}]", getattr(res, f)[i])
         if s == Status.OPTIMAL:
             c.feasible(weights[i], lo[i], up[i], float(bud[i]), what=f"row {i}")
@@ -785,11 +785,11 @@ def check_frontier(fr: Any, kw: dict, p: Problem) -> list[str]:
     c.status("status", fr.status)
     labels = _labels(kw)
     lo, up = _bounds_of(kw, labels)
-    ra = np.asarray(fr.risk_aversions, dtype=float)
+    ra = np.asarray(fr.risk_aversion, dtype=float)
     c.finite("risk_aversions[1:]", ra[1:])
     if ra.size and not (ra[0] == np.inf or np.isfinite(ra[0])):
         c.fail(f"risk_aversions[0] = {ra[0]!r}")
-    for f in ("expected_returns", "volatilities", "tracking_errors", "max_rel_gap"):
+    for f in ("expected_return", "volatility", "tracking_error", "max_rel_gap"):
         c.finite(f, getattr(fr, f))
     if fr.status == Status.OPTIMAL:
         for k, w in enumerate(np.asarray(fr.weights, dtype=float)):
@@ -854,8 +854,9 @@ def check_max_return(res: Any, kw: dict, p: Problem) -> list[str]:
     if res.status == Status.OPTIMAL:
         name = "target_volatility" if kw.get("target_volatility") is not None else "target_tracking_error"
         sigma = float(_num(kw[name]))
-        if res.risk > sigma * (1 + 1e-8) + 1e-300:
-            c.fail(f"risk {res.risk!r} above {name} = {sigma!r}")
+        risk = res.volatility if name == "target_volatility" else res.tracking_error
+        if risk > sigma * (1 + 1e-8) + 1e-300:
+            c.fail(f"risk {risk!r} above {name} = {sigma!r}")
     return c.problems
 
 
@@ -870,7 +871,7 @@ def check_active(res: Any, kw: dict, p: Problem) -> list[str]:
         lo, up = np.maximum(lo, b - d), np.minimum(up, b + d)
     budget = float(np.sum(b)) if kw.get("budget") is None else float(_num(kw["budget"]))
     c.status("status", res.status)
-    for f in ("weights", "active_weights", "alpha", "tracking_error", "active_share", "volatility"):
+    for f in ("weights", "active_weights", "active_return", "tracking_error", "active_share", "volatility"):
         c.finite(f, getattr(res, f))
     c.finite("information_ratio", res.information_ratio, allow_nan_where=res.tracking_error == 0)
     if res.status == Status.OPTIMAL:
@@ -884,7 +885,7 @@ def check_combine(res: Any, kw: dict, p: Problem) -> list[str]:
     labels = _labels(kw)
     lo, up = _bounds_of(kw, labels)
     te0 = res.tracking_error == 0
-    for f in ("weights", "alpha", "tracking_error", "fund_tracking_errors", "fund_information_ratios",
+    for f in ("weights", "active_return", "tracking_error", "fund_tracking_error", "fund_information_ratio",
               "average_tracking_error", "rel_gap"):
         c.finite(f, getattr(res, f))
     c.finite("information_ratio", res.information_ratio, allow_nan_where=te0)
@@ -1232,46 +1233,46 @@ SPECS: list[Spec] = [
     ),
     Spec(
         "active_portfolio[target_alpha]", _kw_call(ma.active_portfolio),
-        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.5,
+        lambda p: dict(cov=p.cov, mu=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.5,
                        active_bound=0.2, **_reachable_target(p), tol=1e-9),
-        dict(cov=K_COV, alpha=K_VEC, benchmark=K_VEC, target_alpha=K_REAL, max_tracking_error=K_REAL,
+        dict(cov=K_COV, mu=K_VEC, benchmark=K_VEC, target_alpha=K_REAL, max_tracking_error=K_REAL,
              active_bound=K_BOUND, lower=K_BOUND, upper=K_BOUND, budget=K_REAL, tol=K_REAL),
         check_active,
-        coupled=(_FEASIBILITY | {"alpha", "benchmark", "active_bound", "target_alpha", "max_tracking_error", "cov"},),
+        coupled=(_FEASIBILITY | {"mu", "benchmark", "active_bound", "target_alpha", "max_tracking_error", "cov"},),
     ),
     Spec(
         "active_portfolio[max_tracking_error]", _kw_call(ma.active_portfolio),
-        lambda p: dict(cov=p.cov, alpha=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.02,
+        lambda p: dict(cov=p.cov, mu=p.mu - p.mu.mean(), benchmark=p.bench, max_tracking_error=0.02,
                        **_bounds_around_benchmark(p), budget=1.0),
-        dict(cov=K_COV, alpha=K_VEC, benchmark=K_VEC, max_tracking_error=K_REAL, lower=K_BOUND, upper=K_BOUND,
+        dict(cov=K_COV, mu=K_VEC, benchmark=K_VEC, max_tracking_error=K_REAL, lower=K_BOUND, upper=K_BOUND,
              budget=K_REAL),
         check_active,
-        coupled=(_FEASIBILITY | {"alpha", "benchmark", "max_tracking_error", "cov"},),
+        coupled=(_FEASIBILITY | {"mu", "benchmark", "max_tracking_error", "cov"},),
         together=({"target_alpha", "max_tracking_error"},),
     ),
     Spec(
-        "combine_funds[active_cov]", _kw_call(ma.combine_funds),
-        lambda p: dict(alphas=p.mu - 0.02, active_cov=p.cov, lower=p.lower, upper=p.upper, tol=1e-9),
-        dict(alphas=K_VEC, active_cov=K_COV, lower=K_BOUND, upper=K_BOUND, tol=K_REAL),
-        check_combine, coupled=(_FEASIBILITY | {"alphas", "active_cov"},),
+        "combine_funds[cov]", _kw_call(ma.combine_funds),
+        lambda p: dict(mu=p.mu - 0.02, cov=p.cov, lower=p.lower, upper=p.upper, tol=1e-9),
+        dict(mu=K_VEC, cov=K_COV, lower=K_BOUND, upper=K_BOUND, tol=K_REAL),
+        check_combine, coupled=(_FEASIBILITY | {"mu", "cov"},),
     ),
     Spec(
         "combine_funds[correlations]", _kw_call(ma.combine_funds),
-        lambda p: dict(alphas=p.mu - 0.02, tracking_errors=np.sqrt(np.diag(p.cov)),
+        lambda p: dict(mu=p.mu - 0.02, tracking_errors=np.sqrt(np.diag(p.cov)),
                        correlations=p.cov / np.sqrt(np.outer(np.diag(p.cov), np.diag(p.cov))),
                        target_alpha=float(np.mean(p.mu - 0.02))),
-        dict(alphas=K_VEC, tracking_errors=K_VEC, correlations=K_COV, target_alpha=K_REAL),
-        check_combine, coupled=(_FEASIBILITY | {"alphas", "target_alpha", "tracking_errors", "correlations"},),
-        together=({"active_cov", "tracking_errors", "correlations"},),
+        dict(mu=K_VEC, tracking_errors=K_VEC, correlations=K_COV, target_alpha=K_REAL),
+        check_combine, coupled=(_FEASIBILITY | {"mu", "target_alpha", "tracking_errors", "correlations"},),
+        together=({"cov", "tracking_errors", "correlations"},),
     ),
     Spec(
         "risk_contributions", _kw_call(ma.risk_contributions),
-        lambda p: dict(cov=p.cov, weights=_drifted(p), benchmark=p.bench, expected_returns=p.mu, check_psd=True,
+        lambda p: dict(cov=p.cov, weights=_drifted(p), benchmark=p.bench, mu=p.mu, check_psd=True,
                        threads=2),
-        dict(cov=K_COV, weights=K_ROWS, benchmark=K_ROWS, expected_returns=K_ROWS, check_psd=K_FLAG,
+        dict(cov=K_COV, weights=K_ROWS, benchmark=K_ROWS, mu=K_ROWS, check_psd=K_FLAG,
              threads=K_INT),
         check_risk_contributions,
-        together=({"benchmark", "expected_returns"},),
+        together=({"benchmark", "mu"},),
     ),
     Spec(
         "active_share", _kw_call(ma.active_share),
@@ -1657,7 +1658,7 @@ def same_frontier_path(res: Any, base: Any) -> str | None:
     trace the same path, but rounding differs, and an event that moves no weight (a bound reached
     exactly at the path's end) may be listed as a turning point in one order and not in the other:
     compare the weights along the path (at every turning point of either and between them)."""
-    taus = np.concatenate([1 / np.asarray(res.risk_aversions), 1 / np.asarray(base.risk_aversions)])
+    taus = np.concatenate([1 / np.asarray(res.risk_aversion), 1 / np.asarray(base.risk_aversion)])
     taus = np.unique(taus[np.isfinite(taus) & (taus > 0)])
     grid = np.concatenate([taus, (taus[1:] + taus[:-1]) / 2, taus[:1] / 2, taus[-1:] * 1.5])
     for tau in grid:

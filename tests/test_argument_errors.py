@@ -103,8 +103,7 @@ def test_rebalance_trades_refuses_weights_of_another_total():
     ],
 )
 def test_combine_funds_names_active_cov(omega, cls):
-    e = raises_naming("active_cov", lambda: ma.combine_funds([0.01, 0.02], omega), cls)
-    assert "cov[" not in str(e).replace("active_cov[", "")
+    raises_naming("cov", lambda: ma.combine_funds(omega, [0.01, 0.02]), cls)
 
 
 # -- ragged lists: every public entry reads arrays through one helper ----------------------------
@@ -123,7 +122,7 @@ RAGGED_CALLS = [
     ("weights_from_holdings", "units", lambda x: ma.weights_from_holdings(x, [1.0, 2.0, 3.0])),
     ("backtest_rebalancing", "prices", lambda x: ma.backtest_rebalancing(x, T, [ma.Policy.buy_and_hold()], periods_per_year=12)),
     ("project_box_budget", "y", lambda x: ma.project_box_budget(x)),
-    ("combine_funds", "active_cov", lambda x: ma.combine_funds(MU, x)),
+    ("combine_funds", "cov", lambda x: ma.combine_funds(x, MU)),
 ]
 
 
@@ -276,12 +275,12 @@ def test_combine_funds_with_a_riskless_combination_names_the_covariance():
     # two funds with perfectly opposed active returns: 50/50 has no tracking error and alpha 0.015,
     # so the information ratio is unbounded; the error used to say that no alpha was positive
     te, corr = [0.1, 0.1], [[1.0, -1.0], [-1.0, 1.0]]
-    e = raises_naming("correlations", lambda: ma.combine_funds([0.01, 0.02], tracking_errors=te, correlations=corr),
+    e = raises_naming("correlations", lambda: ma.combine_funds(mu=[0.01, 0.02], tracking_errors=te, correlations=corr),
                       ma.InfeasibleError)
     assert "zero tracking error" in str(e)
     omega = 0.01 * np.array(corr)
-    raises_naming("active_cov", lambda: ma.combine_funds([0.01, 0.02], omega), ma.InfeasibleError)
-    e = raises_naming("alphas", lambda: ma.combine_funds([-0.01, -0.02], omega), ma.InfeasibleError)
+    raises_naming("cov", lambda: ma.combine_funds(omega, [0.01, 0.02]), ma.InfeasibleError)
+    e = raises_naming("mu", lambda: ma.combine_funds(omega, [-0.01, -0.02]), ma.InfeasibleError)
     assert "positive alpha" in str(e)
 
 
@@ -343,7 +342,7 @@ TOLERANT = {
     "min_risk": lambda t: ma.min_risk(S, MU, 0.07, tol=t),
     "max_return": lambda t: ma.max_return(S, MU, target_volatility=0.25, tol=t),
     "active_portfolio": lambda t: ma.active_portfolio(S, MU, T, max_tracking_error=0.02, tol=t),
-    "combine_funds": lambda t: ma.combine_funds(MU, S, tol=t),
+    "combine_funds": lambda t: ma.combine_funds(S, MU, tol=t),
     "risk_budgeting": lambda t: ma.risk_budgeting(S, tol=t),
 }
 

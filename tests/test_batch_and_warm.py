@@ -70,7 +70,7 @@ def test_batch_shares_rows_and_scalars():
         one = ma.solve_mean_variance(cov, mu, risk_aversion=ra, upper=0.2)
         np.testing.assert_array_equal(r.weights[i], one.weights)
     # risk falls as risk aversion rises (an independent monotonicity fact)
-    assert r.risk[0] >= r.risk[1] >= r.risk[2]
+    assert r.volatility[0] >= r.volatility[1] >= r.volatility[2]
 
 
 def test_bad_rows_get_a_status_and_never_stop_the_batch():
@@ -225,7 +225,7 @@ def test_infeasible_batch_rows_are_infeasible_with_nan_numbers(seed, n, m, metho
         else:
             assert r.status[i] == ma.Status.INFEASIBLE, (lo[i], up[i], budget[i])
             assert np.isnan(r.weights[i]).all()
-            for field in (r.objective, r.expected_return, r.risk, r.gap, r.rel_gap):
+            for field in (r.objective, r.expected_return, r.volatility, r.gap, r.rel_gap):
                 assert np.isnan(field[i])
 
 

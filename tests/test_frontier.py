@@ -104,8 +104,8 @@ def test_frontier_agrees_with_quadprog_everywhere(seed, n, kind, with_benchmark)
     b = np.full(n, 1.0 / n) if with_benchmark else None
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
     assert fr.status == ma.Status.OPTIMAL and fr.max_rel_gap <= 1e-9
-    assert np.all(np.diff(fr.expected_returns) >= -1e-12) and np.all(np.diff(fr.risks) >= -1e-12)
-    assert np.all(np.diff(fr.risk_aversions) < 0)
+    assert np.all(np.diff(fr.expected_return) >= -1e-12) and np.all(np.diff(fr.tracking_error if fr.tracking_error is not None else fr.volatility) >= -1e-12)
+    assert np.all(np.diff(fr.risk_aversion) < 0)
     check_path(s, mu, lo, up, fr, b)
     # The last turning point is the maximum expected return (an LP: greedy fill by mu).
     order = np.argsort(-mu, kind="stable")
@@ -114,7 +114,7 @@ def test_frontier_agrees_with_quadprog_everywhere(seed, n, kind, with_benchmark)
         add = min(up[i] - lo[i], left)
         w[i] += add
         left -= add
-    assert fr.expected_returns[-1] == pytest.approx(mu @ w, rel=1e-10, abs=1e-12)
+    assert fr.expected_return[-1] == pytest.approx(mu @ w, rel=1e-10, abs=1e-12)
 
 
 def test_real_data_frontier_against_quadprog():
@@ -136,7 +136,7 @@ def test_real_data_frontier_against_quadprog():
 def test_targets_hit_exactly_and_outside_the_range_name_it():
     s, mu, lo, up = problem(3, 12, "capped")
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
-    er, vol = fr.expected_returns, fr.volatilities
+    er, vol = fr.expected_return, fr.volatility
     for r in np.linspace(er[0], er[-1], 9):
         w = np.asarray(fr.at_return(r))
         assert mu @ w == pytest.approx(r, rel=1e-12, abs=1e-14)
@@ -166,7 +166,7 @@ def test_frontier_targets_name_the_methods_parameter():
     bench = np.full(6, 1 / 6)
     for fr, what in ((ma.efficient_frontier(s, mu, lower=lo, upper=up), "volatility"),
                      (ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=bench), "tracking error")):
-        for method, bad in (("at_return", fr.expected_returns[-1] + 1.0), ("at_volatility", 0.0),
+        for method, bad in (("at_return", fr.expected_return[-1] + 1.0), ("at_volatility", 0.0),
                             ("at_volatility", -1.0), ("at_return", float("nan")), ("at_volatility", np.ones(2)),
                             ("at_return", "high")):
             with pytest.raises(ma.InputError) as info:
@@ -228,7 +228,7 @@ def test_equal_expected_returns_and_duplicated_assets():
     fr2 = ma.efficient_frontier(s2, mu2, upper=0.3)
     assert fr2.status == ma.Status.OPTIMAL
     fr1 = ma.efficient_frontier(s, mu2[:8], upper=np.append(0.6, np.full(7, 0.3)))  # the pair: 0.3 + 0.3
-    np.testing.assert_allclose(fr2.expected_returns[[0, -1]], fr1.expected_returns[[0, -1]], atol=1e-10)
+    np.testing.assert_allclose(fr2.expected_return[[0, -1]], fr1.expected_return[[0, -1]], atol=1e-10)
 
 
 def test_pyportfolioopt_cla_turning_points():
@@ -241,14 +241,27 @@ def test_pyportfolioopt_cla_turning_points():
     theirs = np.array([np.ravel(w) for w in cla.w])
     fr = ma.efficient_frontier(s, mu)
     # Their list runs from the maximum-return vertex (lambda None, then again at the lambda where
-    # it starts) down to minimum variance (lambda 0); ours holds each turning point once.
+    # it starts) down to minimum variance (lambda 0); ours holds each turning point once. Each of
+    # theirs is one of ours at the same lambda. Ours may hold more: pyportfolioopt 1.6.0 omits the
+    # point where an asset enters while another is about to leave (here at 1/ra = 0.333), so
+    # every one of ours is also checked by its KKT conditions, from S and mu alone.
     dist = np.abs(theirs[:, None, :] - fr.weights[None, :, :]).max(axis=2)
-    assert dist.min(axis=1).max() < 1e-8 and dist.min(axis=0).max() < 1e-8
-    lambdas = sorted(x for x in cla.ls if x is not None)
-    np.testing.assert_allclose(lambdas, 1.0 / fr.risk_aversions, rtol=1e-9)
+    assert dist.min(axis=1).max() < 1e-8
+    tau = 1.0 / fr.risk_aversion
+    lambdas = np.array([x for x in cla.ls if x is not None])
+    np.testing.assert_allclose(lambdas, tau[dist.argmin(axis=1)[1:]], rtol=1e-9)
+    for k in range(len(fr)):
+        viol, feas = kkt_residual(s, mu, tau[k], fr.weights[k], np.zeros(12), np.ones(12))
+        assert viol < 1e-9 and feas < 1e-12, k
     ms = ma.max_sharpe(s, mu)
+    # theirs is a golden-section search along their path, which lacks the point above: ours must
+    # be at least as good, and equal the tangency found by quadprog (min x'Sx, mu'x = 1, x >= 0;
+    # the weights are x / sum(x))
     w_ref = np.array(list(pypfopt.CLA(mu, s, weight_bounds=(0, 1)).max_sharpe().values()))
-    np.testing.assert_allclose(np.asarray(ms.weights), w_ref, atol=1e-6)  # theirs: a golden-section search
+    sharpe = lambda w: (mu @ w) / np.sqrt(w @ s @ w)  # noqa: E731
+    assert sharpe(np.asarray(ms.weights)) >= sharpe(w_ref) - 1e-12
+    x = quadprog.solve_qp(s, np.zeros(12), np.column_stack([mu, np.eye(12)]), np.r_[1.0, np.zeros(12)], meq=1)[0]
+    np.testing.assert_allclose(np.asarray(ms.weights), x / x.sum(), atol=1e-8)
 
 
 def test_bad_inputs_name_the_argument():
@@ -369,7 +382,7 @@ def test_a_one_point_frontier_starts_at_plus_infinity(n, seed):
     for cov in (np.ones((n, n), dtype=bool), np.ones((n, n))):
         fr = ma.efficient_frontier(cov, mu, lower=lo, upper=up)
         assert fr.status == ma.Status.OPTIMAL
-        assert (fr.risk_aversions > 0).all() and fr.risk_aversions[0] == np.inf, fr.risk_aversions
+        assert (fr.risk_aversion > 0).all() and fr.risk_aversion[0] == np.inf, fr.risk_aversion
         # the vertex of the linear program max mu'w: the highest mu filled first, by brute force order
         w = lo.copy()
         room = 1.0 - w.sum()
@@ -379,4 +392,4 @@ def test_a_one_point_frontier_starts_at_plus_infinity(n, seed):
             room -= add
         np.testing.assert_allclose(fr.weights[-1], w, atol=1e-12)
         ms = ma.max_sharpe(cov, mu, lower=lo, upper=up)
-        assert ms.risk_aversion > 0 and (ms.frontier.risk_aversions > 0).all()
+        assert ms.risk_aversion > 0 and (ms.frontier.risk_aversion > 0).all()

@@ -40,9 +40,9 @@ def objective(s, mu, ra, w):
 
 def check_against_clarabel(fr, s, mu, lo, up, a, rlo, rup):
     """Every turning point and the midpoints of the segments against clarabel at that risk aversion."""
-    ras = list(fr.risk_aversions[1:])
-    ras += [2.0 / (1 / r1 + 1 / r2) for r1, r2 in zip(fr.risk_aversions[1:-1], fr.risk_aversions[2:])]
-    ras += [fr.risk_aversions[1] * 2.0] if len(fr) > 1 else [1.0]
+    ras = list(fr.risk_aversion[1:])
+    ras += [2.0 / (1 / r1 + 1 / r2) for r1, r2 in zip(fr.risk_aversion[1:-1], fr.risk_aversion[2:])]
+    ras += [fr.risk_aversion[1] * 2.0] if len(fr) > 1 else [1.0]
     for ra in ras:
         w = np.asarray(fr.at_risk_aversion(ra), dtype=float)
         ref = clarabel_qp(s, mu, ra, lo, up, 1.0, a, rlo, rup)
@@ -74,9 +74,9 @@ def test_frontier_with_rows_against_clarabel(seed, n, n_groups, cap, floors, fac
     w0 = fr.weights[0]
     assert w0 @ s @ w0 <= ref @ s @ ref * (1 + 1e-7) + 1e-14
     check_against_clarabel(fr, s, mu, lo, up, a, rlo, rup)
-    assert np.all(np.diff(fr.expected_returns) >= -1e-12)
+    assert np.all(np.diff(fr.expected_return) >= -1e-12)
     # continuous: just before and after every turning point the portfolios agree
-    for ra in fr.risk_aversions[1:-1]:
+    for ra in fr.risk_aversion[1:-1]:
         wa, wb = fr.at_risk_aversion(ra * (1 + 1e-9)), fr.at_risk_aversion(ra * (1 - 1e-9))
         assert np.abs(np.asarray(wa) - np.asarray(wb)).max() < 1e-6
 
@@ -119,7 +119,7 @@ def test_max_sharpe_with_rows_against_homogenised_clarabel(seed, n, n_groups, fl
         res = ma.max_sharpe(cov, mu, risk_free=rf, constraints=c)
     except ma.InfeasibleError as e:  # no portfolio beats the risk-free rate: check that it is so
         assert e.argument == "risk_free"
-        top = ma.efficient_frontier(s, mu, constraints=c).expected_returns[-1]
+        top = ma.efficient_frontier(s, mu, constraints=c).expected_return[-1]
         assert top <= rf + 1e-12
         return
     ref = clarabel_max_sharpe(s, mu, rf, lo, up, a, rlo, rup)
@@ -139,7 +139,7 @@ def test_rows_that_never_bind_give_the_plain_frontier():
     with_rows = ma.efficient_frontier(s, mu, constraints=loose)
     plain = ma.efficient_frontier(s, mu)
     assert len(with_rows) == len(plain)
-    np.testing.assert_allclose(with_rows.risk_aversions[1:], plain.risk_aversions[1:], rtol=1e-8)
+    np.testing.assert_allclose(with_rows.risk_aversion[1:], plain.risk_aversion[1:], rtol=1e-8)
     np.testing.assert_allclose(with_rows.weights, plain.weights, atol=1e-10)
 
 

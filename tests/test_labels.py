@@ -116,7 +116,7 @@ CASES = {
     "efficient_frontier/lower": ("lower", LO, lambda L, x: ma.efficient_frontier(L(S), MU, lower=x).weights),
     "efficient_frontier/upper": ("upper", UP, lambda L, x: ma.efficient_frontier(L(S), MU, upper=x).weights),
     "efficient_frontier/benchmark": (
-        "benchmark", BENCH, lambda L, x: ma.efficient_frontier(L(S), MU, benchmark=x, upper=UP).tracking_errors,
+        "benchmark", BENCH, lambda L, x: ma.efficient_frontier(L(S), MU, benchmark=x, upper=UP).tracking_error,
     ),
     "Frontier.at_return/upper": (
         "upper", UP, lambda L, x: ma.efficient_frontier(L(S), MU, upper=x).at_return(0.08),
@@ -137,12 +137,12 @@ CASES = {
         "lower", LO, lambda L, x: ma.project_box_budget(L(MU * 5), lower=x, upper=UP),
     ),
     "project_box_budget/upper": ("upper", UP, lambda L, x: ma.project_box_budget(L(MU * 5), upper=x)),
-    "combine_funds/alphas": ("alphas", MU, lambda L, x: ma.combine_funds(x, L(S), upper=UP).weights),
-    "combine_funds/upper": ("upper", UP, lambda L, x: ma.combine_funds(L(MU), L(S), upper=x).weights),
-    "combine_funds/lower": ("lower", LO, lambda L, x: ma.combine_funds(L(MU), L(S), lower=x).weights),
+    "combine_funds/mu": ("mu", MU, lambda L, x: ma.combine_funds(L(S), x, upper=UP).weights),
+    "combine_funds/upper": ("upper", UP, lambda L, x: ma.combine_funds(L(S), L(MU), upper=x).weights),
+    "combine_funds/lower": ("lower", LO, lambda L, x: ma.combine_funds(L(S), L(MU), lower=x).weights),
     "combine_funds/tracking_errors": (
         "tracking_errors", TE,
-        lambda L, x: ma.combine_funds(L(MU), tracking_errors=x, correlations=L(R), target_alpha=0.08).weights,
+        lambda L, x: ma.combine_funds(mu=L(MU), tracking_errors=x, correlations=L(R), target_alpha=0.08).weights,
     ),
     "money_risk_budget/allocation": (
         "allocation", np.array([0.4, 0.3, 0.1, 0.1, 0.1]),
@@ -159,8 +159,8 @@ CASES = {
     "risk_contributions/benchmark": (
         "benchmark", BENCH, lambda L, x: _rc(ma.risk_contributions(L(S), W, benchmark=x)),
     ),
-    "risk_contributions/expected_returns": (
-        "expected_returns", MU, lambda L, x: _rc(ma.risk_contributions(L(S), W, benchmark=BENCH, expected_returns=x)),
+    "risk_contributions/mu": (
+        "mu", MU, lambda L, x: _rc(ma.risk_contributions(L(S), W, benchmark=BENCH, mu=x)),
     ),
     "risk_budgeting/budgets": (
         "budgets", np.array([0.4, 0.3, 0.1, 0.1, 0.1]), lambda L, x: ma.risk_budgeting(L(S), x).weights,
@@ -169,8 +169,8 @@ CASES = {
     "risk_budgeting/upper": ("upper", np.array([0.1, 1, 1, 1, 1]), lambda L, x: ma.risk_budgeting(L(S), upper=x).weights),
     "active_share/benchmark": ("benchmark", BENCH, lambda L, x: ma.active_share(L(W), x)),
     "active_share/benchmark rows": ("benchmark", W_ROWS[::-1], lambda L, x: ma.active_share(L(W_ROWS), x)),
-    "active_portfolio/alpha": (
-        "alpha", MU, lambda L, x: ma.active_portfolio(L(S), x, BENCH, max_tracking_error=0.03).weights,
+    "active_portfolio/mu": (
+        "mu", MU, lambda L, x: ma.active_portfolio(L(S), x, BENCH, max_tracking_error=0.03).weights,
     ),
     "active_portfolio/benchmark": (
         "benchmark", BENCH, lambda L, x: ma.active_portfolio(L(S), MU, x, max_tracking_error=0.03).weights,
@@ -294,8 +294,8 @@ def test_covariance_rows_other_than_its_columns_are_refused():
             call()
         assert e.value.argument == "cov"
     with pytest.raises(ma.InputError) as e:
-        ma.combine_funds(MU, frame)
-    assert e.value.argument == "active_cov"
+        ma.combine_funds(frame, MU)
+    assert e.value.argument == "cov"
 
 
 @settings(max_examples=20, deadline=None)

@@ -304,7 +304,10 @@ def check_against_bruteforce(p: Problem, r=None) -> None:
     d = w - p.b
     wb = np.abs(w) + np.abs(p.b)  # risk^2 is computed as (w-b)'(Sw - Sb): cancellation
     risk_sq_round = 1e-13 * float(wb @ np.abs(p.cov) @ wb)
-    assert r.risk**2 == pytest.approx(float(d @ p.cov @ d), rel=1e-9, abs=risk_sq_round)
+    risk = r.tracking_error if r.tracking_error is not None else r.volatility
+    assert risk**2 == pytest.approx(float(d @ p.cov @ d), rel=1e-9, abs=risk_sq_round)
+    vol_round = 1e-13 * float(np.abs(w) @ np.abs(p.cov) @ np.abs(w))
+    assert r.volatility**2 == pytest.approx(float(w @ p.cov @ w), rel=1e-9, abs=vol_round)
     np.testing.assert_array_equal(r.active_lower, np.flatnonzero(w == lo))
     np.testing.assert_array_equal(r.active_upper, np.flatnonzero(w == up))
 

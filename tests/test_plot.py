@@ -28,7 +28,7 @@ def test_frontier_with_assets_and_the_capital_market_line():
     assert np.all(np.diff(y) >= -1e-15) and len(x) == 50
     w = np.asarray(front.at_return(float(y[17])))
     assert x[17] == pytest.approx(np.sqrt(w @ S @ w), rel=1e-10)
-    assert np.min(x) >= np.sqrt(front.volatilities[0] ** 2) * (1 - 1e-9)  # nothing left of min variance
+    assert np.min(x) >= np.sqrt(front.volatility[0] ** 2) * (1 - 1e-9)  # nothing left of min variance
     np.testing.assert_allclose(ax.collections[0].get_offsets(), np.column_stack([np.sqrt(np.diag(S)), MU]))
     (x0, x1), (y0, y1) = cml.get_data()
     assert x0 == 0 and y0 == pytest.approx(0.02)

@@ -32,7 +32,7 @@ def test_identities_and_finite_differences(n, seed, long_short, scale):
     w = w * scale
     b = rng.dirichlet(np.ones(n)) * scale
     alpha = rng.normal(0.0, 0.02, n)
-    r = ma.risk_contributions(s, w, benchmark=b, expected_returns=alpha)
+    r = ma.risk_contributions(s, w, benchmark=b, mu=alpha)
     vol, te = sigma(s, w), sigma(s, w - b)
     assert r.volatility == pytest.approx(vol, rel=1e-12)
     assert r.tracking_error == pytest.approx(te, rel=1e-12)
@@ -76,13 +76,13 @@ def test_efficiency_vanishes_for_the_information_ratio_optimal_portfolio():
     a = rng.normal(0, 0.01, 30)
     a -= a.mean()
     alpha = 2 * 3.0 * s @ a
-    r = ma.risk_contributions(s, b + a, benchmark=b, expected_returns=alpha)
+    r = ma.risk_contributions(s, b + a, benchmark=b, mu=alpha)
     np.testing.assert_allclose(r.efficiency, 0.0, atol=1e-12)
     # tilting alpha towards asset 0 makes holding 0 efficient (positive when it is held long)
     a0 = 1.0 if a[0] > 0 else -1.0
     tilted = alpha.copy()
     tilted[0] += 0.01 * a0
-    e = ma.risk_contributions(s, b + a, benchmark=b, expected_returns=tilted).efficiency
+    e = ma.risk_contributions(s, b + a, benchmark=b, mu=tilted).efficiency
     assert e[0] > 0
 
 
@@ -93,11 +93,11 @@ def test_undefined_ratios_are_nan_never_a_division_by_zero():
     assert np.isnan(zero.marginal).all() and np.isnan(zero.percent).all()
     np.testing.assert_array_equal(zero.component, 0.0)
     b = rng.dirichlet(np.ones(5))
-    same = ma.risk_contributions(s, b, benchmark=b, expected_returns=np.ones(5))
+    same = ma.risk_contributions(s, b, benchmark=b, mu=np.ones(5))
     assert same.tracking_error == 0.0 and np.isnan(same.efficiency).all()
     # active return exactly zero: efficiency undefined
     w = b + np.array([0.1, -0.1, 0.0, 0.0, 0.0])
-    flat = ma.risk_contributions(s, w, benchmark=b, expected_returns=np.full(5, 0.03))
+    flat = ma.risk_contributions(s, w, benchmark=b, mu=np.full(5, 0.03))
     assert flat.active_return == pytest.approx(0.0, abs=1e-18)
     assert np.isnan(flat.efficiency).all()
     assert np.isfinite(flat.active_percent).all()
@@ -108,13 +108,13 @@ def test_batch_equals_rows_for_any_thread_count():
     w = rng.dirichlet(np.ones(40), size=300)
     b = rng.dirichlet(np.ones(40))
     al = rng.normal(0, 0.02, (300, 40))
-    one = ma.risk_contributions(s, w, benchmark=b, expected_returns=al, threads=1)
-    two = ma.risk_contributions(s, w, benchmark=b, expected_returns=al, threads=2)
+    one = ma.risk_contributions(s, w, benchmark=b, mu=al, threads=1)
+    two = ma.risk_contributions(s, w, benchmark=b, mu=al, threads=2)
     assert one.component.shape == (300, 40) and one.volatility.shape == (300,)
     for f in ("volatility", "component", "active_percent", "efficiency"):
         np.testing.assert_array_equal(getattr(one, f), getattr(two, f))
     for i in (0, 137, 299):
-        r = ma.risk_contributions(s, w[i], benchmark=b, expected_returns=al[i])
+        r = ma.risk_contributions(s, w[i], benchmark=b, mu=al[i])
         np.testing.assert_allclose(one.component[i], r.component, rtol=1e-12, atol=1e-16)
         np.testing.assert_allclose(one.efficiency[i], r.efficiency, rtol=1e-9, atol=1e-12)
         assert one.tracking_error[i] == pytest.approx(r.tracking_error, rel=1e-12)
@@ -145,7 +145,7 @@ def test_textbook_active_share_and_ex_post_tracking_error():
         (lambda s: ma.risk_contributions(s, np.ones(4) / 4), ma.ShapeError, "weights"),
         (lambda s: ma.risk_contributions(s, [0.2, np.nan, 0.3]), ma.NonFiniteError, "weights"),
         (lambda s: ma.risk_contributions(s, np.ones(3) / 3, benchmark=np.ones(2)), ma.ShapeError, "benchmark"),
-        (lambda s: ma.risk_contributions(s, np.ones(3) / 3, expected_returns=np.ones(3)), ma.InputError, "expected_returns"),
+        (lambda s: ma.risk_contributions(s, np.ones(3) / 3, mu=np.ones(3)), ma.InputError, "mu"),
         (lambda s: ma.risk_contributions(s, np.ones((5, 3)) / 3, benchmark=np.ones((4, 3)) / 3), ma.ShapeError, "benchmark"),
         (lambda s: ma.risk_contributions(s[:2], np.ones(3) / 3), ma.ShapeError, "cov"),
         (lambda s: ma.risk_contributions(s, np.ones(3) / 3, threads=0), ma.InputError, "threads"),
@@ -204,8 +204,8 @@ def test_labels_of_benchmark_and_alphas_must_match():
     foreign = pd.Series([0.2, 0.3, 0.5], index=["c", "b", "x"])
     with pytest.raises(ma.InputError, match="^benchmark: labels"):
         ma.risk_contributions(s, w, benchmark=foreign)
-    with pytest.raises(ma.InputError, match="^expected_returns: labels"):
-        ma.risk_contributions(s, w, benchmark=np.ones(3) / 3, expected_returns=foreign)
+    with pytest.raises(ma.InputError, match="^mu: labels"):
+        ma.risk_contributions(s, w, benchmark=np.ones(3) / 3, mu=foreign)
     with pytest.raises(ma.InputError, match="^benchmark: labels"):
         ma.active_share(w, foreign)
     # the same assets in another order are matched by label

@@ -53,7 +53,7 @@ def test_unique_feasible_point():
 
 def test_single_asset():
     res = ma.solve_mean_variance(np.array([[0.04]]), budget=1.0)
-    assert res.is_optimal and res.weights[0] == 1.0 and res.risk == pytest.approx(0.2)
+    assert res.is_optimal and res.weights[0] == 1.0 and res.volatility == pytest.approx(0.2)
 
 
 def test_benchmark_inside_the_box_is_the_minimum_tracking_error_portfolio():
@@ -61,7 +61,7 @@ def test_benchmark_inside_the_box_is_the_minimum_tracking_error_portfolio():
     b = np.full(25, 1 / 25)
     res = ma.solve_mean_variance(s, benchmark=b, upper=0.1)
     np.testing.assert_allclose(res.weights, b, atol=1e-9)
-    assert res.risk < 1e-6 and res.is_optimal
+    assert res.tracking_error < 1e-6 and res.is_optimal
 
 
 def test_linear_program_when_risk_aversion_is_zero():

@@ -63,7 +63,7 @@ def test_every_result_holds_a_readable_status():
         ma.max_return(S, MU, target_volatility=0.25),
         ma.risk_budgeting(S),
         ma.active_portfolio(S, MU, np.full(3, 1 / 3), target_alpha=0.005),
-        ma.combine_funds(MU, S),
+        ma.combine_funds(S, MU),
     ]
     for r in results:
         assert type(r.status) is ma.Status, type(r).__name__

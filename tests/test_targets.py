@@ -63,7 +63,7 @@ def test_min_risk_against_quadprog_and_round_trip(seed, n, kind, with_benchmark,
     s, mu, lo, up = problem(seed, n, kind)
     b = np.full(n, 1.0 / n) if with_benchmark else None
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
-    er = fr.expected_returns
+    er = fr.expected_return
     r = er[0] + where * (er[-1] - er[0])
     res = ma.min_risk(s, mu, r, lower=lo, upper=up, benchmark=b)
     assert res.status == ma.Status.OPTIMAL and res.rel_gap <= 1e-9, res
@@ -82,9 +82,10 @@ def test_min_risk_against_quadprog_and_round_trip(seed, n, kind, with_benchmark,
     # round trip: the highest return at that risk is r again (when the target binds)
     # away from the flat start of the risk, and from a start at zero tracking error, where a target
     # of ~1e-9 tracking error fixes the return only to ~1e-8 absolute
-    away = res.risk > fr.risks[0] * (1 + 1e-3) and where > 1e-4
+    risk, path_risk = (res.tracking_error, fr.tracking_error) if b is not None else (res.volatility, fr.volatility)
+    away = risk > path_risk[0] * (1 + 1e-3) and where > 1e-4
     if res.binding and away:
-        kw = {"target_tracking_error": res.risk} if b is not None else {"target_volatility": res.risk}
+        kw = {"target_tracking_error": risk} if b is not None else {"target_volatility": risk}
         back = ma.max_return(s, mu, lower=lo, upper=up, benchmark=b, **kw)
         assert back.status == ma.Status.OPTIMAL
         # (near the minimum-risk end the risk is flat in the return: the inverse loses digits)
@@ -98,7 +99,7 @@ def test_max_return_against_clarabel_and_kkt(seed, n, kind, with_benchmark, wher
     s, mu, lo, up = problem(seed, n, kind)
     b = np.full(n, 1.0 / n) if with_benchmark else None
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up, benchmark=b)
-    rk = fr.risks
+    rk = fr.tracking_error if fr.tracking_error is not None else fr.volatility
     sigma = rk[0] + where * (rk[-1] - rk[0])
     if sigma <= rk[0] * (1 + 1e-6) + 1e-9:
         return
@@ -149,10 +150,10 @@ def test_target_gaps_bound_the_true_suboptimality():
     s, mu, lo, up = problem(21, 8, "capped")
     p = _prepare(s, mu, lo, up, 1.0, None, 1e-9, True)
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
-    r = 0.5 * (fr.expected_returns[0] + fr.expected_returns[-1])
+    r = 0.5 * (fr.expected_return[0] + fr.expected_return[-1])
     res = ma.min_risk(s, mu, r, lower=lo, upper=up)
     v_star = risk_of(s, qp_min_risk(s, mu, r, lo, up)) ** 2
-    sigma = 0.5 * (fr.volatilities[0] + fr.volatilities[-1])
+    sigma = 0.5 * (fr.volatility[0] + fr.volatility[-1])
     top = ma.max_return(s, mu, target_volatility=sigma, lower=lo, upper=up)
     r_star = float(mu @ clarabel_max_return(s, mu, sigma, lo, up))
     checked = [0, 0]
@@ -185,17 +186,17 @@ def test_targets_out_of_range_name_the_argument_and_the_range():
     s, mu, lo, up = problem(3, 12, "capped")
     fr = ma.efficient_frontier(s, mu, lower=lo, upper=up)
     with pytest.raises(ma.InfeasibleError, match=r"target_return.*achievable range \[") as e:
-        ma.min_risk(s, mu, fr.expected_returns[-1] + 0.01, lower=lo, upper=up)
-    assert _achievable(e.value)[1] == pytest.approx(fr.expected_returns[-1], rel=1e-9)
+        ma.min_risk(s, mu, fr.expected_return[-1] + 0.01, lower=lo, upper=up)
+    assert _achievable(e.value)[1] == pytest.approx(fr.expected_return[-1], rel=1e-9)
     with pytest.raises(ma.InfeasibleError, match=r"target_volatility.*achievable range \[") as e:
-        ma.max_return(s, mu, target_volatility=fr.volatilities[0] * 0.9, lower=lo, upper=up)
-    assert _achievable(e.value)[0] == pytest.approx(fr.volatilities[0], rel=1e-9)
-    low = ma.min_risk(s, mu, fr.expected_returns[0] - 1.0, lower=lo, upper=up)  # below: minimum risk, not binding
+        ma.max_return(s, mu, target_volatility=fr.volatility[0] * 0.9, lower=lo, upper=up)
+    assert _achievable(e.value)[0] == pytest.approx(fr.volatility[0], rel=1e-9)
+    low = ma.min_risk(s, mu, fr.expected_return[0] - 1.0, lower=lo, upper=up)  # below: minimum risk, not binding
     assert not low.binding and np.isinf(low.risk_aversion)
     np.testing.assert_allclose(np.asarray(low.weights), fr.weights[0], atol=1e-12)
     high = ma.max_return(s, mu, target_volatility=10.0, lower=lo, upper=up)  # above: maximum return
     assert not high.binding and high.risk_aversion == 0.0 and high.status == ma.Status.OPTIMAL
-    assert high.expected_return == pytest.approx(fr.expected_returns[-1], rel=1e-12)
+    assert high.expected_return == pytest.approx(fr.expected_return[-1], rel=1e-12)
     b = np.full(12, 1 / 12)
     with pytest.raises(ma.InputError, match="target_tracking_error.*benchmark"):
         ma.max_return(s, mu, target_tracking_error=0.02)
@@ -247,7 +248,7 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
     s, alpha, b = active_problem(seed)
     d = 0.02
     fr = ma.efficient_frontier(s, alpha, benchmark=b, lower=np.maximum(0, b - d), upper=np.minimum(1, b + d))
-    ta = 0.4 * fr.active_returns[-1]
+    ta = 0.4 * fr.active_return[-1]
     res = ma.active_portfolio(s, alpha, b, target_alpha=ta, active_bound=d)
     assert res.status == ma.Status.OPTIMAL and res.target.rel_gap <= 1e-9
     w = np.asarray(res.weights)
@@ -255,14 +256,14 @@ def test_active_portfolio_target_alpha_with_bounds_around_the_benchmark(seed):
     assert (w >= lo - 1e-15).all() and (w <= up + 1e-15).all() and abs(w.sum() - b.sum()) < 1e-12
     ref = qp_min_risk(s, alpha, ta + alpha @ b, lo, up, budget=b.sum(), b=b)
     assert res.tracking_error**2 <= risk_of(s, ref, b) ** 2 * (1 + 1e-9)
-    assert res.alpha == pytest.approx(ta, rel=1e-10)
+    assert res.active_return == pytest.approx(ta, rel=1e-10)
     assert res.information_ratio == pytest.approx(alpha @ (w - b) / risk_of(s, w, b), rel=1e-12)
     assert res.active_share == pytest.approx(0.5 * np.abs(w - b).sum(), rel=1e-12)
     # the risk report: tracking-error contributions add up, the return contributions make the alpha
     rep = res.risk_report
     assert float(np.sum(rep.active_component)) == pytest.approx(res.tracking_error, rel=1e-10)
     assert float(rep.tracking_error) == pytest.approx(res.tracking_error, rel=1e-10)
-    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.alpha, rel=1e-10)
+    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.active_return, rel=1e-10)
     # the highest information ratio at that alpha: any other portfolio with the same alpha has more TE
     rng = np.random.default_rng(seed)
     for _ in range(200):
@@ -285,13 +286,13 @@ def test_active_portfolio_tracking_error_limit_and_both_targets():
     assert res.status == ma.Status.OPTIMAL
     assert res.tracking_error == pytest.approx(0.015, rel=1e-10)
     ref = clarabel_max_return(s, alpha, 0.015, np.zeros(25), np.ones(25), b=b)
-    assert res.alpha == pytest.approx(alpha @ (ref - b), rel=1e-6)
-    both = ma.active_portfolio(s, alpha, b, target_alpha=0.5 * res.alpha, max_tracking_error=0.015)
-    assert both.tracking_error < 0.015 and both.alpha == pytest.approx(0.5 * res.alpha, rel=1e-10)
+    assert res.active_return == pytest.approx(alpha @ (ref - b), rel=1e-6)
+    both = ma.active_portfolio(s, alpha, b, target_alpha=0.5 * res.active_return, max_tracking_error=0.015)
+    assert both.tracking_error < 0.015 and both.active_return == pytest.approx(0.5 * res.active_return, rel=1e-10)
     with pytest.raises(ma.InfeasibleError, match=r"max_tracking_error.*needs a tracking error of") as e:
-        ma.active_portfolio(s, alpha, b, target_alpha=2 * res.alpha, max_tracking_error=0.015)
+        ma.active_portfolio(s, alpha, b, target_alpha=2 * res.active_return, max_tracking_error=0.015)
     assert "highest alpha within the limit" in str(e.value)
-    top = ma.efficient_frontier(s, alpha, benchmark=b).active_returns[-1]
+    top = ma.efficient_frontier(s, alpha, benchmark=b).active_return[-1]
     with pytest.raises(ma.InfeasibleError, match=r"target_alpha.*achievable range") as e:
         ma.active_portfolio(s, alpha, b, target_alpha=top + 0.01)
     hi = float(re.search(r"achievable range \[[^,]+, ([^\]]+)\]", str(e.value)).group(1))
@@ -323,27 +324,27 @@ def test_active_portfolio_with_a_budget_other_than_the_benchmarks_total(budget):
     assert res.tracking_error**2 <= risk_of(s, ref, b) ** 2 * (1 + 1e-9)
     np.testing.assert_allclose(w, ref, rtol=0, atol=1e-6)
     assert res.tracking_error == pytest.approx(risk_of(s, w, b), rel=1e-10)
-    assert res.alpha == pytest.approx(ta, rel=1e-10)
+    assert res.active_return == pytest.approx(ta, rel=1e-10)
     assert res.information_ratio == pytest.approx(alpha @ (w - b) / risk_of(s, w, b), rel=1e-12)
     cash = abs(budget - b.sum())
     assert res.active_share == pytest.approx(0.5 * (np.abs(w - b).sum() + cash), rel=1e-12)
     rep = res.risk_report
     assert float(rep.tracking_error) == pytest.approx(res.tracking_error, rel=1e-10)
     assert float(np.sum(rep.active_component)) == pytest.approx(res.tracking_error, rel=1e-10)
-    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.alpha, rel=1e-10)
+    assert float(np.sum(rep.active_return_contribution)) == pytest.approx(res.active_return, rel=1e-10)
     lim = ma.active_portfolio(s, alpha, b, max_tracking_error=0.02, budget=budget, upper=0.5)
     assert lim.status == ma.Status.OPTIMAL and lim.tracking_error == pytest.approx(0.02, rel=1e-10)
     ref = clarabel_max_return(s, alpha, 0.02, lo, up, budget=budget, b=b)
-    assert lim.alpha == pytest.approx(alpha @ (ref - b), rel=1e-6)
+    assert lim.active_return == pytest.approx(alpha @ (ref - b), rel=1e-6)
 
 
 def test_frontier_active_returns_and_information_ratios():
     s, alpha, b = active_problem(3)
     fr = ma.efficient_frontier(s, alpha, benchmark=b)
-    np.testing.assert_allclose(fr.active_returns, fr.weights @ alpha - alpha @ b, atol=1e-15)
-    ir = fr.information_ratios
-    assert fr.tracking_errors[0] < 1e-12 and np.isnan(ir[0])  # b is feasible: the path starts at w = b
-    np.testing.assert_allclose(ir[1:], fr.active_returns[1:] / fr.tracking_errors[1:], rtol=1e-14)
+    np.testing.assert_allclose(fr.active_return, fr.weights @ alpha - alpha @ b, atol=1e-15)
+    ir = fr.information_ratio
+    assert fr.tracking_error[0] < 1e-12 and np.isnan(ir[0])  # b is feasible: the path starts at w = b
+    np.testing.assert_allclose(ir[1:], fr.active_return[1:] / fr.tracking_error[1:], rtol=1e-14)
     assert np.all(np.diff(ir[1:]) <= 1e-12)  # with b feasible the active frontier is concave through 0
 
 
@@ -363,25 +364,25 @@ def test_combine_funds_against_quadprog(seed):
     alphas, te, c = fund_panel(seed)
     omega = te[:, None] * c * te[None, :]
     ta = np.quantile(alphas, 0.7)
-    res = ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=ta)
-    same = ma.combine_funds(alphas, omega, target_alpha=ta)
+    res = ma.combine_funds(mu=alphas, tracking_errors=te, correlations=c, target_alpha=ta)
+    same = ma.combine_funds(omega, alphas, target_alpha=ta)
     np.testing.assert_allclose(np.asarray(res.weights), np.asarray(same.weights), atol=1e-12)
     assert res.status == ma.Status.OPTIMAL
     x = np.asarray(res.weights)
     assert abs(x.sum() - 1) < 1e-12 and (x >= 0).all()
     ref = qp_min_risk(omega, alphas, ta, np.zeros(8), np.ones(8))
     assert res.tracking_error**2 <= (ref @ omega @ ref) * (1 + 1e-9)
-    assert res.alpha >= ta - 1e-14
+    assert res.active_return >= ta - 1e-14
     assert res.average_tracking_error == pytest.approx(x @ te, rel=1e-12)
     assert res.diversification == pytest.approx(x @ te / np.sqrt(x @ omega @ x), rel=1e-10)
     assert float(np.sum(res.percent_risk)) == pytest.approx(1.0, rel=1e-12)
-    np.testing.assert_allclose(res.fund_tracking_errors, te, rtol=1e-12)
+    np.testing.assert_allclose(res.fund_tracking_error, te, rtol=1e-12)
 
 
 def test_combine_funds_highest_information_ratio():
     alphas, te, c = fund_panel(9)
     omega = te[:, None] * c * te[None, :]
-    res = ma.combine_funds(alphas, omega)
+    res = ma.combine_funds(omega, alphas)
     assert res.status == ma.Status.OPTIMAL
     assert res.information_ratio >= (alphas / te).max() - 1e-12  # at least the best single fund
     rng = np.random.default_rng(0)
@@ -390,20 +391,20 @@ def test_combine_funds_highest_information_ratio():
     assert irs.max() <= res.information_ratio * (1 + 1e-12)
     x = np.asarray(res.weights)
     assert res.information_ratio == pytest.approx(alphas @ x / np.sqrt(x @ omega @ x), rel=1e-12)
-    with pytest.raises(ma.InfeasibleError, match=r"alphas: no allocation has a positive alpha"):
-        ma.combine_funds(-alphas, omega)
+    with pytest.raises(ma.InfeasibleError, match=r"mu: no allocation has a positive alpha"):
+        ma.combine_funds(omega, -alphas)
     bad = c.copy()
     bad[0, 1] = bad[1, 0] = -1.0  # a unit diagonal but not a correlation matrix
     bad[0, 2] = bad[2, 0] = 1.0
     bad[1, 2] = bad[2, 1] = 1.0
     with pytest.raises(ma.NotPSDError, match=r"^correlations"):
-        ma.combine_funds(alphas, tracking_errors=te, correlations=bad)
+        ma.combine_funds(mu=alphas, tracking_errors=te, correlations=bad)
 
 
 def test_alpha_diversification_closed_form():
     """m uncorrelated funds with equal TE and alpha: equal weights, TE / sqrt(m)."""
     m = 16
-    res = ma.combine_funds(np.full(m, 0.01), tracking_errors=np.full(m, 0.0375), correlations=np.eye(m),
+    res = ma.combine_funds(mu=np.full(m, 0.01), tracking_errors=np.full(m, 0.0375), correlations=np.eye(m),
                            target_alpha=0.01)
     np.testing.assert_allclose(np.asarray(res.weights), 1 / m, atol=1e-12)
     assert res.tracking_error == pytest.approx(0.0375 / 4, rel=1e-12)
@@ -412,20 +413,20 @@ def test_alpha_diversification_closed_form():
 
 def test_combine_funds_bad_inputs():
     alphas, te, c = fund_panel(1)
-    with pytest.raises(ma.InputError, match="active_cov"):
-        ma.combine_funds(alphas)
+    with pytest.raises(ma.InputError, match="^cov"):
+        ma.combine_funds(mu=alphas)
     with pytest.raises(ma.InputError, match="correlations"):
-        ma.combine_funds(alphas, tracking_errors=te, correlations=c[:-1, :-1])
+        ma.combine_funds(mu=alphas, tracking_errors=te, correlations=c[:-1, :-1])
     bad = c.copy()
     bad[0, 0] = 0.9
     with pytest.raises(ma.InputError, match="correlations.*unit diagonal"):
-        ma.combine_funds(alphas, tracking_errors=te, correlations=bad)
+        ma.combine_funds(mu=alphas, tracking_errors=te, correlations=bad)
     with pytest.raises(ma.InputError, match="tracking_errors"):
-        ma.combine_funds(alphas, tracking_errors=-te, correlations=c)
+        ma.combine_funds(mu=alphas, tracking_errors=-te, correlations=c)
     with pytest.raises(ma.InfeasibleError, match="target_alpha.*achievable range"):
-        ma.combine_funds(alphas, tracking_errors=te, correlations=c, target_alpha=1.0)
+        ma.combine_funds(mu=alphas, tracking_errors=te, correlations=c, target_alpha=1.0)
     with pytest.raises(ma.InputError, match="not both"):
-        ma.combine_funds(alphas, np.diag(te**2), tracking_errors=te, correlations=c)
+        ma.combine_funds(np.diag(te**2), alphas, tracking_errors=te, correlations=c)
 
 
 @pytest.mark.parametrize(
@@ -443,14 +444,14 @@ def test_combine_funds_bad_inputs():
 def test_combine_funds_checks_tracking_errors_on_their_own(te):
     corr = np.eye(3) if te.size == 3 else np.eye(2)
     with pytest.raises(ma.InputError) as info:
-        ma.combine_funds(np.array([0.02, 0.03, 0.01]), tracking_errors=te, correlations=corr)
+        ma.combine_funds(mu=np.array([0.02, 0.03, 0.01]), tracking_errors=te, correlations=corr)
     assert info.value.argument == "tracking_errors"
 
 
 def test_combine_funds_with_large_but_safe_tracking_errors_matches_the_closed_form():
     # uncorrelated funds of equal alpha: least risk for that alpha is x_i ~ 1 / te_i^2
     te = np.array([2.0, 4.0, 4.0]) * 1e100
-    res = ma.combine_funds(np.full(3, 1e100), tracking_errors=te, correlations=np.eye(3), target_alpha=1e100)
+    res = ma.combine_funds(mu=np.full(3, 1e100), tracking_errors=te, correlations=np.eye(3), target_alpha=1e100)
     x = (1 / te**2) / (1 / te**2).sum()
     np.testing.assert_allclose(np.asarray(res.weights), x, atol=1e-9)
 

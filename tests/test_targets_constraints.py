@@ -120,7 +120,7 @@ def test_max_return_with_groups_against_clarabel(seed, n, spot):
     except ma.InfeasibleError:  # the groups' caps cannot hold the budget (checked in test_constraints)
         return
     top = ma.solve_mean_variance(s, mu, risk_aversion=1e-3, constraints=c)  # near the highest return
-    sigma = float(low.volatility + spot * (top.risk - low.volatility))
+    sigma = float(low.volatility + spot * (top.volatility - low.volatility))
     res = ma.max_return(s, mu, target_volatility=sigma, constraints=c)
     ref = reference(s, mu, groups, caps, cap, sigma=sigma)
     assert res.status == ma.Status.OPTIMAL, res.message
@@ -140,7 +140,7 @@ def test_active_portfolio_with_groups_matches_min_risk_on_the_alphas():
     assert act.target.status == ma.Status.OPTIMAL
     w = np.asarray(act.weights)
     te, ref_te = np.sqrt((w - b) @ s @ (w - b)), np.sqrt((ref - b) @ s @ (ref - b))
-    assert te <= ref_te * (1 + 1e-7) and act.alpha >= 0.01 - 1e-10
+    assert te <= ref_te * (1 + 1e-7) and act.active_return >= 0.01 - 1e-10
 
 
 def test_targets_refuse_costs_naming_constraints():

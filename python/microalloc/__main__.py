@@ -57,7 +57,7 @@ def demo(years: int = 20) -> int:
         weights.append(w)
         ret = float(mu @ w)
         vol = float(np.sqrt(w @ cov @ w))
-        te = f"{res.risk:.2%}" if "benchmark" in kw else ""
+        te = f"{res.tracking_error:.2%}" if "benchmark" in kw else ""
         rows.append([
             label, res.status.name, f"{ret:.2%}", f"{vol:.2%}", te, str(int(np.count_nonzero(np.abs(w) > 1e-10))),
             str(res.iterations), f"{res.rel_gap:.1e}", f"{wall * 1e3:.2f}",
@@ -69,7 +69,7 @@ def demo(years: int = 20) -> int:
     print(_table(["industry", *short], wrows))
     erc = risk_budgeting(cov)
     rc_mv = risk_contributions(cov, weights[2])
-    act = risk_contributions(cov, weights[4], benchmark=bench, expected_returns=mu)
+    act = risk_contributions(cov, weights[4], benchmark=bench, mu=mu)
     print(f"\nrisk contributions (% of risk): equal risk contribution ({erc.status.name}, max error "
           f"{erc.max_budget_error:.1e}), mv4, and the active portfolio's share of tracking error and efficiency")
     rrows = [
@@ -164,7 +164,7 @@ def large_universe_demo(n: int = 50_000, k: int = 40, seed: int = 7) -> None:
         res = solve_mean_variance(model, **kw)
         wall = time.perf_counter() - t0
         w = np.asarray(res.weights)
-        rows.append([label, res.status.name, f"{res.risk:.2%}", str(int(np.count_nonzero(w > 1e-10))),
+        rows.append([label, res.status.name, f"{res.volatility:.2%}", str(int(np.count_nonzero(w > 1e-10))),
                      str(res.iterations), f"{res.rel_gap:.1e}", f"{wall * 1e3:.0f}"])
     t0 = time.perf_counter()
     erc = risk_budgeting(model)
@@ -184,14 +184,14 @@ def frontier_demo(cov: np.ndarray, mu: np.ndarray, names: list[str]) -> None:
     fr = efficient_frontier(cov, mu, upper=0.35)
     wall = time.perf_counter() - t0
     ms = max_sharpe(cov, mu, upper=0.35)
-    target = float(np.quantile(fr.expected_returns, 0.5))
+    target = float(np.quantile(fr.expected_return, 0.5))
     lo = min_risk(cov, mu, target, upper=0.35)
-    hi = max_return(cov, mu, target_volatility=float(fr.volatilities[0]) * 1.2, upper=0.35)
+    hi = max_return(cov, mu, target_volatility=float(fr.volatility[0]) * 1.2, upper=0.35)
     print(f"efficient frontier, long-only, cap 35% ({fr.status.name}, max rel gap {fr.max_rel_gap:.1e}): "
           f"{len(fr)} turning points in {wall * 1e3:.2f} ms")
     rows = [[f"{ra:.3g}", f"{ret:.2%}", f"{vol:.2%}", ", ".join(f"{names[i]} {100 * w[i]:.0f}" for i in
              np.argsort(-w)[:3] if w[i] > 1e-9)] for ra, ret, vol, w in
-            zip(fr.risk_aversions, fr.expected_returns, fr.volatilities, fr.weights)]
+            zip(fr.risk_aversion, fr.expected_return, fr.volatility, fr.weights)]
     print(_table(["risk aversion", "excess ret", "vol", "largest holdings %"], rows))
     for label, r in (("maximum Sharpe", ms), (f"least risk for {target:.2%}", lo),
                      (f"most return at {hi.target_value:.2%} vol", hi)):
@@ -319,12 +319,12 @@ def _fund_row(label: str, alphas: np.ndarray, te: np.ndarray, corr: np.ndarray, 
     m = len(te)
     omega = te[:, None] * corr * te[None, :]
     ew = np.full(m, 1.0 / m)
-    res = combine_funds(alphas, omega, target_alpha=target)
-    best = combine_funds(alphas, omega)
+    res = combine_funds(omega, alphas, target_alpha=target)
+    best = combine_funds(omega, alphas)
     x = np.asarray(res.weights)
     return [
         label, str(m), f"{te.mean() * 1e4:.0f}", f"{np.sqrt(ew @ omega @ ew) * 1e4:.0f}",
-        f"{res.tracking_error * 1e4:.0f}", f"{res.alpha * 1e4:.0f}", f"{res.information_ratio:.2f}",
+        f"{res.tracking_error * 1e4:.0f}", f"{res.active_return * 1e4:.0f}", f"{res.information_ratio:.2f}",
         f"{res.diversification:.2f}", str(int(np.count_nonzero(x > 1e-9))),
         f"{best.tracking_error * 1e4:.0f}", f"{best.information_ratio:.2f}", res.status.name,
     ]
@@ -382,7 +382,7 @@ def funds(prices: str | None = None, benchmark: str | None = None, target_alpha_
     print(_table(["", *fund_names], [[nm, *(f"{c:+.2f}" for c in corr[i])] for i, nm in enumerate(fund_names)]))
     target = float(alphas.min()) - 1.0 if target_alpha_bp is None else target_alpha_bp / 1e4
     try:
-        res = combine_funds(alphas, omega, target_alpha=target)
+        res = combine_funds(omega, alphas, target_alpha=target)
     except InfeasibleError as exc:
         raise ValueError(f"--target-alpha-bp: {target_alpha_bp:g} bp is out of reach ({exc}; in fractions a year)") from None
     x = np.asarray(res.weights)
@@ -393,7 +393,7 @@ def funds(prices: str | None = None, benchmark: str | None = None, target_alpha_
                   for i, nm in enumerate(fund_names)]))
     print(f"\ncombined: TE {res.tracking_error * 1e4:.0f} bp against {res.average_tracking_error * 1e4:.0f} bp for the "
           f"weighted average of the funds' TEs (diversification {res.diversification:.2f}x); alpha "
-          f"{res.alpha * 1e4:.0f} bp, IR {res.information_ratio:.2f}")
+          f"{res.active_return * 1e4:.0f} bp, IR {res.information_ratio:.2f}")
     return 0
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SolverError
+from ._deprecated import renamed_attribute
+from .result import Result
 from .status import Status
-from ._sealed import Sealed
 
 __all__ = ["TargetResult"]
 
 
 @dataclass(frozen=True, repr=False)
-class TargetResult(Sealed):
+class TargetResult(Result):
     """A frontier portfolio chosen by a target, with the certificate of the target problem.
 
     Attributes
@@ -63,26 +63,15 @@ class TargetResult(Sealed):
     solve_time_s: float
     message: str = ""
 
+    _figures = ("target", "target_value", "binding", "expected_return", "volatility", "tracking_error",
+                "risk_aversion", "rel_gap")
+    _columns = (("weight", "weights"),)
+    risk = renamed_attribute("risk", "tracking_error (with a benchmark) or volatility", "_risk")
+
     @property
-    def risk(self) -> float:
+    def _risk(self) -> float:
         """The risk the target is about: the tracking error with a benchmark, else the volatility."""
         return self.tracking_error if self.tracking_error is not None else self.volatility
-
-    def is_optimal(self) -> bool:
-        return self.status == Status.OPTIMAL
-
-    def raise_for_status(self) -> TargetResult:
-        if self.status != Status.OPTIMAL:
-            raise SolverError(f"target solve ended with status {self.status.name}: {self.message}", self)
-        return self
-
-    def __repr__(self) -> str:
-        te = "" if self.tracking_error is None else f", tracking_error={self.tracking_error:.6g}"
-        return (
-            f"TargetResult(status={self.status.name}, {self.target}={self.target_value:.6g}, "
-            f"expected_return={self.expected_return:.6g}, volatility={self.volatility:.6g}{te}, "
-            f"binding={self.binding}, rel_gap={self.rel_gap:.2e})"
-        )
 
 
 def variance_floor(p: Any) -> float:

@@ -35,25 +35,26 @@ from .status import Status, finite_status
 from .risk import RiskContributions, active_share, risk_contributions
 from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from .targets import TargetResult, _max_return, _min_risk
-from ._sealed import Sealed
+from ._deprecated import renamed_arguments, renamed_attribute, warn_renamed
+from .result import Result
 
 __all__ = ["ActivePortfolio", "active_portfolio", "FundCombination", "combine_funds"]
 
 
 @dataclass(frozen=True, repr=False)
-class ActivePortfolio(Sealed):
+class ActivePortfolio(Result):
     """A benchmark-relative portfolio with its certificate and risk report.
 
     Attributes
     ----------
     weights, active_weights : (n,) arrays (pandas.Series with labelled inputs)
         ``w`` and ``w - b``.
-    alpha : float
-        Expected active return ``mu'(w - b)``.
+    active_return : float
+        Expected active return (alpha) ``mu'(w - b)``.
     tracking_error : float
         ``sqrt((w-b)'S(w-b))``.
     information_ratio : float
-        ``alpha / tracking_error`` (NaN at zero tracking error).
+        ``active_return / tracking_error`` (NaN at zero tracking error).
     active_share : float
         ``0.5 (sum |w - b| + |sum(w) - sum(b)|)``: the weight that differs from the benchmark, with
         a budget other than ``sum(b)`` counted as a cash position held by one side only (so
@@ -70,7 +71,7 @@ class ActivePortfolio(Sealed):
 
     weights: Any
     active_weights: Any
-    alpha: float
+    active_return: float
     tracking_error: float
     information_ratio: float
     active_share: float
@@ -80,23 +81,20 @@ class ActivePortfolio(Sealed):
     upper: np.ndarray
     target: TargetResult
 
+    _figures = ("active_return", "tracking_error", "information_ratio", "active_share", "volatility")
+    _columns = (("weight", "weights"), ("active_weight", "active_weights"))
+    alpha = renamed_attribute("alpha", "active_return")
+
     @property
-    def status(self) -> Status:
+    def status(self) -> Status:  # type: ignore[override]
         return self.target.status
 
-    def is_optimal(self) -> bool:
-        return self.target.is_optimal()
+    @property
+    def solve_time_s(self) -> float:  # type: ignore[override]
+        return self.target.solve_time_s
 
-    def raise_for_status(self) -> ActivePortfolio:
-        self.target.raise_for_status()
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"ActivePortfolio(status={self.status.name}, alpha={self.alpha:.6g}, "
-            f"tracking_error={self.tracking_error:.6g}, information_ratio={self.information_ratio:.4g}, "
-            f"active_share={self.active_share:.4g})"
-        )
+    def _why(self) -> str:
+        return self.target._why()
 
 
 def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any, labels: Any) -> tuple[Any, Any]:
@@ -113,9 +111,10 @@ def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any, labels: Any) -
     return np.maximum(lo, b - dd), np.minimum(up, b + dd)
 
 
+@renamed_arguments(alpha="mu")
 def active_portfolio(
     cov: Any,
-    alpha: Any,
+    mu: Any,
     benchmark: Any,
     *,
     target_alpha: float | None = None,
@@ -134,12 +133,13 @@ def active_portfolio(
     ----------
     cov : (n, n) array_like or pandas.DataFrame
         Covariance of the asset returns.
-    alpha : (n,) array_like
-        Expected (active) returns; the portfolio's alpha is ``alpha'(w - b)``.
+    mu : (n,) array_like
+        Expected (active) returns; the portfolio's alpha is ``mu'(w - b)``. (``alpha=`` is the
+        deprecated name.)
     benchmark : (n,) array_like
         Benchmark weights b.
     target_alpha : float, optional
-        Least tracking error with ``alpha'(w - b) >= target_alpha``: the highest information
+        Least tracking error with ``mu'(w - b) >= target_alpha``: the highest information
         ratio at that alpha.
     max_tracking_error : float, optional
         A tracking-error limit. Alone: the highest alpha within it. With ``target_alpha``: the
@@ -173,13 +173,13 @@ def active_portfolio(
     if constraints is not None:
         given = _constraints_or_keywords(constraints, lower, upper, 1.0 if budget is None else budget)
         lower, upper, budget = given.lower, given.upper, given.budget
-    labels = asset_labels(cov, alpha, benchmark, active_bound, lower, upper,
+    labels = asset_labels(cov, mu, benchmark, active_bound, lower, upper,
                           *((given.groups, given.current_weights) if given is not None else ()))
     n = _n_assets(cov, benchmark)
     b = as_vector(benchmark, n, "benchmark", labels=labels)
     budget_f = float(np.sum(b)) if budget is None else as_scalar(budget, "budget")
     lo, up = _active_bounds(lower, upper, b, active_bound, labels)
-    p = _prepare(cov, alpha, lo, up, budget_f, benchmark, tol, check_psd, mu_name="alpha", labels=labels)
+    p = _prepare(cov, mu, lo, up, budget_f, benchmark, tol, check_psd, labels=labels)
     rows = None if given is None else resolve_rows(given, n, p.labels, cov)
     base = float(p.mu @ p.benchmark)
 
@@ -213,7 +213,7 @@ def active_portfolio(
     if finite_status(res.status, a, te, share, res.volatility) != res.status:  # the final guard
         res = replace(res, status=Status.NUMERICAL_ERROR, message="a number of the result is not finite")
     return ActivePortfolio(
-        weights=lab(w), active_weights=lab(w - p.benchmark), alpha=a, tracking_error=te,
+        weights=lab(w), active_weights=lab(w - p.benchmark), active_return=a, tracking_error=te,
         information_ratio=a / te if te > 0 else float("nan"), active_share=share,
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
@@ -223,15 +223,15 @@ def _risk_report(cov: Any, p: Any, w: np.ndarray, lab: Any) -> RiskContributions
     """The active portfolio's risk report, labelled as the inputs were; a factor model's own (its
     report adds the risk by source)."""
     if isinstance(cov, FactorCovariance):
-        return risk_contributions(cov, lab(w), benchmark=lab(p.benchmark), expected_returns=lab(p.mu),
+        return risk_contributions(cov, lab(w), benchmark=lab(p.benchmark), mu=lab(p.mu),
                                   check_psd=False)
     if p.labels is None:
-        return risk_contributions(p.cov, w, benchmark=p.benchmark, expected_returns=p.mu, check_psd=False)
+        return risk_contributions(p.cov, w, benchmark=p.benchmark, mu=p.mu, check_psd=False)
     import pandas as pd
 
     return risk_contributions(
         pd.DataFrame(p.cov, index=list(p.labels), columns=list(p.labels)), lab(w), benchmark=lab(p.benchmark),
-        expected_returns=lab(p.mu), check_psd=False,
+        mu=lab(p.mu), check_psd=False,
     )
 
 
@@ -263,16 +263,16 @@ def _labeller(labels: Any):
 
 
 @dataclass(frozen=True, repr=False)
-class FundCombination(Sealed):
+class FundCombination(Result):
     """Funds combined long-only and fully invested, by tracking error and alpha.
 
     Attributes
     ----------
     weights : (m,) array (pandas.Series with labelled inputs)
         The allocation to each fund (sums to 1).
-    alpha, tracking_error, information_ratio : float
-        Of the combination: ``a'x``, ``sqrt(x' Omega x)``, their ratio.
-    fund_tracking_errors, fund_information_ratios : (m,) arrays (pandas.Series with labelled inputs)
+    active_return, tracking_error, information_ratio : float
+        Of the combination: ``mu'x`` (its alpha), ``sqrt(x' Omega x)``, their ratio.
+    fund_tracking_error, fund_information_ratio : (m,) arrays (pandas.Series with labelled inputs)
         Of each fund alone.
     average_tracking_error : float
         ``sum_i x_i TE_i``: the combination's tracking error if the funds' active returns were
@@ -286,11 +286,11 @@ class FundCombination(Sealed):
     """
 
     weights: Any
-    alpha: float
+    active_return: float
     tracking_error: float
     information_ratio: float
-    fund_tracking_errors: np.ndarray
-    fund_information_ratios: np.ndarray
+    fund_tracking_error: np.ndarray
+    fund_information_ratio: np.ndarray
     average_tracking_error: float
     diversification: float
     percent_risk: Any
@@ -298,12 +298,20 @@ class FundCombination(Sealed):
     rel_gap: float
     target: TargetResult | MaxSharpeResult
 
-    def __repr__(self) -> str:
-        return (
-            f"FundCombination(status={self.status.name}, alpha={self.alpha:.6g}, "
-            f"tracking_error={self.tracking_error:.6g}, information_ratio={self.information_ratio:.4g}, "
-            f"average_tracking_error={self.average_tracking_error:.6g}, diversification={self.diversification:.3g})"
-        )
+    _figures = ("active_return", "tracking_error", "information_ratio", "average_tracking_error", "diversification",
+                "rel_gap")
+    _columns = (("weight", "weights"), ("fund_tracking_error", "fund_tracking_error"),
+                ("fund_information_ratio", "fund_information_ratio"), ("percent_risk", "percent_risk"))
+    alpha = renamed_attribute("alpha", "active_return")
+    fund_tracking_errors = renamed_attribute("fund_tracking_errors", "fund_tracking_error")
+    fund_information_ratios = renamed_attribute("fund_information_ratios", "fund_information_ratio")
+
+    @property
+    def solve_time_s(self) -> float:  # type: ignore[override]
+        return self.target.solve_time_s
+
+    def _why(self) -> str:
+        return self.target._why()
 
 
 def _require_tracking_errors(te: np.ndarray, labels: Any) -> None:
@@ -331,8 +339,8 @@ def _require_tracking_errors(te: np.ndarray, labels: Any) -> None:
 
 
 def combine_funds(
-    alphas: Any,
-    active_cov: Any = None,
+    cov: Any = None,
+    mu: Any = None,
     *,
     tracking_errors: Any = None,
     correlations: Any = None,
@@ -340,83 +348,127 @@ def combine_funds(
     lower: Any = 0.0,
     upper: Any = 1.0,
     tol: float = 1e-9,
+    alphas: Any = None,
+    active_cov: Any = None,
 ) -> FundCombination:
-    """Combine funds whose active returns (against a common benchmark) have covariance ``Omega``.
+    """Combine funds whose active returns (against a common benchmark) have covariance ``cov`` (Omega).
 
     The allocation ``x`` is long-only and fully invested (``sum x = 1``, ``lower <= x <= upper``);
-    the combination's alpha is ``a'x`` and its tracking error ``sqrt(x' Omega x)``.
+    the combination's alpha is ``mu'x`` (``mu``: the funds' expected active returns) and its
+    tracking error ``sqrt(x' Omega x)``.
 
-    - With ``target_alpha``: the least tracking error with ``a'x >= target_alpha`` (InfeasibleError
+    - With ``target_alpha``: the least tracking error with ``mu'x >= target_alpha`` (InfeasibleError
       naming the achievable range when no allocation reaches it).
-    - Without: the highest information ratio ``a'x / sqrt(x' Omega x)`` (the maximum Sharpe ratio
+    - Without: the highest information ratio ``mu'x / sqrt(x' Omega x)`` (the maximum Sharpe ratio
       of the active returns, exact on the frontier's segments).
 
-    Give ``active_cov`` (Omega), or ``tracking_errors`` and ``correlations`` (Omega = D R D).
+    Give ``cov`` (Omega), or ``tracking_errors`` and ``correlations`` (Omega = D R D). The old
+    form ``combine_funds(alphas, active_cov)`` (and those keywords) still works for one release,
+    with a DeprecationWarning.
     """
-    if active_cov is None:
-        if tracking_errors is None or correlations is None:
-            raise InputError("active_cov", "give active_cov, or tracking_errors and correlations")
-        if is_pandas(correlations) and np.ndim(correlations) == 2:  # its rows follow its columns
-            correlations = align(correlations, correlations.columns, "correlations", axis="rows", what="its column", subject="row labels")
-        labels = asset_labels(correlations, tracking_errors, alphas, lower, upper)
-        te = _as_float_array(align(tracking_errors, labels, "tracking_errors"), "tracking_errors")
-        if te.ndim != 1:
-            raise InputError("tracking_errors", f"must be 1-D; got shape {te.shape}")
-        m = te.size
-        _require_tracking_errors(te, labels)
-        r = _as_float_array(correlations, "correlations")
-        if r.shape != (m, m):
-            raise InputError("correlations", f"must be {m} x {m} to match tracking_errors; got shape {r.shape}")
-        if not np.isfinite(r).all():
-            raise InputError("correlations", "must be finite")
-        if not np.allclose(np.diag(r), 1.0, atol=1e-12, rtol=0) or (np.abs(r) > 1 + 1e-12).any():
-            raise InputError("correlations", "must have a unit diagonal and entries in [-1, 1]")
-        omega = te[:, None] * r * te[None, :]
+    cov, mu = _fund_arguments(cov, mu, alphas, active_cov)
+    if mu is None:
+        raise InputError("mu", "give the funds' expected active returns")
+    if cov is None:
+        omega, labels = _omega_from_correlations(tracking_errors, correlations, mu, lower, upper)
     else:
         if tracking_errors is not None or correlations is not None:
-            raise InputError("active_cov", "give active_cov, or tracking_errors and correlations, not both")
-        omega = active_cov
-        labels = asset_labels(active_cov, alphas, lower, upper)
-    cov_name = "active_cov" if active_cov is not None else "correlations"
-    p = _prepare(omega, alphas, lower, upper, 1.0, None, tol, True, mu_name="alphas", cov_name=cov_name, labels=labels)
+            raise InputError("cov", "give cov, or tracking_errors and correlations, not both")
+        omega, labels = cov, asset_labels(cov, mu, lower, upper)
+    cov_name = "cov" if cov is not None else "correlations"
+    p = _prepare(omega, mu, lower, upper, 1.0, None, tol, True, cov_name=cov_name, labels=labels)
     if target_alpha is None:
-        try:
-            ms = max_sharpe(p.cov, p.mu, risk_free=0.0, lower=p.lower, upper=p.upper, budget=1.0, tol=tol,
-                            check_psd=False)
-        except InfeasibleError as e:
-            if e.argument != "risk_free":
-                raise
-            if float(p.mu.max()) > 0:  # a positive alpha at zero tracking error: no finite maximum
-                raise InfeasibleError(
-                    cov_name, "an allocation has zero tracking error and a positive alpha, so the information ratio "
-                    "has no maximum (the funds' active returns cancel out); give target_alpha for the least "
-                    "tracking error",
-                ) from None
-            raise InfeasibleError(
-                "alphas", "no allocation has a positive alpha, so none has a positive information ratio "
-                f"(the highest alpha is {_num(p.mu.max())}); give target_alpha for the least tracking error",
-            ) from None
-        w = np.array(ms.weights, dtype=float)
-        status, rel_gap, target = ms.frontier.status, ms.frontier.max_rel_gap, ms
-        labels = p.labels
+        target: TargetResult | MaxSharpeResult = _best_ratio(p, tol, cov_name)
+        w = np.array(target.weights, dtype=float)
+        status, rel_gap = target.status, target.frontier.max_rel_gap
     else:
         ta = as_scalar(target_alpha, "target_alpha")
-        res = _min_risk(p, ta, False, name="target_alpha")
-        w = np.array(res.weights, dtype=float)
-        status, rel_gap, target = res.status, res.rel_gap, res
-        labels = p.labels
+        target = _min_risk(p, ta, False, name="target_alpha")
+        w = np.array(target.weights, dtype=float)
+        status, rel_gap = target.status, target.rel_gap
+    return _combination(p, w, status, rel_gap, target)
+
+
+def _fund_arguments(cov: Any, mu: Any, alphas: Any, active_cov: Any) -> tuple[Any, Any]:
+    """``(cov, mu)`` from the current and the deprecated forms: ``alphas=``, ``active_cov=`` and
+    the old positional order ``(alphas, active_cov)``, told apart by shape (cov is a matrix)."""
+    if alphas is not None or active_cov is not None:
+        warn_renamed("combine_funds(alphas=..., active_cov=...)", "combine_funds(cov, mu)", stacklevel=4)
+        if (alphas is not None and mu is not None) or (active_cov is not None and cov is not None and _ndim(cov) != 1):
+            raise TypeError("combine_funds() got both a deprecated keyword (alphas, active_cov) and cov or mu")
+    if (cov is not None and not isinstance(cov, (Covariance, FactorCovariance)) and _ndim(cov) == 1
+            and (mu is None or _ndim(mu) == 2)):
+        if alphas is None and active_cov is None:
+            warn_renamed("combine_funds(alphas, active_cov)", "combine_funds(cov, mu)", stacklevel=4)
+        cov, mu = mu, cov  # the old order: expected returns first
+    return (active_cov if active_cov is not None else cov), (alphas if alphas is not None else mu)
+
+
+def _ndim(x: Any) -> int:
+    """The number of dimensions, or -1 for what is no array (ragged lists are named later)."""
+    try:
+        return int(np.ndim(x))
+    except ValueError:
+        return -1
+
+
+def _omega_from_correlations(tracking_errors: Any, correlations: Any, mu: Any, lower: Any, upper: Any) -> tuple:
+    """Omega = D R D from the funds' tracking errors and correlations, checked, and the labels."""
+    if tracking_errors is None or correlations is None:
+        raise InputError("cov", "give cov, or tracking_errors and correlations")
+    if is_pandas(correlations) and np.ndim(correlations) == 2:  # its rows follow its columns
+        correlations = align(correlations, correlations.columns, "correlations", axis="rows", what="its column",
+                             subject="row labels")
+    labels = asset_labels(correlations, tracking_errors, mu, lower, upper)
+    te = _as_float_array(align(tracking_errors, labels, "tracking_errors"), "tracking_errors")
+    if te.ndim != 1:
+        raise InputError("tracking_errors", f"must be 1-D; got shape {te.shape}")
+    m = te.size
+    _require_tracking_errors(te, labels)
+    r = _as_float_array(correlations, "correlations")
+    if r.shape != (m, m):
+        raise InputError("correlations", f"must be {m} x {m} to match tracking_errors; got shape {r.shape}")
+    if not np.isfinite(r).all():
+        raise InputError("correlations", "must be finite")
+    if not np.allclose(np.diag(r), 1.0, atol=1e-12, rtol=0) or (np.abs(r) > 1 + 1e-12).any():
+        raise InputError("correlations", "must have a unit diagonal and entries in [-1, 1]")
+    return te[:, None] * r * te[None, :], labels
+
+
+def _best_ratio(p: Any, tol: float, cov_name: str) -> MaxSharpeResult:
+    """The highest information ratio (maximum Sharpe of the active returns at a zero rate), or an
+    InfeasibleError saying why there is none."""
+    try:
+        return max_sharpe(p.cov, p.mu, risk_free=0.0, lower=p.lower, upper=p.upper, budget=1.0, tol=tol,
+                          check_psd=False)
+    except InfeasibleError as e:
+        if e.argument != "risk_free":
+            raise
+        if float(p.mu.max()) > 0:  # a positive alpha at zero tracking error: no finite maximum
+            raise InfeasibleError(
+                cov_name, "an allocation has zero tracking error and a positive alpha, so the information ratio "
+                "has no maximum (the funds' active returns cancel out); give target_alpha for the least "
+                "tracking error",
+            ) from None
+        raise InfeasibleError(
+            "mu", "no allocation has a positive alpha, so none has a positive information ratio "
+            f"(the highest alpha is {_num(p.mu.max())}); give target_alpha for the least tracking error",
+        ) from None
+
+
+def _combination(p: Any, w: np.ndarray, status: Status, rel_gap: float, target: Any) -> FundCombination:
     s = p.cov
     a = float(p.mu @ w)
     sw = s @ w
     te_c = float(np.sqrt(max(w @ sw, 0.0)))
     fund_te = np.sqrt(s.diagonal())
     avg = float(w @ fund_te)
-    lab = _labeller(labels)
+    lab = _labeller(p.labels)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(te_c > 0, w * sw / (te_c * te_c), np.nan)
     return FundCombination(
-        weights=lab(w), alpha=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
-        fund_tracking_errors=lab(fund_te), fund_information_ratios=lab(p.mu / fund_te), average_tracking_error=avg,
+        weights=lab(w), active_return=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
+        fund_tracking_error=lab(fund_te), fund_information_ratio=lab(p.mu / fund_te), average_tracking_error=avg,
         diversification=avg / te_c if te_c > 0 else float("inf"), percent_risk=lab(pct), status=status,
         rel_gap=float(rel_gap), target=target,
     )

@@ -222,10 +222,10 @@ def concat(parts: list[Any]) -> Any:
     nested results likewise, the rest (method, tolerance, threads) from the first chunk."""
     first = parts[0]
     if isinstance(first, _holdings.HoldingsRebalance):
-        return _concat_holdings(parts)
+        return _with_time(_concat_holdings(parts), parts)
     if dataclasses.is_dataclass(first) and not isinstance(first, type):
         values = {f.name: concat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(first)}
-        return dataclasses.replace(first, **values)
+        return _with_time(dataclasses.replace(first, **values), parts)
     if isinstance(first, np.ndarray) and first.ndim >= 1:
         return np.concatenate(parts)
     if hasattr(first, "iloc"):  # pandas
@@ -233,6 +233,13 @@ def concat(parts: list[Any]) -> Any:
 
         return pd.concat(parts)
     return first
+
+
+def _with_time(result: Any, parts: list[Any]) -> Any:
+    """The chunks' computing time summed, for results that record it apart from their fields."""
+    if "solve_time_s" in parts[0].__dict__ and not any(f.name == "solve_time_s" for f in dataclasses.fields(result)):
+        object.__setattr__(result, "solve_time_s", float(sum(p.solve_time_s for p in parts)))
+    return result
 
 
 def _concat_holdings(parts: list[Any]) -> Any:

@@ -22,8 +22,9 @@ from ._validate import (
 )
 from .covariance import as_covariance
 from .errors import InfeasibleError, InputError, SolverError
+from ._deprecated import renamed_attribute
+from .result import Result
 from .status import Status, finite_status, from_core
-from ._sealed import Sealed
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
 
@@ -32,7 +33,7 @@ MAX_PATH_POINTS = 10_000_000
 
 
 @dataclass(frozen=True, repr=False)
-class Frontier(Sealed):
+class Frontier(Result):
     """The whole efficient frontier: the turning points and the exact path between them.
 
     The frontier is the set of solutions of ``max mu'w - (risk_aversion/2) (w-b)'S(w-b)`` over
@@ -43,16 +44,16 @@ class Frontier(Sealed):
 
     Attributes
     ----------
-    risk_aversions : (K,) array
+    risk_aversion : (K,) array
         The turning points, decreasing from ``inf`` (the minimum-variance end).
-    weights : (K, n) array
-        One row per turning point.
-    expected_returns, volatilities : (K,) arrays
+    weights : (K, n) array, or a DataFrame (a row per turning point, the assets as columns)
+        with labelled inputs.
+    expected_return, volatility : (K,) arrays
         ``mu'w`` and ``sqrt(w'Sw)`` at the turning points.
-    tracking_errors : (K,) array or None
+    tracking_error : (K,) array or None
         ``sqrt((w-b)'S(w-b))`` with a benchmark.
     benchmark_return : float or None
-        ``mu'b`` with a benchmark (see :attr:`active_returns` and :attr:`information_ratios`).
+        ``mu'b`` with a benchmark (see :attr:`active_return` and :attr:`information_ratio`).
     status : Status
         OPTIMAL when every turning point passed its certificate (both ends of every segment).
     max_rel_gap : float
@@ -62,11 +63,11 @@ class Frontier(Sealed):
         never ends.
     """
 
-    risk_aversions: np.ndarray
-    weights: np.ndarray
-    expected_returns: np.ndarray
-    volatilities: np.ndarray
-    tracking_errors: np.ndarray | None
+    risk_aversion: np.ndarray
+    _w: np.ndarray  # (K, n): the turning points' weights (``weights`` labels them)
+    expected_return: np.ndarray
+    volatility: np.ndarray
+    tracking_error: np.ndarray | None
     status: Status
     max_rel_gap: float
     unbounded: bool
@@ -80,37 +81,63 @@ class Frontier(Sealed):
     _ray: np.ndarray = field(default=None)  # type: ignore[assignment]
     _truncated: bool = False  # stopped at a target: the path ends before the maximum return
 
+    _figures = ("turning_points", "max_rel_gap", "unbounded")
+    _columns = (("risk_aversion", "risk_aversion"), ("expected_return", "expected_return"),
+                ("volatility", "volatility"), ("tracking_error", "tracking_error"),
+                ("active_return", "active_return"), ("information_ratio", "information_ratio"))
+    risk_aversions = renamed_attribute("risk_aversions", "risk_aversion")
+    expected_returns = renamed_attribute("expected_returns", "expected_return")
+    volatilities = renamed_attribute("volatilities", "volatility")
+    tracking_errors = renamed_attribute("tracking_errors", "tracking_error")
+    risks = renamed_attribute("risks", "tracking_error (with a benchmark) or volatility", "_risk")
+    active_returns = renamed_attribute("active_returns", "active_return")
+    information_ratios = renamed_attribute("information_ratios", "information_ratio")
+
     def __len__(self) -> int:
         return len(self._tau)
 
-    def __repr__(self) -> str:
-        return (
-            f"Frontier(status={self.status.name}, turning_points={len(self)}, "
-            f"returns=[{self.expected_returns[0]:.6g}, {self.expected_returns[-1]:.6g}], "
-            f"max_rel_gap={self.max_rel_gap:.2e}, unbounded={self.unbounded})"
-        )
+    @property
+    def turning_points(self) -> int:
+        return len(self._tau)
 
     @property
-    def risks(self) -> np.ndarray:
+    def weights(self) -> Any:
+        """(K, n): a row per turning point; a DataFrame with the assets as columns when labelled."""
+        if self.labels is None:
+            return self._w
+        import pandas as pd
+
+        return pd.DataFrame(self._w, columns=self.labels).rename_axis("turning_point")
+
+    @property
+    def _risk(self) -> np.ndarray:
         """The risk the frontier trades off: tracking errors with a benchmark, else volatilities."""
-        return self.tracking_errors if self.tracking_errors is not None else self.volatilities
+        return self.tracking_error if self.tracking_error is not None else self.volatility
 
     @property
-    def active_returns(self) -> np.ndarray | None:
+    def active_return(self) -> np.ndarray | None:
         """With a benchmark: ``mu'(w - b)`` at the turning points (the alpha of each portfolio)."""
         if self.benchmark_return is None:
             return None
-        return self.expected_returns - self.benchmark_return
+        return self.expected_return - self.benchmark_return
 
     @property
-    def information_ratios(self) -> np.ndarray | None:
+    def information_ratio(self) -> np.ndarray | None:
         """With a benchmark: active return / tracking error at the turning points (NaN where the
         tracking error is zero, to rounding: below 1e-10 of the largest on the path)."""
-        if self.benchmark_return is None:
+        if self.benchmark_return is None or self.tracking_error is None:
             return None
-        te = self.tracking_errors
+        te = self.tracking_error
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(te > 1e-10 * te.max(), self.active_returns / te, np.nan)
+            return np.where(te > 1e-10 * te.max(), (self.expected_return - self.benchmark_return) / te, np.nan)
+
+    def to_frame(self) -> Any:
+        """One row per turning point: risk aversion, expected return, volatility (and tracking
+        error, active return and information ratio with a benchmark)."""
+        return super().to_frame().rename_axis("turning_point")
+
+    def _shape_text(self) -> str:
+        return f"n={self._w.shape[1]}"
 
     # -- points on the path -------------------------------------------------------------------
     def _at_tau(self, tau: float) -> np.ndarray:
@@ -120,11 +147,11 @@ class Frontier(Sealed):
         if k + 1 < len(t):
             span = t[k + 1] - t[k]
             s = 0.0 if span <= 0 else min(max((tau - t[k]) / span, 0.0), 1.0)
-            w = self.weights[k] + s * (self.weights[k + 1] - self.weights[k])
+            w = self._w[k] + s * (self._w[k + 1] - self._w[k])
         elif self.unbounded:
-            w = self.weights[k] + (tau - t[k]) * self._ray
+            w = self._w[k] + (tau - t[k]) * self._ray
         else:
-            w = self.weights[k].copy()
+            w = self._w[k].copy()
         return self._label(w)
 
     def _label(self, w: np.ndarray) -> Any:
@@ -142,7 +169,7 @@ class Frontier(Sealed):
         if ra == 0.0:
             if self.unbounded:
                 raise InputError("risk_aversion", "0 has no solution: the expected return is unbounded")
-            return self._label(self.weights[-1].copy())
+            return self._label(self._w[-1].copy())
         return self._at_tau(1.0 / ra)
 
     def at_return(self, target: float) -> Any:
@@ -153,10 +180,10 @@ class Frontier(Sealed):
         Errors name the parameter, ``target``.
         """
         r = as_scalar(target, "target")
-        er = self.expected_returns
+        er = self.expected_return
         tol = 1e-12 * max(1.0, abs(r))
         if r <= er[0]:
-            return self._label(self.weights[0].copy())
+            return self._label(self._w[0].copy())
         if not self.unbounded and r > er[-1] + tol:
             raise InfeasibleError(
                 "target",
@@ -173,8 +200,8 @@ class Frontier(Sealed):
         parameter, ``target``.
         """
         v = as_scalar(target, "target", minimum=0.0)
-        risk = self.risks
-        what = "tracking error" if self.tracking_errors is not None else "volatility"
+        risk = self._risk
+        what = "tracking error" if self.tracking_error is not None else "volatility"
         if v < risk[0] * (1 - 1e-12):
             raise InfeasibleError(
                 "target",
@@ -182,7 +209,7 @@ class Frontier(Sealed):
                 f"[{_num(risk[0])}, {'inf' if self.unbounded else _num(risk[-1])}]",
             )
         if not self.unbounded and v >= risk[-1]:
-            return self._label(self.weights[-1].copy())
+            return self._label(self._w[-1].copy())
         return self._at_tau(self._tau_for(v, risk, mean=False))
 
     def _tau_for(self, target: float, along: np.ndarray, *, mean: bool) -> float:
@@ -208,7 +235,7 @@ class Frontier(Sealed):
         return float(min(max(tau, t0), t1))
 
     def path(self, points_per_segment: int = 16) -> tuple[np.ndarray, np.ndarray]:
-        """Plot-ready (risk, expected return) arrays along the exact path (risk as in :attr:`risks`).
+        """Plot-ready (risk, expected return) arrays along the exact path (the risk: the tracking error with a benchmark, else the volatility).
 
         ``points_per_segment`` is at most ``MAX_PATH_POINTS // (turning points)`` (10 million
         points in all, 160 MB of output): the path is exact between the points, so more is never
@@ -221,14 +248,9 @@ class Frontier(Sealed):
             m0, m1, v0, v1, v2 = self._seg[k]
             rets.append(m0 + m1 * t)
             risks.append(np.sqrt(np.maximum(v0 + 2 * v1 * t + v2 * t * t, 0.0)))
-        risks.append(self.risks[-1:])
-        rets.append(self.expected_returns[-1:])
+        risks.append(self._risk[-1:])
+        rets.append(self.expected_return[-1:])
         return np.concatenate(risks), np.concatenate(rets)
-
-    def raise_for_status(self) -> Frontier:
-        if self.status != Status.OPTIMAL:
-            raise SolverError(f"frontier ended with status {self.status.name}: {self.message}", self)
-        return self
 
 
 def efficient_frontier(
@@ -365,8 +387,8 @@ def _from_raw(p: _Problem, raw: Any) -> Frontier:
     if guarded != status:
         status, message = guarded, "a number on the path is not finite (the data's scale overflows or underflows)"
     return Frontier(
-        risk_aversions=ra, weights=weights, expected_returns=expected, volatilities=vol,
-        tracking_errors=te, status=status, max_rel_gap=float(raw["max_rel_gap"]), unbounded=bool(raw["unbounded"]),
+        risk_aversion=ra, _w=weights, expected_return=expected, volatility=vol,
+        tracking_error=te, status=status, max_rel_gap=float(raw["max_rel_gap"]), unbounded=bool(raw["unbounded"]),
         solve_time_s=float(raw["solve_time_s"]), budget=p.budget,
         benchmark_return=float(p.mu @ b) if b.size else None,
         labels=p.labels, message=message,
@@ -374,9 +396,12 @@ def _from_raw(p: _Problem, raw: Any) -> Frontier:
     )
 
 
-@dataclass(frozen=True)
-class MaxSharpeResult(Sealed):
-    """The portfolio of highest Sharpe ratio ``(mu'w - risk_free * budget) / sqrt(w'Sw)``."""
+@dataclass(frozen=True, repr=False, eq=False)
+class MaxSharpeResult(Result):
+    """The portfolio of highest Sharpe ratio ``(mu'w - risk_free * budget) / sqrt(w'Sw)``.
+
+    ``status`` is the frontier's (OPTIMAL when every turning point passed its certificate: the
+    tangency is then exact on a certified path); ``solve_time_s`` the frontier walk's."""
 
     weights: Any
     sharpe: float
@@ -384,6 +409,14 @@ class MaxSharpeResult(Sealed):
     volatility: float
     risk_aversion: float  #: where it sits on the frontier (the tangency point)
     frontier: Frontier
+    status: Status = Status.OPTIMAL
+    solve_time_s: float = 0.0
+
+    _figures = ("sharpe", "expected_return", "volatility", "risk_aversion")
+    _columns = (("weight", "weights"),)
+
+    def _why(self) -> str:
+        return self.frontier.message
 
 
 def max_sharpe(
@@ -408,20 +441,20 @@ def max_sharpe(
     p, rows = _prepare_with(cov, mu, lower, upper, budget, None, constraints, tol, check_psd)
     fr = _path(p, rows, whole=True)
     fr.raise_for_status()
-    excess_top = fr.expected_returns[-1] - rf * fr.budget
+    excess_top = fr.expected_return[-1] - rf * fr.budget
     if not fr.unbounded and not excess_top > 0:
         raise InfeasibleError(
             "risk_free",
             f"no feasible portfolio has an expected return above the risk-free rate: the highest is "
-            f"{_num(fr.expected_returns[-1])} against risk_free * budget = {_num(rf * fr.budget)}",
+            f"{_num(fr.expected_return[-1])} against risk_free * budget = {_num(rf * fr.budget)}",
         )
-    vol0 = fr.volatilities[0]
+    vol0 = fr.volatility[0]
     if vol0 <= 1e-9 * np.sqrt(p.cov.diagonal().sum() / len(p.mu)) * max(1.0, abs(fr.budget)) and (
-        fr.expected_returns[0] - rf * fr.budget > 0
+        fr.expected_return[0] - rf * fr.budget > 0
     ):
         raise InfeasibleError(
             "risk_free",
-            f"a riskless portfolio (volatility {_num(vol0)}) earns {_num(fr.expected_returns[0])}, above "
+            f"a riskless portfolio (volatility {_num(vol0)}) earns {_num(fr.expected_return[0])}, above "
             f"risk_free * budget = {_num(rf * fr.budget)}: the Sharpe ratio is unbounded",
         )
     best = (-np.inf, 0.0)
@@ -461,5 +494,5 @@ def max_sharpe(
     return MaxSharpeResult(
         weights=w, sharpe=float(best[0]), expected_return=ret,
         volatility=float((ret - rf * fr.budget) / best[0]), risk_aversion=float(np.inf if t == 0 else 1.0 / t),
-        frontier=fr,
+        frontier=fr, status=finite_status(fr.status, wa, best[0], ret), solve_time_s=fr.solve_time_s,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._sealed import Sealed
+from .result import Result, timed
 from ._validate import _label_text, _nums, _num
 from .errors import InputError, MicroallocError
 from .rebalance import rebalance_trades, self_financing_off
@@ -39,7 +39,7 @@ TRADE_COLUMNS = ["account", "asset", "weight", "units", "price"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class HoldingsRebalance(Sealed):
+class HoldingsRebalance(Result):
     """What :func:`rebalance_holdings` returns.
 
     trades : pandas.DataFrame
@@ -56,12 +56,34 @@ class HoldingsRebalance(Sealed):
     trades: Any
     status: Any
 
-    def __repr__(self) -> str:
+    @property
+    def is_optimal(self) -> Any:
+        """Per account (a boolean Series indexed by account): True where it was checked and traded
+        as asked, False where its data were refused (``INVALID_INPUT``)."""
+        import pandas as pd
+
+        return pd.Series((self.status["status"] == OK).to_numpy(), index=self.status["account"].to_numpy(),
+                         name="is_optimal")
+
+    def _why(self) -> str:
+        bad = self.status[self.status["status"] != OK]
+        first = bad.iloc[0]
+        return f"{len(bad)} of {len(self.status)} accounts refused; first: {first['account']!r}: {first['message']}"
+
+    def to_frame(self) -> Any:
+        """The status table: one row per account."""
+        return self.status.copy()
+
+    def _figure_items(self) -> list[tuple[str, Any]]:
         s = self.status
-        return (f"HoldingsRebalance(accounts={len(s)}, traded={int(s['traded'].sum())}, "
-                f"invalid={int((s['status'] != OK).sum())}, trades={len(self.trades)})")
+        return [("accounts", len(s)), ("traded", int(s["traded"].sum())), ("invalid", int((s["status"] != OK).sum())),
+                ("trades", len(self.trades)), ("solve_time_s", self.solve_time_s)]
+
+    def _shape_text(self) -> str:
+        return ""
 
 
+@timed
 def rebalance_holdings(
     holdings: Any,
     targets: Any = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._deprecated import renamed_arguments
 from ._validate import _entry, _num, as_scalar, as_vector, asset_labels, labelled, require_entries
 from .errors import InfeasibleError, InputError
 
@@ -147,28 +148,29 @@ def liquidity_bounds(
     return labelled(new_lo, labels), labelled(new_up, labels)
 
 
+@renamed_arguments(alpha="expected_return")
 def capacity(
     weights: Any,
     daily_volume: Any,
     prices: Any,
     volatility: Any,
-    alpha: float,
+    expected_return: float,
     *,
     current_weights: Any = None,
     costs: Any = 0.0,
     k: float = 1.0,
 ) -> float:
-    """The portfolio value at which the cost of trading into ``weights`` equals ``alpha``.
+    """The portfolio value at which the cost of trading into ``weights`` equals its ``expected_return``.
 
     The trade d = weights - current_weights (from cash by default) costs, per unit of portfolio
     value V, ``sum_i costs_i |d_i| + sqrt(V) sum_i k sigma_i |d_i|^1.5 / sqrt(volume_i price_i)``:
     a proportional part and the square-root impact, which grows as sqrt(V). The capacity is the V
-    where that cost reaches ``alpha`` (the return the trade is expected to earn, in the same
-    units: a fraction of V), in closed form:
+    where that cost reaches ``expected_return`` (the return the trade is expected to earn, in the
+    same units: a fraction of V), in closed form:
 
-        V* = ((alpha - sum costs_i |d_i|) / sum_i k sigma_i |d_i|^1.5 / sqrt(volume_i price_i))^2.
+        V* = ((expected_return - sum costs_i |d_i|) / sum_i k sigma_i |d_i|^1.5 / sqrt(volume_i price_i))^2.
 
-    Returns 0.0 when the proportional costs alone reach alpha, and inf when nothing is traded (or
+    Returns 0.0 when the proportional costs alone reach the expected return, and inf when nothing is traded (or
     every traded asset has zero volatility or k = 0).
 
     Parameters
@@ -177,8 +179,9 @@ def capacity(
         The target weights.
     daily_volume, prices, volatility : (n,) array_like or pandas.Series
         As for :func:`impact_coefficients`.
-    alpha : float
-        The expected gain of the trade as a fraction of the portfolio value (> 0).
+    expected_return : float
+        The expected gain of the trade as a fraction of the portfolio value (> 0); ``alpha=`` is
+        the deprecated name.
     current_weights : (n,) array_like or pandas.Series, optional
     costs : float or (n,) array_like
         Proportional costs as a fraction of the traded value (10 bp = 0.001), >= 0.
@@ -190,7 +193,7 @@ def capacity(
     w0 = np.zeros(n) if current_weights is None else as_vector(current_weights, n, "current_weights", labels=labels)
     traded = _market_data(daily_volume, prices, labels, n)
     sigma = _volatility(volatility, labels, n)
-    gain = as_scalar(alpha, "alpha", minimum=0.0, strict=True)
+    gain = as_scalar(expected_return, "expected_return", minimum=0.0, strict=True)
     c = as_vector(costs, n, "costs", allow_scalar=True, labels=labels)
     if (c < 0).any():
         i = int(np.flatnonzero(c < 0)[0])

@@ -30,13 +30,13 @@ def frontier(front: Any, cov: Any, mu: Any, *, ax: Any = None, assets: bool = Tr
         raise InputError("points", f"expected at least 2, got {points}")
     s = np.asarray(getattr(cov, "matrix", cov), dtype=float)
     m = np.asarray(mu, dtype=float)
-    er = np.asarray(front.expected_returns, dtype=float)
+    er = np.asarray(front.expected_return, dtype=float)
     targets = np.linspace(er[0], er[-1], points)
     w = np.array([np.asarray(front.at_return(t), dtype=float) for t in targets])
     vol = np.sqrt(np.einsum("ij,jk,ik->i", w, s, w))
     ax = _axes(ax)
     ax.plot(vol, w @ m, color="C0", label="efficient frontier")
-    ax.plot(front.volatilities, front.expected_returns, "o", color="C0", markersize=3, label="turning points")
+    ax.plot(front.volatility, front.expected_return, "o", color="C0", markersize=3, label="turning points")
     if assets:
         ax.scatter(np.sqrt(np.diag(s)), m, color="C7", s=12, label="assets")
     if tangency is not None:

@@ -31,7 +31,7 @@ from ._validate import (
 )
 from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
-from ._sealed import Sealed
+from .result import Result, _pandas, timed
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
 _ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
@@ -42,7 +42,7 @@ _NO_BAND = np.empty(0)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class BandCheck(Sealed):
+class BandCheck(Result):
     """Outcome of :func:`check_bands`, one entry per portfolio (a leading axis of length m for a
     batch; scalars and (n,) arrays for one portfolio).
 
@@ -70,13 +70,20 @@ class BandCheck(Sealed):
     triggered: Any
     tracking_error: Any = None
 
-    def __repr__(self) -> str:
-        m = np.size(self.triggered)
-        return f"BandCheck(portfolios={m}, triggered={int(np.sum(self.triggered))}, breaches={int(np.sum(self.n_breaches))})"
+    _columns = (("n_breaches", "n_breaches"), ("max_drift", "max_drift"), ("l1_drift", "l1_drift"),
+                ("triggered", "triggered"), ("tracking_error", "tracking_error"))
+
+    def _figure_items(self) -> list[tuple[str, Any]]:
+        return [("status", "OPTIMAL"), ("portfolios", int(np.size(self.triggered))),
+                ("triggered", int(np.sum(self.triggered))), ("breaches", int(np.sum(self.n_breaches))),
+                ("solve_time_s", self.solve_time_s)]
+
+    def _shape_text(self) -> str:
+        return ""
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Rebalance(Sealed):
+class Rebalance(Result):
     """Outcome of :func:`rebalance_trades`.
 
     Attributes
@@ -99,8 +106,15 @@ class Rebalance(Sealed):
     traded: Any
     check: BandCheck
 
-    def __repr__(self) -> str:
-        return f"Rebalance(portfolios={np.size(self.traded)}, traded={int(np.sum(self.traded))})"
+    _columns = (("traded", "traded"), ("n_breaches", "check.n_breaches"), ("max_drift", "check.max_drift"),
+                ("l1_drift", "check.l1_drift"))
+
+    def _figure_items(self) -> list[tuple[str, Any]]:
+        return [("status", "OPTIMAL"), ("portfolios", int(np.size(self.traded))),
+                ("traded", int(np.sum(self.traded))), ("solve_time_s", self.solve_time_s)]
+
+    def _shape_text(self) -> str:
+        return ""
 
 
 class _Batch:
@@ -262,6 +276,7 @@ def _require_drift_scale(w: np.ndarray, t: np.ndarray, max_variance: float) -> N
                          f"exceeds {SCALE_HUGE:.3g}, the tracking error of the drift overflows (rescale weights and targets)")
 
 
+@timed
 def check_bands(
     weights: Any,
     targets: Any,
@@ -308,6 +323,7 @@ def check_bands(
     return _band_check(batch, _bands(batch, targets, absolute, relative, combine), cov, trigger, threshold, threads)
 
 
+@timed
 def rebalance_trades(
     weights: Any,
     targets: Any,
@@ -561,7 +577,7 @@ def _checked_policy(pol: "Policy") -> tuple[str, Any, str, str, float]:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class BacktestResult(Sealed):
+class BacktestResult(Result):
     """Outcome of :func:`backtest_rebalancing`.
 
     Attributes
@@ -594,11 +610,15 @@ class BacktestResult(Sealed):
     periods_per_year: float
     periods_per_year_source: str
 
-    def __repr__(self) -> str:
-        return (
-            f"BacktestResult(policies={len(self.names)}, days={np.shape(self.values)[0]}, "
-            f"periods_per_year={self.periods_per_year:g} ({self.periods_per_year_source}))"
-        )
+    _figures = ("periods_per_year", "periods_per_year_source")
+
+    def to_frame(self) -> Any:
+        """The summary: one row per policy (return, volatility, Sharpe, drawdown, turnover, costs)."""
+        pd = _pandas("to_frame")
+        return self.summary.copy() if hasattr(self.summary, "columns") else pd.DataFrame(self.summary, index=self.names)
+
+    def _shape_text(self) -> str:
+        return f"days={np.shape(self.values)[0]}, policies={len(self.names)}"
 
 
 #: (shortest, longest) median spacing of the dates in days, and the periods a year it means
@@ -688,6 +708,7 @@ def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
     return mask
 
 
+@timed
 def backtest_rebalancing(
     prices: Any,
     targets: Any,

@@ -31,13 +31,14 @@ from . import risk_sources
 from .covariance import FactorCovariance, as_covariance
 from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, SolverError
 from .status import Status, from_core
-from ._sealed import Sealed
+from ._deprecated import renamed_arguments
+from .result import Result, timed
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class RiskContributions(Sealed):
+class RiskContributions(Result):
     """Risk decomposition of one portfolio (vectors of length n) or of a batch (a leading axis m).
 
     With sigma = sqrt(w'Sw) and m = S w:
@@ -49,10 +50,10 @@ class RiskContributions(Sealed):
 
     With a benchmark b, the same for the active weights a = w - b: ``tracking_error``
     sqrt(a'Sa) (ex ante), ``active_marginal``, ``active_component`` (summing to the tracking
-    error) and ``active_percent``. With expected returns alpha as well: ``active_return`` a'alpha,
-    ``active_return_contribution`` a_i alpha_i (summing to it) and ``efficiency``, each holding's
+    error) and ``active_percent``. With expected returns mu as well: ``active_return`` a'mu,
+    ``active_return_contribution`` a_i mu_i (summing to it) and ``efficiency``, each holding's
     share of active return minus its share of active risk,
-    a_i alpha_i / a'alpha - a_i (Sa)_i / a'Sa (zero for every holding of the
+    a_i mu_i / a'mu - a_i (Sa)_i / a'Sa (zero for every holding of the
     information-ratio-optimal portfolio; positive: the holding earns more than its risk share).
 
     With a :class:`FactorCovariance` S = X F X' + diag(d), the risk by source (labelled by the
@@ -99,15 +100,12 @@ class RiskContributions(Sealed):
     active_component_factor: Any = None
     active_component_specific: Any = None
 
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={np.asarray(getattr(self, f.name)).round(6).tolist()!r}"
-            for f in fields(self)
-            if getattr(self, f.name) is not None and np.ndim(getattr(self, f.name)) == 0
-        )
-        n = np.shape(self.component)[-1]
-        batch = np.ndim(self.component) == 2
-        return f"RiskContributions({'m=%d, ' % np.shape(self.component)[0] if batch else ''}n={n}, {shown})"
+    _figures = ("volatility", "tracking_error", "active_return", "systematic_variance", "specific_variance",
+                "active_systematic_variance", "active_specific_variance")
+    _columns = tuple((name, name) for name in (
+        "marginal", "component", "percent", "active_marginal", "active_component", "active_percent",
+        "active_return_contribution", "efficiency", "component_factor", "component_specific",
+        "active_component_factor", "active_component_specific"))
 
 
 #: fields with one value per portfolio (the others have one per asset)
@@ -156,12 +154,14 @@ def _labelled_scalars(values: np.ndarray, single: bool, index: Any) -> Any:
     return pd.Series(values, index=index)
 
 
+@timed
+@renamed_arguments(expected_returns="mu")
 def risk_contributions(
     cov: Any,
     weights: Any,
     *,
     benchmark: Any = None,
-    expected_returns: Any = None,
+    mu: Any = None,
     check_psd: bool = True,
     threads: int | None = None,
 ) -> RiskContributions:
@@ -175,9 +175,10 @@ def risk_contributions(
         One portfolio, or m portfolios as rows (one GEMM for the batch).
     benchmark : (n,) or (m, n) array_like, optional
         Benchmark weights: adds the tracking error and the active contributions.
-    expected_returns : (n,) or (m, n) array_like, optional
-        Expected (active) returns alpha; needs ``benchmark`` (pass zeros for absolute returns).
-        Adds the contributions to active return and the efficiency.
+    mu : (n,) or (m, n) array_like, optional
+        Expected (active) returns; needs ``benchmark`` (pass zeros for absolute returns). Adds the
+        contributions to active return and the efficiency. (``expected_returns=`` is the
+        deprecated name.)
     check_psd : bool
         Test that cov is positive semidefinite (remembered per matrix, as for the solvers).
     threads : int, optional
@@ -189,7 +190,7 @@ def risk_contributions(
         Labelled (pandas) by the assets' labels when an input is labelled (the covariance's,
         else those of the first labelled input; the others are aligned to them by label).
     """
-    labels = asset_labels(cov, weights, benchmark, expected_returns)
+    labels = asset_labels(cov, weights, benchmark, mu)
     s, _ = as_covariance(cov, check_psd=check_psd)
     n = s.shape[0]
     single = _as_float_array(weights, "weights").ndim == 1
@@ -198,13 +199,13 @@ def risk_contributions(
     m = w.shape[0]
     empty = np.empty((0, 0))
     b = empty if benchmark is None else _matrix_rows(benchmark, n, "benchmark", m, labels)
-    if expected_returns is not None and benchmark is None:
+    if mu is not None and benchmark is None:
         raise InputError(
-            "expected_returns",
+            "mu",
             "the return contributions and the efficiency are benchmark-relative: pass benchmark "
             "(zeros for absolute returns)",
         )
-    al = empty if expected_returns is None else _matrix_rows(expected_returns, n, "expected_returns", m, labels)
+    al = empty if mu is None else _matrix_rows(mu, n, "mu", m, labels)
     raw = _core.decompose_risk(s, w, b, al, as_threads(threads))
 
     # read-only views of the core's arrays (no copy; they keep the core result alive)
@@ -217,7 +218,7 @@ def risk_contributions(
     groups = (
         (True, ("volatility", "marginal", "component", "percent")),
         (benchmark is not None, ("tracking_error", "active_marginal", "active_component", "active_percent")),
-        (expected_returns is not None, ("active_return", "active_return_contribution", "efficiency")),
+        (mu is not None, ("active_return", "active_return_contribution", "efficiency")),
     )
     out = {
         name: (scalars if name in _PER_PORTFOLIO else rows)(getattr(raw, name))
@@ -354,7 +355,7 @@ def _require_return_scale(rp: np.ndarray, rb: np.ndarray) -> None:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class RiskBudgetingResult(Sealed):
+class RiskBudgetingResult(Result):
     """Outcome of :func:`risk_budgeting`.
 
     Attributes
@@ -400,26 +401,12 @@ class RiskBudgetingResult(Sealed):
     budget_shift: float = 0.0
     active_bounds: Any = None
 
-    @property
-    def is_optimal(self) -> bool:
-        return self.status == Status.OPTIMAL
+    _figures = ("volatility", "max_budget_error", "kkt_residual", "budget_shift", "iterations", "newton_steps")
+    _columns = (("weight", "weights"), ("risk_contribution", "risk_contributions"), ("active_bound", "active_bounds"))
 
-    def raise_for_status(self) -> "RiskBudgetingResult":
-        """Return self if OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
-        if not self.is_optimal:
-            raise SolverError(
-                f"risk budgeting ended with status {self.status.name}; kkt_residual="
-                f"{self.kkt_residual:.3g} after {self.iterations} sweeps and {self.newton_steps} Newton steps",
-                self,
-            )
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"RiskBudgetingResult(status={self.status.name}, max_budget_error={self.max_budget_error:.2e}, "
-            f"volatility={self.volatility:.6g}, iterations={self.iterations}, newton_steps={self.newton_steps}, "
-            f"n={np.size(self.weights)})"
-        )
+    def _why(self) -> str:
+        return (f"kkt_residual={self.kkt_residual:.3g} after {self.iterations} sweeps and {self.newton_steps} "
+                "Newton steps")
 
 
 def risk_budgeting(
@@ -593,7 +580,7 @@ def _risk_budgeting_bounds(lower: Any, upper: Any, b: np.ndarray, labels: Any) -
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class MoneyRiskBudget(Sealed):
+class MoneyRiskBudget(Result):
     """Per-holding risk budgets in money, and how far a portfolio is from them.
 
     ``budget`` (money per holding) = total risk budget x allocation; ``actual`` (money) = portfolio
@@ -610,13 +597,11 @@ class MoneyRiskBudget(Sealed):
     total_actual: float
     volatility: float
 
-    def __repr__(self) -> str:
-        return (
-            f"MoneyRiskBudget(total_budget={self.total_budget:,.2f}, total_actual={self.total_actual:,.2f}, "
-            f"volatility={self.volatility:.6g}, n={np.size(self.budget)})"
-        )
+    _figures = ("total_budget", "total_actual", "volatility")
+    _columns = (("budget", "budget"), ("actual", "actual"), ("excess", "excess"), ("utilisation", "utilisation"))
 
 
+@timed
 def money_risk_budget(
     cov: Any,
     weights: Any,

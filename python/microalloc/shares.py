@@ -20,7 +20,7 @@ from ._validate import (
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
-from ._sealed import Sealed
+from .result import Result, timed
 
 __all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchResult"]
 
@@ -31,7 +31,7 @@ _MAX_COUNT = 2.0**53
 
 
 @dataclass(frozen=True, repr=False)
-class SharesResult(Sealed):
+class SharesResult(Result):
     """Outcome of :func:`whole_shares`.
 
     Attributes
@@ -65,18 +65,15 @@ class SharesResult(Sealed):
     nodes: int
     trades: Any = None
 
-    @property
-    def is_optimal(self) -> bool:
-        return self.status == Status.OPTIMAL
+    _figures = ("gap", "lower_bound", "cash", "nodes")
+    _columns = (("shares", "shares"), ("weight", "weights"), ("trade", "trades"))
 
-    def __repr__(self) -> str:
-        s = np.asarray(self.shares)
-        return (f"SharesResult(status={self.status.name}, gap={self.gap:.6g}, lower_bound={self.lower_bound:.6g}, "
-                f"cash={self.cash:.6g}, holdings={int(np.count_nonzero(s))}, nodes={self.nodes})")
+    def _why(self) -> str:
+        return f"the closest found, not proven (gap {self.gap:.6g} against the lower bound {self.lower_bound:.6g})"
 
 
 @dataclass(frozen=True, repr=False)
-class SharesBatchResult(Sealed):
+class SharesBatchResult(Result):
     """Outcome of :func:`whole_shares_batch`, one row (or entry) per account: ``shares`` (m, n)
     int64 (-1 on a row whose input was bad), ``cash``, ``gap``, ``lower_bound`` (m,), and
     ``status_code`` (m,) (``status`` as names)."""
@@ -87,15 +84,27 @@ class SharesBatchResult(Sealed):
     lower_bound: np.ndarray
     status_code: np.ndarray
 
+    _columns = (("status", "status"), ("cash", "cash"), ("gap", "gap"), ("lower_bound", "lower_bound"))
+
     @property
-    def status(self) -> np.ndarray:
+    def status(self) -> np.ndarray:  # type: ignore[override]
         return status_names(self.status_code)
+
+    @property
+    def is_optimal(self) -> np.ndarray:
+        """Boolean mask of the accounts whose share counts are proven the closest."""
+        return self.status_code == Status.OPTIMAL.code
 
     def __len__(self) -> int:
         return int(self.cash.shape[0])
 
-    def __repr__(self) -> str:
-        return f"SharesBatchResult(m={len(self)}, optimal={int(np.sum(self.status_code == 0))})"
+    def _figure_items(self) -> list[tuple[str, Any]]:
+        return [("status", {n: int(k) for n, k in zip(*np.unique(self.status, return_counts=True))}),
+                ("solve_time_s", self.solve_time_s)]
+
+    def _shape_text(self) -> str:
+        m, n = np.shape(self.shares)
+        return f"m={m}, n={n}"
 
 
 def _lot_sizes(lot_sizes: Any, n: int, labels: Any) -> np.ndarray:
@@ -145,6 +154,7 @@ def _dense_cov(cov: Any, n: int) -> np.ndarray:
     return s
 
 
+@timed
 def whole_shares(
     weights: Any,
     prices: Any,
@@ -214,6 +224,7 @@ def whole_shares(
     )
 
 
+@timed
 def whole_shares_batch(
     weights: Any,
     prices: Any,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._sealed import Sealed
+from .result import Result, timed
 from ._validate import as_scalar, as_vector, asset_labels
 from .covariance import Covariance, FactorCovariance
 from .errors import InputError
@@ -41,7 +41,7 @@ def fundamental_law(ic: float, breadth: float, transfer_coefficient: float = 1.0
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class Transfer(Sealed):
+class Transfer(Result):
     """What :func:`transfer_coefficient` returns (see the module's formulas)."""
 
     transfer_coefficient: float
@@ -49,16 +49,15 @@ class Transfer(Sealed):
     best_information_ratio: float  # IR*, the forecasts' own
     tracking_error: float  # sqrt(a'Sa)
 
-    def __repr__(self) -> str:
-        return (f"Transfer(tc={self.transfer_coefficient:.4f}, ir={self.information_ratio:.4f}, "
-                f"best_ir={self.best_information_ratio:.4f})")
+    _figures = ("transfer_coefficient", "information_ratio", "best_information_ratio", "tracking_error")
 
 
-def transfer_coefficient(cov: Any, alpha: Any, active_weights: Any) -> Transfer:
-    """The transfer coefficient of active weights for forecasts alpha under cov (an array, a
+@timed
+def transfer_coefficient(cov: Any, mu: Any, active_weights: Any) -> Transfer:
+    """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov (an array, a
     Covariance or a FactorCovariance, whose inverse is applied by the Woodbury identity). cov must
     be positive definite: S^-1 alpha is the forecasts' optimum."""
-    labels = asset_labels(cov, alpha, active_weights)
+    labels = asset_labels(cov, mu, active_weights)
     if isinstance(cov, FactorCovariance):
         n, product = cov.n, (lambda v: cov @ v)
     else:
@@ -67,16 +66,16 @@ def transfer_coefficient(cov: Any, alpha: Any, active_weights: Any) -> Transfer:
             raise InputError("cov", f"expected a finite square matrix, got shape {s.shape}")
         n, product = s.shape[0], (lambda v: s @ v)
         cov = s
-    alpha_v = as_vector(alpha, n, "alpha", labels=labels)
+    mu_v = as_vector(mu, n, "mu", labels=labels)
     a = as_vector(active_weights, n, "active_weights", labels=labels)
-    s_inv_alpha = _solve(cov, alpha_v)
-    best2 = float(alpha_v @ s_inv_alpha)
+    s_inv_mu = _solve(cov, mu_v)
+    best2 = float(mu_v @ s_inv_mu)
     te2 = float(a @ product(a))
     if not best2 > 0:
-        raise InputError("alpha", "alpha' S^-1 alpha is 0: the forecasts carry no information")
+        raise InputError("mu", "mu' S^-1 mu is 0: the forecasts carry no information")
     if not te2 > 0:
         raise InputError("active_weights", "the active weights carry no risk (a'Sa = 0)")
-    ir = float(alpha_v @ a) / np.sqrt(te2)
+    ir = float(mu_v @ a) / np.sqrt(te2)
     return Transfer(transfer_coefficient=ir / np.sqrt(best2), information_ratio=ir,
                     best_information_ratio=float(np.sqrt(best2)), tracking_error=float(np.sqrt(te2)))
 

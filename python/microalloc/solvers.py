@@ -28,7 +28,7 @@ from ._screening import universe_solve
 from .constraints import Constraints
 from .covariance import as_covariance
 from .errors import InputError, ShapeError
-from .result import MeanVarianceBatchResult, MeanVarianceResult, Status
+from .result import MeanVarianceBatchResult, MeanVarianceResult, Status, volatility_of
 from .status import from_core
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
@@ -173,7 +173,9 @@ def solve_mean_variance(
     else:
         raw = _core.solve_projected_gradient(s, mu_a, lo, up, b, ra, budget_f, w0, tol_f, iters, not check_psd)
         info = {"lipschitz": raw.lipschitz, "restarts": raw.restarts}
-    result = MeanVarianceResult._from_core(dict(zip(_CORE_FIELDS, raw.fields, strict=True)), method, tol_f, info)
+    fields = dict(zip(_CORE_FIELDS, raw.fields, strict=True))
+    vol = volatility_of(s, fields["weights"]) if b.size else None  # the core's risk is the tracking error
+    result = MeanVarianceResult._from_core(fields, method, tol_f, info, vol)
     if trading is not None:
         _add_trades(result, resolved, info.pop("trading"), labels)
     if labels is not None:
@@ -388,7 +390,7 @@ def solve_mean_variance_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
         current, buy, sell, limit,
     )
-    return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads), current)
+    return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads), current, s, b)
 
 
 def _trading_rows(given: Constraints | None) -> list[tuple[str, int]]:
@@ -447,7 +449,7 @@ def _batch_trading(given: Constraints | None, m: int, n: int, labels: Any, metho
 
 
 def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str, tol: float,
-                  threads: int, current: np.ndarray) -> MeanVarianceBatchResult:
+                  threads: int, current: np.ndarray, s: Any, benchmark: np.ndarray) -> MeanVarianceBatchResult:
     """The core's batch as a result, with the final guard per row: OPTIMAL only with finite numbers
     (status.finite_status)."""
     status = np.array(raw.status, copy=True)
@@ -469,7 +471,8 @@ def _batch_result(raw: Any, labels: Any, problem_index: Any, m: int, method: str
         iterations=raw.iterations,
         objective=raw.objective,
         expected_return=raw.expected_return,
-        risk=raw.risk,
+        volatility=volatility_of(s, raw.weights) if benchmark.size else raw.risk,
+        tracking_error=raw.risk if benchmark.size else None,
         gap=raw.gap,
         rel_gap=raw.rel_gap,
         solve_time_s=raw.solve_time_s,

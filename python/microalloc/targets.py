@@ -107,7 +107,7 @@ def _min_risk(
     fr = _run(p, stop_return=r)
     if fr.status != Status.OPTIMAL:
         fr.raise_for_status()
-    er = fr.expected_returns
+    er = fr.expected_return
     if not fr._truncated and not fr.unbounded and r > er[-1] + 1e-12 * max(1.0, abs(r)):
         raise InfeasibleError(
             name,
@@ -131,10 +131,10 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
     fr = _run(p, stop_risk=sigma)
     if fr.status != Status.OPTIMAL:
         fr.raise_for_status()
-    risk = fr.risks
+    risk = fr._risk
     if sigma < risk[0] * (1 - 1e-12):
         whole = _run(p) if fr._truncated else fr
-        top = "inf" if whole.unbounded else _num(whole.risks[-1])
+        top = "inf" if whole.unbounded else _num(whole._risk[-1])
         raise InfeasibleError(
             name,
             f"{_num(sigma)} is below the lowest risk of a feasible portfolio; achievable range "
@@ -145,11 +145,11 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
     # the frontier would otherwise turn rounding into a huge risk aversion.
     at_min = not at_end and sigma * sigma - risk[0] ** 2 <= 1e-9 * max(risk[0] ** 2, _variance_floor(p))
     if at_end:  # the maximum-return end: the linear program's certificate
-        w = fr.weights[-1].copy()
+        w = fr._w[-1].copy()
         ra = 0.0
         cert, gap, scale = _max_return_gap(p, w, 0.0, sigma)
     elif at_min:  # the only feasible portfolios are the minimum-risk ones: that problem's certificate
-        w = fr.weights[0].copy()
+        w = fr._w[0].copy()
         ra = np.inf
         cert, gap, scale = _min_risk_gap(p, w, 0.0, -np.inf)
     else:
