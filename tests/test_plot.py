@@ -50,3 +50,41 @@ def test_bars_and_a_given_axes_is_used():
     with pytest.raises(ma.InputError) as e:
         plot.risk_contributions(rc, kind="active_percent")
     assert e.value.argument == "kind"
+
+
+def _artist(ax, label):
+    (found,) = [a for a in [*ax.lines, *ax.collections] if a.get_label() == label]
+    return found
+
+
+def test_random_portfolios_lie_right_of_the_frontier_and_below_the_capital_market_line():
+    front = ma.efficient_frontier(S, MU)
+    tan = ma.max_sharpe(S, MU, risk_free=0.02)
+    ax = plot.frontier(front, S, MU, tangency=tan, risk_free=0.02, cloud=400, seed=3)
+    dots = _artist(ax, "random portfolios")
+    vol, ret = dots.get_offsets().T
+    assert len(vol) == 400
+    lo, hi = front.expected_returns[0], front.expected_returns[-1]
+    assert (ret <= hi + 1e-12).all()  # long-only: no return above the best asset's
+    for v, r in zip(vol, ret):  # the least volatility at that return, recomputed with numpy
+        w = np.asarray(front.at_return(min(max(r, lo), hi)))
+        assert v >= np.sqrt(w @ S @ w) * (1 - 1e-9)
+    assert (ret - 0.02 <= tan.sharpe * vol + 1e-12).all()
+    np.testing.assert_allclose(dots.get_array(), (ret - 0.02) / vol, rtol=1e-12)  # coloured by Sharpe
+    assert len(ax.figure.axes) == 2  # and a colour bar says so
+
+
+def test_a_given_cloud_is_drawn_where_its_portfolios_are():
+    w = RNG.dirichlet(np.ones(N), size=30)
+    front = ma.efficient_frontier(S, MU)
+    ax = plot.frontier(front, S, MU, cloud=w)
+    np.testing.assert_allclose(_artist(ax, "random portfolios").get_offsets(),
+                               np.column_stack([np.sqrt(np.sum(w @ S * w, axis=1)), w @ MU]), rtol=1e-12)
+    again = plot.frontier(front, S, MU, cloud=50, seed=1)
+    assert np.array_equal(_artist(again, "random portfolios").get_offsets(),
+                          _artist(plot.frontier(front, S, MU, cloud=50, seed=1), "random portfolios").get_offsets())
+    with pytest.raises(ma.ShapeError) as e:
+        plot.frontier(front, S, MU, cloud=w[:, :3])
+    assert e.value.argument == "cloud"
+    with pytest.raises(ma.InputError, match="cloud"):
+        plot.frontier(front, S, MU, cloud=2.5)
