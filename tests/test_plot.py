@@ -88,3 +88,68 @@ def test_a_given_cloud_is_drawn_where_its_portfolios_are():
     assert e.value.argument == "cloud"
     with pytest.raises(ma.InputError, match="cloud"):
         plot.frontier(front, S, MU, cloud=2.5)
+
+
+def _heights(ax):
+    return np.array([p.get_height() for p in ax.patches])
+
+
+def test_risk_contributions_by_kind_against_numbers_recomputed():
+    w = ma.solve_mean_variance(S, MU).weights
+    b = np.full(N, 1 / N)
+    rc = ma.risk_contributions(S, w, benchmark=b)
+    sigma, a = np.sqrt(w @ S @ w), w - b
+    te = np.sqrt(a @ S @ a)
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="component")), w * (S @ w) / sigma, rtol=1e-10)
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="absolute")), w * (S @ w) / sigma, rtol=1e-10)
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="percent")), w * (S @ w) / sigma**2, rtol=1e-10)
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="active")), a * (S @ a) / te, rtol=1e-10,
+                               atol=1e-15)
+    ax = plot.risk_contributions(rc, kind="active_percent", labels=list("abcdef"))
+    np.testing.assert_allclose(_heights(ax), a * (S @ a) / te**2, rtol=1e-10, atol=1e-15)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcdef")
+
+
+def test_factor_and_specific_contributions_from_the_loadings():
+    pd = pytest.importorskip("pandas")
+    assets = [f"a{i}" for i in range(N)]
+    x = pd.DataFrame(RNG.normal(size=(N, 2)), index=assets, columns=["market", "size"])
+    f = np.array([[0.04, 0.01], [0.01, 0.02]])
+    d = RNG.uniform(0.01, 0.03, N)
+    model = ma.FactorCovariance(x, f, d)
+    w = pd.Series(RNG.dirichlet(np.ones(N)), index=assets)
+    b = pd.Series(1 / N, index=assets)
+    rc = ma.risk_contributions(model, w, benchmark=b)
+    X, wv = x.to_numpy(), w.to_numpy()
+    y = X.T @ wv
+    sigma = np.sqrt(y @ f @ y + wv @ (d * wv))
+    ax = plot.risk_contributions(rc, kind="factor")
+    np.testing.assert_allclose(_heights(ax), [*(y * (f @ y) / sigma), wv @ (d * wv) / sigma], rtol=1e-10)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["market", "size", "specific"]
+    assert _heights(ax).sum() == pytest.approx(sigma, rel=1e-10)  # the sources add up to the volatility
+    ax = plot.risk_contributions(rc, kind="specific")
+    factor, specific = ax.containers
+    np.testing.assert_allclose([p.get_height() for p in factor], wv * (X @ f @ y) / sigma, rtol=1e-10)
+    np.testing.assert_allclose([p.get_height() for p in specific], d * wv**2 / sigma, rtol=1e-10)
+    assert [t.get_text() for t in ax.get_xticklabels()] == assets
+    act = wv - 1 / N
+    ya = X.T @ act
+    te = np.sqrt(ya @ f @ ya + act @ (d * act))
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="active_factor")),
+                               [*(ya * (f @ ya) / te), act @ (d * act) / te], rtol=1e-9)
+
+
+def test_a_kind_the_result_lacks_is_named():
+    w = ma.solve_mean_variance(S, MU).weights
+    rc = ma.risk_contributions(S, w)
+    for kind, needs in [("factor", "FactorCovariance"), ("specific", "FactorCovariance"), ("active", "benchmark"),
+                        ("active_factor", "benchmark")]:
+        with pytest.raises(ma.InputError, match=needs) as e:
+            plot.risk_contributions(rc, kind=kind)
+        assert e.value.argument == "kind"
+    with pytest.raises(ma.InputError, match="'percent'") as e:
+        plot.risk_contributions(rc, kind="variance")
+    assert e.value.argument == "kind"
+    with pytest.raises(ma.InputError, match="batch of 2") as e:
+        plot.risk_contributions(ma.risk_contributions(S, np.vstack([w, w])))
+    assert e.value.argument == "rc"

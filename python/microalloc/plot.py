@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import as_choice
 from .errors import InputError, ShapeError
 
 __all__ = ["frontier", "risk_contributions", "weights"]
@@ -109,19 +110,90 @@ def weights(w: Any, *, ax: Any = None, labels: Any = None, threshold: float = 0.
     return ax
 
 
+#: per-asset kinds: (field of RiskContributions, what it is, what it needs)
+_PER_ASSET = {
+    "component": ("component", "contribution to volatility", None),
+    "absolute": ("component", "contribution to volatility", None),
+    "percent": ("percent", "share of risk", None),
+    "active": ("active_component", "contribution to tracking error", "a benchmark"),
+    "active_percent": ("active_percent", "share of active risk", "a benchmark"),
+}
+#: kinds by source: (factors' field, specific field, what it is, needs)
+_BY_SOURCE = {
+    "factor": ("factor_contribution", "specific_contribution", "contribution to volatility"),
+    "active_factor": ("active_factor_contribution", "active_specific_contribution", "contribution to tracking error"),
+    "specific": ("component_factor", "component_specific", "contribution to volatility"),
+    "active_specific": ("active_component_factor", "active_component_specific", "contribution to tracking error"),
+}
+
+
 def risk_contributions(rc: Any, *, ax: Any = None, kind: str = "percent", labels: Any = None) -> Any:
-    """One portfolio's risk contributions as bars: ``kind`` is a field of the result ("percent",
-    "component", "active_percent", "active_component", "component_factor", ...)."""
-    values = getattr(rc, kind, None)
-    if values is None:
-        raise InputError("kind", f"the result has no {kind!r} (a benchmark gives the active ones, a factor model "
-                                 "the factor ones)")
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1:
-        raise InputError("rc", "expected the contributions of one portfolio")
-    names = list(labels if labels is not None else getattr(getattr(rc, kind), "index", range(len(values))))
+    """One portfolio's risk contributions (a :func:`~microalloc.risk_contributions` result) as bars.
+
+    ``kind``: "component" (or "absolute"), each asset's w_i (S w)_i / sigma, summing to the
+    volatility; "percent", those over the volatility; "active" and "active_percent", the same for
+    the tracking error (the result needs a benchmark); with a FactorCovariance model, "factor",
+    one bar per factor and one for the specific risk, and "specific", each asset's contribution
+    split into its factor and specific parts ("active_factor", "active_specific": of the tracking
+    error). ``labels`` name the assets (default: the result's labels)."""
+    kind = as_choice(kind, [*_PER_ASSET, *_BY_SOURCE], "kind")
+    if kind in _PER_ASSET:
+        field, what, needs = _PER_ASSET[kind]
+        values = _contribution(rc, field, kind, needs)
+        ax = _axes(ax)
+        _bars(ax, _names(values, labels), np.asarray(values, dtype=float), what, "asset")
+        if kind.endswith("percent"):
+            _percent(ax.yaxis)
+        return ax
+    first, second, what = _BY_SOURCE[kind]
+    needs = "a FactorCovariance model" + (" and a benchmark" if kind.startswith("active") else "")
+    a, b = _contribution(rc, first, kind, needs), _contribution(rc, second, kind, needs)
     ax = _axes(ax)
-    ax.bar([str(n) for n in names], values, color=np.where(values >= 0, "C0", "C3"))
-    ax.set_ylabel(kind.replace("_", " "))
-    ax.tick_params(axis="x", labelrotation=90)
+    if kind.endswith("factor"):  # the factors' bars and the specific one sum to the risk
+        factors = _names(a, None, "factor ")
+        colors = ["C0"] * len(factors) + ["C1"]
+        _bars(ax, [*factors, "specific"], np.append(np.asarray(a, dtype=float), float(b)), what, "source", colors)
+    else:
+        _paired_bars(ax, _names(a, labels), np.asarray(a, dtype=float), np.asarray(b, dtype=float), what)
     return ax
+
+
+def _percent(axis: Any) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(1.0))
+
+
+def _contribution(rc: Any, field: str, kind: str, needs: str | None) -> Any:
+    values = getattr(rc, field)
+    if values is None:
+        raise InputError("kind", f"{kind!r} needs a result computed with {needs}; this one has no {field}")
+    if np.ndim(values) == 2:
+        raise InputError("rc", f"expected one portfolio's contributions, got a batch of {np.shape(values)[0]}: pass one")
+    return values
+
+
+def _names(values: Any, labels: Any, prefix: str = "") -> list[str]:
+    index = labels if labels is not None else getattr(values, "index", None)
+    return [str(n) for n in index] if index is not None else [f"{prefix}{i}" for i in range(np.size(values))]
+
+
+def _bars(ax: Any, names: list[str], values: np.ndarray, what: str, by: str, colors: Any = None) -> None:
+    """Bars (negative ones red) titled with their sum: the volatility or tracking error, or 100%."""
+    ax.bar(names, values, color=np.where(values >= 0, "C0", "C3") if colors is None else colors)
+    ax.axhline(0.0, color="k", linewidth=0.6)
+    ax.set_ylabel(what)
+    total = f"{values.sum():.1%}" if what.startswith("share") else f"{values.sum():.4g}"
+    ax.set_title(f"{what} by {by} (sum {total})")
+    ax.tick_params(axis="x", labelrotation=90 if by == "asset" else 0)
+
+
+def _paired_bars(ax: Any, names: list[str], factor: np.ndarray, specific: np.ndarray, what: str) -> None:
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, factor, 0.4, color="C0", label="factor")
+    ax.bar(x + 0.2, specific, 0.4, color="C1", label="specific")
+    ax.axhline(0.0, color="k", linewidth=0.6)
+    ax.set_xticks(x, names, rotation=90)
+    ax.set_ylabel(what)
+    ax.set_title(f"{what} by source (sum {factor.sum() + specific.sum():.4g})")
+    ax.legend(fontsize="small")
