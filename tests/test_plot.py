@@ -153,3 +153,41 @@ def test_a_kind_the_result_lacks_is_named():
     with pytest.raises(ma.InputError, match="batch of 2") as e:
         plot.risk_contributions(ma.risk_contributions(S, np.vstack([w, w])))
     assert e.value.argument == "rc"
+
+
+def _backtest(dated):
+    pd = pytest.importorskip("pandas")
+    prices = np.cumprod(1 + RNG.normal(0.005, 0.05, (60, N)), axis=0)
+    pols = {"hold": ma.Policy.buy_and_hold(), "monthly": ma.Policy.calendar("monthly"),
+            "band": ma.Policy.band(0.03, check=1)}
+    if dated:
+        prices = pd.DataFrame(prices, index=pd.date_range("2020-01-31", periods=60, freq="ME"))
+        return ma.backtest_rebalancing(prices, np.full(N, 1 / N), pols, costs=0.001)
+    return ma.backtest_rebalancing(prices, np.full(N, 1 / N), pols, periods_per_year=12)
+
+
+@pytest.mark.parametrize("dated", [False, True])
+def test_backtest_value_paths_and_drawdowns(dated):
+    res = _backtest(dated)
+    values = np.asarray(res.values)
+    fig = Figure()
+    top, bottom = fig.subplots(2, sharex=True)
+    assert plot.backtest(res, ax=top) is top
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["hold", "monthly", "band"]
+    for k, line in enumerate(top.get_lines()):
+        np.testing.assert_array_equal(line.get_ydata(), values[:, k])
+    x = top.get_lines()[0].get_xdata()
+    if dated:
+        assert np.array_equal(np.asarray(x, dtype="datetime64[ns]"), res.values.index.to_numpy())
+    else:
+        assert np.array_equal(x, np.arange(60))
+    plot.backtest(res, ax=bottom, kind="drawdown")
+    peak = np.maximum.accumulate(values, axis=0)
+    drawn = np.column_stack([line.get_ydata() for line in bottom.get_lines()])
+    np.testing.assert_allclose(drawn, values / peak - 1, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(-drawn.min(axis=0), np.asarray(res.summary["max_drawdown"]), rtol=1e-12)
+    troughs = np.array([c.get_offsets()[0, 1] for c in bottom.collections])
+    np.testing.assert_array_equal(troughs, drawn.min(axis=0))
+    with pytest.raises(ma.InputError) as e:
+        plot.backtest(res, kind="values")
+    assert e.value.argument == "kind"

@@ -11,7 +11,7 @@ import numpy as np
 from ._validate import as_choice
 from .errors import InputError, ShapeError
 
-__all__ = ["frontier", "risk_contributions", "weights"]
+__all__ = ["backtest", "band_map", "frontier", "risk_contributions", "weights"]
 
 
 def _axes(ax: Any) -> Any:
@@ -197,3 +197,36 @@ def _paired_bars(ax: Any, names: list[str], factor: np.ndarray, specific: np.nda
     ax.set_ylabel(what)
     ax.set_title(f"{what} by source (sum {factor.sum() + specific.sum():.4g})")
     ax.legend(fontsize="small")
+
+
+def backtest(result: Any, *, ax: Any = None, kind: str = "value", log: bool = False) -> Any:
+    """A :func:`~microalloc.backtest_rebalancing` result, one line a policy: ``kind="value"`` the
+    value paths (1 at the start; ``log`` for a log scale over long spans), ``kind="drawdown"``
+    the fall from the running peak, value / running max - 1 (the summary's max drawdown is the
+    deepest). Dated results are drawn against their dates. For both, draw twice on two axes
+    sharing x."""
+    kind = as_choice(kind, ("value", "drawdown"), "kind")
+    values, names = result.values, result.names  # the fields read
+    y = np.asarray(values, dtype=float)
+    index = getattr(values, "index", None)
+    dated = index is not None and np.issubdtype(index.dtype, np.datetime64)
+    x = np.asarray(index) if dated else np.arange(len(y))
+    if kind == "drawdown":
+        y = y / np.maximum.accumulate(y, axis=0) - 1.0
+    ax = _axes(ax)
+    for k, name in enumerate(names):
+        line, = ax.plot(x, y[:, k], linewidth=1.0, label=str(name))
+        if kind == "drawdown":  # each policy's trough, in its colour
+            ax.scatter(x[np.argmin(y[:, k])], y[:, k].min(), color=line.get_color(), s=18, zorder=3)
+    if kind == "value":
+        ax.set_yscale("log" if log else "linear")
+        ax.set_ylabel("value (1 at the start)")
+        ax.set_title("value of each policy")
+    else:
+        _percent(ax.yaxis)
+        ax.set_ylabel("drawdown")
+        ax.set_title("drawdown from the running peak (dots: the deepest)")
+    if not dated:
+        ax.set_xlabel("row")
+    ax.legend(loc="best", fontsize="small")
+    return ax
