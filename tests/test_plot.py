@@ -191,3 +191,55 @@ def test_backtest_value_paths_and_drawdowns(dated):
     with pytest.raises(ma.InputError) as e:
         plot.backtest(res, kind="values")
     assert e.value.argument == "kind"
+
+
+def _drifted(m, t, seed):
+    rng = np.random.default_rng(seed)
+    w = t * np.exp(rng.normal(0, 0.3, (m, len(t))))
+    w[:, t == 0] = rng.choice([0.0, 0.01], size=(m, int((t == 0).sum())))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("bands", [dict(absolute=0.02, relative=0.25), dict(absolute=0.02, relative=0.25, combine="max"),
+                                   dict(relative=0.3), dict(absolute=0.015)])
+def test_band_map_is_the_drift_in_band_widths_with_the_breaches_marked(bands):
+    t = np.array([0.3, 0.25, 0.2, 0.15, 0.1, 0.0])
+    w = _drifted(12, t, 5)
+    check = ma.check_bands(w, t, **bands)
+    ax = plot.band_map(w, t, **bands)
+    a, r = bands.get("absolute"), bands.get("relative")
+
+    def ratio(wi, ti):  # the documented band, cell by cell; a zero target gets the absolute band alone
+        width = (a or 0.0) if ti == 0 else a if r is None else r * ti if a is None else (
+            max if bands.get("combine") == "max" else min)(a, r * ti)
+        return (wi - ti) / width if width > 0 else 0.0 if wi == ti else np.copysign(np.inf, wi - ti)
+
+    expected = np.clip([[ratio(wi, ti) for wi, ti in zip(row, t)] for row in w], -3, 3)
+    np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), expected, rtol=1e-12, atol=1e-15)
+    crosses = _artist(ax, "breach").get_offsets()
+    assert np.array_equal(np.asarray(crosses, dtype=int), np.argwhere(check.breach)[:, ::-1])
+    assert check.breach.any() and not check.breach.all()
+    if r is not None and a is None:  # a holding of a zero target, without an absolute band: at the limit
+        held = w[:, -1] > 0
+        assert held.any() and (expected[held, -1] == 3).all() and (expected[~held, -1] == 0).all()
+
+
+def test_band_map_shows_the_accounts_of_largest_drift_by_label():
+    pd = pytest.importorskip("pandas")
+    t = pd.Series([0.4, 0.3, 0.2, 0.1], index=list("wxyz"))
+    w = pd.DataFrame(_drifted(9, t.to_numpy(), 2), index=[f"acct{k}" for k in range(9)], columns=list("wxyz"))
+    check = ma.check_bands(w, t, absolute=0.03)
+    ax = Figure().add_subplot()
+    assert plot.band_map(w, t, absolute=0.03, check=check, ax=ax, max_accounts=3) is ax
+    worst = np.sort(np.argsort(-check.max_drift.to_numpy())[:3])
+    assert [x.get_text() for x in ax.get_yticklabels()] == [f"acct{k}" for k in worst]
+    assert [x.get_text() for x in ax.get_xticklabels()] == list("wxyz")
+    assert ax.images[0].get_array().shape == (3, 4)
+    rows, cols = np.nonzero(check.breach.to_numpy()[worst])
+    assert np.array_equal(np.asarray(_artist(ax, "breach").get_offsets(), dtype=int), np.column_stack([cols, rows]))
+    with pytest.raises(ma.ShapeError) as e:
+        plot.band_map(w, t, absolute=0.03, check=ma.check_bands(w.iloc[:4], t, absolute=0.03))
+    assert e.value.argument == "check"
+    with pytest.raises(ma.InputError) as e:
+        plot.band_map(w, t, absolute=0.03, max_accounts=0)
+    assert e.value.argument == "max_accounts"

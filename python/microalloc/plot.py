@@ -8,18 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_choice
+from ._validate import as_choice, asset_labels
 from .errors import InputError, ShapeError
+from .rebalance import _bands, _Batch, check_bands
 
 __all__ = ["backtest", "band_map", "frontier", "risk_contributions", "weights"]
 
 
-def _axes(ax: Any) -> Any:
+def _axes(ax: Any, size: tuple[float, float] = (7, 4.5)) -> Any:
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(7, 4.5), layout="constrained").add_subplot()
+    return Figure(figsize=size, layout="constrained").add_subplot()
 
 
 def frontier(front: Any, cov: Any, mu: Any, *, ax: Any = None, assets: bool = True, tangency: Any = None,
@@ -230,3 +231,65 @@ def backtest(result: Any, *, ax: Any = None, kind: str = "value", log: bool = Fa
         ax.set_xlabel("row")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def band_map(weights: Any, targets: Any, *, absolute: Any = None, relative: Any = None, combine: str = "min",
+             check: Any = None, ax: Any = None, accounts: Any = None, assets: Any = None, max_accounts: int = 40,
+             limit: float = 3.0) -> Any:
+    """Which accounts and holdings breached their bands: an image, one row an account (a row of
+    ``weights``) and one column a holding, of the signed drift in band widths (w - t) / width,
+    the widths as :func:`~microalloc.check_bands` takes them (same arguments), red over target
+    and blue under, clipped at +-``limit`` (a drift where the width is 0 shows at the limit);
+    a cross marks each breach of ``check`` (a BandCheck of these weights; computed if not given).
+    With more than ``max_accounts`` accounts, those of largest drift are shown, in their order.
+    ``accounts`` and ``assets`` label the rows and columns (default: the weights' labels)."""
+    if int(max_accounts) != max_accounts or max_accounts < 1:
+        raise InputError("max_accounts", f"expected a whole number >= 1, got {max_accounts!r}")
+    if not limit > 1:
+        raise InputError("limit", f"expected a number of band widths > 1, got {limit!r}")
+    batch = _Batch(weights, labels=asset_labels(weights, targets, absolute, relative))
+    t, a, r, combine_max = _bands(batch, targets, absolute, relative, combine)
+    if check is None:
+        check = check_bands(weights, targets, absolute=absolute, relative=relative, combine=combine)
+    breach, worst = np.asarray(check.breach, dtype=bool), np.asarray(check.max_drift, dtype=float)  # fields read
+    if breach.size != batch.m * batch.n:
+        raise ShapeError("check", f"expected the check of {batch.m} x {batch.n} weights, got {breach.shape}")
+    shown = np.sort(np.argsort(-worst.reshape(-1), kind="stable")[: int(max_accounts)])
+    drift = _band_drift(batch.matrix, t, a, r, combine_max, limit)[shown]
+    rows = _labels(accounts, batch.index, batch.m, "accounts")
+    cols = _labels(assets, batch.columns, batch.n, "assets")
+    ax = _axes(ax, (max(5.0, 0.4 * batch.n + 2.5), max(3.0, 0.25 * len(shown) + 1.5)))
+    image = ax.imshow(drift, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, extend="both", label="drift in band widths, (w - t) / width")
+    i, j = np.nonzero(breach.reshape(batch.m, batch.n)[shown])
+    ax.scatter(j, i, marker="x", color="k", s=30, linewidths=1.2, label="breach")
+    ax.set_xticks(range(batch.n), cols, rotation=90)
+    ax.set_yticks(range(len(shown)), [rows[k] for k in shown])
+    ax.set_xlabel("holding")
+    ax.set_ylabel("account")
+    hit = int(breach.reshape(batch.m, -1).any(axis=1).sum())
+    ax.set_title(f"band drift: {hit} of {batch.m} accounts breached"
+                 + (f" ({len(shown)} of largest drift shown)" if len(shown) < batch.m else ""))
+    return ax
+
+
+def _band_drift(w: np.ndarray, t: np.ndarray, a: np.ndarray, r: np.ndarray, combine_max: bool,
+                limit: float) -> np.ndarray:
+    """(w - t) / width with check_bands' widths (docs/methods.md §7): 0/0 is 0, x/0 is +-inf,
+    then clipped to +-limit so that the colour scale stays finite."""
+    rel = r * np.abs(t) if r.size else None
+    if a.size and r.size:
+        width = np.maximum(a, rel) if combine_max else np.minimum(a, rel)
+    else:
+        width = np.broadcast_to(a, t.shape) if a.size else rel
+    width = np.where(t == 0, a if a.size else 0.0, width)  # a zero target: the absolute band only
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (w - t) / width
+    return np.clip(np.where(np.isnan(ratio), 0.0, ratio), -limit, limit)
+
+
+def _labels(given: Any, own: Any, count: int, name: str) -> list[str]:
+    names = list(given if given is not None else own if own is not None else range(count))
+    if len(names) != count:
+        raise ShapeError(name, f"expected {count} labels, got {len(names)}")
+    return [str(x) for x in names]
