@@ -102,7 +102,8 @@ def test_risk_contributions_by_kind_against_numbers_recomputed():
     te = np.sqrt(a @ S @ a)
     np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="component")), w * (S @ w) / sigma, rtol=1e-10)
     np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="absolute")), w * (S @ w) / sigma, rtol=1e-10)
-    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="percent")), w * (S @ w) / sigma**2, rtol=1e-10)
+    np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="percent")), w * (S @ w) / sigma**2,
+                               rtol=1e-10)
     np.testing.assert_allclose(_heights(plot.risk_contributions(rc, kind="active")), a * (S @ a) / te, rtol=1e-10,
                                atol=1e-15)
     ax = plot.risk_contributions(rc, kind="active_percent", labels=list("abcdef"))
@@ -200,7 +201,8 @@ def _drifted(m, t, seed):
     return w / w.sum(axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("bands", [dict(absolute=0.02, relative=0.25), dict(absolute=0.02, relative=0.25, combine="max"),
+@pytest.mark.parametrize("bands", [dict(absolute=0.02, relative=0.25),
+                                   dict(absolute=0.02, relative=0.25, combine="max"),
                                    dict(relative=0.3), dict(absolute=0.015)])
 def test_band_map_is_the_drift_in_band_widths_with_the_breaches_marked(bands):
     t = np.array([0.3, 0.25, 0.2, 0.15, 0.1, 0.0])

@@ -170,7 +170,8 @@ def _contribution(rc: Any, field: str, kind: str, needs: str | None) -> Any:
     if values is None:
         raise InputError("kind", f"{kind!r} needs a result computed with {needs}; this one has no {field}")
     if np.ndim(values) == 2:
-        raise InputError("rc", f"expected one portfolio's contributions, got a batch of {np.shape(values)[0]}: pass one")
+        raise InputError("rc", f"expected one portfolio's contributions, got a batch of {np.shape(values)[0]}: "
+                               "pass one")
     return values
 
 
@@ -277,7 +278,7 @@ def _band_drift(w: np.ndarray, t: np.ndarray, a: np.ndarray, r: np.ndarray, comb
                 limit: float) -> np.ndarray:
     """(w - t) / width with check_bands' widths (docs/methods.md §7): 0/0 is 0, x/0 is +-inf,
     then clipped to +-limit so that the colour scale stays finite."""
-    rel = r * np.abs(t) if r.size else None
+    rel = r * np.abs(t) if r.size else np.zeros_like(t)
     if a.size and r.size:
         width = np.maximum(a, rel) if combine_max else np.minimum(a, rel)
     else:
