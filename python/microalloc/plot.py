@@ -1,6 +1,6 @@
 """Plots (the ``microalloc[plot]`` extra, matplotlib). Each function draws on the ``ax`` given (a
-new figure's axes otherwise) and returns it; none touches pyplot's global state beyond creating
-that figure."""
+new ``matplotlib.figure.Figure``'s axes otherwise) and returns it; pyplot and its global state
+are never used, so the plots are safe in servers and threads (save with ``ax.figure.savefig``)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ def weights(w: Any, *, ax: Any = None, labels: Any = None, threshold: float = 0.
     ax = _axes(ax)
     ax.barh([str(names[i]) for i in order], values[order], color="C0")
     ax.set_xlabel("weight")
+    ax.set_title("weights" if len(keep) == len(values) else f"weights ({len(keep)} of {len(values)} above {threshold:g})")
     return ax
 
 
@@ -119,7 +120,7 @@ _PER_ASSET = {
     "active": ("active_component", "contribution to tracking error", "a benchmark"),
     "active_percent": ("active_percent", "share of active risk", "a benchmark"),
 }
-#: kinds by source: (factors' field, specific field, what it is, needs)
+#: kinds by source: (factors' field, specific field, what it is)
 _BY_SOURCE = {
     "factor": ("factor_contribution", "specific_contribution", "contribution to volatility"),
     "active_factor": ("active_factor_contribution", "active_specific_contribution", "contribution to tracking error"),
