@@ -108,7 +108,8 @@ def weights(w: Any, *, ax: Any = None, labels: Any = None, threshold: float = 0.
     ax = _axes(ax)
     ax.barh([str(names[i]) for i in order], values[order], color="C0")
     ax.set_xlabel("weight")
-    ax.set_title("weights" if len(keep) == len(values) else f"weights ({len(keep)} of {len(values)} above {threshold:g})")
+    shown = "" if len(keep) == len(values) else f" ({len(keep)} of {len(values)} above {threshold:g})"
+    ax.set_title(f"weights{shown}")
     return ax
 
 
