@@ -20,7 +20,7 @@ from ._validate import _num, _row_entry, as_scalar, as_vector, is_pandas
 from .errors import InputError, ShapeError
 from .rebalance import _periods_per_year, _require_finite
 
-__all__ = ["PortfolioSummary", "ewma_covariance", "ledoit_wolf_covariance", "mean_return", "portfolio_summary",
+__all__ = ["PortfolioSummary", "ewma_covariance", "factor_covariance", "ledoit_wolf_covariance", "mean_return", "portfolio_summary",
            "returns_from_prices", "sample_covariance"]
 
 
@@ -79,6 +79,24 @@ def ledoit_wolf_covariance(returns: Any, *, periods_per_year: float | None = Non
     r, labels, index = _panel(returns, "returns", min_rows=2)
     ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
     return _matrix(ppy * LedoitWolf().fit(r).covariance_, labels)
+
+
+def factor_covariance(returns: Any, n_factors: int, *, periods_per_year: float | None = None, dates: Any = None,
+                      specific_floor: float = 1e-3) -> Any:
+    """The annualised statistical factor model of the returns: the first ``n_factors`` principal
+    components of :meth:`FactorCovariance.from_returns <microalloc.FactorCovariance.from_returns>`
+    (per period), with F and d scaled by the periods a year."""
+    from .covariance import FactorCovariance
+
+    r, labels, index = _panel(returns, "returns", min_rows=2)
+    ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
+    model = FactorCovariance.from_returns(returns, n_factors, specific_floor=specific_floor)
+    x = model.loadings
+    if labels is not None:
+        import pandas as pd
+
+        x = pd.DataFrame(x, index=labels, columns=list(model.factors or range(model.k)))
+    return FactorCovariance(x, ppy * model.factor_cov, ppy * model.specific_var)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
