@@ -62,9 +62,12 @@ def read_table(path: str, what: str = "FILE") -> Any:
             raise InputError(what, f"{path} needs dates in the first column and at least one asset column")
         table = table.set_index(table.columns[0])
     try:
+        if pd.api.types.is_numeric_dtype(table.index):  # numbers would read as nanoseconds since 1970
+            raise ValueError
         table.index = pd.to_datetime(table.index)
     except (ValueError, TypeError):
-        raise InputError(what, f"the first column of {path} must hold dates (YYYY-MM-DD)") from None
+        raise InputError(what, f"the first column of {path} must hold dates (YYYY-MM-DD); it holds "
+                               f"{str(table.index[0])!r}, ...") from None
     numeric = table.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & table.notna()
     if bad.any().any():
