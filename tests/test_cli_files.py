@@ -229,3 +229,13 @@ def test_end_to_end_a_missing_file_and_a_wrong_guess(d):
 def test_end_to_end_a_missing_required_argument():
     p = run("bands")
     assert p.returncode == 2 and "HOLDINGS" in p.stderr  # argparse's usage message
+
+
+def test_a_reader_closing_stdout_early_does_not_cost_the_files(d):
+    """`... --out W | head -1`: the files are written before the printout a closed pipe stops."""
+    env = {**os.environ, "PYTHONPATH": str(Path(ma.__file__).parents[1])}
+    cmd = (f"{sys.executable} -m microalloc optimize {d / 'prices.csv'} --out {d / 'o.csv'} --report {d / 'o.md'} "
+           f"| head -1; {sys.executable} -m microalloc backtest {d / 'prices.csv'} --out {d / 'b.csv'} | head -1")
+    subprocess.run(cmd, shell=True, env=env, check=True, capture_output=True, timeout=120)
+    assert len(pd.read_csv(d / "o.csv")) == 4 and (d / "o.md").stat().st_size > 0
+    assert len(pd.read_csv(d / "b.csv")) == 7

@@ -44,9 +44,12 @@ def periods(dates: np.ndarray, given: float | None) -> tuple[float, str]:
 
 
 def side_by_side(dates: np.ndarray, prices: np.ndarray, targets: np.ndarray, pols: dict[str, Policy], costs_bp: float,
-                 ppy: float, source: str, what: str) -> Any:
-    """Print the policies' table (and the per-decade one) and return the backtest's summary."""
+                 ppy: float, source: str, what: str, out: str | None = None) -> None:
+    """Print the policies' table (and the per-decade one); ``out``: the summary's CSV, written
+    before the printout (which a reader may cut short)."""
     res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy)
+    if out:
+        res.summary.rename_axis("policy").to_csv(out)
     final = np.asarray(res.values)[-1]
     s = {k: np.asarray(v) for k, v in dict(res.summary).items()}  # a DataFrame with pandas, else a dict
     ann = s["annual_return"]
@@ -69,7 +72,6 @@ def side_by_side(dates: np.ndarray, prices: np.ndarray, targets: np.ndarray, pol
                   f"vs {_short(second)} bp", "vol %", "Sharpe", "max DD %", "trades", "turnover %/yr", "costs bp/yr",
                   "TE %"], rows))
     _per_decade(dates, prices, targets, pols, costs_bp, ppy)
-    return res.summary
 
 
 def _short(name: str) -> str:
@@ -178,8 +180,6 @@ def _run(args: Any) -> int:
     else:
         targets, what = np.full(len(assets), 1.0 / len(assets)), "an equally weighted portfolio"
     ppy, how = periods(dates, args.periods_per_year)
-    summary = side_by_side(dates, levels, targets, pols, args.costs_bp, ppy,
-                           f"{len(assets)} assets from {args.file}, {how}", what)
-    if args.out:
-        summary.rename_axis("policy").to_csv(args.out)
+    side_by_side(dates, levels, targets, pols, args.costs_bp, ppy, f"{len(assets)} assets from {args.file}, {how}",
+                 what, args.out)
     return 0

@@ -41,6 +41,8 @@ def _run(args: Any) -> int:
     targets = None if args.targets is None else files.read_frame(args.targets, "--targets")
     res = rebalance_holdings(holdings, targets, absolute=args.absolute, relative=args.relative, combine=args.combine,
                              action=args.action, min_trade=args.min_trade)
+    if args.out:  # before the printout, which a reader may cut short
+        _write(res, args.out)
     s = res.status
     invalid = s[s["status"] != "OK"]
     print(f"{len(s)} accounts checked, {int(s['traded'].sum())} traded ({int(s['n_breaches'].sum())} breaches), "
@@ -48,8 +50,6 @@ def _run(args: Any) -> int:
     shown = s[s["traded"] | (s["status"] != "OK")]
     if len(shown):
         print(shown.to_string(index=False, float_format=lambda x: f"{x:.4f}", max_rows=40))
-    if args.out:
-        _write(res, args.out)
     for _, row in invalid.head(5).iterrows():
         print(f"microalloc bands: account {row['account']!r}: {row['message']}", file=sys.stderr)
     return 1 if len(invalid) else 0

@@ -57,6 +57,8 @@ def _run(args: Any) -> int:
     for name in COLUMNS + (ACTIVE if b is not None else ()):
         table[name] = np.asarray(getattr(rc, name), dtype=float)
     vol = float(np.sqrt(w.to_numpy() @ cov.to_numpy() @ w.to_numpy()))
+    if args.out:  # before the printout, which a reader may cut short
+        table.rename_axis("asset").to_csv(args.out)
     print(f"{len(assets)} assets, {len(r)} rows of returns, {files.date_range(r.index)}; {args.estimator} "
           f"covariance, {ppy:g} periods a year ({how})")
     print(table.to_string(float_format=lambda x: f"{x:.4f}"))
@@ -66,8 +68,6 @@ def _run(args: Any) -> int:
         line += f", tracking error {np.sqrt(a @ cov.to_numpy() @ a):.4%} (ex ante)"
     print(line)
     _print_summary(r, w, b, ppy)
-    if args.out:
-        table.rename_axis("asset").to_csv(args.out)
     return 0
 
 

@@ -184,11 +184,7 @@ def _run(args: Any) -> int:
     status, _, _ = certificate(res)
     w = pd.Series(np.asarray(res.weights, dtype=float), index=assets, name="weight")
     ret, vol = float(w.to_numpy() @ mu.to_numpy()), float(np.sqrt(w.to_numpy() @ (cov @ w.to_numpy())))
-    print(f"objective {args.objective}, {len(w)} assets, {len(r)} rows of returns; status {status}")
-    print(f"expected return {ret:.4%}, volatility {vol:.4%}, Sharpe {(ret - args.risk_free) / vol:.3f}"
-          if vol > 0 else f"expected return {ret:.4%}, volatility 0")
-    for name, weight in w[w.abs() > 1e-6].sort_values(ascending=False).items():
-        print(f"  {name:<24} {weight:8.4f}")
+    # the files first: a reader that closes stdout early (| head) must not cost them
     if args.out:
         w.rename_axis("asset").reset_index().to_csv(args.out, index=False)
     facts = dict(periods_per_year=ppy, periods_per_year_source=how, expected_return=ret, volatility=vol,
@@ -197,4 +193,9 @@ def _run(args: Any) -> int:
         _cli_report.write_report(args.report, args, res, r, w, facts)
     if args.plot:
         _cli_report.plot(args.plot, args, cov, mu, w, res, given)
+    print(f"objective {args.objective}, {len(w)} assets, {len(r)} rows of returns; status {status}")
+    print(f"expected return {ret:.4%}, volatility {vol:.4%}, Sharpe {(ret - args.risk_free) / vol:.3f}"
+          if vol > 0 else f"expected return {ret:.4%}, volatility 0")
+    for name, weight in w[w.abs() > 1e-6].sort_values(ascending=False).items():
+        print(f"  {name:<24} {weight:8.4f}")
     return 0 if status == "OPTIMAL" else 1
