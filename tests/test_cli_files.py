@@ -221,7 +221,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_end_to_end_a_missing_file_and_a_wrong_guess(d):
     p = run("risk", str(d / "w.csv"), "--returns", str(d / "prices.csv"))
-    assert p.returncode == 2 and "looks like prices" in p.stderr and "--prices" in p.stderr
+    assert p.returncode == 2 and "looks like prices" in p.stderr and "with --prices instead of --returns" in p.stderr
+    p = run("risk", str(d / "w.csv"), "--prices", str(d / "returns.csv"))
+    assert p.returncode == 2 and "with --returns instead of --prices" in p.stderr
     p = run("backtest", str(d / "missing.parquet"))
     assert p.returncode == 2 and p.stderr.strip() == f"microalloc backtest: FILE: {d / 'missing.parquet'} is not a file"
 

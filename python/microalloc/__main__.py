@@ -15,17 +15,12 @@ from . import __version__
 from .active import combine_funds
 from .constraints import Constraints
 from . import _cli_backtest, _cli_bands, _cli_risk, _optimize_cli
+from ._cli_files import table as _table
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
 from .rebalance import Policy
 from .risk import risk_budgeting, risk_contributions
 from .solvers import solve_mean_variance
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def demo(years: int = 20) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import _cli_files as files
+from ._cli_files import table as _table
 from .errors import InputError
 from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
 
@@ -16,12 +17,6 @@ CALENDARS = ("daily", "weekly", "monthly", "quarterly", "annual")
 DEFAULT_POLICIES = "buy-and-hold,monthly,quarterly,annual,band:0.05:0.25,band:0.05:0.25:target,band:0.02"
 #: the policies of the per-decade table, when present
 FOCUS = ["monthly", "annual", "band 5/25, to edge", "band 5/25, to target"]
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def window(dates: np.ndarray, prices: np.ndarray, start: str | None, end: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -88,14 +88,15 @@ def returns_of(table: Any, is_returns: bool, what: str = "FILE") -> Any:
     values = table.to_numpy()
     if len(table) < 3:
         raise InputError(what, f"{len(table)} complete rows (no empty cell): at least 3 are needed")
-    flag = "--returns" if what == "FILE" else f"--returns {what}"
     if is_returns:
         if (values > 0).all() and np.median(values) > 1.0:
+            fix = "drop --returns" if what == "FILE" else "give the file with --prices instead of --returns"
             raise InputError(what, f"looks like prices (every value positive, median {np.median(values):.4g}), not "
-                                   f"returns: drop {flag.split()[0]}" + ("" if what == "FILE" else f" (--prices {what})"))
+                                   f"returns: {fix}")
         return table
     if (values <= 0).any():
-        raise InputError(what, f"holds values <= 0, which prices cannot be: if these are returns, pass {flag}")
+        fix = "pass --returns" if what == "FILE" else "give the file with --returns instead of --prices"
+        raise InputError(what, f"holds values <= 0, which prices cannot be: if these are returns, {fix}")
     return returns_from_prices(table)
 
 
@@ -145,3 +146,12 @@ def on_assets(w: Any, assets: Any, what: str, fill: bool = False) -> Any:
 
 def date_range(index: Any) -> str:
     return f"{index[0].date()} .. {index[-1].date()}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table, the first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])

@@ -79,7 +79,8 @@ def sector_caps(text: str, sectors: list[Any]) -> dict[Any, float]:
             return {s: float(text) for s in sectors}
         caps = {k.strip(): float(v) for k, v in (part.split("=", 1) for part in text.split(",") if part.strip())}
     except ValueError:
-        raise InputError("--sector-cap", f"{text!r}: expected a number (0.3) or SECTOR=X,... (Tech=0.3,Energy=0.2)") from None
+        raise InputError("--sector-cap", f"{text!r}: expected a number (0.3) or SECTOR=X,... "
+                                         "(Tech=0.3,Energy=0.2)") from None
     unknown = [k for k in caps if k not in sectors]
     if unknown:
         raise InputError("--sector-cap", f"unknown sector(s) {unknown}: the sectors file has {sorted(sectors)}")

@@ -20,8 +20,8 @@ from ._validate import _num, _row_entry, as_scalar, as_vector, is_pandas
 from .errors import InputError, ShapeError
 from .rebalance import _periods_per_year, _require_finite
 
-__all__ = ["PortfolioSummary", "ewma_covariance", "factor_covariance", "ledoit_wolf_covariance", "mean_return", "portfolio_summary",
-           "returns_from_prices", "sample_covariance"]
+__all__ = ["PortfolioSummary", "ewma_covariance", "factor_covariance", "ledoit_wolf_covariance", "mean_return",
+           "portfolio_summary", "returns_from_prices", "sample_covariance"]
 
 
 def returns_from_prices(prices: Any, *, kind: str = "simple") -> Any:
