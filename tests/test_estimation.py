@@ -84,3 +84,24 @@ def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises(ma.InputError) as e:
         call()
     assert e.value.argument == name
+
+
+def test_factor_covariance_is_the_annualised_principal_components():
+    """Against an eigendecomposition of the sample covariance written out here: loadings the
+    leading eigenvectors (up to sign), F their eigenvalues, d the residual diagonal, all x 252."""
+    from microalloc.estimation import factor_covariance
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2022-01-03", periods=300)
+    z = rng.normal(0, 0.01, (300, 2))
+    r = pd.DataFrame(z @ rng.normal(1, 0.5, (2, 6)) + rng.normal(0, 0.004, (300, 6)), index=dates,
+                     columns=[f"S{i}" for i in range(6)])
+    model = factor_covariance(r, 2)
+    s = np.cov(r.to_numpy().T)
+    vals, vecs = np.linalg.eigh(s)
+    x, f = vecs[:, ::-1][:, :2], vals[::-1][:2]
+    np.testing.assert_allclose(np.abs(model.loadings), np.abs(x), atol=1e-10)
+    np.testing.assert_allclose(np.diag(model.factor_cov), 252 * f, rtol=1e-10)
+    resid = np.diag(s - x @ np.diag(f) @ x.T)
+    np.testing.assert_allclose(model.specific_var, 252 * np.maximum(resid, 1e-3 * np.diag(s)), rtol=1e-8)
+    assert list(model.labels) == list(r.columns) and list(model.factors) == ["PC1", "PC2"]

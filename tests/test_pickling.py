@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import microalloc as ma
+from microalloc.estimation import portfolio_summary
 
 RNG = np.random.default_rng(7)
 N = 6
@@ -67,6 +68,8 @@ RESULTS = {
     "rebalance": lambda: ma.rebalance_trades(np.full(N, 1 / N), np.r_[0.3, np.full(N - 1, 0.7 / (N - 1))],
                                              absolute=0.02),
     "risk-budgeting": lambda: ma.risk_budgeting(S),
+    "summary": lambda: portfolio_summary(RNG.normal(0.0, 0.01, (20, N)), np.full(N, 1 / N), periods_per_year=252,
+                                         benchmark=np.r_[0.5, np.full(N - 1, 0.5 / (N - 1))]),
 }
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m microalloc demo``, ``rebalancing`` and ``funds``."""
+"""Command line: ``python -m microalloc demo``, ``rebalancing``, ``funds`` and ``nightly``; on a user's own files
+``optimize``, ``risk``, ``bands`` and ``backtest``."""
 
 from __future__ import annotations
 
@@ -13,18 +14,13 @@ import numpy as np
 from . import __version__
 from .active import combine_funds
 from .constraints import Constraints
-from . import _optimize_cli
+from . import _cli_backtest, _cli_bands, _cli_risk, _optimize_cli
+from ._cli_files import table as _table
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
-from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
+from .rebalance import Policy
 from .risk import risk_budgeting, risk_contributions
 from .solvers import solve_mean_variance
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def demo(years: int = 20) -> int:
@@ -245,7 +241,8 @@ def _policies(monthly: bool) -> dict[str, Policy]:
 def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: str | None = None,
                 end: str | None = None, periods_per_year: float | None = None) -> int:
     """Buy-and-hold, calendar and band rebalancing of an equally weighted portfolio, side by side,
-    with proportional costs, over the whole span and per decade."""
+    with proportional costs, over the whole span and per decade (``microalloc backtest``'s code
+    path, on the shipped data or a prices CSV)."""
     if prices_csv is None:
         data = load_industry_returns()
         growth = np.cumprod(1.0 + data.returns, axis=0)
@@ -256,58 +253,12 @@ def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: st
     else:
         dates, prices, names = read_prices_csv(prices_csv)
         source = f"{len(names)} assets from {prices_csv}"
-    keep = np.ones(len(dates), bool)
-    if start:
-        keep &= dates >= np.datetime64(start, "D")
-    if end:
-        keep &= dates <= np.datetime64(end, "D")
-    dates, prices = dates[keep], prices[keep]
+    dates, prices = _cli_backtest.window(dates, prices, start, end)
     # the library's reading of the dates' spacing (daily, weekly, monthly, ...), unless given
-    if periods_per_year is None:
-        ppy, how = infer_periods_per_year(dates)
-        source += f", {how.rsplit('(', 1)[-1].rstrip(')')} ({ppy:g} rows a year)"
-    else:
-        ppy = float(periods_per_year)
-        source += f", {ppy:g} rows a year (given)"
+    ppy, how = _cli_backtest.periods(dates, periods_per_year)
     n = len(names)
-    targets = np.full(n, 1.0 / n)
-    pols = _policies(ppy == 12.0)
-    res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy)
-    final = np.asarray(res.values)[-1]
-    s = {k: np.asarray(v) for k, v in dict(res.summary).items()}  # a DataFrame with pandas, else a dict
-    ann = s["annual_return"]
-    names_p = list(pols)
-    print(f"Rebalancing an equally weighted portfolio: {source}, {dates[0]} .. {dates[-1]} ({len(dates)} rows)")
-    print(f"{len(pols)} policies in one call, costs {costs_bp:g} bp of the traded value, value 1 at the start; "
-          "bands are checked on every row unless stated")
-    rows = []
-    for k, nm in enumerate(names_p):
-        rows.append([
-            nm, f"{final[k]:.1f}", f"{100 * (final[k] / final[0] - 1):+.0f}", f"{100 * ann[k]:.2f}",
-            f"{1e4 * (ann[k] - ann[0]):+.0f}", f"{1e4 * (ann[k] - ann[1]):+.0f}",
-            f"{100 * s['volatility'][k]:.1f}", f"{s['sharpe'][k]:.3f}", f"{100 * s['max_drawdown'][k]:.1f}",
-            str(int(s["rebalances"][k])), f"{100 * s['turnover'][k]:.1f}", f"{1e4 * s['cost_drag'][k]:.1f}",
-            f"{100 * s['tracking_error'][k]:.2f}",
-        ])
-    print(_table(["policy", "final value", "vs B&H %", "return %/yr", "vs B&H bp", "vs monthly bp", "vol %", "Sharpe", "max DD %", "trades",
-                  "turnover %/yr", "costs bp/yr", "TE %"], rows))
-    # The same comparison decade by decade: how much of the difference is one period's.
-    decade = dates.astype("datetime64[Y]").astype(int) // 10 * 10 + 1970
-    focus = ["monthly", "annual", "band 5/25, to edge", "band 5/25, to target"]
-    drows = []
-    for dec in np.unique(decade):
-        rows_in = np.flatnonzero(decade == dec)
-        if len(rows_in) < 2 * ppy:  # too short a span for yearly figures
-            continue
-        lo = max(rows_in[0] - 1, 0)  # from the last row of the previous decade
-        sub = backtest_rebalancing(prices[lo : rows_in[-1] + 1], targets, {k: pols[k] for k in ["buy and hold", *focus]},
-                                   costs=costs_bp * 1e-4, dates=dates[lo : rows_in[-1] + 1], periods_per_year=ppy)
-        a = np.asarray(dict(sub.summary)["annual_return"])
-        drows.append([f"{dec}s", f"{100 * a[0]:.2f}", *(f"{1e4 * (x - a[0]):+.0f}" for x in a[1:])])
-    if len(drows) > 1:
-        print("\nper decade, each starting again from the targets: buy-and-hold return %/yr, and each policy's "
-              "difference from it in bp/yr")
-        print(_table(["decade", "B&H %/yr", *focus], drows))
+    _cli_backtest.side_by_side(dates, prices, np.full(n, 1.0 / n), _policies(ppy == 12.0), costs_bp, ppy,
+                               f"{source}, {how}", "an equally weighted portfolio")
     print(
         "\nA single history of a few assets: the differences between policies are of the order of tens of"
         "\nbasis points a year, change sign between periods, and are not a forecast."
@@ -494,12 +445,14 @@ def _run(argv: list[str] | None) -> int:
     p_funds.add_argument("--target-alpha-bp", type=float, help="target alpha in bp a year (default: the team's "
                          "average alpha; with --prices, none: the least tracking error)")
     _nightly_parser(sub)
-    _optimize_cli.add_parser(sub)
+    for module in (_optimize_cli, _cli_risk, _cli_bands, _cli_backtest):
+        module.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "nightly":
         return nightly_command(args)
-    if args.command == "optimize":
-        return _optimize_cli.run(args)
+    files_commands = {"optimize": _optimize_cli, "risk": _cli_risk, "bands": _cli_bands, "backtest": _cli_backtest}
+    if args.command in files_commands:
+        return files_commands[args.command].run(args)
     if args.command == "demo":
         if not 1 <= args.years <= 68:
             parser.error("--years must be between 1 and 68")
