@@ -156,11 +156,13 @@ SolveResult RowSolver::rebalance(Index i, const MeanVarianceProblem& p, const Ve
 
 }  // namespace
 
-BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
+BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads,
+                        Progress* progress) {
   const bool trading = !(in.current.rows() == 0 && in.current.cols() == 0);
   check_shapes(in, trading);
   BatchResult out = preset(in.m, in.cov.size(), trading);
-  detail::run_workers(in.m, threads, [&](auto take) {
+  if (progress != nullptr) progress->set_total(in.m);
+  detail::run_workers(in.m, threads, progress, [&](auto take) {
     RowSolver rows(in, settings, method, trading, out);
     for (Index i = take(); i >= 0; i = take()) {
       try {
@@ -170,8 +172,10 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
       } catch (...) {
         out.status[i] = static_cast<std::int32_t>(Status::NumericalError);
       }
+      if (progress != nullptr) progress->add(1);
     }
   });
+  if (progress != nullptr) progress->finish();
   return out;
 }
 
