@@ -16,6 +16,7 @@ from .constraints import Constraints
 from . import _optimize_cli
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
+from ._progress import add_progress_flags, progress_bar
 from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
 from .risk import risk_budgeting, risk_contributions
 from .solvers import solve_mean_variance
@@ -243,9 +244,10 @@ def _policies(monthly: bool) -> dict[str, Policy]:
 
 
 def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: str | None = None,
-                end: str | None = None, periods_per_year: float | None = None) -> int:
+                end: str | None = None, periods_per_year: float | None = None, progress: str = "auto") -> int:
     """Buy-and-hold, calendar and band rebalancing of an equally weighted portfolio, side by side,
-    with proportional costs, over the whole span and per decade."""
+    with proportional costs, over the whole span and per decade. ``progress``: the bar's mode
+    (auto, always, never) for the whole span's backtest."""
     if prices_csv is None:
         data = load_industry_returns()
         growth = np.cumprod(1.0 + data.returns, axis=0)
@@ -272,7 +274,9 @@ def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: st
     n = len(names)
     targets = np.full(n, 1.0 / n)
     pols = _policies(ppy == 12.0)
-    res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy)
+    with progress_bar("backtest", progress, unit="day") as bar:
+        res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy,
+                                   progress=bar)
     final = np.asarray(res.values)[-1]
     s = {k: np.asarray(v) for k, v in dict(res.summary).items()}  # a DataFrame with pandas, else a dict
     ann = s["annual_return"]
@@ -488,6 +492,7 @@ def _run(argv: list[str] | None) -> int:
     p_reb.add_argument("--end", help="last date kept (YYYY or YYYY-MM-DD)")
     p_reb.add_argument("--periods-per-year", type=float, help="rows a year, to annualise (default: read off the "
                        "dates' spacing: 252 daily, 52 weekly, 12 monthly, ...)")
+    add_progress_flags(p_reb)
     p_funds = sub.add_parser("funds", help="alpha diversification: combine funds for the least tracking error")
     p_funds.add_argument("--prices", help="CSV of fund and benchmark prices (default: an assumed team of 12 funds)")
     p_funds.add_argument("--benchmark", help="the benchmark's column in --prices")
@@ -506,7 +511,7 @@ def _run(argv: list[str] | None) -> int:
         return demo(args.years)
     if args.command == "rebalancing":
         try:
-            return rebalancing(args.prices, args.costs_bp, args.start, args.end, args.periods_per_year)
+            return rebalancing(args.prices, args.costs_bp, args.start, args.end, args.periods_per_year, args.progress)
         except BrokenPipeError:
             raise
         except (OSError, ValueError) as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ._progress import add_progress_flags, progress_bar
 from .errors import InputError
 
 OBJECTIVES = ("min-variance", "max-sharpe", "risk-aversion", "target-return", "target-volatility", "erc")
@@ -28,6 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--halflife", type=float, default=63.0, help="rows, for --estimator ewma (default 63)")
     p.add_argument("--periods-per-year", type=float, help="rows a year (default: read off the dates)")
     p.add_argument("--out", help="write the weights here (CSV: asset, weight)")
+    add_progress_flags(p)
 
 
 def read_table(path: str) -> Any:
@@ -90,7 +92,8 @@ def solve(cov: Any, mu: Any, args: Any) -> Any:
     if o == "risk-aversion":
         return ma.solve_mean_variance(cov, mu, risk_aversion=args.risk_aversion, upper=cap)
     if o == "max-sharpe":
-        return ma.max_sharpe(cov, mu, risk_free=args.risk_free, upper=cap)
+        with progress_bar("frontier", getattr(args, "progress", "auto")) as bar:
+            return ma.max_sharpe(cov, mu, risk_free=args.risk_free, upper=cap, progress=bar)
     if o == "target-return":
         return ma.min_risk(cov, mu, args.target, upper=cap)
     if o == "target-volatility":

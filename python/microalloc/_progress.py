@@ -25,17 +25,26 @@ def as_progress(progress: Any) -> ProgressCallback | None:
     return progress
 
 
+def add_progress_flags(parser: Any) -> None:
+    """``--progress`` / ``--no-progress`` on a subcommand (``args.progress``: auto, always, never)."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_const", const="always", default="auto",
+                   help="draw the progress bar on stderr even when it is not a terminal")
+    g.add_argument("--no-progress", dest="progress", action="store_const", const="never",
+                   help="no progress bar (default: one on a terminal's stderr, with tqdm installed)")
+
+
 @contextmanager
-def progress_bar(desc: str, *, enabled: bool = True, force: bool = False, unit: str = "it",
-                 file: Any = None) -> Iterator[ProgressCallback | None]:
+def progress_bar(desc: str, mode: str = "auto", *, unit: str = "it") -> Iterator[ProgressCallback | None]:
     """A ``progress(done, total)`` callback drawing a tqdm bar on stderr, or None (no bar) when
-    ``enabled`` is false, tqdm is not installed, or stderr is not a terminal (unless ``force``)."""
-    out = sys.stderr if file is None else file
+    ``mode`` is "never", tqdm is not installed, or ``mode`` is "auto" and stderr is not a terminal."""
+    out = sys.stderr
     try:
         from tqdm import tqdm
     except ImportError:
         tqdm = None
-    if tqdm is None or not enabled or not (force or out.isatty()):
+    isatty = getattr(out, "isatty", None)
+    if tqdm is None or mode == "never" or (mode != "always" and not (isatty is not None and isatty())):
         yield None
         return
     bar = tqdm(total=0, desc=desc, unit=unit, file=out, leave=False, dynamic_ncols=True)
