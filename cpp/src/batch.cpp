@@ -162,8 +162,10 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
   check_shapes(in, trading);
   BatchResult out = preset(in.m, in.cov.size(), trading);
   if (progress != nullptr) progress->set_total(in.m);
+  SolverSettings polled = settings;  // a long row can be interrupted too (the active set's rows)
+  polled.progress = progress;
   detail::run_workers(in.m, threads, progress, [&](auto take) {
-    RowSolver rows(in, settings, method, trading, out);
+    RowSolver rows(in, polled, method, trading, out);
     for (Index i = take(); i >= 0; i = take()) {
       try {
         rows.solve(i);

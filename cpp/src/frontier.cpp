@@ -142,6 +142,7 @@ bool Walk::start() {
   // The primal method alone: with exact ties (a duplicated asset) its pivots in index order pick
   // the same twin on every build, where the primal-dual steps leave the choice to rounding.
   ss.crossover = false;
+  ss.progress = progress_;  // a long start can be interrupted too
   const SolveResult start = solve_active_set(mv, ss, Vec());
   if (start.status != Status::Optimal) {
     fail(start.status, "the minimum-variance start could not be certified");
