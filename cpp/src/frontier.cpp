@@ -143,6 +143,8 @@ bool Walk::start() {
   // the same twin on every build, where the primal-dual steps leave the choice to rounding.
   ss.crossover = false;
   ss.progress = progress_;  // a long start can be interrupted too
+  max_points_ = settings_.max_points > 0 ? settings_.max_points : static_cast<int>(20 * n_ + 100);
+  if (progress_ != nullptr) progress_->set_total(lb_.allFinite() && ub_.allFinite() ? kProgressUnits : max_points_);
   const SolveResult start = solve_active_set(mv, ss, Vec());
   if (start.status != Status::Optimal) {
     fail(start.status, "the minimum-variance start could not be certified");
@@ -157,7 +159,6 @@ bool Walk::start() {
   budget_ = p_.budget;
   mu_scale_ = std::max(p_.mu.cwiseAbs().maxCoeff(), 1e-300);
   mean_var_ = n_ > 0 ? std::max(cov_.mean_variance(), 1e-300) : 1.0;
-  max_points_ = settings_.max_points > 0 ? settings_.max_points : static_cast<int>(20 * n_ + 100);
   block_ = cov_.free_block();
   (void)block_->reset(free_, 1.0, sigma_);  // empty: cannot fail
   factorizations_before_ = block_->factorizations();
@@ -179,17 +180,17 @@ bool Walk::start() {
   return true;
 }
 
-/// The progress's units: thousandths of the expected return from the start to the end (the
-/// greedy fill of the budget by mu), or turning points when an infinite bound leaves no end.
+/// The progress's units (set before the start): thousandths of the expected return from the start
+/// to the end (the greedy fill of the budget by mu), or turning points when an infinite bound
+/// leaves no end. With no way to go (a one-point path), done jumps to the total at the end.
 void Walk::start_progress() {
   if (progress_ == nullptr || !progress_->active()) return;
   ret0_ = p_.mu.dot(w_);
   if (lb_.allFinite() && ub_.allFinite()) {
     Vec top;
     detail::greedy_fill(p_.mu, lb_, ub_, budget_ - lb_.sum(), top);
-    ret_span_ = p_.mu.dot(top) - ret0_;
+    ret_span_ = std::max(p_.mu.dot(top) - ret0_, 0.0);
   }
-  progress_->set_total(ret_span_ > 0.0 ? kProgressUnits : max_points_);
 }
 
 /// A checkpoint at the turning point just recorded: false when the progress is stopped.
@@ -198,7 +199,7 @@ bool Walk::checkpoint() {
   if (ret_span_ > 0.0) {
     const double f = (m0_.back() + tau_ * m1_.back() - ret0_) / ret_span_;
     progress_->set_done(static_cast<std::int64_t>(std::clamp(f, 0.0, 1.0) * kProgressUnits));
-  } else {
+  } else if (!(lb_.allFinite() && ub_.allFinite())) {
     progress_->set_done(static_cast<std::int64_t>(points_.size()));
   }
   if (progress_->poll()) return true;
