@@ -66,6 +66,10 @@ def test_capacity_is_where_the_per_share_cost_equals_alpha(seed, n, alpha, k, bp
     if costs * np.abs(d).sum() >= alpha:
         assert v == 0.0
         return
+    if costs * np.abs(d).sum() >= alpha * (1 - 1e-9):  # the costs eat all but a rounding of alpha
+        impact = float(np.sum(k * sigma * np.abs(d) ** 1.5 / np.sqrt(volume * prices)))
+        assert 0.0 <= v <= 1e-16 * (alpha / impact) ** 2  # (delta alpha / impact)^2 for delta < 1e-9
+        return
     if not np.any(d):  # nothing to trade (one asset, held in full)
         assert v == math.inf
         return

@@ -15,15 +15,17 @@ void bind_frontier(py::module_& m) {
   m.def(
       "efficient_frontier",
       [](const py::object& cov, VecRef mu, VecRef lower, VecRef upper, VecRef benchmark, double budget, double tol,
-         int max_points, double stop_return, double stop_risk) {
+         int max_points, double stop_return, double stop_risk, py::object progress) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
         Frontier f;
+        PyProgress watch(std::move(progress));
         {
           py::gil_scoped_release release;
           f = efficient_frontier(FrontierProblem{model, mu, lower, upper, benchmark, budget},
-                                 FrontierSettings{tol, max_points, stop_return, stop_risk});
+                                 FrontierSettings{tol, max_points, stop_return, stop_risk}, watch.get());
         }
+        watch.raise_if_stopped();
         py::dict d;
         d["status"] = f.status;
         d["message"] = std::string(f.message);
@@ -48,7 +50,7 @@ void bind_frontier(py::module_& m) {
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("budget"), py::arg("tol"),
       py::arg("max_points"), py::arg("stop_return") = std::numeric_limits<double>::infinity(),
-      py::arg("stop_risk") = std::numeric_limits<double>::infinity());
+      py::arg("stop_risk") = std::numeric_limits<double>::infinity(), py::arg("progress") = py::none());
 }
 
 }  // namespace microalloc::bindings

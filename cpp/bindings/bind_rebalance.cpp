@@ -95,7 +95,7 @@ void bind_rebalance(py::module_& m) {
          py::array_t<std::uint8_t, py::array::c_style> check_days, MatRef absolute, MatRef relative,
          const std::vector<bool>& has_absolute, const std::vector<bool>& has_relative,
          const std::vector<bool>& combine_max, const std::vector<Action>& actions, VecRef min_trade,
-         VecRef proportional, VecRef impact, int threads) {
+         VecRef proportional, VecRef impact, int threads, py::object progress) {
         const auto count = static_cast<py::ssize_t>(kinds.size());
         const auto days = static_cast<py::ssize_t>(prices.rows());
         if (check_days.ndim() != 2 || check_days.shape(0) != count || check_days.shape(1) != days ||
@@ -118,16 +118,19 @@ void bind_rebalance(py::module_& m) {
         py::array_t<double> values({count, days}), turnover(count), paid(count), kept(count);
         py::array_t<std::int64_t> rebalances(count);
         BacktestOutput out{ptr(values), ptr(rebalances), ptr(turnover), ptr(paid), ptr(kept)};
+        PyProgress watch(std::move(progress));
         {
           py::gil_scoped_release release;
-          backtest(prices, targets, policies, Costs{proportional, impact}, threads, out);
+          backtest(prices, targets, policies, Costs{proportional, impact}, threads, out, watch.get());
         }
+        watch.raise_if_stopped();
         return py::make_tuple(values, rebalances, turnover, paid, kept);
       },
       py::arg("prices").noconvert(), py::arg("targets").noconvert(), py::arg("kinds"), py::arg("check_days"),
       py::arg("absolute").noconvert(), py::arg("relative").noconvert(), py::arg("has_absolute"),
       py::arg("has_relative"), py::arg("combine_max"), py::arg("actions"), py::arg("min_trade").noconvert(),
-      py::arg("proportional").noconvert(), py::arg("impact").noconvert(), py::arg("threads"));
+      py::arg("proportional").noconvert(), py::arg("impact").noconvert(), py::arg("threads"),
+      py::arg("progress") = py::none());
 
   m.def(
       "drift",

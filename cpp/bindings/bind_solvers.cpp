@@ -175,7 +175,8 @@ void bind_solvers(py::module_& m) {
       "solve_batch",
       [](const py::object& cov, MatRef mu, MatRef lower, MatRef upper, MatRef benchmark, MatRef warm_start,
          VecRef risk_aversion, VecRef budget, Index m, double tol, int max_iter, int method, int threads, MatRef a,
-         VecRef row_lower, VecRef row_upper, MatRef current, MatRef buy, MatRef sell, VecRef turnover) {
+         VecRef row_lower, VecRef row_upper, MatRef current, MatRef buy, MatRef sell, VecRef turnover,
+         py::object progress) {
         const CovArg cov_arg(cov);
         const CovarianceModel& model = cov_arg.model();
         const LinearRows rows{a, row_lower, row_upper};
@@ -184,15 +185,22 @@ void bind_solvers(py::module_& m) {
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
-        py::gil_scoped_release release;
-        return solve_batch(in, settings, static_cast<Method>(method), threads);
+        PyProgress watch(std::move(progress));
+        BatchResult out;
+        {
+          py::gil_scoped_release release;
+          out = solve_batch(in, settings, static_cast<Method>(method), threads, watch.get());
+        }
+        watch.raise_if_stopped();
+        return out;
       },
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("warm_start").noconvert(),
       py::arg("risk_aversion").noconvert(), py::arg("budget").noconvert(), py::arg("m"), py::arg("tol"),
       py::arg("max_iter"), py::arg("method"), py::arg("threads"), py::arg("a").noconvert(),
       py::arg("row_lower").noconvert(), py::arg("row_upper").noconvert(), py::arg("current").noconvert(),
-      py::arg("buy").noconvert(), py::arg("sell").noconvert(), py::arg("turnover").noconvert());
+      py::arg("buy").noconvert(), py::arg("sell").noconvert(), py::arg("turnover").noconvert(),
+      py::arg("progress") = py::none());
 
   m.def(
       "minimum_turnover",

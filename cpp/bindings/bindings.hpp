@@ -2,10 +2,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <exception>
 #include <memory>
 #include <optional>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/progress.hpp"
 
 namespace microalloc::bindings {
 void bind_types(pybind11::module_& m);
@@ -39,5 +41,25 @@ class CovArg {
  private:
   std::optional<DenseCovariance> dense_;
   const CovarianceModel* model_ = nullptr;
+};
+
+/// The core's Progress for a call from Python. Made with the GIL held, on the calling thread; its
+/// callback (the only code that runs it is that thread's) takes the GIL back, checks for signals
+/// (so Ctrl-C stops the run) and calls the user's `progress(done, total)` if one was given. A
+/// Python exception there stops the run; after the core returns, `raise_if_stopped()` (GIL held)
+/// raises it. The callback runs at most every 50 ms (and once at the end).
+class PyProgress {
+ public:
+  explicit PyProgress(pybind11::object callback);
+  Progress& core() noexcept { return progress_; }
+  Progress* get() noexcept { return &progress_; }
+  void raise_if_stopped();
+
+ private:
+  bool call(std::int64_t done, std::int64_t total) noexcept;
+
+  pybind11::object callback_;
+  std::exception_ptr error_;
+  Progress progress_;
 };
 }  // namespace microalloc::bindings

@@ -156,12 +156,16 @@ SolveResult RowSolver::rebalance(Index i, const MeanVarianceProblem& p, const Ve
 
 }  // namespace
 
-BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads) {
+BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Method method, int threads,
+                        Progress* progress) {
   const bool trading = !(in.current.rows() == 0 && in.current.cols() == 0);
   check_shapes(in, trading);
   BatchResult out = preset(in.m, in.cov.size(), trading);
-  detail::run_workers(in.m, threads, [&](auto take) {
-    RowSolver rows(in, settings, method, trading, out);
+  if (progress != nullptr) progress->set_total(in.m);
+  SolverSettings polled = settings;  // a long row can be interrupted too (the active set's rows)
+  polled.progress = progress;
+  detail::run_workers(in.m, threads, progress, [&](auto take) {
+    RowSolver rows(in, polled, method, trading, out);
     for (Index i = take(); i >= 0; i = take()) {
       try {
         rows.solve(i);
@@ -170,8 +174,10 @@ BatchResult solve_batch(const BatchInput& in, const SolverSettings& settings, Me
       } catch (...) {
         out.status[i] = static_cast<std::int32_t>(Status::NumericalError);
       }
+      if (progress != nullptr) progress->add(1);
     }
   });
+  if (progress != nullptr) progress->finish();
   return out;
 }
 

@@ -45,6 +45,7 @@ constexpr double kNearTieTol = 1e-9; // relative: events this close whose weight
 constexpr double kSamePoint = 1e-11; // this (x budget) are one turning point
 constexpr double kCancelTol = 1e-12; // a free slope below this fraction of its terms is rounding
 constexpr int kRefreshPeriod = 32;   // S w_B recomputed from scratch every this many events
+constexpr std::int64_t kProgressUnits = 1000;
 
 enum Side : signed char { kFree = 0, kLower = 1, kUpper = 2, kFixed = 3 };
 
@@ -57,8 +58,8 @@ constexpr const char* kSingular = "the free block of the covariance is singular 
 /// asset that changes sides, and the diagonal for the scale.
 class Walk {
  public:
-  Walk(const FrontierProblem& p, const FrontierSettings& settings, Frontier& out)
-      : p_(p), cov_(p.cov), settings_(settings), out_(out), n_(p.cov.size()) {}
+  Walk(const FrontierProblem& p, const FrontierSettings& settings, Frontier& out, Progress* progress)
+      : p_(p), cov_(p.cov), settings_(settings), out_(out), n_(p.cov.size()), progress_(progress) {}
 
   bool start();
   void walk();
@@ -82,6 +83,8 @@ class Walk {
   void solve_segment();
   bool certify_at(double t);
   bool record_point();
+  void start_progress();
+  bool checkpoint();
   Index next_event(double& best);
   bool cross(Index who);
   void fail(Status status, const char* message) {
@@ -94,6 +97,8 @@ class Walk {
   const FrontierSettings& settings_;
   Frontier& out_;
   const Index n_;
+  Progress* const progress_;
+  double ret0_ = 0.0, ret_span_ = 0.0;  // the start's expected return and the way to the end's
   Vec lb_, ub_;
   Vec c0_, bench_;  // S b and b (0 without a benchmark)
   double budget_ = 1.0, mu_scale_ = 1.0, mean_var_ = 1.0;
@@ -137,6 +142,9 @@ bool Walk::start() {
   // The primal method alone: with exact ties (a duplicated asset) its pivots in index order pick
   // the same twin on every build, where the primal-dual steps leave the choice to rounding.
   ss.crossover = false;
+  ss.progress = progress_;  // a long start can be interrupted too
+  max_points_ = settings_.max_points > 0 ? settings_.max_points : static_cast<int>(20 * n_ + 100);
+  if (progress_ != nullptr) progress_->set_total(lb_.allFinite() && ub_.allFinite() ? kProgressUnits : max_points_);
   const SolveResult start = solve_active_set(mv, ss, Vec());
   if (start.status != Status::Optimal) {
     fail(start.status, "the minimum-variance start could not be certified");
@@ -151,7 +159,6 @@ bool Walk::start() {
   budget_ = p_.budget;
   mu_scale_ = std::max(p_.mu.cwiseAbs().maxCoeff(), 1e-300);
   mean_var_ = n_ > 0 ? std::max(cov_.mean_variance(), 1e-300) : 1.0;
-  max_points_ = settings_.max_points > 0 ? settings_.max_points : static_cast<int>(20 * n_ + 100);
   block_ = cov_.free_block();
   (void)block_->reset(free_, 1.0, sigma_);  // empty: cannot fail
   factorizations_before_ = block_->factorizations();
@@ -168,8 +175,36 @@ bool Walk::start() {
   s_beta_.resize(n_);
   g_.resize(n_);
   wt_.resize(n_);
+  start_progress();
   out_.status = Status::Optimal;
   return true;
+}
+
+/// The progress's units (set before the start): thousandths of the expected return from the start
+/// to the end (the greedy fill of the budget by mu), or turning points when an infinite bound
+/// leaves no end. With no way to go (a one-point path), done jumps to the total at the end.
+void Walk::start_progress() {
+  if (progress_ == nullptr || !progress_->active()) return;
+  ret0_ = p_.mu.dot(w_);
+  if (lb_.allFinite() && ub_.allFinite()) {
+    Vec top;
+    detail::greedy_fill(p_.mu, lb_, ub_, budget_ - lb_.sum(), top);
+    ret_span_ = std::max(p_.mu.dot(top) - ret0_, 0.0);
+  }
+}
+
+/// A checkpoint at the turning point just recorded: false when the progress is stopped.
+bool Walk::checkpoint() {
+  if (progress_ == nullptr || !progress_->active()) return true;
+  if (ret_span_ > 0.0) {
+    const double f = (m0_.back() + tau_ * m1_.back() - ret0_) / ret_span_;
+    progress_->set_done(static_cast<std::int64_t>(std::clamp(f, 0.0, 1.0) * kProgressUnits));
+  } else if (!(lb_.allFinite() && ub_.allFinite())) {
+    progress_->set_done(static_cast<std::int64_t>(points_.size()));
+  }
+  if (progress_->poll()) return true;
+  fail(Status::NumericalError, "interrupted");
+  return false;
 }
 
 /// Assets on a bound (within a relative 1e-11 of it) are held there, the others are free (not
@@ -551,7 +586,7 @@ void Walk::walk() {
       fail(Status::NumericalError, "a turning point failed its certificate");
       return;
     }
-    if (!record_point()) return;
+    if (!record_point() || !checkpoint()) return;
     double best;
     const Index who = next_event(best);
     if (who < 0) return;  // no more turning points
@@ -602,7 +637,7 @@ void Walk::collect() {
 
 }  // namespace
 
-Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& settings) {
+Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& settings, Progress* progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const Index n = p.cov.size();
   MICROALLOC_CHECK_SIZE(p.mu.size(), n, "mu");
@@ -610,12 +645,13 @@ Frontier efficient_frontier(const FrontierProblem& p, const FrontierSettings& se
   MICROALLOC_CHECK_SIZE(p.upper.size(), n, "upper");
   if (p.benchmark.size() != 0) MICROALLOC_CHECK_SIZE(p.benchmark.size(), n, "benchmark");
   Frontier out;
-  Walk walk(p, settings, out);
+  Walk walk(p, settings, out, progress);
   if (!walk.start()) return out;
   walk.walk();
   walk.certify_end();
   walk.collect();
   out.solve_time_s = detail::seconds_since(t0);
+  if (progress != nullptr) progress->finish();
   return out;
 }
 

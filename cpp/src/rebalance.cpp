@@ -341,14 +341,16 @@ void drift(const MatRef& weights, const MatRef& returns, int threads, double* ou
 namespace microalloc {
 
 void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Policy>& policies, const Costs& costs,
-              int threads, const BacktestOutput& out) {
+              int threads, const BacktestOutput& out, Progress* progress) {
   const Index T = prices.rows(), n = prices.cols();
   MICROALLOC_CHECK_SIZE(targets.size(), n, "targets");
   MICROALLOC_CHECK_SIZE(costs.proportional.size(), n, "costs");
   MICROALLOC_CHECK_SIZE(costs.impact.size(), n, "impact");
   const Index np = static_cast<Index>(policies.size());
   const RowMat target_row = targets.transpose();
-  detail::run_workers(np, threads, [&](auto take) {
+  constexpr Index kDays = 64;  // days between checkpoints
+  if (progress != nullptr) progress->set_total(np * T);
+  detail::run_workers(np, threads, progress, [&](auto take) {
     RowRebalancer rebalancer;
     BandEdges edges;
     Vec w(n), x(n);
@@ -364,6 +366,10 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
       w = targets;
       if (T > 0) values[0] = value;
       for (Index d = 1; d < T; ++d) {
+        if (progress != nullptr && d % kDays == 0) {
+          progress->add(kDays);
+          if (!progress->poll()) return;  // stopped: the outputs are discarded
+        }
         // Drift: the holdings are fixed between trades, the weights move with the prices.
         double growth = 0.0;
         for (Index i = 0; i < n; ++i) {
@@ -403,8 +409,10 @@ void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Pol
       out.turnover[p] = turnover;
       out.costs[p] = paid;
       if (out.log_kept) out.log_kept[p] = kept;
+      if (progress != nullptr) progress->add(T - (T - 1) / kDays * kDays);
     }
   });
+  if (progress != nullptr) progress->finish();
 }
 
 }  // namespace microalloc

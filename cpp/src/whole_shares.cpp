@@ -298,7 +298,7 @@ SharesResult best_lots(const SharesProblem& p, std::int64_t max_nodes) {
 }
 
 SharesBatchResult round_to_lots_batch(const MatRef& targets, const MatRef& lot_values, const VecRef& values,
-                                      const MatRef& cov, std::int64_t max_nodes, int threads) {
+                                      const MatRef& cov, std::int64_t max_nodes, int threads, Progress* progress) {
   const Index m = targets.rows(), n = targets.cols();
   detail::check_rows(lot_values, m, n, "lot_values", false);
   if (!(values.size() == 1 || values.size() == m)) throw std::invalid_argument("values: expected length 1 or m");
@@ -308,7 +308,8 @@ SharesBatchResult round_to_lots_batch(const MatRef& targets, const MatRef& lot_v
   out.objective = out.cash;
   out.lower_bound = out.cash;
   out.status.setConstant(m, static_cast<std::int32_t>(Status::InvalidInput));
-  detail::run_workers(m, threads, [&](auto take) {
+  if (progress != nullptr) progress->set_total(m);
+  detail::run_workers(m, threads, progress, [&](auto take) {
     for (Index i = take(); i >= 0; i = take()) {
       try {
         const SharesProblem p{targets.row(i).transpose(), detail::row_of(lot_values, i),
@@ -324,8 +325,10 @@ SharesBatchResult round_to_lots_batch(const MatRef& targets, const MatRef& lot_v
       } catch (...) {
         out.status[i] = static_cast<std::int32_t>(Status::NumericalError);
       }
+      if (progress != nullptr) progress->add(1);
     }
   });
+  if (progress != nullptr) progress->finish();
   return out;
 }
 

@@ -18,6 +18,7 @@ from . import _cli_backtest, _cli_bands, _cli_risk, _optimize_cli
 from ._cli_files import table as _table
 from .errors import InfeasibleError, MicroallocError
 from .datasets import load_industry_returns
+from ._progress import add_progress_flags
 from .rebalance import Policy
 from .risk import risk_budgeting, risk_contributions
 from .solvers import solve_mean_variance
@@ -239,10 +240,11 @@ def _policies(monthly: bool) -> dict[str, Policy]:
 
 
 def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: str | None = None,
-                end: str | None = None, periods_per_year: float | None = None) -> int:
+                end: str | None = None, periods_per_year: float | None = None, progress: str = "auto") -> int:
     """Buy-and-hold, calendar and band rebalancing of an equally weighted portfolio, side by side,
     with proportional costs, over the whole span and per decade (``microalloc backtest``'s code
-    path, on the shipped data or a prices CSV)."""
+    path, on the shipped data or a prices CSV). ``progress``: the bar's mode (auto, always,
+    never) for the whole span's backtest."""
     if prices_csv is None:
         data = load_industry_returns()
         growth = np.cumprod(1.0 + data.returns, axis=0)
@@ -258,7 +260,7 @@ def rebalancing(prices_csv: str | None = None, costs_bp: float = 10.0, start: st
     ppy, how = _cli_backtest.periods(dates, periods_per_year)
     n = len(names)
     _cli_backtest.side_by_side(dates, prices, np.full(n, 1.0 / n), _policies(ppy == 12.0), costs_bp, ppy,
-                               f"{source}, {how}", "an equally weighted portfolio")
+                               f"{source}, {how}", "an equally weighted portfolio", progress=progress)
     print(
         "\nA single history of a few assets: the differences between policies are of the order of tens of"
         "\nbasis points a year, change sign between periods, and are not a forecast."
@@ -439,6 +441,7 @@ def _run(argv: list[str] | None) -> int:
     p_reb.add_argument("--end", help="last date kept (YYYY or YYYY-MM-DD)")
     p_reb.add_argument("--periods-per-year", type=float, help="rows a year, to annualise (default: read off the "
                        "dates' spacing: 252 daily, 52 weekly, 12 monthly, ...)")
+    add_progress_flags(p_reb)
     p_funds = sub.add_parser("funds", help="alpha diversification: combine funds for the least tracking error")
     p_funds.add_argument("--prices", help="CSV of fund and benchmark prices (default: an assumed team of 12 funds)")
     p_funds.add_argument("--benchmark", help="the benchmark's column in --prices")
@@ -459,7 +462,7 @@ def _run(argv: list[str] | None) -> int:
         return demo(args.years)
     if args.command == "rebalancing":
         try:
-            return rebalancing(args.prices, args.costs_bp, args.start, args.end, args.periods_per_year)
+            return rebalancing(args.prices, args.costs_bp, args.start, args.end, args.periods_per_year, args.progress)
         except BrokenPipeError:
             raise
         except (OSError, ValueError) as exc:

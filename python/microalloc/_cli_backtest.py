@@ -11,6 +11,7 @@ import numpy as np
 from . import _cli_files as files
 from ._cli_files import table as _table
 from .errors import InputError
+from ._progress import add_progress_flags, progress_bar
 from .rebalance import Policy, backtest_rebalancing, infer_periods_per_year
 
 CALENDARS = ("daily", "weekly", "monthly", "quarterly", "annual")
@@ -39,10 +40,13 @@ def periods(dates: np.ndarray, given: float | None) -> tuple[float, str]:
 
 
 def side_by_side(dates: np.ndarray, prices: np.ndarray, targets: np.ndarray, pols: dict[str, Policy], costs_bp: float,
-                 ppy: float, source: str, what: str, out: str | None = None) -> None:
+                 ppy: float, source: str, what: str, out: str | None = None, progress: str = "auto") -> None:
     """Print the policies' table (and the per-decade one); ``out``: the summary's CSV, written
-    before the printout (which a reader may cut short)."""
-    res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy)
+    before the printout (which a reader may cut short); ``progress``: the bar's mode for the
+    whole span's backtest (auto, always, never)."""
+    with progress_bar("backtest", progress, unit="day") as bar:
+        res = backtest_rebalancing(prices, targets, pols, costs=costs_bp * 1e-4, dates=dates, periods_per_year=ppy,
+                                   progress=bar)
     if out:
         res.summary.rename_axis("policy").to_csv(out)
     final = np.asarray(res.values)[-1]
@@ -150,6 +154,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--start", help="first date kept (YYYY or YYYY-MM-DD)")
     p.add_argument("--end", help="last date kept (YYYY or YYYY-MM-DD)")
     p.add_argument("--out", metavar="CSV", help="write the summary, one row per policy")
+    add_progress_flags(p)
 
 
 def run(args: Any) -> int:
@@ -176,5 +181,5 @@ def _run(args: Any) -> int:
         targets, what = np.full(len(assets), 1.0 / len(assets)), "an equally weighted portfolio"
     ppy, how = periods(dates, args.periods_per_year)
     side_by_side(dates, levels, targets, pols, args.costs_bp, ppy, f"{len(assets)} assets from {args.file}, {how}",
-                 what, args.out)
+                 what, args.out, args.progress)
     return 0

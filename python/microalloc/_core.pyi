@@ -1,6 +1,7 @@
 """Type stubs of the compiled core (private; use the microalloc package)."""
 
 import enum
+from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn, SupportsIndex, SupportsInt
 
 import numpy as np
@@ -8,6 +9,10 @@ import numpy.typing as npt
 
 __version__: str
 ISA: str  # "baseline" or "x86-64-v3": the build loaded (set by _core.py, not the compiled module)
+
+# progress(done, total), called from the calling thread at most every 50 ms and at the end; an
+# exception it raises (or a pending signal: Ctrl-C) stops the run and is raised by the call.
+_Progress = Callable[[int, int], object]
 
 # The metaclass of pybind11 classes (pybind11_builtins.pybind11_type, not importable).
 class _Pybind11Type(type): ...
@@ -219,6 +224,7 @@ def solve_batch(
     buy: npt.NDArray[np.float64],
     sell: npt.NDArray[np.float64],
     turnover: npt.NDArray[np.float64],
+    progress: _Progress | None = None,
 ) -> BatchResult: ...
 def minimum_turnover(
     current: npt.NDArray[np.float64],
@@ -378,6 +384,7 @@ def backtest(
     proportional: npt.NDArray[np.float64],
     impact: npt.NDArray[np.float64],
     threads: int,
+    progress: _Progress | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.int64],
@@ -399,6 +406,7 @@ def efficient_frontier(
     max_points: int,
     stop_return: float = ...,
     stop_risk: float = ...,
+    progress: _Progress | None = None,
 ) -> dict[str, Any]: ...  # turning points and segment coefficients (see bind_frontier.cpp)
 
 # Covariance models (bind_covariance.cpp). FactorModel borrows its three arrays (C-contiguous
@@ -450,6 +458,7 @@ def round_to_lots_batch(
     cov: npt.NDArray[np.float64],
     max_nodes: int,
     threads: int,
+    progress: _Progress | None = None,
 ) -> tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],

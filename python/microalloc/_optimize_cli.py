@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import _cli_files as files
+from ._progress import add_progress_flags, progress_bar
 from .errors import InputError
 
 OBJECTIVES = ("min-variance", "max-sharpe", "risk-aversion", "target-return", "target-volatility", "erc")
@@ -48,6 +49,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="write the weights here (CSV: asset, weight)")
     p.add_argument("--report", metavar="FILE", help="write a report (.json: JSON, else Markdown)")
     p.add_argument("--plot", metavar="PNG", help="draw the frontier and the weights (needs matplotlib)")
+    add_progress_flags(p)
 
 
 def read_returns(args: Any) -> Any:
@@ -144,7 +146,8 @@ def solve(cov: Any, mu: Any, args: Any, given: Any) -> Any:
     if o == "risk-aversion":
         return ma.solve_mean_variance(cov, mu, risk_aversion=args.risk_aversion, **kw)
     if o == "max-sharpe":
-        return ma.max_sharpe(cov, mu, risk_free=args.risk_free, **kw)
+        with progress_bar("frontier", getattr(args, "progress", "auto")) as bar:
+            return ma.max_sharpe(cov, mu, risk_free=args.risk_free, progress=bar, **kw)
     if o == "target-return":
         return ma.min_risk(cov, mu, args.target, **kw)
     if o == "target-volatility":

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._progress import as_progress
 from ._validate import (
     EMPTY,
     _num,
@@ -265,6 +266,7 @@ def efficient_frontier(
     tol: float = 1e-9,
     max_points: int | None = None,
     check_psd: bool = True,
+    progress: Any = None,
 ) -> Frontier:
     """The whole efficient frontier by the critical line algorithm (parametric active set, C++).
 
@@ -276,12 +278,17 @@ def efficient_frontier(
     Ties (equal expected returns, duplicated assets) are broken by the lowest index; where the
     maximum-return portfolio is not unique, the path ends at the least risky of them. Equal
     expected returns everywhere give a frontier of one point.
+
+    ``progress(done, total)``, if given, is called at most every 50 ms and at the end, ``done``
+    out of ``total`` thousandths of the way in expected return from the start to the end; an
+    exception it raises stops the walk and propagates (as Ctrl-C does, with KeyboardInterrupt).
     """
+    progress = as_progress(progress)
     prob, rows = _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, check_psd)
     if max_points is not None:
         _positive_int(max_points, "max_points")
     # clipped so that the core's int arithmetic on it (4 * max_points) cannot overflow
-    return _path(prob, rows, max_points=int(min(max_points or 0, (2**31 - 1) // 4)))
+    return _path(prob, rows, max_points=int(min(max_points or 0, (2**31 - 1) // 4)), progress=progress)
 
 
 @dataclass(frozen=True)
@@ -312,18 +319,21 @@ def _prepare_with(cov, mu, lower, upper, budget, benchmark, constraints, tol, ch
     return p, rows
 
 
-def _path(p: _Problem, rows: Any, max_points: int = 0, *, whole: bool = False) -> Frontier:
+def _path(p: _Problem, rows: Any, max_points: int = 0, *, whole: bool = False, progress: Any = None) -> Frontier:
     """The frontier of a prepared problem: the core's walk, or with rows the rows' walk. ``whole``:
     the caller needs the whole path, so a covariance under which the rows' path is not unique
-    raises InputError naming ``cov`` instead of returning the path up to there."""
+    raises InputError naming ``cov`` instead of returning the path up to there. The rows' walk
+    reports its progress only at its end."""
     if rows is None:
-        return _run(p, max_points=max_points)
+        return _run(p, max_points=max_points, progress=progress)
     if rows.trading is not None:
         raise InputError("constraints", "the frontier takes bounds, a budget, group limits, linear rows and exposure "
                                         "limits; current weights and a turnover limit belong to solve_mean_variance")
     from ._frontier_rows import walk
 
     raw = walk(p, rows, max_points)
+    if progress is not None:
+        progress(1, 1)
     if raw["singular"] and (whole or not len(raw["tau"])):
         raise InputError("cov", "is singular where the constraints' rows bind, so the frontier under them is not "
                                 "unique; give a positive definite covariance (shrinkage, or a factor model with "
@@ -349,10 +359,11 @@ def _prepare(
     return _Problem(s, mu_a, lo, up, b, budget_f, tol_f, tuple(labels) if labels is not None else None)
 
 
-def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_risk: float = np.inf) -> Frontier:
+def _run(p: _Problem, *, max_points: int = 0, stop_return: float = np.inf, stop_risk: float = np.inf,
+         progress: Any = None) -> Frontier:
     """The core's path, optionally stopped at the first turning point past a target."""
     raw = _core.efficient_frontier(
-        p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk
+        p.cov, p.mu, p.lower, p.upper, p.benchmark, p.budget, p.tol, max_points, stop_return, stop_risk, progress
     )
     return _from_raw(p, raw)
 
@@ -430,16 +441,19 @@ def max_sharpe(
     constraints: Any = None,
     tol: float = 1e-9,
     check_psd: bool = True,
+    progress: Any = None,
 ) -> MaxSharpeResult:
     """Maximum Sharpe ratio over ``sum(w) = budget, lower <= w <= upper``, exactly.
 
     On each frontier segment the Sharpe ratio of ``w(tau) = alpha + tau beta`` is maximised in
     closed form (a linear equation in tau); the best segment wins. Raises InfeasibleError naming
     ``risk_free`` when no feasible portfolio has an expected return above the risk-free rate.
+    ``progress``: the frontier's walk's, as in :func:`efficient_frontier`.
     """
+    progress = as_progress(progress)
     rf = as_scalar(risk_free, "risk_free")
     p, rows = _prepare_with(cov, mu, lower, upper, budget, None, constraints, tol, check_psd)
-    fr = _path(p, rows, whole=True)
+    fr = _path(p, rows, whole=True, progress=progress)
     fr.raise_for_status()
     excess_top = fr.expected_return[-1] - rf * fr.budget
     if not fr.unbounded and not excess_top > 0:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._progress import as_progress
 from ._validate import (
     SCALE_HUGE,
     _as_float_array,
@@ -719,6 +720,7 @@ def backtest_rebalancing(
     dates: Any = None,
     periods_per_year: float | None = None,
     threads: int | None = None,
+    progress: Any = None,
 ) -> BacktestResult:
     """Simulate rebalancing policies side by side on the same prices.
 
@@ -747,7 +749,11 @@ def backtest_rebalancing(
         with weekends), weekly 52, monthly 12, quarterly 4, annual 1; without dates it must be
         given. The value used and its source are on the result (``periods_per_year``,
         ``periods_per_year_source``) and in the summary's ``periods_per_year`` column.
+    progress : callable, optional
+        ``progress(done, total)``: policy-days simulated out of P T, at most every 50 ms and at
+        the end. An exception it raises stops the backtest and propagates (as Ctrl-C does).
     """
+    progress = as_progress(progress)
     if isinstance(policies, dict):
         names, pols = list(policies), list(policies.values())
     elif isinstance(policies, (list, tuple)):
@@ -797,7 +803,7 @@ def backtest_rebalancing(
     ppy, ppy_source = _periods_per_year(periods_per_year, dates)
     values, rebalances, turnover, paid, kept = _core.backtest(
         p, t, kinds, check, absolute, relative, has_abs, has_rel, combine_max, actions,
-        min_trade, prop, imp, as_threads(threads),
+        min_trade, prop, imp, as_threads(threads), progress,
     )
     return _backtest_result(values.T, rebalances, turnover, paid, kept, p, t, names, dates, ppy, ppy_source)
 

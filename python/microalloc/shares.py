@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._progress import as_progress
 from ._validate import (
     _as_float_array, _entry, _num, align, as_scalar, as_threads, as_vector, asset_labels, labelled, require_entries,
 )
@@ -235,6 +236,7 @@ def whole_shares_batch(
     exact: bool = False,
     max_nodes: int = 2_000,
     threads: int | None = None,
+    progress: Any = None,
 ) -> SharesBatchResult:
     """Whole shares for many accounts over one universe of n assets, on C++ threads.
 
@@ -243,8 +245,10 @@ def whole_shares_batch(
     The local search by default; ``exact=True`` adds branch and bound per account (``max_nodes``
     each). A row with a bad entry (NaN, a negative target, a non-positive price or value) gets
     INVALID_INPUT and shares of -1, never an exception (also a row whose targets sum to more
-    than 1, or whose value buys more than 2^53 lots of an asset).
+    than 1, or whose value buys more than 2^53 lots of an asset). ``progress(done, total)``:
+    accounts done out of m, as in :func:`solve_mean_variance_batch`.
     """
+    progress = as_progress(progress)
     labels = asset_labels(cov, weights, prices, lot_sizes)
     w = _as_float_array(align(weights, labels, "weights"), "weights")
     if w.ndim != 2 or w.shape[1] == 0:
@@ -261,7 +265,7 @@ def whole_shares_batch(
     s = _dense_cov(cov, n)
     nodes_limit = _max_nodes(max_nodes) if exact else 0
     q, cash, objective, lower, status = _core.round_to_lots_batch(
-        w, np.ascontiguousarray(p * lots), vals, s, nodes_limit, as_threads(threads))
+        w, np.ascontiguousarray(p * lots), vals, s, nodes_limit, as_threads(threads), progress)
     q = np.asarray(q)
     shares = np.where(q >= 0, q * lots.astype(np.int64), -1)
     if labels is not None:

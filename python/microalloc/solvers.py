@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._progress import as_progress
 from ._validate import (
     EMPTY,
     _as_float_array,
@@ -319,6 +320,7 @@ def solve_mean_variance_batch(
     max_iter: int = 20000,
     check_psd: bool = True,
     threads: int | None = None,
+    progress: Any = None,
 ) -> MeanVarianceBatchResult:
     """Solve m mean-variance problems that share one covariance, on a pool of C++ threads.
 
@@ -351,6 +353,9 @@ def solve_mean_variance_batch(
         Worker threads; default: the machine's cores, or ``MICROALLOC_THREADS``, or one inside a
         Dask task (docs/scale-out.md); at most
         1024 (or the number of cores if larger): more is refused, not clipped.
+    progress : callable, optional
+        ``progress(done, total)``: problems solved out of m, at most every 50 ms and at the end.
+        An exception it raises stops the batch and propagates (as Ctrl-C does).
 
     Returns
     -------
@@ -361,6 +366,7 @@ def solve_mean_variance_batch(
         ``gap``, ``rel_gap`` and ``solve_time_s`` (m,).
     """
     _check_method(method)
+    progress = as_progress(progress)
     given = None if constraints is None else _constraints_or_keywords(constraints, lower, upper, budget)
     if given is not None:
         lower, upper, budget = given.lower, given.upper, given.budget
@@ -388,7 +394,7 @@ def solve_mean_variance_batch(
     current, buy, sell, limit = _batch_trading(given, m, n, labels, method)
     raw = _core.solve_batch(
         s, mu_a, lo, up, b, w0, ra, bud, m, tol_f, iters, METHODS.index(method), int(threads), a, row_lo, row_up,
-        current, buy, sell, limit,
+        current, buy, sell, limit, progress,
     )
     return _batch_result(raw, labels, problem_index, m, method, tol_f, int(threads), current, s, b)
 

@@ -12,6 +12,7 @@
 #include "microalloc/covariance_model.hpp"
 #include "microalloc/linear_rows.hpp"
 #include "microalloc/mean_variance.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
@@ -44,8 +45,9 @@ struct BatchResult {
 };
 
 /// Throws std::invalid_argument for inconsistent shapes (a caller error, not a bad row).
-/// `threads` <= 0 means std::thread::hardware_concurrency().
+/// `threads` <= 0 means std::thread::hardware_concurrency(). `progress` (may be null) counts rows;
+/// once it is stopped, the rows not started keep InvalidInput and the result is incomplete.
 BatchResult solve_batch(const BatchInput& input, const SolverSettings& settings, Method method,
-                        int threads);
+                        int threads, Progress* progress = nullptr);
 
 }  // namespace microalloc

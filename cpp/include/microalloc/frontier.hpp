@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
 
@@ -55,7 +56,11 @@ struct Frontier {
   const char* message = "";
 };
 
-/// Throws std::invalid_argument on inconsistent sizes.
-Frontier efficient_frontier(const FrontierProblem& problem, const FrontierSettings& settings);
+/// Throws std::invalid_argument on inconsistent sizes. `progress` (may be null) is polled at every
+/// turning point; its units are thousandths of the way in expected return from the start to the
+/// maximum-return end (turning points, out of the limit, when an infinite bound leaves no end).
+/// Once it is stopped, the walk ends with NumericalError ("interrupted") and the path is incomplete.
+Frontier efficient_frontier(const FrontierProblem& problem, const FrontierSettings& settings,
+                            Progress* progress = nullptr);
 
 }  // namespace microalloc

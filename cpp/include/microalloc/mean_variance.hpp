@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
 
@@ -41,6 +42,9 @@ struct SolverSettings {
   int stop_when_stable = 0;
   /// Active set: allow the crossover to the primal-dual active set (see active_set.cpp).
   bool crossover = true;
+  /// Active set: polled every 16 iterations (progress.hpp); once stopped, the solve ends as at the
+  /// iteration limit (MaxIter) and its result is discarded by the caller.
+  Progress* progress = nullptr;
 };
 
 struct SolveResult {

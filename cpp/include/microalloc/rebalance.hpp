@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc {
@@ -108,8 +109,9 @@ struct BacktestOutput {
 };
 
 /// Simulates every policy on the same prices (T x n, positive) from the targets (n, summing to
-/// 1), in parallel over the policies.
+/// 1), in parallel over the policies. `progress` (may be null) counts policy-days (total P T);
+/// once it is stopped, the outputs are incomplete.
 void backtest(const MatRef& prices, const VecRef& targets, const std::vector<Policy>& policies, const Costs& costs,
-              int threads, const BacktestOutput& out);
+              int threads, const BacktestOutput& out, Progress* progress = nullptr);
 
 }  // namespace microalloc

@@ -16,6 +16,7 @@
 /// proves the best lots or says it ran out of nodes.
 #include <cstdint>
 
+#include "microalloc/progress.hpp"
 #include "microalloc/status.hpp"
 #include "microalloc/types.hpp"
 
@@ -51,13 +52,15 @@ SharesResult best_lots(const SharesProblem& problem, std::int64_t max_nodes);
 
 /// Many accounts over one universe of n assets: targets m x n, lot values 1 x n or m x n, values
 /// (1 or m), one covariance (or none); the local search, or branch and bound when max_nodes > 0.
-/// A bad row gets InvalidInput and lots of -1, never an exception.
+/// A bad row gets InvalidInput and lots of -1, never an exception. `progress` (may be null)
+/// counts rows; once it is stopped, the rows not started keep InvalidInput.
 struct SharesBatchResult {
   Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> lots;
   Vec cash, objective, lower_bound;
   Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1> status;
 };
 SharesBatchResult round_to_lots_batch(const MatRef& targets, const MatRef& lot_values, const VecRef& values,
-                                      const MatRef& cov, std::int64_t max_nodes, int threads);
+                                      const MatRef& cov, std::int64_t max_nodes, int threads,
+                                      Progress* progress = nullptr);
 
 }  // namespace microalloc
