@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 import microalloc as ma
-import microalloc.skill
 from microalloc.result import Result
 
 rng = np.random.default_rng(11)
@@ -47,6 +46,8 @@ def _results() -> dict[str, Result]:
         "rebalance": ma.rebalance_trades(np.vstack([w, B]), B, absolute=0.02),
         "shares": ma.whole_shares(w, np.full(N, 50.0), 1e5),
         "shares_batch": ma.whole_shares_batch(np.vstack([w, B]), np.full(N, 50.0), [1e5, 2e5], exact=True),
+        "summary": ma.estimation.portfolio_summary(_F, w, benchmark=B, periods_per_year=12),
+        "transfer": ma.skill.transfer_coefficient(S, MU - MU.mean(), np.asarray(w) - B),
         "backtest": ma.backtest_rebalancing(np.cumprod(1 + _F, axis=0), B, [ma.Policy.buy_and_hold()],
                                             periods_per_year=12),
     }

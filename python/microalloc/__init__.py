@@ -26,7 +26,8 @@ from .rebalance import (
     rebalance_trades,
     weights_from_holdings,
 )
-from .result import MeanVarianceBatchResult, MeanVarianceResult
+from .result import MeanVarianceBatchResult, MeanVarianceResult, Result
+from . import estimation, skill  # numpy only; plot (matplotlib) and dask are imported by name
 from .status import Status
 from .risk import (
     MoneyRiskBudget,
@@ -44,6 +45,7 @@ __all__ = [
     "__version__",
     "CORE_ISA",
     "Status",
+    "Result",
     "Covariance",
     "FactorCovariance",
     "clear_covariance_cache",
@@ -90,6 +92,8 @@ __all__ = [
     "liquidity_bounds",
     "capacity",
     "load_industry_returns",
+    "estimation",
+    "skill",
     "errors",
     *errors.__all__,
 ]

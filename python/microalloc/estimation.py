@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._sealed import Sealed
+from .result import Result, timed
 from ._validate import _num, _row_entry, as_scalar, as_vector, is_pandas
 from .errors import InputError, ShapeError
 from .rebalance import _periods_per_year, _require_finite
@@ -100,7 +100,7 @@ def factor_covariance(returns: Any, n_factors: int, *, periods_per_year: float |
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class PortfolioSummary(Sealed):
+class PortfolioSummary(Result):
     """What :func:`portfolio_summary` returns. Benchmark-relative fields are None without a
     benchmark; ``active_share`` needs benchmark weights (not returns)."""
 
@@ -115,14 +115,14 @@ class PortfolioSummary(Sealed):
     periods_per_year_source: str
     periods: int
 
+    _figures = ("annual_return", "volatility", "sharpe", "max_drawdown", "tracking_error", "information_ratio",
+                "active_share", "periods_per_year", "periods")
+
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.__dict__.items() if isinstance(v, float))
-        return f"PortfolioSummary({shown})"
+        return {k: v for k, v in self.__dict__.items() if k != "solve_time_s"}
 
 
+@timed
 def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk_free: float = 0.0,
                       periods_per_year: float | None = None, dates: Any = None) -> PortfolioSummary:
     """The realised figures of a portfolio held at constant ``weights`` (rebalanced to them every
