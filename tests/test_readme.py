@@ -93,7 +93,9 @@ def _given() -> dict:
     )
 
 
-def test_the_python_examples_run_in_order(capsys):
+def test_the_python_examples_run_in_order(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # files the examples write (frontier.png) land here
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     ns = _given()
     ran = 0
     try:
@@ -113,6 +115,7 @@ def test_the_python_examples_run_in_order(capsys):
             client.close()
             cluster.close()
     assert ran >= 14
+    assert (tmp_path / "frontier.png").is_file()
     full = ns["full"]  # the Dask example's gathered batch
     assert full.is_optimal.all() and np.isfinite(np.asarray(full.weights)).all()
 
