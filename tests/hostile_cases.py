@@ -564,6 +564,7 @@ K_TIME = Kind("time", tuple(TIME_SERIES))
 K_POLICIES = Kind("policies", tuple(POLICIES))
 K_DATES = Kind("dates", tuple(DATES))
 K_MATRIX = Kind("matrix", tuple(MATRIX))
+K_PANEL = Kind("panel", tuple(MATRIX), "vec")  # (T, n): a row per period, a column per asset
 K_FACTOR_COV = Kind("factor_cov", tuple(FACTOR_COV))
 K_SPECIFIC = Kind("specific_var", tuple(SPECIFIC))
 
@@ -1029,6 +1030,50 @@ def check_covariance(res: Any, kw: dict, p: Problem) -> list[str]:
     return c.problems
 
 
+def check_finite_estimate(res: Any, kw: dict, p: Problem) -> list[str]:
+    """An estimate (returns, a mean, a number): finite."""
+    c = Checks()
+    c.finite("result", np.asarray(res, dtype=float))
+    return c.problems
+
+
+def check_covariance_estimate(res: Any, kw: dict, p: Problem) -> list[str]:
+    """A covariance estimate: finite, square (one row and column per column of the returns),
+    symmetric, with a nonnegative diagonal."""
+    c = Checks()
+    a = np.asarray(res, dtype=float)
+    c.finite("result", a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        c.fail(f"shape {a.shape}, not square")
+    elif not c.problems:
+        if not np.allclose(a, a.T, rtol=0, atol=1e-14 * max(np.abs(a).max(), 1e-300)):
+            c.fail("the covariance is not symmetric")
+        if (np.diag(a) < 0).any():
+            c.fail("a negative variance")
+    return c.problems
+
+
+def check_summary(res: Any, kw: dict, p: Problem) -> list[str]:
+    c = Checks()
+    for f in ("annual_return", "volatility", "max_drawdown", "tracking_error", "information_ratio", "active_share"):
+        v = getattr(res, f)
+        if v is not None:
+            c.finite(f, v, allow_nan_where=(f == "information_ratio" and res.tracking_error == 0))
+    c.finite("sharpe", res.sharpe, allow_nan_where=res.volatility == 0)
+    if not c.problems and not 0.0 <= res.max_drawdown <= 1.0:
+        c.fail(f"max_drawdown {res.max_drawdown!r} outside [0, 1]")
+    return c.problems
+
+
+def check_transfer(res: Any, kw: dict, p: Problem) -> list[str]:
+    c = Checks()
+    for f in ("transfer_coefficient", "information_ratio", "best_information_ratio", "tracking_error"):
+        c.finite(f, getattr(res, f))
+    if not c.problems and abs(res.transfer_coefficient) > 1 + 1e-9:
+        c.fail(f"|transfer coefficient| {res.transfer_coefficient!r} above 1 (it is a cosine)")
+    return c.problems
+
+
 def check_factor_model(res: Any, kw: dict, p: Problem) -> list[str]:
     """A FactorCovariance, formed: finite, symmetric, positive variances, positive semidefinite."""
     c = Checks()
@@ -1405,6 +1450,50 @@ SPECS: list[Spec] = [
         coupled=(_FEASIBILITY, {"weights", "prices", "value", "lot_sizes"}),
         # the ratio value / price is what must stay below 2^53 shares: either side may be named
         excuses={("prices", "*"): {"value"}, ("value", "*"): {"prices"}},
+    ),
+    Spec(
+        "estimation.returns_from_prices", _kw_call(ma.estimation.returns_from_prices),
+        lambda p: dict(prices=_prices(p)),
+        dict(prices=K_ROWS),
+        check_finite_estimate,
+    ),
+    *(
+        Spec(
+            f"estimation.{fn.__name__}", _kw_call(fn),
+            lambda p, extra=extra: dict(returns=p.rng.normal(0.005, 0.05, (36, p.n)), periods_per_year=12.0,
+                                        **extra),
+            dict(returns=K_PANEL, periods_per_year=K_REAL, **{k: K_REAL for k in extra}),
+            check_finite_estimate if fn is ma.estimation.mean_return else check_covariance_estimate,
+        )
+        for fn, extra in ((ma.estimation.mean_return, {}), (ma.estimation.sample_covariance, {}),
+                          (ma.estimation.ewma_covariance, {"halflife": 12.0}),
+                          (ma.estimation.ledoit_wolf_covariance, {}))
+    ),
+    Spec(
+        "estimation.factor_covariance", _kw_call(ma.estimation.factor_covariance),
+        lambda p: dict(returns=p.rng.normal(0.0, 0.05, (36, p.n)), n_factors=1, periods_per_year=12.0,
+                       specific_floor=1e-3),
+        dict(returns=K_PANEL, n_factors=K_INT, periods_per_year=K_REAL, specific_floor=K_REAL),
+        check_factor_model,
+    ),
+    Spec(
+        "estimation.portfolio_summary", _kw_call(ma.estimation.portfolio_summary),
+        lambda p: dict(returns=p.rng.normal(0.005, 0.05, (36, p.n)), weights=p.bench, benchmark=np.full(p.n, 1 / p.n),
+                       risk_free=0.01, periods_per_year=12.0),
+        dict(returns=K_PANEL, weights=K_VEC, benchmark=K_VEC, risk_free=K_REAL, periods_per_year=K_REAL),
+        check_summary,
+    ),
+    Spec(
+        "skill.transfer_coefficient", _kw_call(ma.skill.transfer_coefficient),
+        lambda p: dict(cov=p.cov, mu=p.mu - p.mu.mean(), active_weights=p.bench - 1 / p.n),
+        dict(cov=K_COV, mu=K_VEC, active_weights=K_VEC),
+        check_transfer,
+    ),
+    Spec(
+        "skill.fundamental_law", _kw_call(ma.skill.fundamental_law),
+        lambda p: dict(ic=0.05, breadth=500.0, transfer_coefficient=0.6),
+        dict(ic=K_REAL, breadth=K_REAL, transfer_coefficient=K_REAL),
+        check_finite_estimate,
     ),
     Spec(
         "Covariance", lambda kw: ma.Covariance(kw["cov"], check_psd=kw["check_psd"]),

@@ -94,8 +94,9 @@ returns_panels = st.integers(min_value=0, max_value=2**32 - 1).map(
 
 
 @settings(max_examples=40, deadline=None)
-@given(returns_panels, st.floats(min_value=0.05, max_value=20.0))
+@given(returns_panels, st.floats(min_value=0.05, max_value=5.0))
 def test_sharpe_is_unchanged_by_scaling_the_returns(r, c):
+    # (c at most 5: scaled returns below -100% are refused, as no simple return can be)
     w = np.array([0.5, 0.3, 0.2])
     a = portfolio_summary(r, w, periods_per_year=252)
     b = portfolio_summary(c * r, w, periods_per_year=252)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .result import Result, timed
-from ._validate import _num, _row_entry, as_scalar, as_vector, is_pandas
+from ._validate import SCALE_HUGE, SCALE_TINY, _as_float_array, _num, _row_entry, as_scalar, as_vector, asset_labels, is_pandas
 from .errors import InputError, ShapeError
 from .rebalance import _periods_per_year, _require_finite
 
@@ -30,12 +30,13 @@ def returns_from_prices(prices: Any, *, kind: str = "simple") -> Any:
     if kind not in ("simple", "log"):
         raise InputError("kind", f"expected 'simple' or 'log', got {kind!r}")
     p, labels, index = _panel(prices, "prices", min_rows=2)
-    if not (p > 0).all():
-        t, i = (int(v) for v in np.argwhere(~(p > 0))[0])
-        raise InputError("prices", f"{_row_entry(t, i, labels)} = {_num(p[t, i])}; prices must be > 0 "
-                                   "(returns, not prices? pass them to the estimators directly)")
+    if not (p >= SCALE_TINY).all():
+        t, i = (int(v) for v in np.argwhere(~(p >= SCALE_TINY))[0])
+        raise InputError("prices", f"{_row_entry(t, i, labels)} = {_num(p[t, i])}; prices must be > 0 (and at least "
+                                   f"{SCALE_TINY:.0e}: returns, not prices? pass them to the estimators directly)")
     ratio = p[1:] / p[:-1]
     r = np.log(ratio) if kind == "log" else ratio - 1.0
+    _require_scale(r, "prices", labels)  # a jump of 1e300 from one row to the next
     return _like(prices, r, labels, None if index is None else index[1:])
 
 
@@ -63,8 +64,12 @@ def ewma_covariance(returns: Any, *, halflife: float, periods_per_year: float | 
     r, labels, index = _panel(returns, "returns", min_rows=2)
     ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
     age = np.arange(r.shape[0] - 1, -1, -1, dtype=float)
-    w = np.exp2(-age / h)
+    with np.errstate(over="ignore"):
+        w = np.exp2(-age / h)
     w /= w.sum()
+    if not 1.0 - w @ w > 1e-12:  # all the weight on the last row: no spread to measure
+        raise InputError("halflife", f"{_num(h)} rows is too short: the weights fall on the last row alone "
+                                     f"(give at least about 0.1)")
     c = r - w @ r
     return _matrix(ppy * ((c * w[:, None]).T @ c) / (1.0 - w @ w), labels)
 
@@ -96,7 +101,10 @@ def factor_covariance(returns: Any, n_factors: int, *, periods_per_year: float |
         import pandas as pd
 
         x = pd.DataFrame(x, index=labels, columns=list(model.factors or range(model.k)))
-    return FactorCovariance(x, ppy * model.factor_cov, ppy * model.specific_var)
+    try:
+        return FactorCovariance(x, ppy * model.factor_cov, ppy * model.specific_var)
+    except InputError as exc:  # the per-period model was accepted: the annualising factor tipped it over
+        raise InputError("periods_per_year", f"{_num(ppy)} scales the model out of range ({exc})") from None
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -141,10 +149,15 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
         returns, benchmark = returns.drop(columns=benchmark), bench_r
     r, labels, index = _panel(returns, "returns", min_rows=2)
     t, n = r.shape
+    if (r < -1.0).any():
+        k, i = (int(v) for v in np.argwhere(r < -1.0)[0])
+        raise InputError("returns", f"{_row_entry(k, i, labels)} = {_num(r[k, i])}: a simple return below -100% "
+                                    "(log returns? prices? pass simple returns, see returns_from_prices)")
+    labels = labels if labels is not None else asset_labels(weights, benchmark if _by_asset(benchmark, n) else None)
     ppy, source = _periods_per_year(periods_per_year, _dates(index, dates))
     w = as_vector(weights, n, "weights", labels=labels)
     rf = as_scalar(risk_free, "risk_free")
-    rp = r @ w
+    rp = _returns_of(r, w, "weights")
     bw, rb = _benchmark(benchmark, r, labels, index)
     ann = ppy * float(rp.mean())
     vol = float(np.sqrt(ppy) * rp.std(ddof=1))
@@ -157,11 +170,31 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
     if bw is not None:
         from .risk import active_share
 
+        ws, bs = float(w.sum()), float(bw.sum())
+        if abs(bs - ws) > 1e-6 * max(1.0, abs(ws)):  # the tolerance of active_share
+            name = "weights" if abs(ws - 1.0) > abs(bs - 1.0) else "benchmark"  # the total further from 1
+            raise InputError(name, f"the weights sum to {_num(ws)}, the benchmark to {_num(bs)}: the active share "
+                                   "compares portfolios of the same total")
         share = active_share(w, bw)
     return PortfolioSummary(
         annual_return=ann, volatility=vol, sharpe=(ann - rf) / vol if vol > 0 else float("nan"),
         max_drawdown=float(1.0 - (value / np.maximum.accumulate(value)).min()), tracking_error=te,
         information_ratio=ir, active_share=share, periods_per_year=ppy, periods_per_year_source=source, periods=t)
+
+
+def _returns_of(r: np.ndarray, w: np.ndarray, name: str) -> np.ndarray:
+    """R w, refused (naming the weights) when it leaves the range the figures can square and sum."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        rp = r @ w
+    if not np.isfinite(rp).all() or (np.abs(rp) > np.sqrt(SCALE_HUGE / max(len(rp), 1))).any():
+        raise InputError(name, f"max |weight| = {_num(np.abs(w).max())}: the portfolio's returns R w leave the range "
+                               "whose squares and sums stay finite (rescale the weights)")
+    return rp
+
+
+def _by_asset(benchmark: Any, n: int) -> bool:
+    """A labelled benchmark of weights (not of returns on the dates): it may give the assets' labels."""
+    return is_pandas(benchmark) and getattr(benchmark, "ndim", 0) == 1 and len(benchmark) == n
 
 
 def _benchmark(benchmark: Any, r: np.ndarray, labels: Any, index: Any) -> tuple[Any, Any]:
@@ -173,17 +206,21 @@ def _benchmark(benchmark: Any, r: np.ndarray, labels: Any, index: Any) -> tuple[
         if index is not None and len(benchmark) == t and benchmark.index.isin(index).all():  # on the dates
             rb = np.asarray(benchmark.reindex(index), dtype=float)
             _require_finite(rb, "benchmark")
+            _require_scale(rb[:, None], "benchmark", None)
             return None, rb
         bw = as_vector(benchmark, n, "benchmark", labels=labels)
-        return bw, r @ bw
-    a = np.asarray(benchmark, dtype=float)
+        return bw, _returns_of(r, bw, "benchmark")
+    a = _as_float_array(benchmark, "benchmark")
     if a.ndim != 1 or a.shape[0] not in (t, n):
         raise ShapeError("benchmark", f"expected {n} weights or {t} returns, got shape {a.shape}")
     if t == n:
         raise InputError("benchmark", f"{n} values for {n} assets and {t} periods: weights or returns? pass a "
                                       "pandas Series labelled by the assets (weights) or by the dates (returns)")
     _require_finite(a, "benchmark")
-    return (a, r @ a) if a.shape[0] == n else (None, a)
+    if a.shape[0] == n:
+        return a, _returns_of(r, a, "benchmark")
+    _require_scale(a[:, None], "benchmark", None)
+    return None, a
 
 
 # -- inputs and outputs ---------------------------------------------------------------------------
@@ -191,16 +228,25 @@ def _panel(x: Any, name: str, min_rows: int = 1) -> tuple[np.ndarray, list[Any] 
     """(T, n) float64 data, the assets' labels and the rows' index (pandas) or None."""
     labels = list(x.columns) if hasattr(x, "columns") else None
     index = x.index if hasattr(x, "columns") else None
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(name, f"cannot be read as numbers ({exc})") from None
+    a = _as_float_array(x, name)  # ragged, complex, strings and objects are refused here
     if a.ndim != 2 or a.shape[1] == 0:
         raise ShapeError(name, f"expected (T, n) with dates as rows and assets as columns, got {a.shape}")
     if a.shape[0] < min_rows:
         raise ShapeError(name, f"needs at least {min_rows} rows, got {a.shape[0]}")
     _require_finite(a, name, labels)
+    _require_scale(a, name, labels)
     return a, labels, index
+
+
+def _require_scale(a: np.ndarray, name: str, labels: Any) -> None:
+    """Entries small enough that T times a square stays finite (a covariance's sums), so that no
+    estimate overflows: |x| <= sqrt(1e300 / T)."""
+    limit = np.sqrt(SCALE_HUGE / max(a.shape[0], 1))
+    big = np.abs(a) > limit
+    if big.any():
+        t, i = (int(v) for v in np.argwhere(big)[0])
+        raise InputError(name, f"{_row_entry(t, i, labels)} = {_num(a[t, i])} is beyond {limit:.3g}: the sums of "
+                               "squares over the rows would overflow (rescale the data)")
 
 
 def _dates(index: Any, dates: Any) -> Any:

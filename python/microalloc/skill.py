@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from .result import Result, timed
-from ._validate import as_scalar, as_vector, asset_labels
-from .covariance import Covariance, FactorCovariance
+from ._validate import as_scalar, as_vector, asset_labels, check_scales
+from .covariance import FactorCovariance, as_covariance
 from .errors import InputError
 
 __all__ = ["Transfer", "fundamental_law", "transfer_coefficient"]
@@ -54,23 +54,23 @@ class Transfer(Result):
 
 @timed
 def transfer_coefficient(cov: Any, mu: Any, active_weights: Any) -> Transfer:
-    """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov (an array, a
-    Covariance or a FactorCovariance, whose inverse is applied by the Woodbury identity). cov must
-    be positive definite: S^-1 alpha is the forecasts' optimum."""
+    """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov
+    (an array, a Covariance or a FactorCovariance, whose inverse is applied by the Woodbury
+    identity). cov must be positive definite: S^-1 mu is the forecasts' optimum."""
     labels = asset_labels(cov, mu, active_weights)
-    if isinstance(cov, FactorCovariance):
-        n, product = cov.n, (lambda v: cov @ v)
-    else:
-        s = np.asarray(cov.matrix if isinstance(cov, Covariance) else cov, dtype=float)
-        if s.ndim != 2 or s.shape[0] != s.shape[1] or not np.isfinite(s).all():
-            raise InputError("cov", f"expected a finite square matrix, got shape {s.shape}")
-        n, product = s.shape[0], (lambda v: s @ v)
-        cov = s
+    s, report = as_covariance(cov, check_psd=True)  # square, symmetric, PSD, finite: or an InputError naming cov
+    n = s.shape[0]
     mu_v = as_vector(mu, n, "mu", labels=labels)
     a = as_vector(active_weights, n, "active_weights", labels=labels)
-    s_inv_mu = _solve(cov, mu_v)
-    best2 = float(mu_v @ s_inv_mu)
-    te2 = float(a @ product(a))
+    check_scales(report, n, budget=1.0, mu=mu_v)
+    dense = cov if isinstance(cov, FactorCovariance) else np.asarray(s, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        best2 = float(mu_v @ _solve(dense, mu_v))
+        te2 = float(a @ (s @ a))
+    if not np.isfinite(best2):
+        raise InputError("mu", f"mu' S^-1 mu = {best2}: mu is too large for the covariance (rescale one of them)")
+    if not np.isfinite(te2):
+        raise InputError("active_weights", f"a'Sa = {te2}: the active weights are too large (rescale them)")
     if not best2 > 0:
         raise InputError("mu", "mu' S^-1 mu is 0: the forecasts carry no information")
     if not te2 > 0:
