@@ -20,7 +20,6 @@ def require_matplotlib() -> None:
 
 def report(args: Any, res: Any, r: Any, w: Any, facts: dict[str, Any]) -> dict[str, Any]:
     """The report's content: the solve, the estimates, the data, and the in-sample summary."""
-    from ._optimize_cli import certificate
     from .estimation import portfolio_summary
 
     status, cert_name, cert = certificate(res)
@@ -106,3 +105,13 @@ def plot(path: str, args: Any, cov: Any, mu: Any, w: Any, res: Any, given: Any) 
 
 
 __all__ = ["markdown", "plot", "report", "require_matplotlib", "write_report"]
+
+
+def certificate(res: Any) -> tuple[str, str, float]:
+    """(status, what certifies it, its value): max_sharpe's is its frontier's, risk budgeting's
+    the largest budget error."""
+    if hasattr(res, "frontier"):
+        return str(res.frontier.status), "max relative gap", float(res.frontier.max_rel_gap)
+    if hasattr(res, "max_budget_error"):
+        return str(res.status), "max budget error", float(res.max_budget_error)
+    return str(res.status), "relative gap", float(res.rel_gap)

@@ -155,16 +155,6 @@ def solve(cov: Any, mu: Any, args: Any, given: Any) -> Any:
     return ma.risk_budgeting(cov, upper=None if args.cap >= 1.0 else args.cap)
 
 
-def certificate(res: Any) -> tuple[str, str, float]:
-    """(status, what certifies it, its value): max_sharpe's is its frontier's, risk budgeting's
-    the largest budget error."""
-    if hasattr(res, "frontier"):
-        return str(res.frontier.status), "max relative gap", float(res.frontier.max_rel_gap)
-    if hasattr(res, "max_budget_error"):
-        return str(res.status), "max budget error", float(res.max_budget_error)
-    return str(res.status), "relative gap", float(res.rel_gap)
-
-
 def run(args: Any) -> int:
     return files.guarded("optimize", _run, args)
 
@@ -185,7 +175,7 @@ def _run(args: Any) -> int:
     given, described = constraints(args, assets)
     cov, mu = estimate(r, args)
     res = solve(cov, mu, args, given)
-    status, _, _ = certificate(res)
+    status, _, _ = _cli_report.certificate(res)
     w = pd.Series(np.asarray(res.weights, dtype=float), index=assets, name="weight")
     ret, vol = float(w.to_numpy() @ mu.to_numpy()), float(np.sqrt(w.to_numpy() @ (cov @ w.to_numpy())))
     # the files first: a reader that closes stdout early (| head) must not cost them
