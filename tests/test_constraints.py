@@ -195,11 +195,21 @@ def test_bad_constraints_are_named(make, argument, kind):
     assert e.value.argument == argument
 
 
+def test_keywords_fill_what_the_constraints_leave_at_their_defaults():
+    s = np.diag([0.04, 0.05, 0.06])
+    groups = ["a", "a", "b"]
+    merged = ma.solve_mean_variance(s, upper=0.5, constraints=ma.Constraints(groups=groups, group_upper={"a": 0.6}))
+    alone = ma.solve_mean_variance(s, constraints=ma.Constraints(upper=0.5, groups=groups, group_upper={"a": 0.6}))
+    np.testing.assert_array_equal(merged.weights, alone.weights)
+    w = np.asarray(merged.weights)
+    assert w.max() <= 0.5 + 1e-12 and w[:2].sum() <= 0.6 + 1e-12
+    with pytest.raises(ma.InputError, match="given both") as e:  # one bound given both ways
+        ma.solve_mean_variance(s, upper=0.5, constraints=ma.Constraints(upper=0.6))
+    assert e.value.argument == "upper"
+
+
 def test_constraints_and_keywords_are_not_mixed():
     s = np.diag([0.04, 0.05, 0.06])
-    with pytest.raises(ma.InputError) as e:
-        ma.solve_mean_variance(s, upper=0.5, constraints=ma.Constraints())
-    assert e.value.argument == "constraints"
     with pytest.raises(ma.InputError) as e:
         ma.solve_mean_variance(s, constraints={"upper": 0.5})
     assert e.value.argument == "constraints"

@@ -5,6 +5,7 @@ risk-free rate and the tangency, bar heights), never pixels. No global pyplot st
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -245,3 +246,22 @@ def test_band_map_shows_the_accounts_of_largest_drift_by_label():
     with pytest.raises(ma.InputError) as e:
         plot.band_map(w, t, absolute=0.03, max_accounts=0)
     assert e.value.argument == "max_accounts"
+
+
+def test_the_frontier_plot_aligns_labels_and_refuses_data_not_its_own():
+    data = ma.load_industry_returns()
+    r = data.returns[-120:]
+    names = list(data.names)
+    s = pd.DataFrame(np.cov(r, rowvar=False) * 12, index=names, columns=names)
+    mu = pd.Series(r.mean(axis=0) * 12, index=names)
+    front = ma.efficient_frontier(s, mu)
+    shuffled = mu.sample(frac=1.0, random_state=0)
+    ax = plot.frontier(front, s.loc[shuffled.index, shuffled.index], shuffled, points=20)
+    ref = plot.frontier(front, s, mu, points=20)
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), ref.lines[0].get_xydata(), rtol=1e-12)
+    with pytest.raises(ma.InputError) as e:  # the same values in another order, unlabelled
+        plot.frontier(front, s.to_numpy(), shuffled.to_numpy())
+    assert e.value.argument == "mu"
+    with pytest.raises(ma.InputError) as e:
+        plot.frontier(front, 2 * s, mu)
+    assert e.value.argument == "cov"

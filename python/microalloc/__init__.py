@@ -97,3 +97,12 @@ __all__ = [
     "errors",
     *errors.__all__,
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The optional submodules (their extras' dependencies) load on first use: ``ma.plot``."""
+    if name in ("plot", "dask", "holdings"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'microalloc' has no attribute {name!r}")

@@ -82,14 +82,14 @@ def returns_of(table: Any, is_returns: bool, what: str = "FILE") -> Any:
     """Returns from a table of prices (the default) or of returns (``is_returns``); rows with an
     empty cell are dropped. A table that looks like the other kind is refused, saying which flag
     to pass."""
-    from .estimation import returns_from_prices
+    from .estimation import looks_like_prices, returns_from_prices
 
     table = table.dropna()
     values = table.to_numpy()
     if len(table) < 3:
         raise InputError(what, f"{len(table)} complete rows (no empty cell): at least 3 are needed")
     if is_returns:
-        if (values > 0).all() and np.median(values) > 1.0:
+        if looks_like_prices(values):
             fix = "drop --returns" if what == "FILE" else "give the file with --prices instead of --returns"
             raise InputError(what, f"looks like prices (every value positive, median {np.median(values):.4g}), not "
                                    f"returns: {fix}")

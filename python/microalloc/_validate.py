@@ -8,6 +8,8 @@ the memory order differ), so it crosses into C++ without another copy. Each fail
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import functools
 import math
 import os
@@ -192,6 +194,8 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
         return x  # the common case, without further checks
     if is_pandas(x):
         x = x.to_numpy()
+    if isinstance(x, Mapping):  # the order of a dict's values is no asset order
+        raise InputError(name, "got a dict: pass pandas.Series(d) to give values by label (aligned to the assets)")
     try:
         a = np.asarray(x)
     except Exception as exc:  # ragged lists and the like

@@ -213,7 +213,7 @@ def active_portfolio(
     if finite_status(res.status, a, te, share, res.volatility) != res.status:  # the final guard
         res = replace(res, status=Status.NUMERICAL_ERROR, message="a number of the result is not finite")
     return ActivePortfolio(
-        weights=lab(w), active_weights=lab(w - p.benchmark), active_return=a, tracking_error=te,
+        weights=lab(w, "weight"), active_weights=lab(w - p.benchmark, "active_weight"), active_return=a, tracking_error=te,
         information_ratio=a / te if te > 0 else float("nan"), active_share=share,
         volatility=res.volatility, risk_report=report, lower=p.lower, upper=p.upper, target=res,
     )
@@ -256,10 +256,10 @@ def _active_share(w: np.ndarray, b: np.ndarray) -> float:
 
 def _labeller(labels: Any):
     if labels is None:
-        return lambda v: v
+        return lambda v, name=None: v
     import pandas as pd
 
-    return lambda v: pd.Series(v, index=list(labels))
+    return lambda v, name=None: pd.Series(v, index=list(labels), name=name)
 
 
 @dataclass(frozen=True, repr=False)
@@ -467,7 +467,7 @@ def _combination(p: Any, w: np.ndarray, status: Status, rel_gap: float, target: 
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(te_c > 0, w * sw / (te_c * te_c), np.nan)
     return FundCombination(
-        weights=lab(w), active_return=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
+        weights=lab(w, "weight"), active_return=a, tracking_error=te_c, information_ratio=a / te_c if te_c > 0 else float("nan"),
         fund_tracking_error=lab(fund_te), fund_information_ratio=lab(p.mu / fund_te), average_tracking_error=avg,
         diversification=avg / te_c if te_c > 0 else float("inf"), percent_risk=lab(pct), status=status,
         rel_gap=float(rel_gap), target=target,

@@ -161,7 +161,13 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
     bw, rb = _benchmark(benchmark, r, labels, index)
     ann = ppy * float(rp.mean())
     vol = float(np.sqrt(ppy) * rp.std(ddof=1))
-    value = np.cumprod(np.r_[1.0, 1.0 + rp])
+    if (rp < -1.0).any():
+        k = int(np.flatnonzero(rp < -1.0)[0])
+        raise InputError("weights", f"the portfolio's return in row {k} is {_num(rp[k])}: below -100% (it loses more "
+                                    "than its value), which the summary's value path cannot hold")
+    # the value path in logs (it may outgrow float64 over a long history; a drawdown is a ratio)
+    with np.errstate(divide="ignore"):
+        log_value = np.cumsum(np.r_[0.0, np.log1p(rp)])
     te = ir = share = None
     if rb is not None:
         active = rp - rb
@@ -178,7 +184,7 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
         share = active_share(w, bw)
     return PortfolioSummary(
         annual_return=ann, volatility=vol, sharpe=(ann - rf) / vol if vol > 0 else float("nan"),
-        max_drawdown=float(1.0 - (value / np.maximum.accumulate(value)).min()), tracking_error=te,
+        max_drawdown=float(1.0 - np.exp(log_value - np.maximum.accumulate(log_value)).min()), tracking_error=te,
         information_ratio=ir, active_share=share, periods_per_year=ppy, periods_per_year_source=source, periods=t)
 
 
@@ -235,7 +241,16 @@ def _panel(x: Any, name: str, min_rows: int = 1) -> tuple[np.ndarray, list[Any] 
         raise ShapeError(name, f"needs at least {min_rows} rows, got {a.shape[0]}")
     _require_finite(a, name, labels)
     _require_scale(a, name, labels)
+    if name == "returns" and looks_like_prices(a):
+        raise InputError(name, f"looks like prices (every value positive, median {_num(np.median(a))}), not returns: "
+                               "pass returns_from_prices(prices)")
     return a, labels, index
+
+
+def looks_like_prices(values: np.ndarray) -> bool:
+    """The one rule that tells prices from returns: every value positive with a median above 1
+    (a return of more than 100% a period), which returns never have and price levels do."""
+    return bool(values.size) and bool((values > 0).all()) and float(np.median(values)) > 1.0
 
 
 def _require_scale(a: np.ndarray, name: str, labels: Any) -> None:

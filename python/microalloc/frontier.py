@@ -160,7 +160,7 @@ class Frontier(Result):
             return w
         import pandas as pd
 
-        return pd.Series(w, index=self.labels)
+        return pd.Series(w, index=self.labels, name="weight")
 
     # The at_* methods take one number each (an array raises InputError naming the parameter):
     # one portfolio per call; loop, or use :meth:`path` for plotting.

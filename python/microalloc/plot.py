@@ -37,8 +37,7 @@ def frontier(front: Any, cov: Any, mu: Any, *, ax: Any = None, assets: bool = Tr
     if points < 2:
         raise InputError("points", f"expected at least 2, got {points}")
     er, vols, budget = front.expected_return, front.volatility, front.budget  # the fields read
-    s = np.asarray(getattr(cov, "matrix", cov), dtype=float)
-    m = np.asarray(mu, dtype=float)
+    s, m = _frontier_data(front, cov, mu)
     targets = np.linspace(er[0], er[-1], points)
     w = np.array([np.asarray(front.at_return(t), dtype=float) for t in targets])
     vol = np.sqrt(np.einsum("ij,jk,ik->i", w, s, w))
@@ -56,6 +55,34 @@ def frontier(front: Any, cov: Any, mu: Any, *, ax: Any = None, assets: bool = Tr
     ax.set_title("efficient frontier")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def _frontier_data(front: Any, cov: Any, mu: Any) -> tuple[np.ndarray, np.ndarray]:
+    """cov and mu as arrays in the frontier's asset order (labelled ones aligned by label, as
+    everywhere), checked to be the frontier's own: its turning points' returns and volatilities
+    recomputed from them. A plot of other data would draw a curve that is no frontier of them."""
+    from ._validate import align
+
+    labels = front.labels
+    if hasattr(cov, "matrix"):  # a Covariance: its own order (checked below)
+        s = np.asarray(cov.matrix, dtype=float)
+    else:
+        s = np.asarray(align(align(cov, labels, "cov"), labels, "cov", axis="rows"), dtype=float)
+    m = np.asarray(align(mu, labels, "mu"), dtype=float)
+    w = np.asarray(front._w, dtype=float)
+    n = w.shape[1]
+    if s.shape != (n, n):
+        raise ShapeError("cov", f"expected ({n}, {n}) for the frontier's {n} assets, got {s.shape}")
+    if m.shape != (n,):
+        raise ShapeError("mu", f"expected ({n},) for the frontier's {n} assets, got {m.shape}")
+    scale = float(np.abs(w).sum(axis=1).max())
+    if not np.allclose(w @ m, front.expected_return, rtol=1e-8, atol=1e-12 * np.abs(m).max() * scale):
+        raise InputError("mu", "is not the frontier's: its turning points' expected returns differ (another mu, or "
+                               "the same values in another order)")
+    vol = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", w, s, w), 0.0))
+    if not np.allclose(vol, front.volatility, rtol=1e-6, atol=1e-9 * np.sqrt(np.abs(np.diag(s)).max()) * scale):
+        raise InputError("cov", "is not the frontier's: its turning points' volatilities differ")
+    return s, m
 
 
 def _capital_market_line(ax: Any, tangency: Any, risk_free: float, right: float) -> None:

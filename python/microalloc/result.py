@@ -45,7 +45,8 @@ class Result(Sealed):
         Returns the result when every status is OPTIMAL, else raises
         :class:`~microalloc.errors.SolverError` saying which and why.
     ``solve_time_s``
-        Seconds spent computing it (in the compiled core for solves).
+        Seconds spent computing it: for solves, the compiled solver alone (the checks of the
+        inputs, which a call also pays, are excluded; time the call for its wall time).
     ``to_series()`` / ``to_frame()``
         The figures as a pandas Series; the vectors as a DataFrame, labelled as the inputs were.
     """
@@ -98,7 +99,8 @@ class Result(Sealed):
         return items
 
     def to_series(self) -> Any:
-        """The figures (status, risk, return, gaps, time, ...) as a pandas Series named by the class."""
+        """The figures (status, risk, return, gaps, time, ...) as a pandas Series named by the class
+        (the weights are ``.weights``, a Series already when the inputs were labelled)."""
         pd = _pandas("to_series")
         return pd.Series(dict(self._figure_items()), name=type(self).__name__, dtype=object)
 

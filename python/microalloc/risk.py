@@ -474,25 +474,25 @@ def risk_budgeting(
     else:
         raw, status_override = _bounded_risk_budgeting(cov, s, b, lower, upper, labels, tol_f, sweeps)
 
-    def lab(v: np.ndarray) -> Any:
+    def lab(v: np.ndarray, name: str) -> Any:
         if labels is None:
             return np.array(v)
         import pandas as pd
 
-        return pd.Series(np.array(v), index=labels)
+        return pd.Series(np.array(v), index=labels, name=name)
 
     result = RiskBudgetingResult(
-        weights=lab(raw.weights),
+        weights=lab(raw.weights, "weight"),
         status=status_override or from_core(raw.status),
         iterations=raw.iterations,
         newton_steps=raw.newton_steps,
-        risk_contributions=lab(raw.risk_contributions),
+        risk_contributions=lab(raw.risk_contributions, "risk_contribution"),
         max_budget_error=raw.max_budget_error,
         volatility=raw.volatility,
         solve_time_s=raw.solve_time_s,
         kkt_residual=raw.kkt_residual,
         budget_shift=raw.budget_shift,
-        active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8)),
+        active_bounds=lab(np.asarray(raw.bound_state, dtype=np.int8), "active_bound"),
     )
     return result.raise_for_status() if raise_on_failure else result
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 import numpy as np
@@ -48,14 +50,25 @@ def _check_method(method: Any) -> None:
 
 
 def _constraints_or_keywords(constraints: Any, lower: Any, upper: Any, budget: Any) -> Constraints:
-    """The call's constraints: the object given, or one made of the keywords (not both)."""
+    """The call's constraints: the object given, with the bounds and budget given as keywords
+    merged in where the object leaves them at their defaults; one given both ways is refused."""
     if constraints is None:
         return Constraints(lower, upper, budget)
     if not isinstance(constraints, Constraints):
         raise InputError("constraints", f"expected a microalloc.Constraints, got {type(constraints).__name__}")
-    if not (_is_default(lower, 0.0) and _is_default(upper, 1.0) and _is_default(budget, 1.0)):
-        raise InputError("constraints", "give lower, upper and budget either as keywords or in constraints, not both")
-    return constraints
+    keywords = {k: v for k, v, d in (("lower", lower, 0.0), ("upper", upper, 1.0), ("budget", budget, 1.0))
+                if not _is_default(v, d)}
+    if not keywords:
+        return constraints
+    for name in keywords:
+        if not _is_default(getattr(constraints, name), 0.0 if name == "lower" else 1.0):
+            raise InputError(name, f"given both as a keyword and in constraints ({name}="
+                                   f"{_describe(getattr(constraints, name))}): give it once")
+    merged = copy.copy(constraints)
+    merged.lower = keywords.get("lower", constraints.lower)
+    merged.upper = keywords.get("upper", constraints.upper)
+    merged.budget = as_scalar(keywords.get("budget", constraints.budget), "budget")
+    return merged
 
 
 def _is_default(x: Any, value: float) -> bool:
