@@ -21,7 +21,7 @@ Peak memory: a few float64 copies of the table's numeric columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .result import Result, timed
 from ._validate import _label_text, _nums, _num
 from .errors import InputError, MicroallocError
 from .rebalance import rebalance_trades, self_financing_off
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["HoldingsRebalance", "rebalance_holdings"]
 
@@ -70,7 +73,7 @@ class HoldingsRebalance(Result):
         first = bad.iloc[0]
         return f"{len(bad)} of {len(self.status)} accounts refused; first: {first['account']!r}: {first['message']}"
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The status table: one row per account."""
         return self.status.copy()
 
@@ -85,8 +88,8 @@ class HoldingsRebalance(Result):
 
 @timed
 def rebalance_holdings(
-    holdings: Any,
-    targets: Any = None,
+    holdings: pd.DataFrame,
+    targets: pd.DataFrame | None = None,
     *,
     absolute: float | None = None,
     relative: float | None = None,

@@ -15,7 +15,7 @@ import html
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ._deprecated import renamed_attribute
 from .errors import SolverError
 from .status import Status, finite_status, from_core, status_names
 from ._sealed import Sealed
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Result", "MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
@@ -97,7 +100,7 @@ class Result(Sealed):
                 items.append((name, v.value if isinstance(v, Status) else v))
         return items
 
-    def to_series(self) -> Any:
+    def to_series(self) -> pd.Series:
         """The figures (status, risk, return, gaps, time, ...) as a pandas Series named by the class."""
         pd = _pandas("to_series")
         return pd.Series(dict(self._figure_items()), name=type(self).__name__, dtype=object)
@@ -105,7 +108,7 @@ class Result(Sealed):
     def _column_items(self) -> list[tuple[str, Any]]:
         return [(col, v) for col, attr in self._columns if (v := self._value(attr)) is not None]
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The vectors as a DataFrame: one row per asset (or problem, turning point, account), a
         column per quantity, indexed by the input's labels (else 0..n-1). Matrices (one row per
         problem and a column per asset) come out long, indexed by (row, asset)."""
@@ -385,7 +388,7 @@ class MeanVarianceBatchResult(Result):
             )
         return self
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per problem (indexed as the weights' rows): status, objective, risk, gaps, time."""
         frame = super().to_frame()
         if hasattr(self.weights, "index"):

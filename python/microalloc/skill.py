@@ -24,6 +24,7 @@ from .result import Result, timed
 from ._validate import as_scalar, as_vector, asset_labels
 from .covariance import Covariance, FactorCovariance
 from .errors import InputError
+from ._typing import Vector, CovarianceLike
 
 __all__ = ["Transfer", "fundamental_law", "transfer_coefficient"]
 
@@ -53,7 +54,7 @@ class Transfer(Result):
 
 
 @timed
-def transfer_coefficient(cov: Any, mu: Any, active_weights: Any) -> Transfer:
+def transfer_coefficient(cov: CovarianceLike, mu: Vector, active_weights: Vector) -> Transfer:
     """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov (an array, a
     Covariance or a FactorCovariance, whose inverse is applied by the Woodbury identity). cov must
     be positive definite: S^-1 alpha is the forecasts' optimum."""
