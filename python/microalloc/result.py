@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Result", "MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound="Result")
 
 #: rows of a vector an HTML table shows (the rest are elided)
 _HTML_ROWS = 12
@@ -77,7 +78,7 @@ class Result(Sealed):
         """What a failed status means, for raise_for_status."""
         return str(getattr(self, "message", "") or "")
 
-    def raise_for_status(self: Any) -> Any:
+    def raise_for_status(self: R) -> R:
         """Return self when OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
         if not np.all(self.is_optimal):
             why = self._why()
