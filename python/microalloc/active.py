@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -258,7 +259,7 @@ def _active_share(w: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * (np.abs(d).sum() + abs(d.sum())))
 
 
-def _labeller(labels: Any):
+def _labeller(labels: Any) -> Callable[[np.ndarray], Any]:
     if labels is None:
         return lambda v: v
     import pandas as pd

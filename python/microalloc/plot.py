@@ -4,6 +4,7 @@ are never used, so the plots are safe in servers and threads (save with ``ax.fig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,7 +12,6 @@ import numpy as np
 from ._validate import as_choice, asset_labels
 from .errors import InputError, ShapeError
 from .rebalance import _bands, _Batch, check_bands
-from collections.abc import Sequence
 from ._typing import Vector, Matrix, CovarianceLike
 
 if TYPE_CHECKING:

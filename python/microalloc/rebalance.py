@@ -5,6 +5,7 @@ GIL released; outputs are written straight into new numpy arrays."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +34,6 @@ from ._validate import (
 from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
 from .result import Result, _pandas, timed
-from collections.abc import Mapping, Sequence
 from ._typing import ArrayLike, Vector, Matrix, CovarianceLike, ProgressCallback, Labelled
 
 if TYPE_CHECKING:
