@@ -124,8 +124,10 @@ def rebalance_demo(data, years: int) -> None:
     for label, c in cases:
         res = solve_mean_variance(cov, mu, risk_aversion=4.0, constraints=c)
         weights.append(np.asarray(res.weights))
-        rows.append([label, res.status.name, f"{100 * res.turnover:.1f}", f"{1e4 * res.costs_paid:.1f}",
-                     "forced" if np.isinf(res.trade_gain) else f"{1e4 * res.trade_gain:.1f}", str(int(np.count_nonzero(np.abs(res.trades) > 1e-9))),
+        turnover, costs_paid, gain = res.turnover, res.costs_paid, res.trade_gain
+        assert turnover is not None and costs_paid is not None and gain is not None  # set: current weights given
+        rows.append([label, res.status.name, f"{100 * turnover:.1f}", f"{1e4 * costs_paid:.1f}",
+                     "forced" if np.isinf(gain) else f"{1e4 * gain:.1f}", str(int(np.count_nonzero(np.abs(res.trades) > 1e-9))),
                      f"{res.rel_gap:.1e}"])
     print(_table(["rebalance", "status", "turnover %", "costs bp", "gain net bp", "trades", "rel gap"], rows))
     wrows = [[nm, _SECTORS[nm], f"{100 * held[i]:.1f}", *(f"{100 * w[i]:.1f}" for w in weights)]

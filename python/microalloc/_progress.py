@@ -9,13 +9,12 @@ callback) and raises ``KeyboardInterrupt``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ._typing import ProgressCallback
 from .errors import InputError
-
-ProgressCallback = Callable[[int, int], Any]
 
 
 def as_progress(progress: Any) -> ProgressCallback | None:

@@ -52,7 +52,7 @@ def _hash_value(h: Any, value: Any) -> None:
     if isinstance(value, np.ndarray) and value.dtype != object:
         a = np.ascontiguousarray(value)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     elif isinstance(value, Sealed):
         h.update(_fields_digest(value.__dict__))
     elif hasattr(value, "iloc") and hasattr(value, "index"):  # pandas, imported by whoever made it
@@ -63,11 +63,11 @@ def _hash_value(h: Any, value: Any) -> None:
         h.update(pickle.dumps([list(value.index), labels]))
         dtypes = list(value.dtypes) if isinstance(value, pd.DataFrame) else [value.dtype]
         h.update(pickle.dumps([str(d) for d in dtypes]))
-        h.update(memoryview(np.ascontiguousarray(pd.util.hash_pandas_object(value, index=False).to_numpy())).cast("B"))
+        h.update(np.ascontiguousarray(pd.util.hash_pandas_object(value, index=False).to_numpy()).data.cast("B"))
         if isinstance(value, pd.DataFrame):  # hash_pandas_object combines a row's columns: add each column
             for col in value.columns:
-                h.update(memoryview(np.ascontiguousarray(pd.util.hash_pandas_object(value[col], index=False)
-                                                         .to_numpy())).cast("B"))
+                h.update(np.ascontiguousarray(pd.util.hash_pandas_object(value[col], index=False)
+                                              .to_numpy()).data.cast("B"))
     else:
         h.update(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 

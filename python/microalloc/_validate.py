@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeGuard
 
 import numpy as np
 
@@ -25,7 +25,8 @@ EMPTY = np.empty(0)
 _F64 = np.dtype(np.float64)
 
 
-def is_pandas(x: Any) -> bool:
+def is_pandas(x: object) -> TypeGuard[Any]:
+    """Whether ``x`` is a pandas object (for the type checker: then anything pandas offers)."""
     return type(x).__module__.partition(".")[0] == "pandas"
 
 
@@ -133,7 +134,7 @@ def labelled(values: np.ndarray, labels: Sequence[Any] | None, name: str | None 
         return values
     import pandas as pd  # only reached when the caller passed pandas objects
 
-    return pd.Series(values, index=labels, name=name)
+    return pd.Series(values, index=labels, name=name)  # type: ignore[call-overload]  # labels: an Index, list or tuple (the stubs refuse a Sequence: it may be a str)
 
 
 def asset_labels(*inputs: Any) -> Sequence[Any] | None:

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +38,10 @@ from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from .targets import TargetResult, _max_return, _min_risk
 from ._deprecated import renamed_arguments, renamed_attribute, warn_renamed
 from .result import Result
+from ._typing import Vector, Matrix, Bounds, CovarianceLike
+
+if TYPE_CHECKING:
+    from .constraints import Constraints
 
 __all__ = ["ActivePortfolio", "active_portfolio", "FundCombination", "combine_funds"]
 
@@ -86,11 +91,11 @@ class ActivePortfolio(Result):
     alpha = renamed_attribute("alpha", "active_return")
 
     @property
-    def status(self) -> Status:  # type: ignore[override]
+    def status(self) -> Status:
         return self.target.status
 
     @property
-    def solve_time_s(self) -> float:  # type: ignore[override]
+    def solve_time_s(self) -> float:
         return self.target.solve_time_s
 
     def _why(self) -> str:
@@ -113,17 +118,17 @@ def _active_bounds(lower: Any, upper: Any, b: np.ndarray, d: Any, labels: Any) -
 
 @renamed_arguments(alpha="mu")
 def active_portfolio(
-    cov: Any,
-    mu: Any,
-    benchmark: Any,
+    cov: CovarianceLike,
+    mu: Vector,
+    benchmark: Vector,
     *,
     target_alpha: float | None = None,
     max_tracking_error: float | None = None,
-    active_bound: Any = None,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    active_bound: Bounds | None = None,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float | None = None,
-    constraints: Any = None,
+    constraints: Constraints | None = None,
     tol: float = 1e-9,
     check_psd: bool = True,
 ) -> ActivePortfolio:
@@ -254,12 +259,17 @@ def _active_share(w: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * (np.abs(d).sum() + abs(d.sum())))
 
 
-def _labeller(labels: Any):
-    if labels is None:
-        return lambda v, name=None: v
-    import pandas as pd
+def _labeller(labels: Any) -> Callable[..., Any]:
+    """A vector as given (no labels) or as a Series on the labels, named when a name is given."""
 
-    return lambda v, name=None: pd.Series(v, index=list(labels), name=name)
+    def lab(v: np.ndarray, name: str | None = None) -> Any:
+        if labels is None:
+            return v
+        import pandas as pd
+
+        return pd.Series(v, index=list(labels), name=name)
+
+    return lab
 
 
 @dataclass(frozen=True, repr=False)
@@ -307,7 +317,7 @@ class FundCombination(Result):
     fund_information_ratios = renamed_attribute("fund_information_ratios", "fund_information_ratio")
 
     @property
-    def solve_time_s(self) -> float:  # type: ignore[override]
+    def solve_time_s(self) -> float:
         return self.target.solve_time_s
 
     def _why(self) -> str:
@@ -339,17 +349,17 @@ def _require_tracking_errors(te: np.ndarray, labels: Any) -> None:
 
 
 def combine_funds(
-    cov: Any = None,
-    mu: Any = None,
+    cov: CovarianceLike | None = None,
+    mu: Vector | None = None,
     *,
-    tracking_errors: Any = None,
-    correlations: Any = None,
+    tracking_errors: Vector | None = None,
+    correlations: Matrix | None = None,
     target_alpha: float | None = None,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     tol: float = 1e-9,
-    alphas: Any = None,
-    active_cov: Any = None,
+    alphas: Vector | None = None,
+    active_cov: CovarianceLike | None = None,
 ) -> FundCombination:
     """Combine funds whose active returns (against a common benchmark) have covariance ``cov`` (Omega).
 

@@ -5,7 +5,7 @@ solving functions."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -14,6 +14,10 @@ from ._validate import (
     _as_float_array, _entry, _few, _num, align, as_bounds, as_scalar, as_vector, is_pandas, require_entries,
 )
 from .errors import InfeasibleError, InputError, ShapeError
+from ._typing import ArrayLike, Vector, Matrix, Bounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Constraints"]
 
@@ -71,19 +75,19 @@ class Constraints:
 
     def __init__(
         self,
-        lower: Any = 0.0,
-        upper: Any = 1.0,
+        lower: Bounds = 0.0,
+        upper: Bounds = 1.0,
         budget: float = 1.0,
         *,
-        groups: Any = None,
-        group_lower: Any = None,
-        group_upper: Any = None,
-        linear: Any = None,
-        current_weights: Any = None,
-        costs: Any = None,
-        turnover: Any = None,
-        exposure_lower: Any = None,
-        exposure_upper: Any = None,
+        groups: Sequence[Any] | ArrayLike | None = None,
+        group_lower: Mapping[Any, float] | pd.Series | None = None,
+        group_upper: Mapping[Any, float] | pd.Series | None = None,
+        linear: tuple[Matrix, Bounds, Bounds] | None = None,
+        current_weights: Vector | None = None,
+        costs: float | ArrayLike | None = None,
+        turnover: float | None = None,
+        exposure_lower: Mapping[Any, float] | pd.Series | None = None,
+        exposure_upper: Mapping[Any, float] | pd.Series | None = None,
     ) -> None:
         self.lower, self.upper = lower, upper
         self.budget = as_scalar(budget, "budget")
@@ -243,7 +247,7 @@ def _linear_triple(linear: Any) -> tuple[Any, Any, Any] | None:
         return None
     if not isinstance(linear, (tuple, list)) or len(linear) != 3:
         raise InputError("linear", "expected a triple (A, lower, upper) of rows lower <= A w <= upper")
-    return tuple(linear)  # type: ignore[return-value]
+    return tuple(linear)
 
 
 def _is_missing(v: Any) -> bool:

@@ -39,6 +39,7 @@ from ._validate import (
 )
 from .errors import NonFiniteError, NotPSDError, NotSymmetricError, ShapeError, InputError
 from ._sealed import require_digest
+from ._typing import ArrayLike, Vector, Matrix
 
 #: relative tolerance of the symmetry test: |S_ij - S_ji| <= SYMMETRY_TOL * sqrt(S_ii S_jj)
 SYMMETRY_TOL = 1e-10
@@ -68,7 +69,7 @@ def clear_covariance_cache() -> None:
 def covariance_key(s: np.ndarray) -> tuple[int, bytes]:
     """The cache key of a float64 C-ordered square matrix: its size and the SHA-256 of its bytes
     (hashlib releases the GIL while hashing a large buffer)."""
-    return s.shape[0], hashlib.sha256(memoryview(s).cast("B")).digest()
+    return s.shape[0], hashlib.sha256(s.data.cast("B")).digest()
 
 
 def _remembered(key: tuple[int, bytes]) -> list[Any] | None:
@@ -163,7 +164,7 @@ class Covariance(CovarianceObject):
     __module__ = "microalloc"
     __slots__ = ("_matrix", "_labels", "_index", "_report", "_psd", "__weakref__")
 
-    def __init__(self, cov: Any, *, check_psd: bool = True) -> None:
+    def __init__(self, cov: Matrix, *, check_psd: bool = True) -> None:
         check_psd = as_flag(check_psd, "check_psd")
         labels = labels_of(cov)
         s = _square(cov)
@@ -175,7 +176,7 @@ class Covariance(CovarianceObject):
         self._labels = None if labels is None else tuple(labels)
         self._index = None  # the labels as a pandas Index, built on first use (for alignment)
         self._report = rep
-        self._psd = None  # the PSD report, once the test has run
+        self._psd: _core.PsdReport | _Verdict | None = None  # the PSD report, once the test has run
         if check_psd:
             self._checked(True)
 
@@ -251,7 +252,7 @@ def _matrix_digest(matrix: np.ndarray, verdict: _Verdict | None) -> bytes:
     """SHA-256 of the matrix's shape and bytes and of the verdict."""
     h = hashlib.sha256()
     h.update(np.asarray(matrix.shape, dtype=np.int64).tobytes())
-    h.update(memoryview(np.ascontiguousarray(matrix, dtype=np.float64)).cast("B"))
+    h.update(np.ascontiguousarray(matrix, dtype=np.float64).data.cast("B"))
     h.update(repr(None if verdict is None else tuple(verdict)).encode())
     return h.digest()
 
@@ -339,7 +340,7 @@ class FactorCovariance(CovarianceObject):
     #: numpy defers ``w @ model`` to :meth:`__rmatmul__` instead of reading the model as an array
     __array_ufunc__ = None
 
-    def __init__(self, loadings: Any, factor_cov: Any, specific_var: Any) -> None:
+    def __init__(self, loadings: Matrix, factor_cov: Matrix, specific_var: Vector) -> None:
         labels, factors, x, f, d = _read_factor_inputs(loadings, factor_cov, specific_var)
         self._build(x, f, d, labels, factors)
 
@@ -376,7 +377,7 @@ class FactorCovariance(CovarianceObject):
     # -- estimators ---------------------------------------------------------------------------
     @classmethod
     def from_returns(
-        cls, returns: Any, n_factors: int, *, specific_floor: float = 1e-3
+        cls, returns: Matrix, n_factors: int, *, specific_floor: float = 1e-3
     ) -> "FactorCovariance":
         """A statistical factor model: the first principal components of a panel of returns.
 
@@ -413,7 +414,7 @@ class FactorCovariance(CovarianceObject):
         return estimated(cls, model, {"loadings": "returns", "factor_cov": "returns", "specific_var": "returns"})
 
     @classmethod
-    def from_exposures(cls, returns: Any, exposures: Any, *, specific_floor: float = 1e-3) -> "FactorCovariance":
+    def from_exposures(cls, returns: Matrix, exposures: Matrix, *, specific_floor: float = 1e-3) -> "FactorCovariance":
         """A fundamental factor model: given exposures, factor returns by cross-sectional regression.
 
         For each period t the factor returns f_t are the least-squares fit of that period's asset
@@ -491,7 +492,7 @@ class FactorCovariance(CovarianceObject):
         """Square roots of the variances."""
         return np.sqrt(self._variances)
 
-    def apply(self, w: Any) -> np.ndarray:
+    def apply(self, w: ArrayLike) -> np.ndarray:
         """S w for a vector of n weights, or W S (one row S w_r per portfolio) for an (m, n) block,
         in O(n k) per portfolio. A Series (DataFrame) is aligned to the assets by its index
         (columns), or refused. ``model @ w`` and ``w @ model`` are the same (S is symmetric)."""
@@ -502,10 +503,10 @@ class FactorCovariance(CovarianceObject):
             raise InputError("w", f"S w overflows (max |w| = {_num(np.abs(a).max())}): rescale the weights")
         return y
 
-    def __matmul__(self, w: Any) -> np.ndarray:
+    def __matmul__(self, w: ArrayLike) -> np.ndarray:
         return self.apply(w)
 
-    def __rmatmul__(self, w: Any) -> np.ndarray:
+    def __rmatmul__(self, w: ArrayLike) -> np.ndarray:
         return self.apply(w)
 
     def _weights(self, w: Any) -> np.ndarray:
@@ -596,7 +597,7 @@ def _factor_digest(*arrays: np.ndarray) -> bytes:
     h = hashlib.sha256()
     for a in arrays:
         h.update(np.asarray(a.shape, dtype=np.int64).tobytes())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return h.digest()
 
 
@@ -663,7 +664,7 @@ def _check_factor_shapes(x: np.ndarray, f: np.ndarray, d: np.ndarray) -> None:
 
 def _check_factor_model(
     x: np.ndarray, f: np.ndarray, d: np.ndarray, labels: Sequence[Any] | None, factors: Sequence[Any] | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, _core.FactorModel]:
     """Every check of a factor model (O(n k^2 + k^3)); returns F made exactly symmetric (read-only),
     the assets' variances and the core's model of them (built here: its one O(n k^2) product,
     V = X R with F = R R', gives the variances as well)."""

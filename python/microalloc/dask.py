@@ -27,28 +27,29 @@ from . import rebalance as _rebalance
 from . import risk as _risk
 from . import solvers as _solvers
 from .errors import InputError
+from ._typing import ArrayLike, CovarianceLike
 
 __all__ = ["DaskResult", "check_bands", "rebalance_holdings", "rebalance_trades", "risk_contributions",
            "solve_mean_variance_batch"]
 
 
-def solve_mean_variance_batch(cov: Any, mu: Any = None, **kwargs: Any) -> DaskResult:
+def solve_mean_variance_batch(cov: CovarianceLike, mu: ArrayLike | None = None, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.solve_mean_variance_batch` with ``mu`` (and any other per-problem input)
     a dask array or DataFrame chunked by problems."""
     return _map_rows(_solvers.solve_mean_variance_batch, dict(cov=cov, mu=mu, **kwargs))
 
 
-def check_bands(weights: Any, targets: Any, **kwargs: Any) -> DaskResult:
+def check_bands(weights: ArrayLike, targets: ArrayLike, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.check_bands` over a dask array or DataFrame of weights (accounts as rows)."""
     return _map_rows(_rebalance.check_bands, dict(weights=weights, targets=targets, **kwargs), GEMM_ROWS)
 
 
-def rebalance_trades(weights: Any, targets: Any, **kwargs: Any) -> DaskResult:
+def rebalance_trades(weights: ArrayLike, targets: ArrayLike, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.rebalance_trades` over a dask array or DataFrame of weights."""
     return _map_rows(_rebalance.rebalance_trades, dict(weights=weights, targets=targets, **kwargs), GEMM_ROWS)
 
 
-def risk_contributions(cov: Any, weights: Any, **kwargs: Any) -> DaskResult:
+def risk_contributions(cov: CovarianceLike, weights: ArrayLike, **kwargs: Any) -> DaskResult:
     """:func:`microalloc.risk_contributions` (with the factor decomposition for a factor model)
     over a dask array or DataFrame of portfolios."""
     return _map_rows(_risk.risk_contributions, dict(cov=cov, weights=weights, **kwargs), GEMM_ROWS)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["IndustryReturns", "load_industry_returns"]
 
@@ -22,7 +26,7 @@ class IndustryReturns:
     returns: np.ndarray  #: (T, 12) decimal monthly returns
     risk_free: np.ndarray  #: (T,) decimal monthly one-month T-bill return
 
-    def to_pandas(self):  # pragma: no cover - convenience for pandas users
+    def to_pandas(self) -> pd.DataFrame:  # pragma: no cover - convenience for pandas users
         """The returns as a pandas DataFrame indexed by month (needs pandas)."""
         import pandas as pd
 

@@ -11,7 +11,7 @@ labelled outputs. Annualising needs the periods a year: given, or read off a Dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,12 +19,16 @@ from .result import Result, timed
 from ._validate import SCALE_HUGE, SCALE_TINY, _as_float_array, _num, _row_entry, as_scalar, as_vector, asset_labels, is_pandas
 from .errors import InputError, ShapeError
 from .rebalance import _periods_per_year, _require_finite
+from ._typing import ArrayLike, Vector, Matrix, Labelled
+
+if TYPE_CHECKING:
+    from .covariance import FactorCovariance
 
 __all__ = ["PortfolioSummary", "ewma_covariance", "factor_covariance", "ledoit_wolf_covariance", "mean_return",
            "portfolio_summary", "returns_from_prices", "sample_covariance"]
 
 
-def returns_from_prices(prices: Any, *, kind: str = "simple") -> Any:
+def returns_from_prices(prices: Matrix, *, kind: str = "simple") -> Labelled:
     """Period returns from prices, one row fewer: simple p_t / p_{t-1} - 1, or log
     ln(p_t / p_{t-1}). Prices must be finite and > 0."""
     if kind not in ("simple", "log"):
@@ -40,14 +44,14 @@ def returns_from_prices(prices: Any, *, kind: str = "simple") -> Any:
     return _like(prices, r, labels, None if index is None else index[1:])
 
 
-def mean_return(returns: Any, *, periods_per_year: float | None = None, dates: Any = None) -> Any:
+def mean_return(returns: Matrix, *, periods_per_year: float | None = None, dates: ArrayLike | None = None) -> Labelled:
     """The annualised arithmetic mean of the returns, periods_per_year * mean."""
     r, labels, index = _panel(returns, "returns")
     ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
     return _vector(ppy * r.mean(axis=0), labels)
 
 
-def sample_covariance(returns: Any, *, periods_per_year: float | None = None, dates: Any = None) -> Any:
+def sample_covariance(returns: Matrix, *, periods_per_year: float | None = None, dates: ArrayLike | None = None) -> Labelled:
     """The annualised sample covariance (divisor T - 1)."""
     r, labels, index = _panel(returns, "returns", min_rows=2)
     ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
@@ -55,8 +59,8 @@ def sample_covariance(returns: Any, *, periods_per_year: float | None = None, da
     return _matrix(ppy * (c.T @ c) / (r.shape[0] - 1), labels)
 
 
-def ewma_covariance(returns: Any, *, halflife: float, periods_per_year: float | None = None,
-                    dates: Any = None) -> Any:
+def ewma_covariance(returns: Matrix, *, halflife: float, periods_per_year: float | None = None,
+                    dates: ArrayLike | None = None) -> Labelled:
     """The annualised exponentially weighted covariance: weights 2^(-age / halflife) (age 0 for
     the last row), about the weighted mean, with the unbiased correction (sum w)^2 /
     ((sum w)^2 - sum w^2), as pandas' ``ewm(halflife=...).cov()`` on its last row."""
@@ -74,7 +78,7 @@ def ewma_covariance(returns: Any, *, halflife: float, periods_per_year: float | 
     return _matrix(ppy * ((c * w[:, None]).T @ c) / (1.0 - w @ w), labels)
 
 
-def ledoit_wolf_covariance(returns: Any, *, periods_per_year: float | None = None, dates: Any = None) -> Any:
+def ledoit_wolf_covariance(returns: Matrix, *, periods_per_year: float | None = None, dates: ArrayLike | None = None) -> Labelled:
     """The annualised Ledoit-Wolf covariance (shrinkage towards a multiple of the identity), by
     scikit-learn's ``LedoitWolf`` (the ``microalloc[estimate]`` extra)."""
     try:
@@ -86,8 +90,8 @@ def ledoit_wolf_covariance(returns: Any, *, periods_per_year: float | None = Non
     return _matrix(ppy * LedoitWolf().fit(r).covariance_, labels)
 
 
-def factor_covariance(returns: Any, n_factors: int, *, periods_per_year: float | None = None, dates: Any = None,
-                      specific_floor: float = 1e-3) -> Any:
+def factor_covariance(returns: Matrix, n_factors: int, *, periods_per_year: float | None = None, dates: ArrayLike | None = None,
+                      specific_floor: float = 1e-3) -> FactorCovariance:
     """The annualised statistical factor model of the returns: the first ``n_factors`` principal
     components of :meth:`FactorCovariance.from_returns <microalloc.FactorCovariance.from_returns>`
     (per period), with F and d scaled by the periods a year."""
@@ -96,7 +100,7 @@ def factor_covariance(returns: Any, n_factors: int, *, periods_per_year: float |
     r, labels, index = _panel(returns, "returns", min_rows=2)
     ppy, _ = _periods_per_year(periods_per_year, _dates(index, dates))
     model = FactorCovariance.from_returns(returns, n_factors, specific_floor=specific_floor)
-    x = model.loadings
+    x: Any = model.loadings
     if labels is not None:
         import pandas as pd
 
@@ -131,8 +135,8 @@ class PortfolioSummary(Result):
 
 
 @timed
-def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk_free: float = 0.0,
-                      periods_per_year: float | None = None, dates: Any = None) -> PortfolioSummary:
+def portfolio_summary(returns: Matrix, weights: Vector, *, benchmark: str | Vector | None = None, risk_free: float = 0.0,
+                      periods_per_year: float | None = None, dates: ArrayLike | None = None) -> PortfolioSummary:
     """The realised figures of a portfolio held at constant ``weights`` (rebalanced to them every
     period) over simple ``returns`` (T, n): its returns are r_p = R w.
 
@@ -143,22 +147,22 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
     year are given, or read off the returns' DatetimeIndex (or ``dates``) as the backtests do.
     """
     if isinstance(benchmark, str):
-        if not hasattr(returns, "columns") or benchmark not in returns.columns:
+        frame: Any = returns  # a DataFrame, when it has the benchmark's column
+        if not hasattr(frame, "columns") or benchmark not in frame.columns:
             raise InputError("benchmark", f"{benchmark!r} is not a column of the returns")
-        bench_r = returns[benchmark]
-        returns, benchmark = returns.drop(columns=benchmark), bench_r
+        returns, benchmark = frame.drop(columns=benchmark), frame[benchmark]
     r, labels, index = _panel(returns, "returns", min_rows=2)
     t, n = r.shape
     if (r < -1.0).any():
         k, i = (int(v) for v in np.argwhere(r < -1.0)[0])
         raise InputError("returns", f"{_row_entry(k, i, labels)} = {_num(r[k, i])}: a simple return below -100% "
                                     "(log returns? prices? pass simple returns, see returns_from_prices)")
-    labels = labels if labels is not None else asset_labels(weights, benchmark if _by_asset(benchmark, n) else None)
+    assets = labels if labels is not None else asset_labels(weights, benchmark if _by_asset(benchmark, n) else None)
     ppy, source = _periods_per_year(periods_per_year, _dates(index, dates))
-    w = as_vector(weights, n, "weights", labels=labels)
+    w = as_vector(weights, n, "weights", labels=assets)
     rf = as_scalar(risk_free, "risk_free")
     rp = _returns_of(r, w, "weights")
-    bw, rb = _benchmark(benchmark, r, labels, index)
+    bw, rb = _benchmark(benchmark, r, assets, index)
     ann = ppy * float(rp.mean())
     vol = float(np.sqrt(ppy) * rp.std(ddof=1))
     if (rp < -1.0).any():
@@ -181,7 +185,7 @@ def portfolio_summary(returns: Any, weights: Any, *, benchmark: Any = None, risk
             name = "weights" if abs(ws - 1.0) > abs(bs - 1.0) else "benchmark"  # the total further from 1
             raise InputError(name, f"the weights sum to {_num(ws)}, the benchmark to {_num(bs)}: the active share "
                                    "compares portfolios of the same total")
-        share = active_share(w, bw)
+        share = float(active_share(w, bw))  # one portfolio: a float
     return PortfolioSummary(
         annual_return=ann, volatility=vol, sharpe=(ann - rf) / vol if vol > 0 else float("nan"),
         max_drawdown=float(1.0 - np.exp(log_value - np.maximum.accumulate(log_value)).min()), tracking_error=te,

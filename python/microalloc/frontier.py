@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,11 @@ from .errors import InfeasibleError, InputError, SolverError
 from ._deprecated import renamed_attribute
 from .result import Result
 from .status import Status, finite_status, from_core
+from ._typing import Vector, Bounds, CovarianceLike, ProgressCallback, Labelled
+
+if TYPE_CHECKING:
+    from .constraints import Constraints
+    import pandas as pd
 
 __all__ = ["Frontier", "MaxSharpeResult", "efficient_frontier", "max_sharpe"]
 
@@ -77,9 +82,9 @@ class Frontier(Result):
     benchmark_return: float | None = None
     labels: Any = None
     message: str = ""
-    _tau: np.ndarray = field(default=None)  # type: ignore[assignment]
-    _seg: np.ndarray = field(default=None)  # type: ignore[assignment]  # (K, 5): mean0, mean1, var0, var1, var2
-    _ray: np.ndarray = field(default=None)  # type: ignore[assignment]
+    _tau: np.ndarray = None  # type: ignore[assignment]
+    _seg: np.ndarray = None  # type: ignore[assignment]  # (K, 5): mean0, mean1, var0, var1, var2
+    _ray: np.ndarray = None  # type: ignore[assignment]
     _truncated: bool = False  # stopped at a target: the path ends before the maximum return
 
     _figures = ("turning_points", "max_rel_gap", "unbounded")
@@ -102,7 +107,7 @@ class Frontier(Result):
         return len(self._tau)
 
     @property
-    def weights(self) -> Any:
+    def weights(self) -> Labelled:
         """(K, n): a row per turning point; a DataFrame with the assets as columns when labelled."""
         if self.labels is None:
             return self._w
@@ -132,7 +137,7 @@ class Frontier(Result):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(te > 1e-10 * te.max(), (self.expected_return - self.benchmark_return) / te, np.nan)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per turning point: risk aversion, expected return, volatility (and tracking
         error, active return and information ratio with a benchmark)."""
         return super().to_frame().rename_axis("turning_point")
@@ -164,7 +169,7 @@ class Frontier(Result):
 
     # The at_* methods take one number each (an array raises InputError naming the parameter):
     # one portfolio per call; loop, or use :meth:`path` for plotting.
-    def at_risk_aversion(self, risk_aversion: float) -> Any:
+    def at_risk_aversion(self, risk_aversion: float) -> Labelled:
         """The frontier portfolio at a risk aversion (``inf``: minimum variance; ``0``: maximum return)."""
         ra = as_scalar(risk_aversion, "risk_aversion", minimum=0.0, allow_inf=True)
         if ra == 0.0:
@@ -173,7 +178,7 @@ class Frontier(Result):
             return self._label(self._w[-1].copy())
         return self._at_tau(1.0 / ra)
 
-    def at_return(self, target: float) -> Any:
+    def at_return(self, target: float) -> Labelled:
         """The least risky portfolio with ``mu'w >= target``.
 
         A target at or below the minimum-variance portfolio's return gives that portfolio; one
@@ -193,7 +198,7 @@ class Frontier(Result):
             )
         return self._at_tau(self._tau_for(r, er, mean=True))
 
-    def at_volatility(self, target: float) -> Any:
+    def at_volatility(self, target: float) -> Labelled:
         """The highest-return portfolio with risk <= target (volatility; tracking error with a benchmark).
 
         A target below the minimum risk raises InfeasibleError naming the achievable range; one
@@ -255,18 +260,18 @@ class Frontier(Result):
 
 
 def efficient_frontier(
-    cov: Any,
-    mu: Any,
+    cov: CovarianceLike,
+    mu: Vector,
     *,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float = 1.0,
-    benchmark: Any = None,
-    constraints: Any = None,
+    benchmark: Vector | None = None,
+    constraints: Constraints | None = None,
     tol: float = 1e-9,
     max_points: int | None = None,
     check_psd: bool = True,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> Frontier:
     """The whole efficient frontier by the critical line algorithm (parametric active set, C++).
 
@@ -431,17 +436,17 @@ class MaxSharpeResult(Result):
 
 
 def max_sharpe(
-    cov: Any,
-    mu: Any,
+    cov: CovarianceLike,
+    mu: Vector,
     *,
     risk_free: float = 0.0,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float = 1.0,
-    constraints: Any = None,
+    constraints: Constraints | None = None,
     tol: float = 1e-9,
     check_psd: bool = True,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> MaxSharpeResult:
     """Maximum Sharpe ratio over ``sum(w) = budget, lower <= w <= upper``, exactly.
 

@@ -21,7 +21,8 @@ Peak memory: a few float64 copies of the table's numeric columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from .result import Result, timed
 from ._validate import _label_text, _nums, _num
 from .errors import InputError, MicroallocError
 from .rebalance import rebalance_trades, self_financing_off
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["HoldingsRebalance", "rebalance_holdings"]
 
@@ -70,7 +74,7 @@ class HoldingsRebalance(Result):
         first = bad.iloc[0]
         return f"{len(bad)} of {len(self.status)} accounts refused; first: {first['account']!r}: {first['message']}"
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The status table: one row per account."""
         return self.status.copy()
 
@@ -85,8 +89,8 @@ class HoldingsRebalance(Result):
 
 @timed
 def rebalance_holdings(
-    holdings: Any,
-    targets: Any = None,
+    holdings: pd.DataFrame,
+    targets: pd.DataFrame | None = None,
     *,
     absolute: float | None = None,
     relative: float | None = None,
@@ -222,7 +226,7 @@ class _Accounts:
         t = self.table
         asset = t["asset"].to_numpy()
 
-        def of(what: str, values: np.ndarray, rule: str = ""):
+        def of(what: str, values: np.ndarray, rule: str = "") -> Callable[[int], str]:
             return lambda r: f"{what} of asset {_label_text(asset[r])} is {_num(values[r])}{rule}"
 
         rules = [
@@ -269,7 +273,7 @@ class _Accounts:
             bad.setdefault(int(a), f"the targets sum to {tw} but the weights to {ww} "
                                    "(they must match within 1e-9: trades are self-financing)")
 
-    def groups(self, bad: dict[int, str]):
+    def groups(self, bad: dict[int, str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(row index matrix, account indices) for each row count, the refused accounts left out."""
         ok = np.ones(self.m, dtype=bool)
         ok[list(bad)] = False
@@ -294,7 +298,7 @@ class _Accounts:
                              "message": text}, columns=STATUS_COLUMNS, copy=False)
 
 
-def _first_row_per_account(codes: np.ndarray, mask: np.ndarray):
+def _first_row_per_account(codes: np.ndarray, mask: np.ndarray) -> Iterator[tuple[int, int]]:
     rows = np.flatnonzero(mask)
     accounts, first = np.unique(codes[rows], return_index=True)
     return zip(accounts.tolist(), rows[first].tolist())

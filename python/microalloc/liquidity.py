@@ -21,6 +21,7 @@ import numpy as np
 from ._deprecated import renamed_arguments
 from ._validate import _entry, _num, as_scalar, as_vector, asset_labels, labelled, require_entries
 from .errors import InfeasibleError, InputError
+from ._typing import ArrayLike, Vector, Bounds, Labelled
 
 __all__ = ["impact_coefficients", "liquidity_bounds", "capacity"]
 
@@ -51,8 +52,8 @@ def _assets(*inputs: Any) -> tuple[Any, int]:
 
 
 def impact_coefficients(
-    portfolio_value: float, daily_volume: Any, prices: Any, volatility: Any, *, k: float = 1.0
-) -> Any:
+    portfolio_value: float, daily_volume: Vector, prices: Vector, volatility: Vector, *, k: float = 1.0
+) -> Labelled:
     """The square-root impact coefficients ``k sigma_i sqrt(V / (volume_i price_i))`` of a
     portfolio of value V: the ``impact`` argument of :func:`~microalloc.backtest_rebalancing` for
     that portfolio.
@@ -87,15 +88,15 @@ def _volatility(volatility: Any, labels: Any, n: int) -> np.ndarray:
 
 def liquidity_bounds(
     portfolio_value: float,
-    daily_volume: Any,
-    prices: Any,
+    daily_volume: Vector,
+    prices: Vector,
     *,
     participation: float = 0.1,
     days: float = 1.0,
-    current_weights: Any = None,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
-) -> tuple[Any, Any]:
+    current_weights: Vector | None = None,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
+) -> tuple[Labelled, Labelled]:
     """Bounds on the weights that keep every trade within what the market can absorb.
 
     Trading at most a share ``participation`` of an asset's average daily volume for ``days``
@@ -150,14 +151,14 @@ def liquidity_bounds(
 
 @renamed_arguments(alpha="expected_return")
 def capacity(
-    weights: Any,
-    daily_volume: Any,
-    prices: Any,
-    volatility: Any,
+    weights: Vector,
+    daily_volume: Vector,
+    prices: Vector,
+    volatility: Vector,
     expected_return: float,
     *,
-    current_weights: Any = None,
-    costs: Any = 0.0,
+    current_weights: Vector | None = None,
+    costs: float | ArrayLike = 0.0,
     k: float = 1.0,
 ) -> float:
     """The portfolio value at which the cost of trading into ``weights`` equals its ``expected_return``.

@@ -4,13 +4,21 @@ are never used, so the plots are safe in servers and threads (save with ``ax.fig
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import as_choice, asset_labels
 from .errors import InputError, ShapeError
 from .rebalance import _bands, _Batch, check_bands
+from ._typing import Vector, Matrix, CovarianceLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from .frontier import Frontier, MaxSharpeResult
+    from .rebalance import BacktestResult, BandCheck
+    from .risk import RiskContributions
 
 __all__ = ["backtest", "band_map", "frontier", "risk_contributions", "weights"]
 
@@ -23,8 +31,8 @@ def _axes(ax: Any, size: tuple[float, float] = (7, 4.5)) -> Any:
     return Figure(figsize=size, layout="constrained").add_subplot()
 
 
-def frontier(front: Any, cov: Any, mu: Any, *, ax: Any = None, assets: bool = True, tangency: Any = None,
-             risk_free: float | None = None, points: int = 120, cloud: Any = 0, seed: Any = None) -> Any:
+def frontier(front: Frontier, cov: CovarianceLike, mu: Vector, *, ax: Axes | None = None, assets: bool = True, tangency: MaxSharpeResult | None = None,
+             risk_free: float | None = None, points: int = 120, cloud: int | Matrix = 0, seed: int | None = None) -> Axes:
     """The efficient frontier (volatility against expected return), its turning points, the assets,
     and with ``tangency`` (a :func:`~microalloc.max_sharpe` result) the capital market line from
     the risk-free rate (0 if not given) through it: the portfolios mixing cash and the tangency.
@@ -126,7 +134,7 @@ def _cloud(ax: Any, w: np.ndarray, s: np.ndarray, m: np.ndarray, budget: float, 
     ax.figure.colorbar(dots, ax=ax, label=f"Sharpe ratio (risk-free {risk_free:.3g})")
 
 
-def weights(w: Any, *, ax: Any = None, labels: Any = None, threshold: float = 0.0) -> Any:
+def weights(w: Vector, *, ax: Axes | None = None, labels: Sequence[Any] | None = None, threshold: float = 0.0) -> Axes:
     """Weights as horizontal bars, largest first; those at most ``threshold`` in size left out."""
     values = np.asarray(w, dtype=float)
     names = list(labels if labels is not None else getattr(w, "index", range(len(values))))
@@ -157,7 +165,7 @@ _BY_SOURCE = {
 }
 
 
-def risk_contributions(rc: Any, *, ax: Any = None, kind: str = "percent", labels: Any = None) -> Any:
+def risk_contributions(rc: RiskContributions, *, ax: Axes | None = None, kind: str = "percent", labels: Sequence[Any] | None = None) -> Axes:
     """One portfolio's risk contributions (a :func:`~microalloc.risk_contributions` result) as bars.
 
     ``kind``: "component" (or "absolute"), each asset's w_i (S w)_i / sigma, summing to the
@@ -230,7 +238,7 @@ def _paired_bars(ax: Any, names: list[str], factor: np.ndarray, specific: np.nda
     ax.legend(fontsize="small")
 
 
-def backtest(result: Any, *, ax: Any = None, kind: str = "value", log: bool = False) -> Any:
+def backtest(result: BacktestResult, *, ax: Axes | None = None, kind: str = "value", log: bool = False) -> Axes:
     """A :func:`~microalloc.backtest_rebalancing` result, one line a policy: ``kind="value"`` the
     value paths (1 at the start; ``log`` for a log scale over long spans), ``kind="drawdown"``
     the fall from the running peak, value / running max - 1 (the summary's max drawdown is the
@@ -263,9 +271,9 @@ def backtest(result: Any, *, ax: Any = None, kind: str = "value", log: bool = Fa
     return ax
 
 
-def band_map(weights: Any, targets: Any, *, absolute: Any = None, relative: Any = None, combine: str = "min",
-             check: Any = None, ax: Any = None, accounts: Any = None, assets: Any = None, max_accounts: int = 40,
-             limit: float = 3.0) -> Any:
+def band_map(weights: Matrix, targets: Matrix, *, absolute: float | Vector | None = None, relative: float | Vector | None = None, combine: str = "min",
+             check: BandCheck | None = None, ax: Axes | None = None, accounts: Sequence[Any] | None = None, assets: Sequence[Any] | None = None, max_accounts: int = 40,
+             limit: float = 3.0) -> Axes:
     """Which accounts and holdings breached their bands: an image, one row an account (a row of
     ``weights``) and one column a holding, of the signed drift in band widths (w - t) / width,
     the widths as :func:`~microalloc.check_bands` takes them (same arguments), red over target

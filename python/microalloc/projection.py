@@ -9,6 +9,7 @@ import numpy as np
 from . import _core
 from ._validate import SCALE_HUGE, _as_float_array, _fmt, align, as_bounds, as_scalar, as_vector, asset_labels
 from .errors import InputError, ShapeError
+from ._typing import Vector, Bounds, Labelled
 
 __all__ = ["project_box_budget"]
 
@@ -17,7 +18,7 @@ __all__ = ["project_box_budget"]
 _SHIFT_AT = 1e4
 
 
-def project_box_budget(y: Any, lower: Any = 0.0, upper: Any = 1.0, budget: float = 1.0) -> Any:
+def project_box_budget(y: Vector, lower: Bounds = 0.0, upper: Bounds = 1.0, budget: float = 1.0) -> Labelled:
     """Euclidean projection of ``y`` onto ``{x : lower <= x <= upper, sum(x) = budget}``.
 
     The result is ``x_i = clip(y_i - nu, lower_i, upper_i)`` with the scalar ``nu`` found exactly
@@ -49,7 +50,7 @@ def project_box_budget(y: Any, lower: Any = 0.0, upper: Any = 1.0, budget: float
     if labels is not None:
         import pandas as pd
 
-        return pd.Series(x, index=labels, name=getattr(y, "name", None))
+        return pd.Series(x, index=labels, name=getattr(y, "name", None))  # type: ignore[call-overload]  # labels: an Index, list or tuple (the stubs refuse a Sequence: it may be a str)
     return x
 
 
@@ -91,4 +92,4 @@ def _project(v: np.ndarray, lo: np.ndarray, up: np.ndarray, budget: float) -> np
 
 def _budget_holds(x: np.ndarray, budget: float) -> bool:
     """sum(x) = budget to the rounding of the sum (the core keeps every entry within its bounds)."""
-    return abs(float(x.sum()) - budget) <= 64 * np.finfo(float).eps * max(abs(budget), float(np.abs(x).sum()), 1e-300)
+    return bool(abs(float(x.sum()) - budget) <= 64 * np.finfo(float).eps * max(abs(budget), float(np.abs(x).sum()), 1e-300))

@@ -5,7 +5,8 @@ GIL released; outputs are written straight into new numpy arrays."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +34,10 @@ from ._validate import (
 from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
 from .result import Result, _pandas, timed
+from ._typing import ArrayLike, Vector, Matrix, CovarianceLike, ProgressCallback, Labelled
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _TRIGGERS = {"any": _core.Trigger.ANY_BREACH, "l1": _core.Trigger.L1_DRIFT, "tracking_error": _core.Trigger.TRACKING_ERROR}
 _ACTIONS = {"target": _core.Action.TARGET, "band_edge": _core.Action.BAND_EDGE, "halfway": _core.Action.HALFWAY}
@@ -209,7 +214,8 @@ def _require_finite(a: np.ndarray, name: str, labels: Any = None) -> None:
         raise NonFiniteError(name, f"{where} is {_num(value)} (not finite); {count} such entries")
 
 
-def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str) -> tuple:
+def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     if absolute is None and relative is None:
         raise InputError("absolute", "give an absolute band, a relative band, or both")
     combine = as_choice(combine, _COMBINES, "combine")
@@ -221,7 +227,7 @@ def _bands(batch: _Batch, targets: Any, absolute: Any, relative: Any, combine: s
     )
 
 
-def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
+def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple[_core.Trigger, float]:
     trigger = as_choice(trigger, _TRIGGERS, "trigger")
     if trigger == "any":
         return _TRIGGERS[trigger], 0.0
@@ -233,7 +239,8 @@ def _trigger(trigger: str, threshold: Any, cov: Any) -> tuple:
     return _TRIGGERS[trigger], t
 
 
-def _band_check(batch, bands, cov, trigger, threshold, threads, with_breach=True) -> BandCheck:
+def _band_check(batch: _Batch, bands: tuple[np.ndarray, np.ndarray, np.ndarray, bool], cov: Any, trigger: str,
+                threshold: float | None, threads: int | None, with_breach: bool = True) -> BandCheck:
     kind, thr = _trigger(trigger, threshold, cov)
     nthreads = as_threads(threads)
     s = _NO_COV
@@ -279,13 +286,13 @@ def _require_drift_scale(w: np.ndarray, t: np.ndarray, max_variance: float) -> N
 
 @timed
 def check_bands(
-    weights: Any,
-    targets: Any,
+    weights: Matrix,
+    targets: Matrix,
     *,
-    absolute: Any = None,
-    relative: Any = None,
+    absolute: float | Vector | None = None,
+    relative: float | Vector | None = None,
     combine: str = "min",
-    cov: Any = None,
+    cov: CovarianceLike | None = None,
     trigger: str = "any",
     threshold: float | None = None,
     threads: int | None = None,
@@ -326,19 +333,19 @@ def check_bands(
 
 @timed
 def rebalance_trades(
-    weights: Any,
-    targets: Any,
+    weights: Matrix,
+    targets: Matrix,
     *,
-    absolute: Any = None,
-    relative: Any = None,
+    absolute: float | Vector | None = None,
+    relative: float | Vector | None = None,
     combine: str = "min",
     action: str = "band_edge",
     min_trade: float = 0.0,
-    cov: Any = None,
+    cov: CovarianceLike | None = None,
     trigger: str = "any",
     threshold: float | None = None,
-    portfolio_values: Any = None,
-    prices: Any = None,
+    portfolio_values: float | Vector | None = None,
+    prices: Matrix | None = None,
     threads: int | None = None,
 ) -> Rebalance:
     """The trades that bring the triggered portfolios back within their bands.
@@ -434,7 +441,7 @@ def _require_self_financing(batch: _Batch, targets: np.ndarray) -> None:
         )
 
 
-def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
+def drift(weights: Matrix, returns: Matrix, *, threads: int | None = None) -> Labelled:
     """Weights after one period of returns, w_i (1 + r_i) / (1 + w'r) (weights that sum to b keep
     summing to b). ``returns`` is (n,) shared or (m, n); a return below -1 (a negative price) is an
     error, as is a portfolio left with no positive value."""
@@ -442,9 +449,9 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
     batch.require_finite("weights")
     r = batch.rows(returns, "returns")
     if (r < -1).any():
-        k = tuple(int(i) for i in np.argwhere(r < -1)[0])
-        where = _entry(batch.columns, k[1]) if np.ndim(returns) == 1 else batch.where(*k)
-        raise InputError("returns", f"{where} = {_num(r[k])} is below -1 (a negative price)")
+        at = tuple(int(i) for i in np.argwhere(r < -1)[0])
+        where = _entry(batch.columns, at[1]) if np.ndim(returns) == 1 else batch.where(*at)
+        raise InputError("returns", f"{where} = {_num(r[at])} is below -1 (a negative price)")
     total = batch.matrix.sum(axis=1)
     if not (total > 0).all():
         k = int(np.flatnonzero(~(total > 0))[0])
@@ -458,16 +465,16 @@ def drift(weights: Any, returns: Any, *, threads: int | None = None) -> Any:
         raise InputError(name if name in ("weights", "returns") else "returns", message) from None
 
 
-def weights_from_holdings(units: Any, prices: Any) -> Any:
+def weights_from_holdings(units: Matrix, prices: Matrix) -> Labelled:
     """Weights from holdings: units_i price_i / sum_j units_j price_j, for one portfolio (n,) or a
     batch (m, n); prices (n,) shared or (m, n), positive and finite."""
     batch = _Batch(units, "units", labels=asset_labels(units, prices))
     batch.require_finite("units")
     p = batch.rows(prices, "prices")
     if not (p > 0).all():
-        k = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
-        where = _entry(batch.columns, k[1]) if np.ndim(prices) == 1 else batch.where(*k)
-        raise InputError("prices", f"{where} = {_num(p[k])}; prices must be > 0")
+        at = tuple(int(i) for i in np.argwhere(~(p > 0))[0])
+        where = _entry(batch.columns, at[1]) if np.ndim(prices) == 1 else batch.where(*at)
+        raise InputError("prices", f"{where} = {_num(p[at])}; prices must be > 0")
     value = batch.matrix * p
     total = value.sum(axis=1, keepdims=True)
     if not (total > 0).all():
@@ -509,7 +516,7 @@ class Policy:
         return cls("buy_and_hold", check=None)
 
     @classmethod
-    def calendar(cls, frequency: Any = "monthly") -> "Policy":
+    def calendar(cls, frequency: str | int = "monthly") -> "Policy":
         """Back to the targets on every check day."""
         _as_frequency(frequency, "frequency")
         return cls("calendar", check=frequency)
@@ -517,12 +524,12 @@ class Policy:
     @classmethod
     def band(
         cls,
-        absolute: Any = None,
-        relative: Any = None,
+        absolute: float | Vector | None = None,
+        relative: float | Vector | None = None,
         *,
         combine: str = "min",
         action: str = "band_edge",
-        check: Any = "daily",
+        check: str | int | None = "daily",
         min_trade: float = 0.0,
     ) -> "Policy":
         """Trade (with ``action``) when a weight leaves its band on a check day: "look often,
@@ -613,7 +620,7 @@ class BacktestResult(Result):
 
     _figures = ("periods_per_year", "periods_per_year_source")
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The summary: one row per policy (return, volatility, Sharpe, drawdown, turnover, costs)."""
         pd = _pandas("to_frame")
         return self.summary.copy() if hasattr(self.summary, "columns") else pd.DataFrame(self.summary, index=self.names)
@@ -646,7 +653,7 @@ def _periods_per_year(given: Any, dates: Any) -> tuple[float, str]:
     return infer_periods_per_year(dates)
 
 
-def infer_periods_per_year(dates: Any) -> tuple[float, str]:
+def infer_periods_per_year(dates: ArrayLike) -> tuple[float, str]:
     """Periods a year of a dated series from the median spacing of its dates: daily 252 (365
     when weekends are a tenth of the dates or more), weekly 52, monthly 12, quarterly 4,
     semi-annual 2, annual 1. Returns (periods, a description of how it was read); other spacings
@@ -711,16 +718,16 @@ def _check_days(check: Any, days: int, dates: Any) -> np.ndarray:
 
 @timed
 def backtest_rebalancing(
-    prices: Any,
-    targets: Any,
-    policies: Any,
+    prices: Matrix,
+    targets: Matrix,
+    policies: Mapping[str, Policy] | Sequence[Policy],
     *,
-    costs: Any = 0.0,
-    impact: Any = 0.0,
-    dates: Any = None,
+    costs: float | Vector = 0.0,
+    impact: float | Vector = 0.0,
+    dates: ArrayLike | None = None,
     periods_per_year: float | None = None,
     threads: int | None = None,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> BacktestResult:
     """Simulate rebalancing policies side by side on the same prices.
 

@@ -15,7 +15,7 @@ import html
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
@@ -24,9 +24,13 @@ from .errors import SolverError
 from .status import Status, finite_status, from_core, status_names
 from ._sealed import Sealed
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["Result", "MeanVarianceResult", "MeanVarianceBatchResult", "Status"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound="Result")
 
 #: rows of a vector an HTML table shows (the rest are elided)
 _HTML_ROWS = 12
@@ -75,7 +79,7 @@ class Result(Sealed):
         """What a failed status means, for raise_for_status."""
         return str(getattr(self, "message", "") or "")
 
-    def raise_for_status(self: Any) -> Any:
+    def raise_for_status(self: R) -> R:
         """Return self when OPTIMAL, else raise :class:`~microalloc.errors.SolverError`."""
         if not np.all(self.is_optimal):
             why = self._why()
@@ -98,7 +102,7 @@ class Result(Sealed):
                 items.append((name, v.value if isinstance(v, Status) else v))
         return items
 
-    def to_series(self) -> Any:
+    def to_series(self) -> pd.Series:
         """The figures (status, risk, return, gaps, time, ...) as a pandas Series named by the class
         (the weights are ``.weights``, a Series already when the inputs were labelled)."""
         pd = _pandas("to_series")
@@ -107,7 +111,7 @@ class Result(Sealed):
     def _column_items(self) -> list[tuple[str, Any]]:
         return [(col, v) for col, attr in self._columns if (v := self._value(attr)) is not None]
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The vectors as a DataFrame: one row per asset (or problem, turning point, account), a
         column per quantity, indexed by the input's labels (else 0..n-1). Matrices (one row per
         problem and a column per asset) come out long, indexed by (row, asset)."""
@@ -387,7 +391,7 @@ class MeanVarianceBatchResult(Result):
             )
         return self
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per problem (indexed as the weights' rows): status, objective, risk, gaps, time."""
         frame = super().to_frame()
         if hasattr(self.weights, "index"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, Sol
 from .status import Status, from_core
 from ._deprecated import renamed_arguments
 from .result import Result, timed
+from ._typing import Vector, Matrix, Bounds, CovarianceLike, FloatArray, Labelled
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 
@@ -157,11 +158,11 @@ def _labelled_scalars(values: np.ndarray, single: bool, index: Any) -> Any:
 @timed
 @renamed_arguments(expected_returns="mu")
 def risk_contributions(
-    cov: Any,
-    weights: Any,
+    cov: CovarianceLike,
+    weights: Matrix,
     *,
-    benchmark: Any = None,
-    mu: Any = None,
+    benchmark: Matrix | None = None,
+    mu: Matrix | None = None,
     check_psd: bool = True,
     threads: int | None = None,
 ) -> RiskContributions:
@@ -238,7 +239,7 @@ def risk_contributions(
     return RiskContributions(**out)
 
 
-def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
+def active_share(weights: Matrix, benchmark: Matrix, *, tol: float = 1e-6) -> float | FloatArray:
     """Active share 0.5 * sum_i |w_i - b_i| (Cremers & Petajisto 2009), of one portfolio or a batch.
 
     Both weight vectors cover the same universe (benchmark names the portfolio does not hold
@@ -269,17 +270,17 @@ def active_share(weights: Any, benchmark: Any, *, tol: float = 1e-6) -> Any:
     return float(share[0]) if single else share
 
 
-def _is_frame_or_series(x: Any) -> bool:
+def _is_frame_or_series(x: object) -> TypeGuard[Any]:
     return is_pandas(x) and hasattr(x, "index")
 
 
 def tracking_error(
-    portfolio_returns: Any,
-    benchmark_returns: Any,
+    portfolio_returns: Matrix,
+    benchmark_returns: Matrix,
     *,
     periods_per_year: float | None = None,
     ddof: int = 0,
-) -> Any:
+) -> Labelled:
     """Ex-post tracking error: the standard deviation of the active returns r_p - r_b.
 
     Conventions: the active returns are demeaned (a standard deviation, not a root mean square);
@@ -410,11 +411,11 @@ class RiskBudgetingResult(Result):
 
 
 def risk_budgeting(
-    cov: Any,
-    budgets: Any = None,
+    cov: CovarianceLike,
+    budgets: Vector | None = None,
     *,
-    lower: Any = None,
-    upper: Any = None,
+    lower: Bounds | None = None,
+    upper: Bounds | None = None,
     tol: float = 1e-12,
     max_iter: int = 10000,
     check_psd: bool = True,
@@ -479,7 +480,7 @@ def risk_budgeting(
             return np.array(v)
         import pandas as pd
 
-        return pd.Series(np.array(v), index=labels, name=name)
+        return pd.Series(np.array(v), index=labels, name=name)  # type: ignore[call-overload]  # labels: an Index, list or tuple (the stubs refuse a Sequence: it may be a str)
 
     result = RiskBudgetingResult(
         weights=lab(raw.weights, "weight"),
@@ -603,12 +604,12 @@ class MoneyRiskBudget(Result):
 
 @timed
 def money_risk_budget(
-    cov: Any,
-    weights: Any,
+    cov: CovarianceLike,
+    weights: Vector,
     *,
     portfolio_value: float,
     risk_budget: float,
-    allocation: Any,
+    allocation: Vector,
     check_psd: bool = True,
 ) -> MoneyRiskBudget:
     """Turn a total risk budget in money into per-holding budgets and compare a portfolio with them.
@@ -655,7 +656,7 @@ def money_risk_budget(
             return v
         import pandas as pd
 
-        return pd.Series(v, index=labels)
+        return pd.Series(v, index=labels)  # type: ignore[call-overload]  # labels: an Index, list or tuple (the stubs refuse a Sequence: it may be a str)
 
     return MoneyRiskBudget(
         budget=lab(budget),

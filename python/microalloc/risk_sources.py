@@ -54,7 +54,7 @@ def risk_by_source(model: Any, w: np.ndarray, b: np.ndarray | None, volatility: 
     unlabelled: (m, k) per factor, (m, n) per asset, (m,) per portfolio."""
     x, f, d = model.loadings, model.factor_cov, model.specific_var
     out: dict[str, np.ndarray] = {}
-    parts = [("", w, volatility)]
+    parts: list[tuple[str, np.ndarray, np.ndarray | None]] = [("", w, volatility)]
     if b is not None:
         parts.append(("active_", w - b, tracking_error))
     for prefix, rows, risk in parts:

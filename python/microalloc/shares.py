@@ -22,6 +22,7 @@ from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
 from .result import Result, timed
+from ._typing import Vector, Matrix, CovarianceLike, ProgressCallback
 
 __all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchResult"]
 
@@ -88,7 +89,7 @@ class SharesBatchResult(Result):
     _columns = (("status", "status"), ("cash", "cash"), ("gap", "gap"), ("lower_bound", "lower_bound"))
 
     @property
-    def status(self) -> np.ndarray:  # type: ignore[override]
+    def status(self) -> np.ndarray:
         return status_names(self.status_code)
 
     @property
@@ -157,13 +158,13 @@ def _dense_cov(cov: Any, n: int) -> np.ndarray:
 
 @timed
 def whole_shares(
-    weights: Any,
-    prices: Any,
+    weights: Vector,
+    prices: Vector,
     value: float,
     *,
-    lot_sizes: Any = 1,
-    cov: Any = None,
-    current_shares: Any = None,
+    lot_sizes: float | Vector = 1,
+    cov: CovarianceLike | None = None,
+    current_shares: Vector | None = None,
     exact: bool | None = None,
     max_nodes: int = 20_000,
 ) -> SharesResult:
@@ -227,16 +228,16 @@ def whole_shares(
 
 @timed
 def whole_shares_batch(
-    weights: Any,
-    prices: Any,
-    values: Any,
+    weights: Matrix,
+    prices: Matrix,
+    values: float | Vector,
     *,
-    lot_sizes: Any = 1,
-    cov: Any = None,
+    lot_sizes: float | Vector = 1,
+    cov: CovarianceLike | None = None,
     exact: bool = False,
     max_nodes: int = 2_000,
     threads: int | None = None,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> SharesBatchResult:
     """Whole shares for many accounts over one universe of n assets, on C++ threads.
 
@@ -271,6 +272,6 @@ def whole_shares_batch(
     if labels is not None:
         import pandas as pd
 
-        shares = pd.DataFrame(shares, columns=labels)
+        shares = pd.DataFrame(shares, columns=labels)  # type: ignore[call-overload]  # labels: an Index, list or tuple (the stubs refuse a Sequence: it may be a str)
     return SharesBatchResult(shares=shares, cash=np.asarray(cash), gap=np.sqrt(np.asarray(objective)),
                              lower_bound=np.sqrt(np.asarray(lower)), status_code=np.asarray(status))

@@ -24,6 +24,7 @@ from .result import Result, timed
 from ._validate import as_scalar, as_vector, asset_labels, check_scales
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError
+from ._typing import Vector, CovarianceLike
 
 __all__ = ["Transfer", "fundamental_law", "transfer_coefficient"]
 
@@ -53,10 +54,10 @@ class Transfer(Result):
 
 
 @timed
-def transfer_coefficient(cov: Any, mu: Any, active_weights: Any) -> Transfer:
-    """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov
-    (an array, a Covariance or a FactorCovariance, whose inverse is applied by the Woodbury
-    identity). cov must be positive definite: S^-1 mu is the forecasts' optimum."""
+def transfer_coefficient(cov: CovarianceLike, mu: Vector, active_weights: Vector) -> Transfer:
+    """The transfer coefficient of active weights for forecasts mu (expected active returns) under cov (an array, a
+    Covariance or a FactorCovariance, whose inverse is applied by the Woodbury identity). cov must
+    be positive definite: S^-1 mu is the forecasts' optimum."""
     labels = asset_labels(cov, mu, active_weights)
     s, report = as_covariance(cov, check_psd=True)  # square, symmetric, PSD, finite: or an InputError naming cov
     n = s.shape[0]

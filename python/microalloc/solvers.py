@@ -33,6 +33,7 @@ from .covariance import as_covariance
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult, Status, volatility_of
 from .status import from_core
+from ._typing import Vector, Matrix, Bounds, CovarianceLike, ProgressCallback
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 
@@ -81,17 +82,17 @@ def _is_default(x: Any, value: float) -> bool:
 
 
 def solve_mean_variance(
-    cov: Any,
-    mu: Any = None,
+    cov: CovarianceLike,
+    mu: Vector | None = None,
     *,
     risk_aversion: float = 1.0,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float = 1.0,
-    benchmark: Any = None,
-    constraints: Any = None,
+    benchmark: Vector | None = None,
+    constraints: Constraints | None = None,
     method: str = "active_set",
-    warm_start: Any = None,
+    warm_start: Vector | None = None,
     tol: float = 1e-9,
     max_iter: int = 20000,
     check_psd: bool = True,
@@ -317,23 +318,23 @@ def _problem_index(*inputs: Any) -> Any:
 
 
 def solve_mean_variance_batch(
-    cov: Any,
-    mu: Any = None,
+    cov: CovarianceLike,
+    mu: Matrix | None = None,
     *,
-    risk_aversion: Any = 1.0,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
-    budget: Any = 1.0,
-    benchmark: Any = None,
+    risk_aversion: float | Vector = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
+    budget: float | Vector = 1.0,
+    benchmark: Matrix | None = None,
     m: int | None = None,
-    constraints: Any = None,
+    constraints: Constraints | None = None,
     method: str = "active_set",
-    warm_start: Any = None,
+    warm_start: Matrix | None = None,
     tol: float = 1e-9,
     max_iter: int = 20000,
     check_psd: bool = True,
     threads: int | None = None,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> MeanVarianceBatchResult:
     """Solve m mean-variance problems that share one covariance, on a pool of C++ threads.
 

@@ -19,7 +19,7 @@ the objective ``(1/2)(w-b)'S(w-b)``), or the maximum-return linear program (retu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from ._validate import EMPTY, _num, as_flag, as_scalar, asset_labels
 from .errors import InfeasibleError, InputError
 from .frontier import Frontier, _prepare, _prepare_with, _Problem, _run
 from .status import Status, finite_status, from_core
+from ._typing import Vector, Bounds, CovarianceLike
+
+if TYPE_CHECKING:
+    from .constraints import Constraints
 
 __all__ = ["TargetResult", "min_risk", "max_return"]
 
@@ -165,15 +169,15 @@ def _max_return(p: _Problem, sigma: float, name: str, raise_on_failure: bool) ->
 
 
 def min_risk(
-    cov: Any,
-    mu: Any,
+    cov: CovarianceLike,
+    mu: Vector,
     target_return: float,
     *,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float = 1.0,
-    benchmark: Any = None,
-    constraints: Any = None,
+    benchmark: Vector | None = None,
+    constraints: Constraints | None = None,
     tol: float = 1e-9,
     check_psd: bool = True,
     raise_on_failure: bool = False,
@@ -206,16 +210,16 @@ def min_risk(
 
 
 def max_return(
-    cov: Any,
-    mu: Any,
+    cov: CovarianceLike,
+    mu: Vector,
     *,
     target_volatility: float | None = None,
     target_tracking_error: float | None = None,
-    lower: Any = 0.0,
-    upper: Any = 1.0,
+    lower: Bounds = 0.0,
+    upper: Bounds = 1.0,
     budget: float = 1.0,
-    benchmark: Any = None,
-    constraints: Any = None,
+    benchmark: Vector | None = None,
+    constraints: Constraints | None = None,
     tol: float = 1e-9,
     check_psd: bool = True,
     raise_on_failure: bool = False,
