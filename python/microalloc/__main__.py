@@ -384,12 +384,7 @@ def _nightly_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, help="output directory (trades/ and status/ are written in it)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler's address (default: a local cluster)")
     p.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
-    p.add_argument("--absolute", type=float, help="absolute band half-width in weight points (0.05 = 5 points)")
-    p.add_argument("--relative", type=float, help="relative band half-width as a fraction of the target")
-    p.add_argument("--combine", choices=["min", "max"], default="min", help="with both bands (default: min)")
-    p.add_argument("--action", choices=["band_edge", "target", "halfway"], default="band_edge",
-                   help="where triggered accounts trade to (default: band_edge)")
-    p.add_argument("--min-trade", type=float, default=0.0, help="skip trades below this weight (default 0)")
+    _cli_bands.add_band_options(p)
     p.add_argument("--trigger", choices=["any", "l1"], default="any", help="account-level trigger (default: any)")
     p.add_argument("--threshold", type=float, help="for --trigger l1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -12,18 +12,23 @@ from . import _cli_files as files
 from .errors import InputError
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("bands", help="band breaches and trades for a holdings file (CSV or Parquet)")
-    p.add_argument("holdings", metavar="HOLDINGS", help="CSV or Parquet: account, asset, units, price (or weight), "
-                   "and target unless --targets")
-    p.add_argument("--targets", metavar="FILE", help="CSV or Parquet: asset, target (one model for every account), "
-                   "or account, asset, target, or model, asset, target")
+def add_band_options(p: Any) -> None:
+    """The bands and the trading rule, the same for ``bands`` and ``nightly``."""
     p.add_argument("--absolute", type=float, help="absolute band half-width in weight points (0.05 = 5 points)")
     p.add_argument("--relative", type=float, help="relative band half-width as a fraction of the target")
     p.add_argument("--combine", choices=["min", "max"], default="min", help="with both bands (default: min)")
     p.add_argument("--action", choices=["band_edge", "target", "halfway"], default="band_edge",
                    help="where triggered accounts trade to (default: band_edge)")
     p.add_argument("--min-trade", type=float, default=0.0, help="skip trades below this weight (default 0)")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("bands", help="band breaches and trades for a holdings file (CSV or Parquet)")
+    p.add_argument("holdings", metavar="HOLDINGS", help="CSV or Parquet: account, asset, units, price (or weight), "
+                   "and target unless --targets")
+    p.add_argument("--targets", metavar="FILE", help="CSV or Parquet: asset, target (one model for every account), "
+                   "or account, asset, target, or model, asset, target")
+    add_band_options(p)
     p.add_argument("--out", metavar="DIR|FILE", help="a directory (trades.csv and status.csv in it), or a .csv or "
                    ".parquet file for the trades (the status beside it, FILE_status)")
 
