@@ -135,6 +135,9 @@ def _commands(code: str) -> list[str]:
 
 def test_the_command_line_examples_run(tmp_path):
     pytest.importorskip("pyarrow")
+    import microalloc
+
+    home = Path(microalloc.__file__).resolve().parents[1]  # the package this test imports: installed, or the tree
     shutil.copytree(ROOT / "tests" / "data", tmp_path / "tests" / "data")
     ran = 0
     for lang, line, code in _blocks():
@@ -142,7 +145,7 @@ def test_the_command_line_examples_run(tmp_path):
             continue
         for cmd in _commands(code):
             done = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True,
-                                  env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin",
+                                  env={"PYTHONPATH": str(home), "PATH": "/usr/bin:/bin",
                                        "MPLBACKEND": "Agg"})
             assert done.returncode == 0, (f"README.md:{line}", cmd, done.stderr[-2000:])
             ran += 1
