@@ -198,6 +198,32 @@ def test_ctrl_c_stops_a_run_early(run):
     assert rec.calls and rec.calls[-1][0] < rec.calls[-1][1]
 
 
+@pytest.mark.parametrize("method", ["active_set", "projected_gradient"])
+def test_ctrl_c_stops_a_long_single_solve(method):
+    """A single solve has no callback; Ctrl-C is still checked every 50 ms inside the core. Without
+    the check, KeyboardInterrupt would come only after the whole solve returned."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    s = np.cov(rng.normal(size=(n + 20, n)).T)
+    mu = rng.normal(0.05, 0.02, n)
+    kw = dict(risk_aversion=3.0, lower=-1.0, upper=1.0, method=method, check_psd=False)
+    if method == "projected_gradient":
+        kw.update(tol=2e-14, max_iter=20000)  # about 10 ms an iteration: minutes to the limit
+    t0 = time.perf_counter()
+    ma.solve_mean_variance(s, mu, **{**kw, "max_iter": 200} if method == "projected_gradient" else kw)
+    full = (time.perf_counter() - t0) * (100 if method == "projected_gradient" else 1)
+    timer = threading.Timer(0.1, _thread.interrupt_main)
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ma.solve_mean_variance(s, mu, **kw)
+        elapsed = time.perf_counter() - t0
+    finally:
+        timer.cancel()
+    assert elapsed < 0.6 * full, (elapsed, full)
+
+
 CHILD = """
 import sys, time
 import numpy as np

@@ -654,7 +654,8 @@ SolveResult ActiveSetSolver::crossover(const MeanVarianceProblem& prob, const So
   const int zero_curvature = s.zero_curvature;
   Vec w = s.w, sw;
   const int limit = std::max(1, std::min(kNewtonMaxIter, settings.max_iter - iterations));
-  const auto out = newton_active_set(prob.cov, *s.block, s.ra, s.c, s.lb, s.ub, prob.budget, limit, w, sw);
+  const auto out =
+      newton_active_set(prob.cov, *s.block, s.ra, s.c, s.lb, s.ub, prob.budget, limit, w, sw, settings.progress);
   const int factorizations = s.factorizations();  // the primal iterations' and the steps' so far
   SolveResult res;
   Evaluator ev(prob, s.lb, s.ub, s.cov_b);

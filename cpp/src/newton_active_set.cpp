@@ -200,7 +200,8 @@ Index free_towards_budget(WorkingSet& ws, const Vec& w, double budget) {
 
 NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& block, double ra,
                                          const Vec& c, const Vec& lb, const Vec& ub, double budget,
-                                         int max_iter, Vec& w, Vec& sw) {
+                                         int max_iter, Vec& w, Vec& sw,
+                                         Progress* progress) {
   const Index n = w.size();
   NewtonActiveSetOutcome out;
   WorkingSet ws;
@@ -215,6 +216,8 @@ NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& 
   std::vector<std::pair<double, Index>> candidates;
   Vec previous;
   while (out.iterations < max_iter) {
+    // each step factorises the free block: a checkpoint per step costs nothing in comparison
+    if (progress != nullptr && !progress->poll()) break;  // stopped: not settled, discarded by the caller
     if (!ws.list_free_first_visit()) break;  // a cycle
     ++out.iterations;
     previous = w;

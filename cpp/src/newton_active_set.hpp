@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "microalloc/covariance_model.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/types.hpp"
 
 namespace microalloc::detail {
@@ -23,6 +24,7 @@ struct NewtonActiveSetOutcome {
 /// to be finished by the primal active set, which cannot cycle.
 NewtonActiveSetOutcome newton_active_set(const CovarianceModel& cov, FreeBlock& block, double ra,
                                          const Vec& c, const Vec& lb, const Vec& ub, double budget,
-                                         int max_iter, Vec& w, Vec& sw);
+                                         int max_iter, Vec& w, Vec& sw,
+                                         Progress* progress = nullptr);
 
 }  // namespace microalloc::detail

@@ -9,6 +9,7 @@
 #include "microalloc/certificate.hpp"
 #include "microalloc/check.hpp"
 #include "microalloc/mean_variance.hpp"
+#include "microalloc/progress.hpp"
 #include "microalloc/projection.hpp"
 #include "mean_variance_common.hpp"
 
@@ -130,6 +131,8 @@ SolveResult solve_projected_gradient(const MeanVarianceProblem& p, const SolverS
     done = true;
   }
   for (int it = 1; it <= settings.max_iter && !done; ++it) {
+    // stopped (Ctrl-C, a callback's error): end as at the iteration limit; the caller discards it
+    if (settings.progress != nullptr && it % 16 == 0 && !settings.progress->poll()) break;
     const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
     const double beta = (t - 1.0) / t_next;
     y = x + beta * (x - x_prev);

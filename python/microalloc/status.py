@@ -15,6 +15,7 @@ Batches hold their statuses as a numpy array of these names (see
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,11 @@ def finite_status(status: Status, *values: Any) -> Status:
     next to an infinite objective); such a result says NUMERICAL_ERROR instead."""
     if status == Status.OPTIMAL:
         for v in values:
-            if v is not None and not np.isfinite(np.asarray(v, dtype=float)).all():
+            if v is None:
+                continue
+            if type(v) is float:  # the core's numbers: math.isfinite, not a numpy reduction per number
+                if not math.isfinite(v):
+                    return Status.NUMERICAL_ERROR
+            elif not np.isfinite(np.asarray(v, dtype=float)).all():
                 return Status.NUMERICAL_ERROR
     return status
