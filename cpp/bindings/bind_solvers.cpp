@@ -98,15 +98,7 @@ void bind_solvers(py::module_& m) {
         settings.tol = tol;
         settings.max_iter = max_iter;
         settings.check_curvature = check_curvature;
-        PyProgress watch{py::none()};  // no callback: Ctrl-C is checked every 50 ms
-        settings.progress = watch.get();
-        SolveResult out;
-        {
-          py::gil_scoped_release release;
-          out = solve_projected_gradient(problem, settings, warm_start);
-        }
-        watch.raise_if_stopped();
-        return out;
+        return run_interruptible(settings, [&] { return solve_projected_gradient(problem, settings, warm_start); });
       },
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),
@@ -126,15 +118,10 @@ void bind_solvers(py::module_& m) {
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
-        PyProgress watch{py::none()};  // Ctrl-C, checked by the active-set solves inside every 50 ms
-        settings.progress = watch.get();
-        RowsSolveResult out;
-        {
-          py::gil_scoped_release release;
-          out = solve_with_rows(problem, rows, settings, warm_start, 100, current.size() > 0 ? &costs : nullptr,
-                                Vec(multipliers_start));
-        }
-        watch.raise_if_stopped();
+        RowsSolveResult out = run_interruptible(settings, [&] {  // Ctrl-C: polled by the active-set solves inside
+          return solve_with_rows(problem, rows, settings, warm_start, 100, current.size() > 0 ? &costs : nullptr,
+                                 Vec(multipliers_start));
+        });
         py::dict trading;
         trading["turnover"] = out.turnover;
         trading["costs_paid"] = out.costs_paid;
@@ -160,15 +147,7 @@ void bind_solvers(py::module_& m) {
         SolverSettings settings;
         settings.tol = tol;
         settings.max_iter = max_iter;
-        PyProgress watch{py::none()};  // no callback: Ctrl-C is checked every 50 ms
-        settings.progress = watch.get();
-        SolveResult out;
-        {
-          py::gil_scoped_release release;
-          out = solve_active_set(problem, settings, warm_start);
-        }
-        watch.raise_if_stopped();
-        return out;
+        return run_interruptible(settings, [&] { return solve_active_set(problem, settings, warm_start); });
       },
       py::arg("cov").noconvert(), py::arg("mu").noconvert(), py::arg("lower").noconvert(),
       py::arg("upper").noconvert(), py::arg("benchmark").noconvert(), py::arg("risk_aversion"),

@@ -62,4 +62,19 @@ class PyProgress {
   std::exception_ptr error_;
   Progress progress_;
 };
+
+/// A single solve run with the GIL released and Ctrl-C checked (every 50 ms, no callback):
+/// `solve()` reads `settings.progress`; a KeyboardInterrupt is raised after it returns.
+template <class Settings, class Solve>
+auto run_interruptible(Settings& settings, Solve&& solve) {
+  PyProgress watch{pybind11::none()};
+  settings.progress = watch.get();
+  decltype(solve()) out;
+  {
+    pybind11::gil_scoped_release release;
+    out = solve();
+  }
+  watch.raise_if_stopped();
+  return out;
+}
 }  // namespace microalloc::bindings
