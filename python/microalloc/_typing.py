@@ -2,8 +2,7 @@
 
 Inputs are numpy's ``ArrayLike``: a numpy array, a list, a scalar, or a pandas Series or
 DataFrame (which label the results). pandas is optional and imported here only by the type
-checker. The covariance classes are named as strings for the same reason: ``covariance`` imports
-modules that import this one.
+checker. ``CovarianceLike`` lives with the covariance classes, in :mod:`microalloc.covariance`.
 
 Outputs that are a numpy array for numpy inputs and a pandas Series or DataFrame for labelled
 ones are typed :data:`Labelled` (``Any``): a union would make every use of a result's field
@@ -13,17 +12,14 @@ narrow it first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import Any, TypeAlias, Union
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
 
-if TYPE_CHECKING:
-    from .covariance import Covariance, FactorCovariance
-
 __all__ = [
-    "ArrayLike", "Vector", "Matrix", "Bounds", "CovarianceLike", "ProgressCallback", "FloatArray", "Labelled",
+    "ArrayLike", "Vector", "Matrix", "Bounds", "ProgressCallback", "FloatArray", "Labelled",
 ]
 
 #: a length-n vector (or, where a function takes a batch, an (m, n) matrix): array, list, Series
@@ -32,8 +28,6 @@ Vector: TypeAlias = ArrayLike
 Matrix: TypeAlias = ArrayLike
 #: a bound on each weight: one number for every asset, or one per asset (``-inf``/``inf`` allowed)
 Bounds: TypeAlias = Union[float, ArrayLike]
-#: a covariance: a matrix (array, DataFrame) or one of the validated covariance objects
-CovarianceLike: TypeAlias = Union[ArrayLike, "Covariance", "FactorCovariance"]
 #: ``progress(done, total)``, called by long runs (see :mod:`microalloc._progress`)
 ProgressCallback: TypeAlias = Callable[[int, int], object]
 #: a float64 numpy array (what the package returns for unlabelled inputs)

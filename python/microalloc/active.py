@@ -38,7 +38,8 @@ from ._targets_rows import max_return_rows, min_risk_rows, resolve_rows
 from .targets import TargetResult, _max_return, _min_risk
 from ._deprecated import renamed_arguments, renamed_attribute, warn_renamed
 from .result import Result
-from ._typing import Vector, Matrix, Bounds, CovarianceLike
+from ._typing import Vector, Matrix, Bounds
+from .covariance import CovarianceLike
 
 if TYPE_CHECKING:
     from .constraints import Constraints

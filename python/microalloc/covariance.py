@@ -12,7 +12,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence, TypeAlias, Union
 
 import numpy as np
 
@@ -763,3 +763,7 @@ def _check_variances(
                          f"{_at(labels, i)[1:-1]} a variance of {_num(factor_part[i])} (not above {_fmt(floor)}, "
                          f"1e-10 k of the largest variance): every asset needs a positive variance; "
                          f"{bad.size} such assets")
+
+
+#: a covariance in a public signature: a matrix (array, DataFrame) or a validated covariance object
+CovarianceLike: TypeAlias = Union[ArrayLike, Covariance, FactorCovariance]

@@ -27,7 +27,8 @@ from . import rebalance as _rebalance
 from . import risk as _risk
 from . import solvers as _solvers
 from .errors import InputError
-from ._typing import ArrayLike, CovarianceLike
+from ._typing import ArrayLike
+from .covariance import CovarianceLike
 
 __all__ = ["DaskResult", "check_bands", "rebalance_holdings", "rebalance_trades", "risk_contributions",
            "solve_mean_variance_batch"]

@@ -26,7 +26,8 @@ from .errors import InfeasibleError, InputError, SolverError
 from ._deprecated import renamed_attribute
 from .result import Result
 from .status import Status, finite_status, from_core
-from ._typing import Vector, Bounds, CovarianceLike, ProgressCallback, Labelled
+from ._typing import Vector, Bounds, ProgressCallback, Labelled
+from .covariance import CovarianceLike
 
 if TYPE_CHECKING:
     from .constraints import Constraints

@@ -12,7 +12,8 @@ import numpy as np
 from ._validate import as_choice, asset_labels
 from .errors import InputError, ShapeError
 from .rebalance import _bands, _Batch, check_bands
-from ._typing import Vector, Matrix, CovarianceLike
+from ._typing import Vector, Matrix
+from .covariance import CovarianceLike
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -34,7 +34,8 @@ from ._validate import (
 from .covariance import as_covariance
 from .errors import InputError, NonFiniteError, ShapeError
 from .result import Result, _pandas, timed
-from ._typing import ArrayLike, Vector, Matrix, CovarianceLike, ProgressCallback, Labelled
+from ._typing import ArrayLike, Vector, Matrix, ProgressCallback, Labelled
+from .covariance import CovarianceLike
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -33,7 +33,8 @@ from .errors import InfeasibleError, InputError, NonFiniteError, ShapeError, Sol
 from .status import Status, from_core
 from ._deprecated import renamed_arguments
 from .result import Result, timed
-from ._typing import Vector, Matrix, Bounds, CovarianceLike, FloatArray, Labelled
+from ._typing import Vector, Matrix, Bounds, FloatArray, Labelled
+from .covariance import CovarianceLike
 
 __all__ = ["RiskContributions", "risk_contributions", "active_share", "tracking_error", "RiskBudgetingResult", "risk_budgeting", "MoneyRiskBudget", "money_risk_budget"]
 

@@ -22,7 +22,8 @@ from .covariance import FactorCovariance, as_covariance
 from .errors import InputError, ShapeError
 from .status import Status, from_core, status_names
 from .result import Result, timed
-from ._typing import Vector, Matrix, CovarianceLike, ProgressCallback
+from ._typing import Vector, Matrix, ProgressCallback
+from .covariance import CovarianceLike
 
 __all__ = ["whole_shares", "whole_shares_batch", "SharesResult", "SharesBatchResult"]
 

@@ -24,7 +24,8 @@ from .result import Result, timed
 from ._validate import as_scalar, as_vector, asset_labels, check_scales
 from .covariance import FactorCovariance, as_covariance
 from .errors import InputError
-from ._typing import Vector, CovarianceLike
+from ._typing import Vector
+from .covariance import CovarianceLike
 
 __all__ = ["Transfer", "fundamental_law", "transfer_coefficient"]
 

@@ -33,7 +33,8 @@ from .covariance import as_covariance
 from .errors import InputError, ShapeError
 from .result import MeanVarianceBatchResult, MeanVarianceResult, Status, volatility_of
 from .status import from_core
-from ._typing import Vector, Matrix, Bounds, CovarianceLike, ProgressCallback
+from ._typing import Vector, Matrix, Bounds, ProgressCallback
+from .covariance import CovarianceLike
 
 __all__ = ["solve_mean_variance", "solve_mean_variance_batch", "METHODS"]
 

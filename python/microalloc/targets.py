@@ -30,7 +30,8 @@ from ._validate import EMPTY, _num, as_flag, as_scalar, asset_labels
 from .errors import InfeasibleError, InputError
 from .frontier import Frontier, _prepare, _prepare_with, _Problem, _run
 from .status import Status, finite_status, from_core
-from ._typing import Vector, Bounds, CovarianceLike
+from ._typing import Vector, Bounds
+from .covariance import CovarianceLike
 
 if TYPE_CHECKING:
     from .constraints import Constraints
